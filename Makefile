@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` (setup + the whole pipeline on the embedded
+# stack) and `make test` (setup + the test suite). Setup is idempotent: see scripts/setup.sh.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: setup run test test-fast bench docs clean help
+
+help:
+	@echo "make run    set up (Debian packages, .venv, Connect jars) and run the pipeline end to end"
+	@echo "make test   set up and run the whole test suite (real broker, Connect, Spark, dbt, GX)"
+	@echo "make bench  set up and run the benchmarks (BENCH_ARGS='--sizes 10000,100000')"
+	@echo "make docs   dbt docs generate (open dbt_project/target/index.html)"
+	@echo "make clean  stop the embedded stack and remove data/ and .state/ (keeps .venv)"
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(BIN)/studentflow run $(RUN_ARGS)
+
+# pytest exits 5 when it collected no test: that is a failure here, like any non-zero code.
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+docs: setup
+	$(BIN)/studentflow transform --docs
+
+clean:
+	-$(BIN)/studentflow stack down 2>/dev/null
+	rm -rf data .state

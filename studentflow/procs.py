@@ -1,0 +1,130 @@
+"""Child-process plumbing shared by the embedded broker, the Connect worker and tests.
+
+Processes are started in their own session (so a stop can signal the whole group) and,
+when ``tie_to_parent`` is set, with PR_SET_PDEATHSIG so the kernel kills them if their owner
+dies without cleaning up (a killed test run, a Ctrl-C'd pipeline).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from studentflow.errors import StackError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def spawn(cmd: Sequence[str], log_path: Path, *, env: dict | None = None,
+          cwd: Path | None = None, tie_to_parent: bool = False) -> subprocess.Popen:
+    """Start ``cmd`` detached from the terminal, stdout+stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=cwd, start_new_session=True,
+            preexec_fn=_die_with_parent if tie_to_parent else None,
+        )
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped) is not alive for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().split(b") ", 1)[1][:1] != b"Z"
+    except OSError:
+        return False
+
+
+def pid_cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop_pid(pid: int, *, timeout: float = 10.0, expect_in_cmdline: str = "") -> bool:
+    """SIGTERM the process group of ``pid``, then SIGKILL after ``timeout``. Returns True if it was running.
+
+    ``expect_in_cmdline`` guards against PID reuse: we never signal a process that is not ours.
+    """
+    if not pid_alive(pid):
+        return False
+    if expect_in_cmdline and expect_in_cmdline not in pid_cmdline(pid):
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return True
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:  # reap if it is our child
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            if not pid_alive(pid):
+                return True
+            time.sleep(0.05)
+    return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, proc: subprocess.Popen | None = None,
+               log_path: Path | None = None, interval: float = 0.1) -> None:
+    """Poll ``check`` until it is true; fail fast with the log tail if ``proc`` dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode} while starting{_tail(log_path)}",
+                             f"see {log_path}" if log_path else "")
+        try:
+            if check():
+                return
+        except Exception:  # not ready yet
+            pass
+        time.sleep(interval)
+    raise StackError(f"{what} not ready after {timeout:.0f}s{_tail(log_path)}",
+                     f"see {log_path}" if log_path else "retry, or raise the timeout")
+
+
+def _tail(log_path: Path | None, lines: int = 3) -> str:
+    if not log_path or not log_path.exists():
+        return ""
+    text = log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+    return (": " + " | ".join(t.strip()[:200] for t in text)) if text else ""

@@ -1,0 +1,1 @@
+"""studentflow/report stage."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: real processes on loopback, free ports, cleaned up afterwards."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from studentflow import broker as broker_mod
+from studentflow import config, procs
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> config.Settings:
+    """Settings whose every writable path lives under this test's tmp_path."""
+    data = tmp_path / "data"
+    return config.load(env={}, data_dir=str(data), state_dir=str(tmp_path / "state"),
+                       warehouse=str(data / "warehouse.db"), staging_dir=str(data / "staging"))
+
+
+class RunningBroker:
+    def __init__(self, tmp: Path) -> None:
+        self.port = procs.free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.log = tmp / "broker.log"
+        self.proc = broker_mod.start(self.port, self.log, tie_to_parent=True)
+        broker_mod.wait_ready(self.bootstrap, self.proc, self.log)
+
+    def stop(self) -> None:
+        procs.stop_pid(self.proc.pid, timeout=5)
+
+    def restart(self) -> None:
+        """Kill and start again on the same port: every topic and offset is gone (memory storage)."""
+        self.stop()
+        self.proc = broker_mod.start(self.port, self.log, tie_to_parent=True)
+        broker_mod.wait_ready(self.bootstrap, self.proc, self.log)
+
+
+@pytest.fixture()
+def broker(tmp_path: Path):
+    """A real embedded broker (Tansu) on a free loopback port, stopped after the test."""
+    b = RunningBroker(tmp_path)
+    yield b
+    b.stop()
+
+
+def needs(binary: str) -> None:
+    if shutil.which(binary) is None:
+        pytest.fail(f"{binary} is not installed: run `make setup` (scripts/apt-packages.txt lists it)")
