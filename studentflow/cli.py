@@ -17,7 +17,8 @@ STAGE_CLIS = (
     "connect.cli",             # connect apply|validate|status|lag|restart|delete
     "producer.cli",            # produce
     "spark_jobs.cli",          # normalize
-    "expectations.cli",        # transform (dbt), validate (GX)
+    "studentflow.transform",   # transform (dbt)
+    "expectations.cli",        # validate (GX)
     "studentflow.report.cli",  # report
     "studentflow.pipeline_cli",  # run
 )
