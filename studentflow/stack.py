@@ -71,3 +71,115 @@ def connect_url(settings: Settings) -> str:
         raise StackError("no Connect URL configured and the embedded worker is not running",
                          "run `studentflow stack up`, or set STUDENTFLOW_CONNECT_URL")
     return state.connect_url
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+def _now() -> str:
+    import datetime as dt
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def running(settings: Settings) -> StackState | None:
+    """The recorded stack if both its processes are alive, else None."""
+    state = StackState.read(settings)
+    if state and all(state.alive().values()):
+        return state
+    return None
+
+
+def up(settings: Settings, *, broker_port: int | None = None, connect_port: int | None = None,
+       mode: str | None = None, tie_to_parent: bool = False, progress=print) -> tuple[StackState, bool]:
+    """Start the embedded broker and Connect worker. Returns (state, started_now).
+
+    With a stack already running it changes nothing. With a hosted Kafka configured it only
+    starts the Connect worker (pointed at that cluster) unless a Connect URL is configured too.
+    """
+    from connect import rest, runtime
+    from studentflow import broker
+
+    existing = StackState.read(settings)
+    if existing and all(existing.alive().values()):
+        return existing, False
+    if existing:  # half-dead leftovers from a crash: clean them before starting anew
+        down(settings, quiet=True)
+    if not settings.embedded_connect:
+        raise StackError("a Connect URL is configured, so there is no embedded stack to start",
+                         "unset STUDENTFLOW_CONNECT_URL to use the embedded worker")
+    mode = mode or settings.connect_mode
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    settings.staging_dir.mkdir(parents=True, exist_ok=True)
+    runtime.java_binary(), runtime.classpath(settings)  # fail before starting anything
+
+    broker_proc = None
+    broker_log = logs / "broker.log"
+    if settings.embedded_kafka:
+        bport = broker_port or procs.free_port()
+        bootstrap = f"127.0.0.1:{bport}"
+        progress(f"starting embedded broker on {bootstrap} (memory only: topic data does not survive a restart)")
+        broker_proc = broker.start(bport, broker_log, tie_to_parent=tie_to_parent)
+        try:
+            broker.wait_ready(bootstrap, broker_proc, broker_log)
+        except StackError:
+            procs.stop_pid(broker_proc.pid)
+            raise
+        client_conf = {"bootstrap.servers": bootstrap}
+    else:
+        bport, bootstrap = 0, settings.bootstrap_servers
+        client_conf = settings.kafka_client_config()
+        progress(f"using configured Kafka at {bootstrap} ({settings.security_protocol})")
+        try:
+            broker.is_ready(bootstrap, client_conf) or (_ for _ in ()).throw(RuntimeError("no brokers"))
+        except Exception as exc:  # noqa: BLE001 - any client failure means unreachable
+            raise StackError(f"cannot reach the configured Kafka at {bootstrap}: {exc}",
+                             "check STUDENTFLOW_BOOTSTRAP_SERVERS and the security settings") from None
+    try:
+        broker.ensure_topic(client_conf, settings.topic, settings.topic_partitions)
+        cport = connect_port or procs.free_port()
+        url = f"http://127.0.0.1:{cport}"
+        connect_log = logs / "connect.log"
+        progress(f"starting Kafka Connect ({mode}) on {url}")
+        worker = runtime.start_worker(settings, bootstrap=bootstrap, rest_port=cport, mode=mode,
+                                      log_path=connect_log, tie_to_parent=tie_to_parent)
+        client = rest.RestClient(url, timeout=2)
+        try:
+            procs.wait_until(client.ready, timeout=60, what="Kafka Connect worker", proc=worker,
+                             log_path=connect_log.with_suffix(".out"), interval=0.2)
+        except StackError:
+            procs.stop_pid(worker.pid)
+            raise
+    except BaseException:
+        if broker_proc is not None:
+            procs.stop_pid(broker_proc.pid)
+        raise
+    state = StackState(bootstrap=bootstrap, broker_pid=broker_proc.pid if broker_proc else 0, broker_port=bport,
+                       broker_log=str(broker_log) if broker_proc else "", connect_url=url, connect_pid=worker.pid,
+                       connect_port=cport, connect_log=str(connect_log), connect_mode=mode, started_at=_now())
+    state.write(settings)
+    return state, True
+
+
+def down(settings: Settings, *, quiet: bool = False) -> list[str]:
+    """Stop exactly the processes recorded in the state file. Returns what was stopped."""
+    state = StackState.read(settings)
+    stopped = []
+    if state is None:
+        return stopped
+    # Worker first, so it can commit offsets while the broker is still there.
+    if state.connect_pid and procs.stop_pid(state.connect_pid, timeout=10, expect_in_cmdline="org.apache.kafka.connect"):
+        stopped.append(f"connect (pid {state.connect_pid})")
+    if state.broker_pid and procs.stop_pid(state.broker_pid, timeout=5, expect_in_cmdline="tansu"):
+        stopped.append(f"broker (pid {state.broker_pid})")
+    StackState.path(settings).unlink(missing_ok=True)
+    return stopped
+
+
+def status(settings: Settings) -> dict:
+    state = StackState.read(settings)
+    if state is None:
+        return {"running": False, "state_file": str(StackState.path(settings))}
+    alive = state.alive()
+    if not state.broker_pid:
+        alive["broker"] = True  # hosted Kafka: not ours to watch
+    return {"running": all(alive.values()), "alive": alive, **asdict(state)}

@@ -1,0 +1,169 @@
+"""`studentflow connect ...`: connectors as code, through the Kafka Connect REST API."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from studentflow.config import Settings
+from studentflow.errors import ConnectError
+
+FILES_HELP = "connector JSON file(s) (default: every file in connect/connectors/)"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("connect", help="manage Kafka Connect connectors (apply, validate, status, lag, ...)",
+                       description="Connectors are code: one {\"name\", \"config\"} JSON file per connector in "
+                                   "connect/connectors/. ${setting} placeholders are filled from config at apply time.")
+    s = p.add_subparsers(dest="connect_command", metavar="ACTION", required=True)
+
+    a = s.add_parser("apply", help="create or update connectors (idempotent: unchanged files are no-ops)")
+    a.add_argument("files", nargs="*", help=FILES_HELP)
+    a.add_argument("--no-wait", action="store_true", help="do not wait for the connector and its tasks to be RUNNING")
+    a.add_argument("--timeout", type=float, default=60, help="seconds to wait for RUNNING (default 60)")
+    a.set_defaults(handler=_apply)
+
+    v = s.add_parser("validate", help="validate connector files against the worker; exit 1 on any error")
+    v.add_argument("files", nargs="*", help=FILES_HELP)
+    v.set_defaults(handler=_validate)
+
+    st = s.add_parser("status", help="connector and task states (and the trace of a failed task)")
+    st.add_argument("name", nargs="?", help="connector name (default: all)")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(handler=_status)
+
+    lg = s.add_parser("lag", help="messages the sink has not consumed yet (committed offsets vs the topic's true end)")
+    lg.add_argument("name", nargs="?", help="connector name (default: the staging sink)")
+    lg.add_argument("--wait", action="store_true", help="block until lag is 0")
+    lg.add_argument("--timeout", type=float, default=300, help="with --wait: give up (exit 1) after this many seconds")
+    lg.add_argument("--json", action="store_true", help="machine-readable output")
+    lg.set_defaults(handler=_lag)
+
+    r = s.add_parser("restart", help="restart a connector and its tasks (e.g. after a FAILED task)")
+    r.add_argument("name", help="connector name")
+    r.set_defaults(handler=_restart)
+
+    d = s.add_parser("delete", help="delete a connector (its staging file stays)")
+    d.add_argument("name", help="connector name")
+    d.set_defaults(handler=_delete)
+
+
+def _client(settings: Settings):
+    from connect.rest import RestClient
+    from studentflow import stack
+
+    return RestClient(stack.connect_url(settings))
+
+
+def _default_connector(settings: Settings) -> str:
+    from connect import rest
+
+    return rest.connector_files(None, settings)[0].name
+
+
+def _apply(args, settings: Settings) -> int:
+    from connect import rest
+
+    client = _client(settings)
+    files = rest.connector_files(args.files, settings)
+    for cf in files:
+        if cf.config.get("file"):  # the file sink does not create its folder
+            from pathlib import Path
+            Path(cf.config["file"]).parent.mkdir(parents=True, exist_ok=True)
+        errors = rest.validate(client, cf)
+        if errors:
+            _print_errors(cf, errors)
+            return 1
+        outcome = rest.apply(client, cf)
+        print(f"{cf.name}: {outcome}")
+        if not args.no_wait:
+            st = rest.wait_running(client, cf.name, timeout=args.timeout)
+            print(f"{cf.name}: RUNNING ({len(st.get('tasks', []))} task(s))")
+    return 0
+
+
+def _print_errors(cf, errors) -> None:
+    print(f"{cf.path.name} ({cf.name}): {len(errors)} error(s)", file=sys.stderr)
+    for field, message in errors:
+        print(f"  {field}: {message}", file=sys.stderr)
+
+
+def _validate(args, settings: Settings) -> int:
+    from connect import rest
+
+    client = _client(settings)
+    bad = 0
+    for cf in rest.connector_files(args.files, settings):
+        errors = rest.validate(client, cf)
+        if errors:
+            _print_errors(cf, errors)
+            bad += 1
+        else:
+            print(f"{cf.path.name} ({cf.name}): valid")
+    return 1 if bad else 0
+
+
+def _status(args, settings: Settings) -> int:
+    client = _client(settings)
+    names = [args.name] if args.name else client.request("GET", "/connectors")
+    report = {n: client.request("GET", f"/connectors/{n}/status") for n in names}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif not names:
+        print("no connectors (apply them with `studentflow connect apply`)")
+    failed = False
+    for name, st in report.items():
+        conn = st.get("connector", {})
+        failed |= conn.get("state") == "FAILED"
+        if not args.json:
+            print(f"{name}: {conn.get('state')} on {conn.get('worker_id')}")
+        for task in st.get("tasks", []):
+            failed |= task.get("state") == "FAILED"
+            if not args.json:
+                print(f"  task {task.get('id')}: {task.get('state')}")
+                if task.get("trace"):
+                    print("    " + "\n    ".join(task["trace"].strip().splitlines()[:15]))
+    return 1 if failed else 0
+
+
+def _lag(args, settings: Settings) -> int:
+    from connect import lag as lag_mod
+    from studentflow import stack
+
+    name = args.name or _default_connector(settings)
+    conf = stack.kafka_conf(settings)
+    if args.wait:
+        def progress(total, end):
+            if sys.stderr.isatty():
+                print(f"\r  lag {total:>10,} of {end:,} messages", end="", file=sys.stderr, flush=True)
+        lags = lag_mod.wait_for_zero(conf, name, settings.topic, timeout=args.timeout, progress=progress)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    else:
+        lags = lag_mod.connector_lag(conf, name, settings.topic)
+    total = sum(x.lag for x in lags)
+    if args.json:
+        print(json.dumps({"connector": name, "topic": settings.topic, "total_lag": total,
+                          "partitions": [{"partition": x.partition, "end": x.end, "committed": x.committed,
+                                          "lag": x.lag} for x in lags]}, indent=2))
+    else:
+        for x in lags:
+            print(f"  {settings.topic}[{x.partition}] end {x.end:>10,} committed {x.committed:>10,} lag {x.lag:>10,}")
+        print(f"{name}: total lag {total:,}")
+    return 0
+
+
+def _restart(args, settings: Settings) -> int:
+    client = _client(settings)
+    client.request("POST", f"/connectors/{args.name}/restart?includeTasks=true&onlyFailed=false")
+    print(f"{args.name}: restart requested")
+    return 0
+
+
+def _delete(args, settings: Settings) -> int:
+    client = _client(settings)
+    if client.request("GET", f"/connectors/{args.name}", ok_missing=True) is None:
+        raise ConnectError(f"connector {args.name} does not exist", "`studentflow connect status` lists connectors")
+    client.request("DELETE", f"/connectors/{args.name}")
+    print(f"{args.name}: deleted")
+    return 0

