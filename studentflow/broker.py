@@ -39,12 +39,22 @@ def start(port: int, log_path: Path, *, tie_to_parent: bool = False) -> subproce
     return procs.spawn(cmd, log_path, env=env, tie_to_parent=tie_to_parent)
 
 
-def is_ready(bootstrap: str, client_conf: dict | None = None) -> bool:
+def quiet_logger():
+    """A logger that swallows librdkafka's own connection chatter (we report errors ourselves)."""
+    import logging
+
+    log = logging.getLogger("studentflow.librdkafka")
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+    return log
+
+
+def is_ready(bootstrap: str, client_conf: dict | None = None, timeout: float = 2) -> bool:
     from confluent_kafka.admin import AdminClient
 
-    conf = {"bootstrap.servers": bootstrap, **(client_conf or {})}
-    conf["bootstrap.servers"] = bootstrap
-    md = AdminClient(conf).list_topics(timeout=2)
+    conf = {**(client_conf or {}), "bootstrap.servers": bootstrap, "logger": quiet_logger()}
+    md = AdminClient(conf).list_topics(timeout=timeout)
     return bool(md.brokers)
 
 

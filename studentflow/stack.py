@@ -92,63 +92,45 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
        mode: str | None = None, tie_to_parent: bool = False, progress=print) -> tuple[StackState, bool]:
     """Start the embedded broker and Connect worker. Returns (state, started_now).
 
-    With a stack already running it changes nothing. With a hosted Kafka configured it only
-    starts the Connect worker (pointed at that cluster) unless a Connect URL is configured too.
+    With a stack already running it changes nothing. If only the worker died, only the worker
+    is restarted (the broker keeps its in-memory topics). With a hosted Kafka configured only
+    the worker starts, pointed at that cluster.
     """
-    from connect import rest, runtime
-    from studentflow import broker
+    from connect import runtime
 
-    existing = StackState.read(settings)
-    if existing and all(existing.alive().values()):
-        return existing, False
-    if existing:  # half-dead leftovers from a crash: clean them before starting anew
-        down(settings, quiet=True)
     if not settings.embedded_connect:
         raise StackError("a Connect URL is configured, so there is no embedded stack to start",
                          "unset STUDENTFLOW_CONNECT_URL to use the embedded worker")
+    existing = StackState.read(settings)
+    if existing and not settings.embedded_kafka and existing.bootstrap != settings.bootstrap_servers \
+            and any(existing.alive().values()):
+        raise StackError(f"a stack for Kafka {existing.bootstrap} is running, but {settings.bootstrap_servers} is configured",
+                         "run `studentflow stack down` first")
+    if existing:
+        alive = existing.alive()
+        if not existing.broker_pid:
+            alive["broker"] = True  # hosted Kafka
+        if all(alive.values()):
+            return existing, False
+        if alive["broker"]:
+            progress("Connect worker is not running: restarting it (the broker and its topics are kept)")
+            runtime.java_binary(), runtime.classpath(settings)
+            worker, url, cport, clog = _start_worker(settings, existing.bootstrap, connect_port or existing.connect_port,
+                                                     mode or existing.connect_mode, tie_to_parent, progress)
+            existing.connect_pid, existing.connect_url, existing.connect_port = worker.pid, url, cport
+            existing.write(settings)
+            return existing, True
+        progress("the broker had stopped: the topic data it held in memory is gone (staged files are kept)")
+        down(settings, quiet=True)
     mode = mode or settings.connect_mode
-    logs = settings.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
     runtime.java_binary(), runtime.classpath(settings)  # fail before starting anything
 
-    broker_proc = None
-    broker_log = logs / "broker.log"
-    if settings.embedded_kafka:
-        bport = broker_port or procs.free_port()
-        bootstrap = f"127.0.0.1:{bport}"
-        progress(f"starting embedded broker on {bootstrap} (memory only: topic data does not survive a restart)")
-        broker_proc = broker.start(bport, broker_log, tie_to_parent=tie_to_parent)
-        try:
-            broker.wait_ready(bootstrap, broker_proc, broker_log)
-        except StackError:
-            procs.stop_pid(broker_proc.pid)
-            raise
-        client_conf = {"bootstrap.servers": bootstrap}
-    else:
-        bport, bootstrap = 0, settings.bootstrap_servers
-        client_conf = settings.kafka_client_config()
-        progress(f"using configured Kafka at {bootstrap} ({settings.security_protocol})")
-        try:
-            broker.is_ready(bootstrap, client_conf) or (_ for _ in ()).throw(RuntimeError("no brokers"))
-        except Exception as exc:  # noqa: BLE001 - any client failure means unreachable
-            raise StackError(f"cannot reach the configured Kafka at {bootstrap}: {exc}",
-                             "check STUDENTFLOW_BOOTSTRAP_SERVERS and the security settings") from None
+    broker_proc, bootstrap, bport, broker_log, client_conf = _start_broker(settings, broker_port, tie_to_parent, progress)
     try:
+        from studentflow import broker
         broker.ensure_topic(client_conf, settings.topic, settings.topic_partitions)
-        cport = connect_port or procs.free_port()
-        url = f"http://127.0.0.1:{cport}"
-        connect_log = logs / "connect.log"
-        progress(f"starting Kafka Connect ({mode}) on {url}")
-        worker = runtime.start_worker(settings, bootstrap=bootstrap, rest_port=cport, mode=mode,
-                                      log_path=connect_log, tie_to_parent=tie_to_parent)
-        client = rest.RestClient(url, timeout=2)
-        try:
-            procs.wait_until(client.ready, timeout=60, what="Kafka Connect worker", proc=worker,
-                             log_path=connect_log.with_suffix(".out"), interval=0.2)
-        except StackError:
-            procs.stop_pid(worker.pid)
-            raise
+        worker, url, cport, connect_log = _start_worker(settings, bootstrap, connect_port, mode, tie_to_parent, progress)
     except BaseException:
         if broker_proc is not None:
             procs.stop_pid(broker_proc.pid)
@@ -158,6 +140,55 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
                        connect_port=cport, connect_log=str(connect_log), connect_mode=mode, started_at=_now())
     state.write(settings)
     return state, True
+
+
+def _start_broker(settings: Settings, port: int | None, tie_to_parent: bool, progress):
+    """The embedded broker, or a reachability check of the configured one."""
+    from studentflow import broker
+
+    log = settings.state_dir / "logs" / "broker.log"
+    if not settings.embedded_kafka:
+        bootstrap = settings.bootstrap_servers
+        client_conf = settings.kafka_client_config()
+        progress(f"using configured Kafka at {bootstrap} ({settings.security_protocol})")
+        try:
+            ok = broker.is_ready(bootstrap, client_conf, timeout=10)
+        except Exception as exc:  # noqa: BLE001 - any client failure means unreachable
+            ok, why = False, getattr(exc.args[0], "str", lambda: str(exc))() if exc.args else str(exc)
+        else:
+            why = "no broker answered"
+        if not ok:
+            raise StackError(f"cannot reach the configured Kafka at {bootstrap}: {why}",
+                             "check STUDENTFLOW_BOOTSTRAP_SERVERS and the security settings")
+        return None, bootstrap, 0, log, client_conf
+    bport = port or procs.free_port()
+    bootstrap = f"127.0.0.1:{bport}"
+    progress(f"starting embedded broker on {bootstrap} (memory only: topic data does not survive a restart)")
+    proc = broker.start(bport, log, tie_to_parent=tie_to_parent)
+    try:
+        broker.wait_ready(bootstrap, proc, log)
+    except StackError:
+        procs.stop_pid(proc.pid)
+        raise
+    return proc, bootstrap, bport, log, {"bootstrap.servers": bootstrap}
+
+
+def _start_worker(settings: Settings, bootstrap: str, port: int | None, mode: str, tie_to_parent: bool, progress):
+    from connect import rest, runtime
+
+    cport = port if port and not procs.port_in_use(port) else procs.free_port()
+    url = f"http://127.0.0.1:{cport}"
+    log = settings.state_dir / "logs" / "connect.log"
+    progress(f"starting Kafka Connect ({mode}) on {url}")
+    worker = runtime.start_worker(settings, bootstrap=bootstrap, rest_port=cport, mode=mode,
+                                  log_path=log, tie_to_parent=tie_to_parent)
+    try:
+        procs.wait_until(rest.RestClient(url, timeout=2).ready, timeout=60, what="Kafka Connect worker",
+                         proc=worker, log_path=log.with_suffix(".out"), interval=0.2)
+    except StackError:
+        procs.stop_pid(worker.pid)
+        raise
+    return worker, url, cport, log
 
 
 def down(settings: Settings, *, quiet: bool = False) -> list[str]:

@@ -1,0 +1,65 @@
+"""Helpers for tests that drive the real `studentflow` CLI against a private embedded stack."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from studentflow import procs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment whose data and state folders are private to one test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STUDENTFLOW_")}
+    env.update({
+        "STUDENTFLOW_DATA_DIR": str(tmp_path / "data"),
+        "STUDENTFLOW_STATE_DIR": str(tmp_path / "state"),
+        "STUDENTFLOW_STAGING_DIR": str(tmp_path / "data" / "staging"),
+        "STUDENTFLOW_WAREHOUSE": str(tmp_path / "data" / "warehouse.db"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    })
+    env.update(extra)
+    return env
+
+
+def sf(env: dict, *args: str, timeout: float = 180, check: bool = False) -> subprocess.CompletedProcess:
+    """Run `studentflow ARGS` as a user would, capturing output."""
+    res = subprocess.run([sys.executable, "-m", "studentflow.cli", *args], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"studentflow {' '.join(args)} -> {res.returncode}\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def status(env: dict) -> dict:
+    return json.loads(sf(env, "stack", "status", "--json").stdout)
+
+
+def force_down(env: dict) -> None:
+    """Teardown: stop the stack, and make sure its processes are gone even if `down` failed."""
+    st = status(env)
+    sf(env, "stack", "down")
+    for key in ("connect_pid", "broker_pid"):
+        if st.get(key):
+            procs.stop_pid(st[key], timeout=5)
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes], key_mod: int = 50) -> None:
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5})
+    errors = []
+    for i, v in enumerate(values):
+        while True:
+            try:
+                p.produce(topic, key=str(i % key_mod), value=v,
+                          on_delivery=lambda err, _m: err and errors.append(err))
+                break
+            except BufferError:
+                p.poll(0.05)
+    assert p.flush(60) == 0, "producer could not deliver everything"
+    assert not errors, errors[:3]
