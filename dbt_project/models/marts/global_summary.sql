@@ -1,0 +1,77 @@
+-- One row: the headline figures of the warehouse.
+-- Two global means on purpose (the original report printed the mean of the per-major means as
+-- "âge moyen global"; the weighted mean is the true mean age of all students).
+with students as (
+
+    select
+        count(*) as student_count,
+        avg(age) as avg_age_weighted
+    from {{ ref('stg_students') }}
+
+),
+
+majors as (
+
+    select
+        count(*) as major_count,
+        avg(avg_age) as avg_age_of_major_means
+    from {{ ref('major_age_stats') }}
+
+),
+
+quarantine as (
+
+    select count(*) as quarantine_count
+    from {{ ref('stg_quarantine_students') }}
+
+),
+
+runs_in_warehouse as (
+
+    -- runs whose output is currently in the warehouse, whether Spark replaces or appends
+    select run_id from {{ ref('stg_students') }}
+    union
+    select run_id from {{ ref('stg_quarantine_students') }}
+
+),
+
+runs as (
+
+    select coalesce(sum(duplicates_removed), 0) as duplicates_removed
+    from {{ ref('stg_pipeline_runs') }}
+    where run_id in (select run_id from runs_in_warehouse)
+
+),
+
+last_run as (
+
+    select run_id as last_run_id
+    from {{ ref('stg_pipeline_runs') }}
+    order by coalesce(finished_at, started_at) desc, started_at desc
+    limit 1
+
+),
+
+final as (
+
+    select
+        majors.major_count,
+        students.student_count,
+        students.avg_age_weighted,
+        majors.avg_age_of_major_means,
+        quarantine.quarantine_count,
+        case
+            when students.student_count + quarantine.quarantine_count > 0
+                then quarantine.quarantine_count * 1.0
+                    / (students.student_count + quarantine.quarantine_count)
+        end as quarantine_rate,
+        runs.duplicates_removed,
+        (select last_run_id from last_run) as last_run_id
+    from students
+    cross join majors
+    cross join quarantine
+    cross join runs
+
+)
+
+select * from final
