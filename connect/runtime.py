@@ -94,15 +94,15 @@ def java_security_props(settings: Settings) -> dict[str, str]:
             props["ssl.truststore.type"] = "PEM"
             props["ssl.truststore.location"] = settings.ssl_ca_location
         if settings.ssl_certificate_location and settings.ssl_key_location:
-            # The Java client reads a PEM keystore as one file holding key + certificate chain.
-            bundle = settings.state_dir / "client-keystore.pem"
-            bundle.parent.mkdir(parents=True, exist_ok=True)
-            bundle.write_text(Path(settings.ssl_key_location).read_text() + "\n"
-                              + Path(settings.ssl_certificate_location).read_text())
-            bundle.chmod(0o600)
+            # Inline PEM (a PEM keystore *file* would force an encrypted key); Java needs PKCS#8.
+            key = _read_pem(settings.ssl_key_location, "ssl_key_location")
+            if "BEGIN RSA PRIVATE KEY" in key or "BEGIN EC PRIVATE KEY" in key:
+                raise StackError("the client key is in PKCS#1/SEC1 form, which the Java Kafka client cannot read",
+                                 "convert it: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8 and point ssl_key_location at it")
             props["ssl.keystore.type"] = "PEM"
-            props["ssl.keystore.location"] = str(bundle)
-            if settings.ssl_key_password:
+            props["ssl.keystore.key"] = key
+            props["ssl.keystore.certificate.chain"] = _read_pem(settings.ssl_certificate_location, "ssl_certificate_location")
+            if settings.ssl_key_password and "ENCRYPTED" in key:
                 props["ssl.key.password"] = settings.ssl_key_password
     if proto.startswith("SASL"):
         mech = settings.sasl_mechanism.upper()
@@ -113,6 +113,13 @@ def java_security_props(settings: Settings) -> dict[str, str]:
         props["sasl.mechanism"] = mech
         props["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
     return props
+
+
+def _read_pem(path: str, setting: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise StackError(f"cannot read {setting} {path}: {exc.strerror}", f"fix STUDENTFLOW_{setting.upper()}") from None
 
 
 def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mode: str) -> dict[str, str]:
@@ -156,7 +163,7 @@ def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mod
 def write_properties(path: Path, props: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Java .properties: backslashes escape; the worker file can hold secrets, so owner-only.
-    lines = [f"{k}={str(v).replace(chr(92), chr(92) * 2)}" for k, v in props.items()]
+    lines = [f"{k}={str(v).replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}" for k, v in props.items()]
     path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
 

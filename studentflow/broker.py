@@ -26,15 +26,20 @@ def tansu_binary() -> Path:
     return path
 
 
-def start(port: int, log_path: Path, *, tie_to_parent: bool = False) -> subprocess.Popen:
-    """Start Tansu on 127.0.0.1:port; returns at once (see ``wait_ready``)."""
+def start(port: int, log_path: Path, *, tie_to_parent: bool = False,
+          advertised_port: int | None = None) -> subprocess.Popen:
+    """Start Tansu on 127.0.0.1:port; returns at once (see ``wait_ready``).
+
+    ``advertised_port`` lets a TLS terminator in front of the broker be what clients reach.
+    """
     if procs.port_in_use(port):
         raise StackError(f"port {port} is already in use", "pick another port or stop what listens there")
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     env = {k: v for k, v in os.environ.items()
            if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID")}
     env.setdefault("RUST_LOG", "warn")
-    cmd = [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+    cmd = [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
            "--storage-engine", "memory://tansu/"]
     return procs.spawn(cmd, log_path, env=env, tie_to_parent=tie_to_parent)
 
