@@ -167,3 +167,18 @@ def test_unreachable_bootstrap_is_a_one_line_error(env):
     assert res.returncode != 0
     assert f"cannot reach the configured Kafka at 127.0.0.1:{port}" in res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_distributed_mode_runs_the_sink(env, tmp_path):
+    sf(env, "stack", "up", "--mode", "distributed", check=True)
+    st = status(env)
+    assert st["connect_mode"] == "distributed"
+    from connect.rest import RestClient
+    info = RestClient(st["connect_url"]).request("GET", "/")
+    assert info["kafka_cluster_id"]  # a distributed worker joined a group on the broker
+    sf(env, "connect", "apply", "--timeout", "90", check=True)
+    values = _values(3_000, "d")
+    produce(st["bootstrap"], "students.raw", values)
+    sf(env, "connect", "lag", "--wait", "--timeout", "120", check=True)
+    staged = (tmp_path / "data" / "staging" / "students.raw.txt").read_bytes().split(b"\n")[:-1]
+    assert Counter(staged) == Counter(values)
