@@ -1,0 +1,279 @@
+"""`studentflow run`: the whole pipeline, stage after stage, with counts that must add up.
+
+produce -> Kafka topic -> Connect file sink -> staging file(s) -> Spark normalize ->
+clean_students + quarantine_students -> dbt marts -> Great Expectations gate -> report.
+
+Staging is the landing zone and accumulates across runs (like a data lake folder); normalize
+is a full refresh over everything staged, deduplicated by event_id. So each run checks two
+balances: this run's acknowledged events all reached staging (extra lines are the sink's
+at-least-once duplicates), and every staged line is clean, quarantined or a removed duplicate.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from studentflow.config import Settings
+from studentflow.errors import DataError, StudentflowError
+
+
+@dataclass
+class StageTime:
+    name: str
+    seconds: float
+    count: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class RunSummary:
+    stages: list[StageTime] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    gate_passed: bool | None = None
+    total_seconds: float = 0.0
+
+    def as_report_input(self) -> dict[str, Any]:
+        return {"stages": [vars(s) for s in self.stages], "counts": dict(self.counts),
+                "total_seconds": self.total_seconds}
+
+
+@dataclass
+class RunOptions:
+    count: int = 10_000
+    malformed_rate: float = 0.05
+    seed: int | None = None
+    produce: bool = True
+    keep_stack: bool = False
+    fresh: bool = False
+    lang: str = "fr"
+    sink_timeout: float = 600.0
+    gate: bool = True
+
+
+def count_lines(files: list[Path]) -> int:
+    """Lines in the staging files, the way Spark will count them (a final unterminated line counts)."""
+    total = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            last = b"\n"
+            while chunk := fh.read(1 << 20):
+                total += chunk.count(b"\n")
+                last = chunk[-1:]
+            if last != b"\n":
+                total += 1
+    return total
+
+
+def staging_files(settings: Settings) -> list[Path]:
+    if not settings.staging_dir.is_dir():
+        return []
+    return sorted(p for p in settings.staging_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """`kill <pid>` of the run unwinds like Ctrl-C, so every stage stops what it started."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, options: RunOptions, progress: Callable[[str], None] = print) -> None:
+        self.s = settings
+        self.o = options
+        self.say = progress
+        self.summary = RunSummary()
+        self.started_stack = False
+
+    # -- stage plumbing --------------------------------------------------------------------
+    @contextmanager
+    def stage(self, name: str, title: str):
+        self.say(f"==> {title}")
+        t0 = time.perf_counter()
+        record = StageTime(name, 0.0)
+        yield record
+        record.seconds = time.perf_counter() - t0
+        self.summary.stages.append(record)
+        self.say(f"    {name} done in {record.seconds:.1f}s" + (f": {record.detail}" if record.detail else ""))
+
+    def run(self) -> RunSummary:
+        t0 = time.perf_counter()
+        with _sigterm_as_interrupt():
+            try:
+                self._run()
+            finally:
+                if self.started_stack and not self.o.keep_stack:
+                    from studentflow import stack
+                    stopped = stack.down(self.s)
+                    if stopped:
+                        self.say(f"==> stopped the stack this run started ({', '.join(stopped)})")
+        self.summary.total_seconds = time.perf_counter() - t0
+        return self.summary
+
+    def _run(self) -> None:
+        if self.o.fresh:
+            self._fresh()
+        if self.o.produce:
+            self._stack()
+            self._produce()
+            self._sink()
+        elif StackReachable.check(self.s):
+            self.say("==> --no-produce: draining what is on the topic into staging")
+            self._sink()
+        else:
+            self.say("==> --no-produce and no stack running: normalizing what is already in staging")
+        self._normalize()
+        self._transform()
+        if self.o.gate:
+            self._validate()
+        self._report()
+
+    # -- stages ----------------------------------------------------------------------------
+    def _fresh(self) -> None:
+        from studentflow import stack
+        if stack.running(self.s):
+            raise StudentflowError("--fresh would delete staging files the running sink is writing",
+                                   "run `studentflow stack down` first")
+        for f in staging_files(self.s):
+            f.unlink()
+        self.s.warehouse.unlink(missing_ok=True)
+        self.say("==> fresh start: staging files and warehouse removed")
+
+    def _stack(self) -> None:
+        from connect import rest
+        from studentflow import broker, stack
+
+        with self.stage("stack", "local stack and connectors") as st:
+            if self.s.embedded_connect:
+                state, self.started_stack = stack.up(self.s, tie_to_parent=not self.o.keep_stack,
+                                                     progress=lambda m: self.say("    " + m))
+                if not self.started_stack:
+                    self.say(f"    reusing the running stack ({state.bootstrap}, {state.connect_url})")
+            conf = stack.kafka_conf(self.s)
+            if broker.ensure_topic(conf, self.s.topic, self.s.topic_partitions):
+                self.say(f"    created topic {self.s.topic} ({self.s.topic_partitions} partitions)")
+            client = rest.RestClient(stack.connect_url(self.s))
+            names = []
+            for cf in rest.connector_files(None, self.s):
+                if cf.config.get("file"):
+                    Path(cf.config["file"]).parent.mkdir(parents=True, exist_ok=True)
+                errors = rest.validate(client, cf)
+                if errors:
+                    raise StudentflowError(f"connector {cf.name} is invalid: " +
+                                           "; ".join(f"{k}: {v}" for k, v in errors),
+                                           f"fix {cf.path.name} (`studentflow connect validate`)")
+                outcome = rest.apply(client, cf)
+                rest.wait_running(client, cf.name)
+                names.append(f"{cf.name} {outcome}, RUNNING")
+            st.detail = "; ".join(names)
+        self.staged_before = count_lines(staging_files(self.s))
+
+    def _produce(self) -> None:
+        from producer import generate, publish
+        from studentflow import stack
+
+        with self.stage("produce", f"producing {self.o.count:,} events "
+                                   f"({self.o.malformed_rate:.0%} malformed) to {self.s.topic}") as st:
+            gen = generate.for_settings(self.s, seed=self.o.seed, malformed_rate=self.o.malformed_rate)
+            report = publish.publish(stack.kafka_conf(self.s), self.s.topic, gen.messages(self.o.count),
+                                     total=self.o.count)
+            st.count = report.acked
+            st.detail = report.summary_line() if hasattr(report, "summary_line") else f"{report.acked:,} acked"
+            self.summary.counts["produced"] = report.acked
+            if report.failed:
+                raise DataError(f"{report.failed:,} events were not delivered ({report.failed_reasons})",
+                                "see the reasons above; fix the broker or rerun")
+
+    def _sink(self) -> None:
+        from connect import lag, rest
+        from studentflow import stack
+
+        with self.stage("sink", "waiting for the staging sink to catch up") as st:
+            conf = stack.kafka_conf(self.s)
+            for cf in rest.connector_files(None, self.s):
+                lag.wait_for_zero(conf, cf.name, self.s.topic, timeout=self.o.sink_timeout)
+            # The sink commits offsets after flushing its file, so lag 0 means the lines are on disk.
+            staged = count_lines(staging_files(self.s))
+            st.count = staged
+            new = staged - getattr(self, "staged_before", 0)
+            self.summary.counts["staged_total"] = staged
+            self.summary.counts["staged_this_run"] = new
+            produced = self.summary.counts.get("produced")
+            if produced is not None:
+                if new < produced:
+                    raise DataError(f"only {new:,} of {produced:,} acknowledged events reached staging",
+                                    "check `studentflow connect status`; the worker log says why")
+                self.summary.counts["sink_duplicates"] = new - produced
+            st.detail = f"{staged:,} lines staged ({new:,} this run)"
+
+    def _normalize(self) -> None:
+        from spark_jobs.job import run_normalize
+
+        with self.stage("normalize", "Spark: staging -> clean_students + quarantine_students") as st:
+            res = run_normalize(self.s, progress=lambda m: self.say("    " + m))
+            st.count = res.lines_read
+            st.detail = (f"{res.clean:,} clean, {res.quarantined:,} quarantined, "
+                         f"{res.duplicates_removed:,} duplicates removed")
+            self.summary.counts.update(lines_read=res.lines_read, clean=res.clean, quarantined=res.quarantined,
+                                       duplicates_removed=res.duplicates_removed)
+            self.summary.counts["run_id"] = res.run_id  # type: ignore[assignment]
+
+    def _transform(self) -> None:
+        from studentflow import transform
+
+        with self.stage("transform", "dbt build (staging, marts, tests)") as st:
+            outcome = transform.run_dbt(self.s, ["build"])
+            for line in transform.summarize(outcome):
+                self.say("    " + line)
+            if not outcome.ok:
+                raise DataError("dbt build failed", "see the failing models/tests above; `studentflow transform` reruns it")
+            st.count = outcome.count("success") + outcome.count("pass")
+            st.detail = f"{outcome.count('success')} models/seeds, {outcome.count('pass')} tests passed"
+
+    def _validate(self) -> None:
+        from expectations import gate
+
+        with self.stage("validate", "Great Expectations gate") as st:
+            result = gate.run(self.s)
+            for line in gate.table_lines(result):
+                self.say("    " + line)
+            failed = len(result.failed)
+            st.count = len(result.outcomes)
+            st.detail = f"{len(result.outcomes) - failed}/{len(result.outcomes)} expectations passed"
+            self.summary.gate_passed = result.success
+            if result.docs_index:
+                self.summary.outputs["data_docs"] = str(result.docs_index)
+
+    def _report(self) -> None:
+        from studentflow.report.report import build_report
+
+        with self.stage("report", "report (markdown + plots)") as st:
+            partial = self.summary.as_report_input()
+            paths = build_report(self.s, lang=self.o.lang, run_summary=partial)
+            st.count = len(paths.files)
+            for f in paths.files:
+                self.summary.outputs[Path(f).name] = str(f)
+        self.summary.outputs["warehouse"] = str(self.s.warehouse)
+
+
+class StackReachable:
+    @staticmethod
+    def check(settings: Settings) -> bool:
+        """With --no-produce: is there a topic/connector to drain before normalizing?"""
+        from studentflow import stack
+        try:
+            stack.kafka_conf(settings)
+            stack.connect_url(settings)
+            return True
+        except StudentflowError:
+            return False
