@@ -1,1 +1,1 @@
-"""studentflow/report stage."""
+"""studentflow/report stage: the markdown report and its charts (see report.py)."""

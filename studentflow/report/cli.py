@@ -1,0 +1,27 @@
+"""`studentflow report`: the markdown report and its charts, from the warehouse marts."""
+from __future__ import annotations
+
+import argparse
+
+from studentflow.config import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="write the markdown report and the charts (boxplot, counts) from the dbt marts",
+        description="Reads the SQLite warehouse built by `studentflow transform` (and the Great Expectations "
+                    "results of `studentflow validate`, if any) and writes <data_dir>/report/rapport.md "
+                    "(report.md in English), age_boxplot.png and major_counts.png.")
+    p.add_argument("--lang", choices=("fr", "en"), default="fr",
+                   help="report language: fr (default, rapport.md) or en (report.md)")
+    p.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from studentflow.report.report import build_report
+
+    paths = build_report(settings, lang=args.lang)
+    print(f"report written to {paths.directory}:")
+    for path in paths.files():
+        print(f"  {path}")
+    return 0
