@@ -34,7 +34,7 @@ def _f(default: Any, doc: str, *, path: bool = False) -> Any:
 class Settings:
     # --- where things live -------------------------------------------------
     data_dir: Path = _f("data", "Folder for staging files, the warehouse, reports and Data Docs.", path=True)
-    state_dir: Path = _f(".state", "Folder for the embedded stack's state: ports, PIDs, logs, cached Connect jars.", path=True)
+    state_dir: Path = _f(".state", "Folder for the embedded stack's state: ports, PIDs, logs, worker properties.", path=True)
     warehouse: Path = _f("data/warehouse.db", "SQLite warehouse file (clean, quarantine, runs, dbt marts).", path=True)
     staging_dir: Path = _f("data/staging", "Folder the Connect file sink writes the raw landing file(s) into.", path=True)
     majors_file: Path = _f("dbt_project/seeds/majors.csv", "Canonical majors (dbt seed); read by Spark, dbt and GX.", path=True)

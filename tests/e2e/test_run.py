@@ -1,0 +1,133 @@
+"""`studentflow run` as a user meets it: the whole pipeline on a private embedded stack."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from studentflow import procs
+from tests.integration.stackutil import REPO, sf, stack_env
+
+pytestmark = pytest.mark.slow
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def _report_table(md: str) -> list[list[str]]:
+    lines = md.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.replace(" ", "").startswith("|Filière|Nombre|Moyenne|Min|Max|Écart-type|"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_run_twice_report_matches_marts_and_nothing_left_running(tmp_path):
+    env = stack_env(tmp_path)
+    first = sf(env, "run", "--count", "3000", "--seed", "7", timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    out = first.stdout
+    produced = int(re.search(r"events produced \(acked\)\s+([\d,]+)", out).group(1).replace(",", ""))
+    assert produced == 3000
+    assert "balance (read = clean+quar.+dup.)" in out and "BROKEN" not in out
+    for stage in ("stack", "produce", "sink", "normalize", "transform", "validate", "report"):
+        assert re.search(rf"^\s+{stage}\s+[\d.]+ s", out, re.M), f"no time for stage {stage}"
+
+    data = tmp_path / "data"
+    report = next((data / "report").glob("*.md"))
+    pngs = list((data / "report").glob("*.png"))
+    assert len(pngs) >= 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert str(report) in out  # paths printed at the end
+
+    con = sqlite3.connect(data / "warehouse.db")
+    mart = con.execute("select major, student_count, avg_age, min_age, max_age, stddev_age "
+                       "from major_age_stats order by major").fetchall()
+    run1 = con.execute("select lines_read, clean_count, quarantined_count, duplicates_removed from pipeline_runs").fetchall()
+    con.close()
+    table = _report_table(report.read_text())
+    assert [r[0] for r in table] == [m[0] for m in mart]
+    for row, m in zip(table, mart):
+        assert int(row[1].replace("\u202f", "").replace(" ", "").replace(",", "")) == m[1]
+        assert float(row[2].replace(",", ".")) == pytest.approx(m[2], abs=0.005)
+        assert int(float(row[3].replace(",", "."))) == m[3] and int(float(row[4].replace(",", "."))) == m[4]
+    lines_read, clean, quarantined, dups = run1[-1]
+    assert lines_read == clean + quarantined + dups >= 3000
+    assert quarantined > 0  # the demo's malformed share is visible
+
+    # The stack this run started is gone.
+    assert not json.loads(sf(env, "stack", "status", "--json").stdout)["running"]
+
+    # A second run succeeds; staging accumulates, the warehouse is rebuilt from all of it.
+    second = sf(env, "run", "--count", "2000", timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    con = sqlite3.connect(data / "warehouse.db")
+    runs = con.execute("select lines_read, clean_count, quarantined_count, duplicates_removed "
+                       "from pipeline_runs order by started_at").fetchall()
+    total = con.execute("select student_count from global_summary").fetchone()[0]
+    con.close()
+    assert len(runs) == 2
+    assert runs[1][0] >= lines_read + 2000
+    assert runs[1][0] == runs[1][1] + runs[1][2] + runs[1][3]
+    assert total == runs[1][1]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killing_the_run_leaves_nothing_running(tmp_path, sig):
+    env = stack_env(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--count", "400000"], env=env,
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: set[int] = set()
+    state_file = tmp_path / "state" / "stack.json"
+    deadline = time.monotonic() + 300
+    try:
+        # Wait until the broker and worker run and events are flowing, then interrupt.
+        while time.monotonic() < deadline:
+            seen |= _descendants(proc.pid)
+            if state_file.exists() and len(seen) >= 2:
+                st = json.loads(state_file.read_text())
+                seen |= {st["broker_pid"], st["connect_pid"]}
+                time.sleep(3)
+                seen |= _descendants(proc.pid)
+                break
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        assert seen, "the run never started its stack"
+        os.kill(proc.pid, sig)
+        proc.communicate(timeout=120)
+        assert proc.returncode != 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(procs.pid_alive(p) for p in seen):
+            time.sleep(0.5)
+        left = {p: procs.pid_cmdline(p)[:120] for p in seen if procs.pid_alive(p)}
+        assert not left, f"still running after the run was killed: {left}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in seen:
+            procs.stop_pid(p, timeout=2)
