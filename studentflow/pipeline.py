@@ -260,8 +260,10 @@ class Pipeline:
         with self.stage("report", "report (markdown + plots)") as st:
             partial = self.summary.as_report_input()
             paths = build_report(self.s, lang=self.o.lang, run_summary=partial)
-            st.count = len(paths.files)
-            for f in paths.files:
+            files = paths.files()
+            st.count = len(files)
+            st.detail = f"{len(files)} files in {paths.directory}"
+            for f in files:
                 self.summary.outputs[Path(f).name] = str(f)
         self.summary.outputs["warehouse"] = str(self.s.warehouse)
 
