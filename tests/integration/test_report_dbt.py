@@ -1,0 +1,95 @@
+"""The report on marts built by the real dbt project (dbt_project/) over a small clean_students table."""
+from __future__ import annotations
+
+import random
+import sqlite3
+import statistics
+from pathlib import Path
+
+import pytest
+
+from studentflow.report import report as rep
+
+REPO = Path(__file__).resolve().parents[2]
+MAJORS = ("Informatique", "Chimie", "Mathématiques", "Economie", "Physique", "Philosophie", "Littérature",
+          "Biologie")
+
+pytestmark = pytest.mark.slow
+
+
+def _fill_spark_tables(path: Path) -> dict[str, list[int]]:
+    """The Spark stage's tables (its own DDL), with reproducible rows; returns ages by major."""
+    rng = random.Random(11)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    con.executescript((REPO / "spark_jobs" / "warehouse.sql").read_text(encoding="utf-8"))
+    ages: dict[str, list[int]] = {}
+    for i in range(400):
+        major = MAJORS[i % 7] if i else "Biologie"  # Biologie: exactly one student (no std dev)
+        age = min(60, max(17, int(rng.gauss(22, 4))))
+        ages.setdefault(major, []).append(age)
+        con.execute("insert into clean_students values (?,?,?,?,?,?,?,?,?,?)",
+                    (f"evt-{i:05d}", f"s{i}", "Alice", "Dupont", age, major, "2026-11-27T10:00:00Z", 1,
+                     "json_strict", "run-7"))
+    quarantine = [("hello kafka", "not_json_or_csv")] * 4 + [('{"age": 7}', "age_out_of_range")] * 2
+    con.executemany("insert into quarantine_students values (?, ?, 'detail', 'students.raw.txt', 1, 'run-7')",
+                    quarantine)
+    con.execute("insert into pipeline_runs values ('run-7', '2026-11-27T10:00:00Z', '2026-11-27T10:00:09Z', "
+                "409, 400, 6, 3, 'students.raw.txt', 'success')")
+    con.commit()
+    con.close()
+    return ages
+
+
+@pytest.fixture()
+def dbt_warehouse(settings):
+    from studentflow import transform
+
+    ages = _fill_spark_tables(settings.warehouse)
+    outcome = transform.run_dbt(settings, ["build"])
+    assert outcome.ok, outcome.output[-3000:]
+    return settings, ages
+
+
+def test_report_tables_match_the_dbt_marts(dbt_warehouse):
+    settings, ages = dbt_warehouse
+    paths = rep.build_report(settings)
+    md = paths.markdown.read_text(encoding="utf-8")
+
+    con = sqlite3.connect(settings.warehouse)
+    stats = con.execute("select major, student_count, avg_age, min_age, max_age, stddev_age "
+                        "from major_age_stats order by major").fetchall()
+    over20 = con.execute("select major, student_count, avg_age from major_avg_age_over_20 order by major").fetchall()
+    summary = con.execute("select major_count, avg_age_weighted, avg_age_of_major_means, quarantine_count "
+                          "from global_summary").fetchone()
+    con.close()
+
+    def fr(v):
+        return "—" if v is None else f"{v:.2f}".replace(".", ",")
+
+    rows = _table(md, "| Filière | Nombre | Moyenne | Min | Max | Écart-type |")
+    assert rows == [[m, str(n), fr(a), str(lo), str(hi), fr(sd)] for m, n, a, lo, hi, sd in stats]
+    assert {r[0] for r in rows} == set(ages)
+    # the mart agrees with an independent computation (what the table shows is right, not just copied)
+    for major, n, avg, lo, hi, sd in stats:
+        assert n == len(ages[major]) and lo == min(ages[major]) and hi == max(ages[major])
+        assert avg == pytest.approx(statistics.mean(ages[major]))
+        assert sd == (pytest.approx(statistics.stdev(ages[major])) if n > 1 else None)
+    assert _table(md, "| Filière | Nombre (> 20 ans) | Âge moyen |") == [[m, str(n), fr(a)] for m, n, a in over20]
+    overview = dict((r[0], r[1]) for r in _table(md, "| Indicateur | Valeur |"))
+    assert overview["Nombre de filières"] == str(summary[0]) == str(len(ages))
+    assert fr(summary[1]) in overview.values() and fr(summary[2]) in overview.values()
+    assert f"- Lignes en quarantaine : {summary[3]}" in md
+    for png in (paths.boxplot, paths.bar_chart):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def _table(md: str, header: str) -> list[list[str]]:
+    lines = md.splitlines()
+    start = lines.index(header)
+    out = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        out.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+    return out
