@@ -134,6 +134,7 @@ TEXT: dict[str, dict[str, str]] = {
         "f_warehouse": "Entrepôt SQLite (tables Spark + marts dbt)",
         "f_staging": "Fichier de staging (sortie du connecteur Kafka Connect)",
         "f_quality": "Résultats Great Expectations",
+        "f_docs": "Data Docs Great Expectations (HTML)",
         "f_report": "Ce rapport",
         "f_boxplot": "Boîte à moustaches de l'âge par filière",
         "f_bars": "Nombre d'étudiants par filière",
@@ -214,6 +215,7 @@ TEXT: dict[str, dict[str, str]] = {
         "f_warehouse": "SQLite warehouse (Spark tables + dbt marts)",
         "f_staging": "Staging file (output of the Kafka Connect sink)",
         "f_quality": "Great Expectations results",
+        "f_docs": "Great Expectations Data Docs (HTML)",
         "f_report": "This report",
         "f_boxplot": "Box plot of age by major",
         "f_bars": "Number of students by major",
@@ -269,10 +271,18 @@ STAGES = {
 }
 
 COUNT_LABELS = {
-    "fr": {"produced": "Événements produits", "staged": "Lignes en staging", "clean": "Lignes propres",
-           "quarantined": "Lignes en quarantaine", "duplicates": "Doublons supprimés"},
-    "en": {"produced": "Events produced", "staged": "Lines staged", "clean": "Clean rows",
-           "quarantined": "Quarantined lines", "duplicates": "Duplicates removed"},
+    "fr": {"produced": "Événements produits (acquittés par Kafka)", "staged": "Lignes en staging",
+           "staged_total": "Lignes en staging (total cumulé)",
+           "staged_this_run": "Lignes ajoutées au staging par cette exécution",
+           "sink_duplicates": "Doublons écrits par le connecteur (at-least-once)",
+           "lines_read": "Lignes lues par Spark", "clean": "Lignes propres",
+           "quarantined": "Lignes en quarantaine", "duplicates": "Doublons supprimés",
+           "duplicates_removed": "Doublons supprimés"},
+    "en": {"produced": "Events produced (acknowledged by Kafka)", "staged": "Lines staged",
+           "staged_total": "Lines staged (cumulative total)", "staged_this_run": "Lines staged by this run",
+           "sink_duplicates": "Duplicates written by the sink (at-least-once)",
+           "lines_read": "Lines read by Spark", "clean": "Clean rows", "quarantined": "Quarantined lines",
+           "duplicates": "Duplicates removed", "duplicates_removed": "Duplicates removed"},
 }
 
 MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
@@ -473,8 +483,9 @@ def _steps_section(data: _Data, run_summary: dict[str, Any] | None, t: dict[str,
         counts = run_summary.get("counts") or {}
         if counts:
             labels = COUNT_LABELS[lang]
-            out += [f"- {labels.get(k, k)} : {fmt_int(v, lang)}" if lang == "fr" else f"- {labels.get(k, k)}: {fmt_int(v, lang)}"
-                    for k, v in counts.items()] + [""]
+            sep = " :" if lang == "fr" else ":"
+            out += [f"- {labels.get(k, k)}{sep} {fmt_int(v, lang)}" for k, v in counts.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)] + [""]
     run = data.last_run
     if run is None:
         return out + [t["no_runs"], ""]
@@ -544,6 +555,13 @@ def _quality_results(quality: Any) -> tuple[bool | None, list[dict[str, Any]]]:
     return bool(success), results
 
 
+def _result_cell(result: dict[str, Any], t: dict[str, str]) -> str:
+    if result.get("success"):
+        return t["yes"]
+    error = str(result.get("error") or "").strip().splitlines()
+    return f"{t['no']} ({error[0][:80]})" if error else t["no"]
+
+
 def _quality_section(data: _Data, settings: Settings, t: dict[str, str], lang: str) -> list[str]:
     out = [f"## {t['quality']}", ""]
     if data.quality is None:
@@ -552,7 +570,7 @@ def _quality_section(data: _Data, settings: Settings, t: dict[str, str], lang: s
     passed = sum(1 for r in results if r.get("success"))
     out += [f"{t['quality_ok'] if success else t['quality_bad']} ({passed}/{len(results)} {t['passed']})", ""]
     rows = [[str(r.get("suite", "")), f"`{r.get('table', '')}`", f"`{r['column']}`" if r.get("column") else "",
-             f"`{r.get('expectation', '')}`", t["yes"] if r.get("success") else t["no"],
+             f"`{r.get('expectation', '')}`", _result_cell(r, t),
              fmt_int(r.get("unexpected_count"), lang)] for r in results]
     if rows:
         out += _table([t["suite"], t["table"], t["column"], t["expectation"], t["result"], t["unexpected"]],
@@ -566,6 +584,9 @@ def _files_section(settings: Settings, paths: ReportPaths, data: _Data, t: dict[
         entries += [(p, t["f_staging"]) for p in sorted(settings.staging_dir.iterdir()) if p.is_file()]
     if data.quality is not None:
         entries.append((data.quality_path, t["f_quality"]))
+        docs = data.quality.get("data_docs") if isinstance(data.quality, dict) else None
+        if docs:
+            entries.append((Path(docs), t["f_docs"]))
     entries += [(paths.markdown, t["f_report"]), (paths.boxplot, t["f_boxplot"]), (paths.bar_chart, t["f_bars"])]
     rows = [[f"`{p}`", what] for p, what in entries]
     return [f"## {t['files']}", ""] + _table([t["file"], t["what"]], rows, "ll") + [""]
@@ -575,7 +596,8 @@ def render_markdown(settings: Settings, data: _Data, paths: ReportPaths, lang: s
                     run_summary: dict[str, Any] | None, now: dt.datetime) -> str:
     t = TEXT[lang]
     sep = " :" if lang == "fr" else ":"
-    run_id = (run_summary or {}).get("run_id") or data.summary.get("last_run_id") or (
+    run_id = (run_summary or {}).get("run_id") or ((run_summary or {}).get("counts") or {}).get("run_id") or \
+        data.summary.get("last_run_id") or (
         data.last_run or {}).get("run_id")
     out = [f"# {t['title']}", "", f"- {t['generated']}{sep} {_date_text(now, lang)}"]
     if run_id:

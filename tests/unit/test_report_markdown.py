@@ -259,12 +259,16 @@ def test_quality_results_are_summarized(settings):
          "expectation": "expect_column_values_to_be_between", "success": True, "unexpected_count": 0},
         {"suite": "clean_students", "table": "clean_students", "column": "major",
          "expectation": "expect_column_values_to_be_in_set", "success": False, "unexpected_count": 4},
-    ]}))
+        {"suite": "marts", "table": "global_summary", "column": None, "expectation": "expect_table_row_count_to_equal",
+         "success": False, "unexpected_count": None, "error": "no such table: global_summary\nmore"},
+    ], "data_docs": str(settings.data_dir / "quality" / "docs" / "index.html")}))
     md = rep.build_report(settings, now=NOW).markdown.read_text(encoding="utf-8")
-    assert "❌ au moins une attente n'est pas satisfaite (1/2 réussies)" in md
+    assert "❌ au moins une attente n'est pas satisfaite (1/3 réussies)" in md
     rows = table_after(md, "| Suite | Table | Colonne | Attente | Résultat | Non conformes |")
     assert rows[1] == ["clean_students", "`clean_students`", "`major`", "`expect_column_values_to_be_in_set`", "❌", "4"]
-    assert str(quality) in md  # listed among the files produced
+    assert rows[2][4] == "❌ (no such table: global_summary)" and rows[2][5] == "—"
+    files = {r[0] for r in table_after(md, "| Fichier | Contenu |")}
+    assert f"`{quality}`" in files and f"`{settings.data_dir / 'quality' / 'docs' / 'index.html'}`" in files
 
 
 def test_quality_results_as_a_bare_list(settings):
@@ -280,7 +284,8 @@ def test_quality_results_as_a_bare_list(settings):
 
 def test_run_summary_stages_and_counts(settings):
     make_warehouse(settings.warehouse)
-    summary = {"run_id": "run-2", "counts": {"produced": 10000, "staged": 10000, "clean": 9500},
+    # the shape studentflow.pipeline.RunSummary.as_report_input() gives (run_id rides in counts)
+    summary = {"counts": {"produced": 10000, "staged_total": 10000, "clean": 9500, "run_id": "run-xyz"},
                "stages": [{"name": "produce", "seconds": 1.234, "count": 10000},
                           {"name": "normalize", "seconds": 9.5, "count": 9500, "detail": "local[*]"}],
                "total_seconds": 42}
@@ -289,7 +294,9 @@ def test_run_summary_stages_and_counts(settings):
     assert rows[0] == ["Production des événements (Kafka)", "10\u202f000", "1,23", ""]
     assert rows[1] == ["Normalisation (PySpark)", "9\u202f500", "9,50", "local[*]"]
     assert rows[2] == ["**Total**", "", "**42,00**", ""]
-    assert "- Événements produits : 10\u202f000" in md
+    assert "- Événements produits (acquittés par Kafka) : 10\u202f000" in md
+    assert "- Lignes en staging (total cumulé) : 10\u202f000" in md
+    assert "`run-xyz`" in md and "- run_id" not in md
     # the mapping form is accepted too
     md2 = rep.build_report(settings, lang="en", run_summary={"stages": {"transform": 3.0}}, now=NOW)
     assert "| Transformation (dbt) | — | 3.00 |  |" in md2.markdown.read_text(encoding="utf-8")
