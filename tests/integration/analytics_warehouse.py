@@ -69,9 +69,10 @@ def insert_clean(con: sqlite3.Connection, rows: list[tuple]) -> None:
 
 
 def build(path: Path, n: int = 300, seed: int = 7, quarantined: int = 5, duplicates: int = 3,
-          run_id: str = "run-0001") -> list[tuple]:
-    """Create a complete warehouse at path; return the clean rows inserted."""
-    rows = random_clean_rows(n, seed=seed, run_id=run_id)
+          run_id: str = "run-0001", rows: list[tuple] | None = None) -> list[tuple]:
+    """Create a complete warehouse at path (rows, or n random ones); return the clean rows inserted."""
+    rows = random_clean_rows(n, seed=seed, run_id=run_id) if rows is None else rows
+    n = len(rows)
     con = create(path)
     try:
         insert_clean(con, rows)

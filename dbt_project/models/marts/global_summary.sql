@@ -26,20 +26,14 @@ quarantine as (
 
 ),
 
-runs_in_warehouse as (
-
-    -- runs whose output is currently in the warehouse, whether Spark replaces or appends
-    select run_id from {{ ref('stg_students') }}
-    union
-    select run_id from {{ ref('stg_quarantine_students') }}
-
-),
-
 runs as (
 
-    select coalesce(sum(duplicates_removed), 0) as duplicates_removed
-    from {{ ref('stg_pipeline_runs') }}
-    where run_id in (select run_id from runs_in_warehouse)
+    -- duplicates of the runs whose rows are in the warehouse now, whether Spark replaces the
+    -- tables on each run or appends to them (exists stops at the first row of each run)
+    select coalesce(sum(r.duplicates_removed), 0) as duplicates_removed
+    from {{ ref('stg_pipeline_runs') }} as r
+    where exists (select 1 from {{ ref('stg_students') }} as s where s.run_id = r.run_id)
+       or exists (select 1 from {{ ref('stg_quarantine_students') }} as q where q.run_id = r.run_id)
 
 ),
 

@@ -1,0 +1,190 @@
+"""Run the suites of suites.py with Great Expectations Core 1.x; print, record, decide the exit code.
+
+- An ephemeral GX context (nothing written into the repository: no great_expectations/ folder),
+  analytics off, progress bars off (``ProgressBarsConfig(globally=False)``: GX would otherwise
+  print tqdm "Calculating Metrics" bars on stderr for every batch).
+- One SQLite datasource on settings.warehouse (SQLAlchemy URL), one whole-table batch per suite,
+  one checkpoint whose action builds the Data Docs (HTML) under ``<data_dir>/quality/docs/``.
+- A machine-readable summary at ``<data_dir>/quality/validation.json`` (read by the report).
+
+``import great_expectations`` costs about 4 s, so it happens inside run() only.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from expectations.suites import Suite, build_suites
+from studentflow import config
+from studentflow.transform import require_tables
+
+
+@dataclass
+class Outcome:
+    suite: str
+    table: str
+    column: str | None
+    expectation: str
+    success: bool
+    unexpected_count: int | None
+    error: str | None = None
+
+
+@dataclass
+class GateResult:
+    success: bool
+    outcomes: list[Outcome]
+    docs_index: Path | None
+    summary_file: Path
+    elapsed: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success]
+
+
+def quality_paths(settings: config.Settings) -> tuple[Path, Path]:
+    """(data docs folder, summary JSON file)."""
+    base = settings.data_dir / "quality"
+    return base / "docs", base / "validation.json"
+
+
+def select_suites(settings: config.Settings, names: list[str] | None = None) -> list[Suite]:
+    suites = build_suites(settings)
+    if names:
+        suites = [s for s in suites if s.name in names]
+    return suites
+
+
+def check_warehouse(settings: config.Settings, suites: list[Suite]) -> None:
+    """Exit-2 errors (WarehouseNotReady) before paying for the GX import."""
+    tables = [s.table for s in suites]
+    sources = [t for t in tables if t == "clean_students"]
+    require_tables(settings.warehouse, sources,
+                   "run `studentflow normalize` first (the Spark stage writes clean_students), "
+                   "or set STUDENTFLOW_WAREHOUSE")
+    require_tables(settings.warehouse, [t for t in tables if t not in sources],
+                   "run `studentflow transform` first (dbt builds the marts)")
+
+
+def _context(docs_dir: Path):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    project_config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        data_docs_sites={
+            "studentflow": {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+    )
+    return gx.get_context(mode="ephemeral", project_config=project_config)
+
+
+def _unexpected_count(check_class: str, result: dict) -> int | None:
+    if "unexpected_count" in result and result["unexpected_count"] is not None:
+        return int(result["unexpected_count"])
+    if check_class == "UnexpectedRowsExpectation" and isinstance(result.get("observed_value"), int):
+        return int(result["observed_value"])
+    return None
+
+
+def run(settings: config.Settings, suite_names: list[str] | None = None, docs: bool = True) -> GateResult:
+    """Validate the warehouse; write the summary JSON (and Data Docs); never exits."""
+    suites = select_suites(settings, suite_names)
+    check_warehouse(settings, suites)
+    docs_dir, summary_file = quality_paths(settings)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+
+    import great_expectations as gx
+
+    context = _context(docs_dir)
+    datasource = context.data_sources.add_sqlite("warehouse", connection_string=f"sqlite:///{settings.warehouse}")
+    definitions = []
+    by_id: dict[str, tuple[int, Suite, Any]] = {}   # expectation id -> (position, suite, check)
+    for suite in suites:
+        asset = datasource.add_table_asset(suite.table, table_name=suite.table)
+        batch_definition = asset.add_batch_definition_whole_table(f"{suite.table}_all")
+        gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name))
+        for check in suite.checks:
+            expectation = getattr(gx.expectations, check.gx_class)(**check.gx_kwargs())
+            expectation = gx_suite.add_expectation(expectation)
+            by_id[str(expectation.id)] = (len(by_id), suite, check)
+        definitions.append(context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)))
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs else []
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name="studentflow_gate", validation_definitions=definitions, actions=actions,
+        result_format={"result_format": "BASIC", "partial_unexpected_count": 0}))
+    result = checkpoint.run()
+
+    ranked: list[tuple[int, Outcome]] = []
+    for validation in result.run_results.values():
+        for r in validation.results:
+            position, suite, check = by_id[str(r.expectation_config.id)]
+            info = r.exception_info or {}
+            error = None
+            if info.get("raised_exception"):
+                error = (info.get("exception_message") or "exception").splitlines()[0]
+            ranked.append((position, Outcome(suite.name, suite.table, check.column, check.expectation, bool(r.success),
+                                             _unexpected_count(check.gx_class, r.result or {}), error)))
+    outcomes = [o for _, o in sorted(ranked, key=lambda pair: pair[0])]   # the order of suites.py
+
+    success = bool(result.success) and all(o.success for o in outcomes)
+    docs_index = docs_dir / "index.html" if docs else None
+    gate = GateResult(success, outcomes, docs_index, summary_file, time.monotonic() - start)
+    write_summary(settings, gate)
+    return gate
+
+
+def write_summary(settings: config.Settings, gate: GateResult) -> None:
+    payload = {
+        "success": gate.success,
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "warehouse": str(settings.warehouse),
+        "age_min": settings.age_min,
+        "age_max": settings.age_max,
+        "data_docs": str(gate.docs_index) if gate.docs_index else None,
+        "statistics": {
+            "evaluated": len(gate.outcomes),
+            "successful": sum(o.success for o in gate.outcomes),
+            "unsuccessful": len(gate.failed),
+        },
+        "results": [asdict(o) for o in gate.outcomes],
+    }
+    gate.summary_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = gate.summary_file.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(gate.summary_file)
+
+
+def table_lines(gate: GateResult) -> list[str]:
+    """The compact table CI shows: expectation, table.column, result, unexpected count."""
+    rows = [("expectation", "table.column", "result", "unexpected")]
+    for o in gate.outcomes:
+        where = f"{o.table}.{o.column}" if o.column else o.table
+        result = "pass" if o.success else ("ERROR" if o.error else "FAIL")
+        count = "-" if o.unexpected_count is None else str(o.unexpected_count)
+        rows.append((o.expectation, where, result, count))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>10}" for r in rows]
+    for o in gate.outcomes:
+        if o.error:
+            lines.append(f"  error in {o.expectation} ({o.table}.{o.column}): {o.error}")
+    return lines
