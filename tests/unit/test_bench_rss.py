@@ -1,0 +1,55 @@
+"""RSS sampling from /proc: a real child process, attributed to stages and roles."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from bench import rss
+
+ALLOC = "import sys, time; b = bytearray(80 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); " \
+        "sys.stdout.write('ready\\n'); sys.stdout.flush(); time.sleep(30)"
+
+
+def test_read_status_of_self_and_gone_pid():
+    import os
+    st = rss.read_status_kb(os.getpid())
+    assert st["VmRSS"] > 0 and st["VmHWM"] >= st["VmRSS"]
+    assert rss.read_status_kb(2 ** 22 + 12345) == {}
+
+
+def test_classify_roles():
+    assert rss.classify("/x/tansu broker --listener-url tcp://127.0.0.1:1", []) == "broker"
+    assert rss.classify("java -cp x org.apache.kafka.connect.cli.ConnectStandalone w.properties", []) == "connect"
+    spark = "java -cp y org.apache.spark.deploy.SparkSubmit pyspark-shell"
+    assert rss.classify(spark, []) == "spark_driver"
+    assert rss.classify(spark, ["python -m bench.baseline_original --topic t"]) == "original_spark"
+    assert rss.classify("python -m bench.baseline_original --topic t", []) == "original_python"
+    assert rss.classify("/venv/bin/python /venv/bin/dbt build", []) == "dbt"
+    assert rss.classify("sleep 5", []) == "other"
+
+
+def test_sampler_sees_a_child_in_its_stage():
+    # the child is "python -c ..." and would be "other": name it through `extra`, as for a pid we know
+    proc = subprocess.Popen([sys.executable, "-c", ALLOC], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        sampler = rss.RssSampler(interval=0.05, extra=lambda: {proc.pid: "worker"})
+        with sampler:
+            with sampler.stage("busy"):
+                time.sleep(0.3)
+        peaks = sampler.peaks_kb["busy"]
+        assert peaks["worker"] >= 80 * 1024          # the 80 MB it touched
+        assert peaks["python"] > 0                   # this process
+        assert sampler.hwm_kb["worker"] >= peaks["worker"]
+        assert sampler.samples >= 3
+        assert sampler.peaks_mb()["busy"]["worker"] >= 80.0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_descendants_walks_the_tree():
+    parents = {2: 1, 3: 2, 4: 2, 5: 9}
+    assert sorted(rss.descendants(1, parents)) == [2, 3, 4]
+    assert rss.descendants(5, parents) == []
