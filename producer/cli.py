@@ -1,0 +1,161 @@
+"""`studentflow produce`: generated events, a CSV replay or captured lines -> the Kafka topic."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from studentflow.errors import ConfigError
+
+EXAMPLES = """\
+examples:
+  studentflow produce --count 100000 --seed 42             generated events, reproducible
+  studentflow produce --count 10000 --malformed-rate 0.05  with the messy traffic of the original topic
+  studentflow produce --count 20 --seed 1 --malformed-rate 1 --kinds csv_like,empty --dry-run --with-kinds
+  studentflow produce --from-csv etudiants.csv             replay a CSV (prénom,nom,age,filière)
+  cat captured.txt | studentflow produce --from-file -     send each line verbatim
+  studentflow produce --list-kinds                         the malformed kinds and their downstream verdicts
+
+The summary line says how many messages the cluster acknowledged and why others failed;
+the exit code is 1 if any message failed.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("produce", help="publish student events to the Kafka topic",
+                       description="Publish student events (JSON, one per message) to the topic: generated "
+                                   "samples, a CSV replay, or captured lines sent verbatim.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--count", type=int, metavar="N", help="generate N events (default 1000)")
+    src.add_argument("--from-csv", metavar="FILE",
+                     help="replay a CSV of students; headers prénom,nom,age,filière (accents, case and small "
+                          "typos tolerated) or first_name,last_name,age,major; '-' reads standard input")
+    src.add_argument("--from-file", metavar="FILE",
+                     help="send each line of FILE verbatim as one message ('-' reads standard input)")
+    p.add_argument("--seed", type=int, metavar="S",
+                   help="seed: the same seed gives byte-identical messages (timestamps from a virtual clock)")
+    p.add_argument("--malformed-rate", type=float, default=0.0, metavar="R",
+                   help="share of generated messages replaced by malformed kinds, 0..1 (default 0)")
+    p.add_argument("--kinds", metavar="K1,K2",
+                   help="malformed kinds to draw from (default: all; see --list-kinds)")
+    p.add_argument("--topic", help="topic to write (default: the topic setting)")
+    p.add_argument("--rate", type=float, metavar="MSG_PER_S", help="send at most this many messages per second")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="delivery timeout per message (default 30); nothing waits longer than this")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the messages to standard output, one per line, instead of sending them")
+    p.add_argument("--with-kinds", action="store_true", help="with --dry-run: prefix each line with its kind and a tab")
+    p.add_argument("--list-kinds", action="store_true",
+                   help="print every malformed kind with its expected downstream verdict, then exit")
+    p.set_defaults(handler=produce_cmd)
+
+
+def produce_cmd(args: argparse.Namespace, settings) -> int:
+    from producer import generate
+
+    if args.list_kinds:
+        for kind, (verdict, detail) in generate.EXPECTED.items():
+            print(f"{kind:<20} {verdict:<11} {detail or ''}")
+        return 0
+    messages, total, gen = _source(args, settings)
+    if args.dry_run:
+        return _dry_run(messages, args.with_kinds)
+
+    from producer.publish import publish, redact
+    from studentflow.stack import kafka_conf
+
+    conf = kafka_conf(settings)
+    topic = args.topic or settings.topic
+    progress = Progress(total, sys.stderr)
+    shown: set[str] = set()
+
+    def on_error(err) -> None:   # client-level errors (connection lost ...), once per kind
+        if err.name() not in shown and len(shown) < 8:
+            shown.add(err.name())
+            progress.clear()
+            print(redact(f"studentflow: kafka: {err.str()}", settings), file=sys.stderr)
+
+    report = publish(settings, messages, topic=topic, conf=conf, rate=args.rate, delivery_timeout=args.timeout,
+                     progress=progress, on_error=on_error)
+    progress.clear()
+    if gen is not None and set(gen.counts) != {"valid"}:
+        print("kinds: " + ", ".join(f"{k} {n:,}" for k, n in sorted(gen.counts.items())))
+    for reason, example in report.failure_examples.items():
+        if example:
+            print(redact(f"studentflow: {reason}: {example}", settings), file=sys.stderr)
+    print(redact(report.summary(), settings))
+    return 0 if report.ok else 1
+
+
+def _source(args: argparse.Namespace, settings):
+    """(messages, total or None, generator or None) for the chosen source."""
+    from producer import generate, sources
+
+    replay = args.from_csv is not None or args.from_file is not None
+    if replay and (args.malformed_rate or args.kinds):
+        raise ConfigError("--malformed-rate and --kinds apply to generated events only",
+                          "drop them, or use --count instead of --from-csv/--from-file")
+    if args.from_csv is not None:
+        return sources.csv_messages(args.from_csv, seed=args.seed), None, None
+    if args.from_file is not None:
+        return sources.file_messages(args.from_file), None, None
+    count = 1000 if args.count is None else args.count
+    if count < 0:
+        raise ConfigError(f"--count must be 0 or more, got {count}", "pass a positive number")
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
+    try:
+        gen = generate.for_settings(settings, seed=args.seed, malformed_rate=args.malformed_rate, kinds=kinds)
+    except ValueError as exc:
+        raise ConfigError(str(exc), "see `studentflow produce --list-kinds`") from None
+    return gen.messages(count), count, gen
+
+
+def _dry_run(messages, with_kinds: bool) -> int:
+    out = sys.stdout.buffer
+    buf = []
+    for kind, _key, value in messages:
+        line = value.encode("utf-8") if isinstance(value, str) else (value or b"")
+        buf.append(kind.encode() + b"\t" + line if with_kinds else line)
+        if len(buf) >= 4096:
+            out.write(b"\n".join(buf) + b"\n")
+            buf.clear()
+    if buf:
+        out.write(b"\n".join(buf) + b"\n")
+    out.flush()
+    return 0
+
+
+class Progress:
+    """A progress line with rate on stderr: redrawn every call on a terminal, one line every
+    ``plain_every`` seconds otherwise (CI logs stay short)."""
+
+    def __init__(self, total: int | None, stream, plain_every: float = 10.0) -> None:
+        self.total, self.stream = total, stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.plain_every = plain_every
+        self.last_plain = time.monotonic()
+        self.drawn = False
+
+    def __call__(self, report) -> None:
+        rate = report.attempted / report.elapsed if report.elapsed > 0 else 0.0
+        done = f"{report.attempted:,}" + (f"/{self.total:,}" if self.total else "")
+        if self.total:
+            share = min(1.0, report.attempted / self.total) if self.total else 1.0
+            bar = "#" * int(share * 24)
+            done = f"[{bar:<24}] {done} ({share:.0%})"
+        line = f"producing {done}  {rate:,.0f} msg/s  acked {report.acked:,}  failed {report.failed:,}"
+        if self.tty:
+            self.stream.write("\r\033[K" + line)
+            self.stream.flush()
+            self.drawn = True
+        elif time.monotonic() - self.last_plain >= self.plain_every:
+            self.last_plain = time.monotonic()
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.drawn = False

@@ -1,0 +1,411 @@
+"""Delivery: messages -> Kafka with confluent-kafka, every message accounted for.
+
+``publish(settings, messages)`` is the producer's core, used by ``studentflow produce``, the
+pipeline's ``run`` and the benchmark. It returns a :class:`DeliveryReport`: how many messages
+were acknowledged (``acks=all``), how many failed and why. It never hangs: every wait is
+bounded (``delivery_timeout`` per message, then the undelivered rest is purged and counted).
+
+Producer loss. The embedded broker keeps everything in memory; after it restarts it no longer
+knows the idempotent producer's id. librdkafka then either raises a fatal error or loops
+bumping its epoch ("unknown producer id") until the messages time out. Both are detected (the
+fatal error through ``error_cb``, the loop through librdkafka's ``eos`` debug log): the
+producer is dropped, its unacknowledged messages are purged and re-sent through a new producer
+(so they may be duplicated; downstream deduplicates on ``event_id``), and the report says how
+many. With ``resend=False`` they are counted as failed instead ("may have been lost").
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from studentflow.errors import StackError
+
+# Throughput settings measured on the embedded broker (DESIGN.md); a user's extra_conf wins.
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "acks": "all",
+    "enable.idempotence": True,
+    "linger.ms": 20,
+    "batch.size": 1_000_000,
+    "batch.num.messages": 10_000,
+    "queue.buffering.max.messages": 500_000,
+    "delivery.report.only.error": True,   # acked = handed over - failed: no Python call per message
+    "debug": "eos",                        # idempotence state changes: how a lost producer id shows
+}
+UNKNOWN_PID_THRESHOLD = 5     # "unknown producer id" log lines before the producer is declared lost
+POLL_EVERY = 1024             # messages between two polls (callbacks, progress, rate limit)
+_RESEND_CODES = {"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_FATAL", "_MSG_TIMED_OUT", "UNKNOWN_PRODUCER_ID",
+                 "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH"}
+_CLIENT_ERRORS_THAT_STOP = ("_SSL", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "TOPIC_AUTHORIZATION_FAILED",
+                            "CLUSTER_AUTHORIZATION_FAILED")
+
+Message = tuple  # (kind, key, value): key/value are str, bytes or None (value None is never sent: see below)
+
+
+@dataclass
+class DeliveryReport:
+    """What happened to the messages handed to :func:`publish`."""
+
+    topic: str
+    bootstrap: str = ""
+    attempted: int = 0          # messages taken from the source
+    acked: int = 0              # acknowledged by the cluster (acks=all)
+    failed: int = 0             # definitively not delivered
+    failures: Counter = field(default_factory=Counter)          # reason -> count
+    failure_examples: dict[str, str] = field(default_factory=dict)  # reason -> one librdkafka message
+    resent: int = 0             # unacknowledged messages re-sent after a producer was lost
+    producer_restarts: int = 0
+    restart_reasons: list[str] = field(default_factory=list)
+    stopped_early: str = ""     # set when the source was not read to its end
+    elapsed: float = 0.0
+    pending: int = 0            # in the client's queue (only non-zero while running)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and not self.stopped_early and self.acked == self.attempted
+
+    @property
+    def rate(self) -> float:
+        return self.acked / self.elapsed if self.elapsed > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line: the CLI's last word."""
+        head = (f"{self.acked:,} of {self.attempted:,} messages acknowledged by {self.topic} "
+                f"in {self.elapsed:.1f} s ({self.rate:,.0f}/s); failed: {self.failed:,}")
+        if self.failures:
+            head += " (" + ", ".join(f"{reason} x{n:,}" for reason, n in self.failures.most_common()) + ")"
+        if self.producer_restarts:
+            head += (f"; producer recreated {self.producer_restarts}x ({'; '.join(dict.fromkeys(self.restart_reasons))}), "
+                     f"{self.resent:,} unacknowledged messages re-sent (duplicates possible)")
+        if self.stopped_early:
+            head += f"; stopped early: {self.stopped_early}"
+        return head
+
+
+class _LogWatch(logging.Handler):
+    """Receives librdkafka's log (served on poll) and watches for a lost producer id."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.unknown_pid = 0
+        self.warnings: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if "unknown producer id" in msg.lower():
+            self.unknown_pid += 1
+        if record.levelno >= logging.WARNING and len(self.warnings) < 50:
+            self.warnings.append(msg)
+
+
+class _Instance:
+    """One confluent-kafka Producer and its bookkeeping."""
+
+    counter = 0
+
+    def __init__(self, conf: dict, on_error: Callable[[Any], None] | None) -> None:
+        from confluent_kafka import Producer
+
+        _Instance.counter += 1
+        self.watch = _LogWatch()
+        self.logger = logging.getLogger(f"studentflow.kafka.producer{_Instance.counter}")
+        self.logger.handlers[:] = [self.watch]
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.propagate = False
+        self.queued = 0        # produce() calls accepted by this instance
+        self.errors = 0        # delivery reports with an error (each message reports once)
+        self.failed: list[tuple[str, str, Any, Any]] = []   # (code, text, key, value)
+        self.fatal = ""
+        self.client_errors: list[tuple[str, str]] = []     # (code name, text) from error_cb
+        self._on_error = on_error
+        self.producer = Producer({**conf, "logger": self.logger, "on_delivery": self._delivered,
+                                  "error_cb": self._error})
+
+    def _delivered(self, err, msg) -> None:
+        if err is not None:
+            self.errors += 1
+            self.failed.append((err.name(), err.str(), msg.key(), msg.value()))
+
+    def _error(self, err) -> None:
+        if err.fatal():
+            self.fatal = f"{err.name()}: {err.str()}"
+        self.client_errors.append((err.name(), err.str()))
+        if self._on_error is not None:
+            self._on_error(err)
+
+    @property
+    def lost(self) -> str:
+        """Why this producer can no longer deliver, or ''."""
+        if self.fatal:
+            return f"fatal error {self.fatal.split(':', 1)[0]}"
+        if self.watch.unknown_pid >= UNKNOWN_PID_THRESHOLD:
+            return "broker forgot the producer id (UNKNOWN_PRODUCER_ID, broker restarted?)"
+        return ""
+
+    def close(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for outstanding deliveries, then purge what is left (reported as failed)."""
+        p = self.producer
+        deadline = time.monotonic() + max(0.0, timeout)
+        while len(p) and time.monotonic() < deadline and not self.lost:
+            p.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+        if len(p):
+            p.purge(in_queue=True, in_flight=True)
+            p.flush(5)     # serves the purge reports; purged messages report at once
+        p.poll(0)
+
+
+def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0) -> None:
+    """Reach the cluster and make sure ``topic`` exists; one clear error line if not."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    seen: list[tuple[str, str]] = []
+    quiet = logging.getLogger("studentflow.kafka.preflight")
+    quiet.handlers[:] = [logging.NullHandler()]
+    quiet.propagate = False
+    admin = AdminClient({**conf, "error_cb": lambda e: seen.append((e.name(), e.str())), "logger": quiet})
+    where = f"{conf.get('bootstrap.servers')} ({conf.get('security.protocol', 'PLAINTEXT')})"
+    deadline = time.monotonic() + timeout
+    md = None
+    while time.monotonic() < deadline:
+        try:
+            md = admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+            if md.brokers:
+                break
+        except KafkaException:
+            pass
+        if any(code in _CLIENT_ERRORS_THAT_STOP for code, _ in seen):
+            break   # a certificate or credential problem does not heal by waiting
+        admin.poll(0.1)
+    else:
+        md = None
+    if md is None or not md.brokers:
+        admin.poll(0)
+        raise StackError(f"cannot reach Kafka at {where}: {_best_error(seen) or f'no answer within {timeout:.0f} s'}",
+                         _hint(seen))
+    if topic in md.topics and not md.topics[topic].error:
+        return
+    fut = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+                              request_timeout=timeout)[topic]
+    try:
+        fut.result(timeout=timeout)
+    except KafkaException as exc:
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise StackError(f"topic {topic} does not exist and cannot be created: {exc.args[0].str()}",
+                             "create it on the cluster, or grant this client CREATE on it") from None
+    except Exception as exc:   # concurrent.futures.TimeoutError
+        raise StackError(f"creating topic {topic} did not finish: {exc!r}", "check the cluster") from None
+
+
+def _best_error(seen: list[tuple[str, str]]) -> str:
+    """The most telling client error: certificate/authentication first, then the last transport error."""
+    for code, text in seen:
+        if code in _CLIENT_ERRORS_THAT_STOP:
+            return _short(text)
+    return _short(seen[-1][1]) if seen else ""
+
+
+def _short(text: str) -> str:
+    # "ssl://127.0.0.1:1234/bootstrap: SSL handshake failed: ... (after 3ms in state SSL_HANDSHAKE)"
+    text = text.split("/bootstrap: ", 1)[-1]
+    if " (after " in text:
+        text = text[:text.rindex(" (after ")]
+    return " ".join(text.split())
+
+
+def _hint(seen: list[tuple[str, str]]) -> str:
+    text = " ".join(t for _, t in seen).lower()
+    if "certificate" in text or "ssl" in text:
+        return "check ssl_ca_location (the CA that signed the broker certificate) and the client certificate/key"
+    if "sasl" in text or "authentic" in text:
+        return "check sasl_mechanism, sasl_username and sasl_password"
+    return "check bootstrap_servers and security_protocol (`studentflow config`), or run `studentflow stack up`"
+
+
+class _Stop(Exception):
+    """The producer was lost more often than allowed: stop reading the source."""
+
+
+class _Run:
+    """One publish() call: the current producer instance, the re-send backlog, the report."""
+
+    def __init__(self, pconf: dict, topic: str, report: DeliveryReport, *, resend: bool, max_restarts: int,
+                 on_error) -> None:
+        self.pconf, self.topic, self.report = pconf, topic, report
+        self.resend, self.max_restarts, self.on_error = resend, max_restarts, on_error
+        self.settled_acked = 0
+        self.backlog: deque[tuple[Any, Any]] = deque()
+        self.inst = _Instance(pconf, on_error)
+
+    def send(self, key: Any, value: Any) -> None:
+        """Queue one message: waits (bounded) while the queue is full, swaps a lost producer."""
+        from confluent_kafka import KafkaException
+
+        while True:
+            if self.inst.lost:
+                self.swap()
+            try:
+                self.inst.producer.produce(self.topic, value, key)
+                self.inst.queued += 1
+                return
+            except BufferError:   # queue full: messages leave it by delivery or by timeout
+                self.inst.producer.poll(0.005)
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    self.inst.fatal = self.inst.fatal or f"{err.name()}: {err.str()}"
+                    continue
+                self.fail(err.name(), err.str())
+                return
+
+    def fail(self, reason: str, text: str) -> None:
+        self.report.failed += 1
+        self.report.failures[reason] += 1
+        self.report.failure_examples.setdefault(reason, _short(text))
+
+    def settle(self, old: _Instance, *, dropping: bool) -> None:
+        """Account for a finished instance: acked = queued - failed reports; failures re-sent or counted."""
+        self.settled_acked += old.queued - old.errors
+        for code, text, key, value in old.failed:
+            if dropping and self.resend and code in _RESEND_CODES:
+                self.backlog.append((key, value))
+                self.report.resent += 1
+            else:
+                self.fail(_reason(code, dropping), text)
+        old.failed.clear()
+        old.queued = old.errors = 0
+
+    def swap(self) -> None:
+        """Drop the lost producer (its unacknowledged messages go to the backlog) and start a new one."""
+        reason = self.inst.lost
+        if self.report.producer_restarts >= self.max_restarts:
+            raise _Stop(f"producer lost {self.report.producer_restarts + 1} times, last: {reason}")
+        self.inst.close(0)
+        self.settle(self.inst, dropping=True)
+        self.report.producer_restarts += 1
+        self.report.restart_reasons.append(reason)
+        self.inst = _Instance(self.pconf, self.on_error)
+        while self.backlog:
+            self.send(*self.backlog.popleft())
+
+    def drain(self, timeout: float) -> None:
+        while True:
+            self.inst.close(timeout)
+            if not self.inst.lost:
+                self.settle(self.inst, dropping=False)
+                return
+            self.swap()
+
+    def sync(self) -> None:
+        """Bring the report's acked/pending up to date (live estimate while running)."""
+        pending = len(self.inst.producer)
+        self.report.pending = pending
+        self.report.acked = self.settled_acked + max(0, self.inst.queued - self.inst.errors - pending)
+
+
+def publish(settings, messages: Iterable[Message], *, topic: str | None = None, conf: dict | None = None,
+            extra_conf: dict | None = None, delivery_timeout: float = 30.0, rate: float | None = None,
+            resend: bool = True, max_restarts: int = 3, create_topic: bool = True,
+            progress: Callable[[DeliveryReport], None] | None = None, progress_interval: float = 0.5,
+            on_error: Callable[[Any], None] | None = None) -> DeliveryReport:
+    """Send ``(kind, key, value)`` messages to ``topic`` (default ``settings.topic``); return the report.
+
+    ``conf`` is the client configuration (default ``studentflow.stack.kafka_conf(settings)``);
+    ``extra_conf`` overrides producer settings. ``rate`` caps messages per second.
+    ``progress(report)`` is called about every ``progress_interval`` seconds (``acked`` is a live
+    estimate then); ``on_error(KafkaError)`` for each client-level error (connection lost, ...).
+    A value of ``None`` is sent as an empty value, never as a tombstone.
+    Raises ``StackError`` (one clear line) if the cluster cannot be reached at all.
+    """
+    from confluent_kafka import KafkaException
+
+    if conf is None:
+        from studentflow.stack import kafka_conf
+        conf = kafka_conf(settings)
+    topic = topic or settings.topic
+    pconf = {**conf, **PRODUCER_DEFAULTS, "message.timeout.ms": int(delivery_timeout * 1000), **(extra_conf or {})}
+    report = DeliveryReport(topic=topic, bootstrap=str(conf.get("bootstrap.servers", "")))
+    if create_topic:
+        preflight(conf, topic, settings.topic_partitions)
+
+    start = time.monotonic()
+    run = _Run(pconf, topic, report, resend=resend, max_restarts=max_restarts, on_error=on_error)
+    every = POLL_EVERY if not rate else max(1, min(POLL_EVERY, int(rate / 50)))
+    next_progress = start + progress_interval
+    attempted = 0
+    try:
+        # The hot loop: one produce() per message; everything else every `every` messages.
+        produce, queued, n = run.inst.producer.produce, 0, 0
+        for _, key, value in messages:
+            attempted += 1
+            try:
+                produce(topic, value or b"", key)
+                queued += 1
+            except (BufferError, KafkaException):
+                run.inst.queued += queued
+                queued = 0
+                run.send(key, value or b"")      # slow path: waits for room, swaps a lost producer
+                produce = run.inst.producer.produce
+            n += 1
+            if n >= every:
+                run.inst.queued += queued
+                report.attempted = attempted
+                queued = n = 0
+                run.inst.producer.poll(0)
+                if run.inst.lost:
+                    run.swap()
+                    produce = run.inst.producer.produce
+                now = time.monotonic()
+                if rate:
+                    ahead = attempted / rate - (now - start)
+                    if ahead > 0:
+                        run.inst.producer.poll(ahead)
+                        now = time.monotonic()
+                if progress is not None and now >= next_progress:
+                    report.elapsed = now - start
+                    run.sync()
+                    progress(report)
+                    next_progress = now + progress_interval
+        run.inst.queued += queued
+        report.attempted = attempted
+        run.drain(delivery_timeout + 5)
+    except _Stop as stop:
+        report.attempted = attempted
+        report.stopped_early = str(stop)
+        run.inst.close(0)
+        run.resend = False
+        run.settle(run.inst, dropping=True)
+        for _key, _value in run.backlog:
+            run.fail("lost with its producer (not re-sent)", "")
+        run.backlog.clear()
+    finally:
+        report.elapsed = time.monotonic() - start
+    run.sync()
+    report.pending = 0
+    missing = report.attempted - report.acked - report.failed   # e.g. the message in hand when we stopped
+    if missing > 0:
+        run.fail("not sent (producer lost)", "")
+        report.failures["not sent (producer lost)"] += missing - 1
+        report.failed += missing - 1
+    return report
+
+
+def _reason(code: str, dropping: bool) -> str:
+    if dropping:
+        return "may have been lost with the dropped producer"
+    return {"_MSG_TIMED_OUT": "not acknowledged within the delivery timeout",
+            "_PURGE_QUEUE": "not sent within the delivery timeout",
+            "_PURGE_INFLIGHT": "no answer within the delivery timeout"}.get(code, code)
+
+
+def redact(text: str, settings) -> str:
+    """``text`` with every configured secret value masked."""
+    from studentflow.config import SECRET_KEYS
+
+    for key in SECRET_KEYS:
+        secret = getattr(settings, key, "")
+        if secret:
+            text = text.replace(secret, "********")
+    return text
