@@ -1,0 +1,119 @@
+"""The Great Expectations gate on a real warehouse built by the real dbt project.
+
+One dbt build per module. The breach test injects the issue's bad rows into a COPY of that
+warehouse: `studentflow validate` must exit 1 naming each failing expectation with its unexpected
+count, and the dbt tests must fail on the same rows.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+
+from studentflow import config, transform
+from tests.integration import analytics_cli
+from tests.integration import analytics_warehouse as aw
+
+pytestmark = pytest.mark.slow
+
+
+def settings_in(base) -> config.Settings:
+    return config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
+                       warehouse=str(base / "data" / "warehouse.db"))
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    settings = settings_in(tmp_path_factory.mktemp("gx_good"))
+    rows = aw.build(settings.warehouse, n=300)
+    code, err = analytics_cli.run(["transform"], settings)
+    assert code == 0, err
+    return settings, rows
+
+
+def read_summary(settings) -> dict:
+    return json.loads((settings.data_dir / "quality" / "validation.json").read_text(encoding="utf-8"))
+
+
+def test_validate_passes_on_clean_data_with_docs_summary_and_no_progress_bars(good, capfd):
+    settings, _ = good
+    code, err = analytics_cli.run(["validate"], settings)
+    out, errout = capfd.readouterr()
+    assert code == 0, err + out
+    summary = read_summary(settings)
+    assert summary["success"] is True
+    assert summary["statistics"]["unsuccessful"] == 0
+    tables = {r["table"] for r in summary["results"]}
+    assert tables == {"clean_students", "major_age_stats", "major_avg_age_over_20", "global_summary"}
+    assert set(summary["results"][0]) >= {"suite", "table", "column", "expectation", "success", "unexpected_count"}
+    assert "expect_column_values_to_be_unique" in out and "clean_students.event_id" in out
+    assert (settings.data_dir / "quality" / "docs" / "index.html").is_file()
+    # no tqdm / progress bar noise in what CI shows
+    for noise in ("Calculating Metrics", "it/s]", "%|"):
+        assert noise not in out and noise not in errout
+
+
+def test_injected_bad_rows_fail_validate_and_dbt_tests(good, tmp_path, capfd):
+    good_settings, rows = good
+    settings = settings_in(tmp_path)
+    settings.warehouse.parent.mkdir(parents=True)
+    shutil.copy(good_settings.warehouse, settings.warehouse)   # marts already built on good data
+    template = list(rows[0])
+
+    def bad(event_id, age, major):
+        r = list(template)
+        r[0], r[4], r[5] = event_id, age, major
+        return tuple(r)
+
+    con = sqlite3.connect(settings.warehouse)
+    aw.insert_clean(con, [
+        bad("bad-age-12", 12, "Chimie"),
+        bad("bad-age-140", 140, "Physique"),
+        bad("bad-null-major", 22, None),
+        bad("bad-major-art", 22, "Art"),
+        bad(rows[1][0], 23, "Economie"),          # duplicates an existing event_id
+    ])
+    con.close()
+    capfd.readouterr()
+
+    code, err = analytics_cli.run(["validate", "--no-docs"], settings)
+    out, _ = capfd.readouterr()
+    assert code == 1
+    expected = {   # (expectation, table.column) -> unexpected count
+        ("expect_column_values_to_be_between", "clean_students.age"): 2,
+        ("expect_column_values_to_not_be_null", "clean_students.major"): 1,
+        ("expect_column_values_to_be_in_set", "clean_students.major"): 1,
+        ("expect_column_values_to_be_unique", "clean_students.event_id"): 2,   # both rows sharing the id
+    }
+    failing = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] == "FAIL":
+            failing[(parts[0], parts[1])] = int(parts[3])
+    assert failing == expected, out
+    for (expectation, where), count in expected.items():
+        assert f"{expectation}({where})={count}" in err      # the one-line error names them too
+    summary = read_summary(settings)
+    assert summary["success"] is False
+    assert {(r["expectation"], f"{r['table']}.{r['column']}"): r["unexpected_count"]
+            for r in summary["results"] if not r["success"]} == expected
+
+    # dbt's tests fail on the same rows
+    code, err = analytics_cli.run(["transform", "--command", "test", "--select", "stg_students"], settings)
+    out, _ = capfd.readouterr()
+    assert code == 1, err
+    results = json.loads((transform.dbt_paths(settings)[0] / "run_results.json").read_text(encoding="utf-8"))
+    failures = {r["unique_id"].split(".")[2]: r["failures"] for r in results["results"] if r["status"] == "fail"}
+    assert failures == {
+        "between_stg_students_age___var_age_max____var_age_min_": 2,
+        "not_null_stg_students_major": 1,
+        "relationships_stg_students_major__major__ref_majors_": 1,
+        "unique_stg_students_event_id": 1,          # dbt counts duplicated values, GX rows
+        # the marts were built before the injection: 5 more staged students than major counts
+        "assert_major_counts_sum_to_total": 1,
+    }, out
+    for name in failures:
+        assert name in out
+

@@ -1,0 +1,66 @@
+"""The GX suites as code: value set from the majors seed, bounds from settings (no GX import)."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from expectations import suites
+from studentflow import config
+from studentflow.errors import ConfigError
+
+
+def seed_majors(settings) -> list[str]:
+    with settings.majors_file.open(encoding="utf-8", newline="") as fh:
+        return [r["major"] for r in csv.DictReader(fh)]
+
+
+def find(suite_list, table, gx_class, column):
+    (check,) = [c for s in suite_list if s.table == table for c in s.checks
+                if c.gx_class == gx_class and c.column == column]
+    return check
+
+
+def test_major_value_set_is_the_seed_everywhere(settings):
+    majors = seed_majors(settings)
+    assert "Mathématiques" in majors and len(majors) == 8
+    built = suites.build_suites(settings)
+    for table in ("clean_students", "major_age_stats", "major_avg_age_over_20"):
+        assert find(built, table, "ExpectColumnValuesToBeInSet", "major").kwargs["value_set"] == majors
+
+
+def test_age_bounds_come_from_settings(settings):
+    narrowed = settings.with_overrides(age_min=18, age_max=65)
+    check = find(suites.build_suites(narrowed), "clean_students", "ExpectColumnValuesToBeBetween", "age")
+    assert check.gx_kwargs() == {"column": "age", "min_value": 18, "max_value": 65}
+
+
+def test_issue_checks_are_present(settings):
+    built = suites.build_suites(settings)
+    names = {(s.table, c.expectation, c.column) for s in built for c in s.checks}
+    for needed in [
+        ("clean_students", "expect_column_values_to_not_be_null", "age"),
+        ("clean_students", "expect_column_values_to_be_of_type", "age"),
+        ("clean_students", "expect_column_values_to_be_integer_valued", "age"),
+        ("clean_students", "expect_column_values_to_be_between", "age"),
+        ("clean_students", "expect_column_values_to_not_be_null", "major"),
+        ("clean_students", "expect_column_values_to_be_in_set", "major"),
+        ("clean_students", "expect_column_values_to_be_unique", "event_id"),
+        ("major_age_stats", "expect_column_values_to_be_between", "student_count"),
+        ("major_age_stats", "expect_column_values_to_be_between", "stddev_age"),
+        ("major_avg_age_over_20", "expect_column_values_to_be_between", "student_count"),
+        ("global_summary", "expect_column_values_to_be_between", "student_count"),
+    ]:
+        assert needed in names, needed
+    # UnexpectedRowsExpectation is table-level: the column is for display only
+    check = find(built, "clean_students", "UnexpectedRowsExpectation", "age")
+    assert "column" not in check.gx_kwargs() and "{batch}" in check.kwargs["unexpected_rows_query"]
+
+
+def test_missing_or_headerless_seed_is_a_config_error(tmp_path, settings):
+    with pytest.raises(ConfigError, match="does not exist"):
+        suites.canonical_majors(tmp_path / "nope.csv")
+    bad = tmp_path / "majors.csv"
+    bad.write_text("name\nInformatique\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no `major` column"):
+        suites.canonical_majors(bad)
