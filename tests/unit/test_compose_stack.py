@@ -7,6 +7,7 @@ the embedded worker, and the connector files applied are the very files of conne
 """
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import stat
@@ -247,6 +248,9 @@ def test_published_ports_are_unique_and_listened_on(services):
 def test_kafka_is_a_single_kraft_node(services):
     env = _env(services["kafka"])
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    # the image's start script refuses KRaft mode without CLUSTER_ID: a base64url-encoded 16-byte UUID
+    cluster_id = env["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16 and len(cluster_id) == 22
     node = env["KAFKA_NODE_ID"]
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{node}@kafka:")
     controller_port = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].rsplit(":", 1)[1]
