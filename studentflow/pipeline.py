@@ -179,20 +179,27 @@ class Pipeline:
         self.staged_before = count_lines(staging_files(self.s))
 
     def _produce(self) -> None:
-        from producer import generate, publish
+        import sys
+
+        from producer import generate
+        from producer.cli import Progress
+        from producer.publish import publish
         from studentflow import stack
 
         with self.stage("produce", f"producing {self.o.count:,} events "
                                    f"({self.o.malformed_rate:.0%} malformed) to {self.s.topic}") as st:
             gen = generate.for_settings(self.s, seed=self.o.seed, malformed_rate=self.o.malformed_rate)
-            report = publish.publish(stack.kafka_conf(self.s), self.s.topic, gen.messages(self.o.count),
-                                     total=self.o.count)
+            progress = Progress(self.o.count, sys.stderr)
+            report = publish(self.s, gen.messages(self.o.count), conf=stack.kafka_conf(self.s), progress=progress)
+            progress.clear()
             st.count = report.acked
-            st.detail = report.summary_line() if hasattr(report, "summary_line") else f"{report.acked:,} acked"
+            st.detail = report.summary()
             self.summary.counts["produced"] = report.acked
-            if report.failed:
-                raise DataError(f"{report.failed:,} events were not delivered ({report.failed_reasons})",
-                                "see the reasons above; fix the broker or rerun")
+            if gen.counts:
+                self.say("    kinds: " + ", ".join(f"{k} {n:,}" for k, n in sorted(gen.counts.items())))
+            if not report.ok:
+                raise DataError(f"not every event was delivered: {report.summary()}",
+                                "check the broker (`studentflow stack status`) and rerun")
 
     def _sink(self) -> None:
         from connect import lag, rest
