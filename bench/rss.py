@@ -4,7 +4,9 @@ Every ``interval`` seconds the sampler reads ``VmRSS`` of this process and of ev
 (the broker, the Connect worker, the Spark driver JVM, dbt, the baseline and its JVM), sorts
 them into roles with :func:`classify`, and keeps, for the stage currently marked, the peak of
 the summed RSS of each role. ``VmHWM`` (the kernel's own high-water mark) is read too, so a
-spike between two samples still shows in the per-process lifetime peak.
+spike between two samples still shows in the per-process lifetime peak. CPU time (user +
+system, from ``/proc/<pid>/stat``) is attributed the same way: on a shared machine the CPU
+seconds a stage used say more about its cost than its wall time.
 """
 from __future__ import annotations
 
@@ -31,6 +33,18 @@ def read_status_kb(pid: int, proc: Path = PROC) -> dict[str, int]:
     except (OSError, ValueError, IndexError):
         return {}
     return out
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def read_cpu_ticks(pid: int, proc: Path = PROC) -> int | None:
+    """User + system CPU time of ``pid`` so far, in clock ticks (None if it is gone)."""
+    try:
+        fields = (proc / str(pid) / "stat").read_bytes().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])      # utime, stime (fields 14 and 15 of stat)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def cmdline(pid: int, proc: Path = PROC) -> str:
@@ -97,6 +111,8 @@ class RssSampler:
         self.current = "idle"
         self.peaks_kb: dict[str, dict[str, int]] = defaultdict(dict)   # stage -> role -> peak kB
         self.hwm_kb: dict[str, int] = {}                                # role -> max VmHWM seen (one process)
+        self.cpu_ticks: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # stage -> role -> ticks
+        self._last_ticks: dict[int, int] = {}
         self.samples = 0
         self._roles: dict[int, str] = {}
         self._lock = threading.Lock()
@@ -112,6 +128,16 @@ class RssSampler:
         self.stop()
 
     def start(self) -> None:
+        # CPU already spent before the benchmark (this interpreter's start-up, a running stack)
+        # belongs to no stage.
+        try:
+            parents = parent_map(self.proc)
+        except OSError:
+            parents = {}
+        for pid in [self.root, *descendants(self.root, parents)]:
+            ticks = read_cpu_ticks(pid, self.proc)
+            if ticks is not None:
+                self._last_ticks[pid] = ticks
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
         self._thread.start()
 
@@ -170,6 +196,14 @@ class RssSampler:
         totals: dict[str, int] = defaultdict(int)
         with self._lock:
             for pid, role in pids.items():
+                ticks = read_cpu_ticks(pid, self.proc)
+                if ticks is not None:
+                    # a process first seen now: count its CPU since it started, except the ones
+                    # that existed before the sampler did (baseline taken in start())
+                    before = self._last_ticks.get(pid, 0)
+                    if ticks > before:
+                        self.cpu_ticks[self.current][role] += ticks - before
+                    self._last_ticks[pid] = ticks
                 st = read_status_kb(pid, self.proc)
                 if not st:
                     continue
@@ -187,6 +221,12 @@ class RssSampler:
         with self._lock:
             return {st: {r: round(kb / 1024, 1) for r, kb in sorted(roles.items()) if r != "other"}
                     for st, roles in self.peaks_kb.items()}
+
+    def cpu_seconds(self) -> dict[str, dict[str, float]]:
+        """stage -> role -> CPU seconds (user + system) spent while the stage was marked."""
+        with self._lock:
+            return {st: {r: round(t / CLK_TCK, 2) for r, t in sorted(roles.items())}
+                    for st, roles in self.cpu_ticks.items()}
 
     def hwm_mb(self) -> dict[str, float]:
         with self._lock:

@@ -102,7 +102,7 @@ def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: b
 
     settings = bench_settings(work)
     say = print if verbose else (lambda _m: None)
-    out: dict[str, Any] = {"events": n, "seed": seed, "malformed_rate": malformed_rate}
+    out: dict[str, Any] = {"events": n, "seed": seed, "malformed_rate": malformed_rate, "loadavg_start": _loadavg()}
     sampler = RssSampler(interval=0.2)
     with sampler:
         try:
@@ -132,15 +132,27 @@ def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: b
         finally:
             stopped = stack.down(settings)
             say(f"    stopped {', '.join(stopped) or 'nothing'}")
-    peaks = sampler.peaks_mb()
+    peaks, cpu = sampler.peaks_mb(), sampler.cpu_seconds()
     for st in out.get("stages", []):
         st["peak_rss_mb"] = peaks.get(st["name"], {})
+        st["cpu_s"] = cpu.get(st["name"], {})
     out["stack_up_peak_rss_mb"] = peaks.get("stack_up", {})
+    out["stack_up_cpu_s"] = cpu.get("stack_up", {})
     if "original" in out:
         out["original"]["peak_rss_mb"] = peaks.get("original", {})
+        out["original"]["cpu_s"] = cpu.get("original", {})
     out["rss_hwm_mb"] = sampler.hwm_mb()
+    out["loadavg_end"] = _loadavg()
     _derive(out, settings, work)
     return out
+
+
+def _loadavg() -> list[float] | None:
+    """1, 5 and 15-minute load averages: on a shared machine, how busy the cores were."""
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
 
 
 def _run_baseline(settings: config.Settings, bootstrap: str, expect: int, work: Path) -> dict[str, Any]:
@@ -189,6 +201,13 @@ def _derive(out: dict[str, Any], settings: config.Settings, work: Path) -> None:
         sf = sum(secs[s] for s in analysis.COMMON_STAGES)
         out["common_part"] = {"studentflow_s": round(sf, 3), "studentflow_stages": list(analysis.COMMON_STAGES),
                               "original_s": orig["seconds"], "ratio": round(orig["seconds"] / sf, 2) if sf else None}
+        cpus = {st["name"]: sum(st.get("cpu_s", {}).values()) for st in out["stages"]}
+        sf_cpu = sum(cpus.get(s, 0.0) for s in analysis.COMMON_STAGES)
+        o_cpu = sum(orig.get("cpu_s", {}).values())
+        if sf_cpu and o_cpu:
+            # CPU seconds of every process involved: less sensitive than wall time to a busy machine
+            out["common_part"].update(studentflow_cpu_s=round(sf_cpu, 2), original_cpu_s=round(o_cpu, 2),
+                                      cpu_ratio=round(o_cpu / sf_cpu, 2))
     # Same seed, same settings: the generator gives the messages that were produced, with their labels.
     gen = generate.for_settings(settings, seed=out["seed"], malformed_rate=out["malformed_rate"])
     errors = analysis.original_outcomes(gen.messages(n), parse_message, generate.EXPECTED)
@@ -237,7 +256,7 @@ def time_stack_up(runs: int, work: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- machine, output
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform()}
+                            "platform": platform.platform(), "loadavg_at_start": _loadavg()}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -247,7 +266,6 @@ def machine() -> dict[str, Any]:
             if line.startswith("MemTotal"):
                 info["mem_total_mb"] = int(line.split()[1]) // 1024
                 break
-        info["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
     except OSError:
         pass
     return info
@@ -267,20 +285,24 @@ def render(result: dict[str, Any]) -> str:
     for r in result["sizes"]:
         n = r["events"]
         w("")
-        w(f"== {n:,} events (seed {r['seed']}, {r['malformed_rate']:.0%} malformed) ==")
+        w(f"== {n:,} events (seed {r['seed']}, {r['malformed_rate']:.0%} malformed; load average "
+          f"{r.get('loadavg_start', ['?'])[0]} at start, {r.get('loadavg_end', ['?'])[0]} at end, "
+          f"{os.cpu_count()} cores) ==")
         roles = [ro for ro in ROLES if any(ro in st.get("peak_rss_mb", {}) for st in r.get("stages", []))
                  or ro in r.get("original", {}).get("peak_rss_mb", {})]
-        head = f"{'stage':<20}{'seconds':>9}{'events/s':>12}  " + "".join(f"{ROLE_LABELS[ro]:>10}" for ro in roles)
-        w(head + "   (peak RSS, MB)")
+        head = (f"{'stage':<20}{'seconds':>9}{'events/s':>12}{'CPU s':>8} "
+                + "".join(f"{ROLE_LABELS[ro]:>11}" for ro in roles))
+        w(head + "   (peak RSS per process, MB)")
         w("-" * len(head))
 
-        def row(name, secs, rate, peaks):
-            w(f"{name:<20}{_fmt_s(secs):>9}{_fmt_rate(rate):>12}  "
-              + "".join(f"{(peaks.get(ro) and f'{peaks[ro]:.0f}') or '-':>10}" for ro in roles))
+        def row(name, secs, rate, peaks, cpu=None):
+            total_cpu = sum(cpu.values()) if cpu else None
+            w(f"{name:<20}{_fmt_s(secs):>9}{_fmt_rate(rate):>12}{'-' if total_cpu is None else f'{total_cpu:.1f}':>8} "
+              + "".join(f"{(peaks.get(ro) and f'{peaks[ro]:.0f}') or '-':>11}" for ro in roles))
 
-        row("stack up", r.get("stack_up_s"), None, r.get("stack_up_peak_rss_mb", {}))
+        row("stack up", r.get("stack_up_s"), None, r.get("stack_up_peak_rss_mb", {}), r.get("stack_up_cpu_s"))
         for st in r.get("stages", []):
-            row(st["name"], st["seconds"], st.get("events_per_s"), st.get("peak_rss_mb", {}))
+            row(st["name"], st["seconds"], st.get("events_per_s"), st.get("peak_rss_mb", {}), st.get("cpu_s"))
             if st["name"] == "normalize" and r.get("normalize"):
                 nz = r["normalize"]
                 w(f"{'  spark start-up':<20}{_fmt_s(nz['spark_startup_s']):>9}")
@@ -290,13 +312,15 @@ def render(result: dict[str, Any]) -> str:
             row("end to end", r["end_to_end_s"], n / r["end_to_end_s"], {})
         if "original" in r:
             o = r["original"]
-            row("original method", o["seconds"], n / o["seconds"], o.get("peak_rss_mb", {}))
+            row("original method", o["seconds"], n / o["seconds"], o.get("peak_rss_mb", {}), o.get("cpu_s"))
             w(f"{'':<20}  ({', '.join(f'{k} {v:.2f}' for k, v in o['timings'].items())})")
         if "common_part" in r:
             cp = r["common_part"]
             w(f"common part (topic -> per-major averages in SQLite): studentflow {cp['studentflow_s']:.2f} s "
               f"(sink + normalize + transform) vs original {cp['original_s']:.2f} s -> "
-              f"original / studentflow = {cp['ratio']:.2f}x")
+              f"original / studentflow = {cp['ratio']:.2f}x"
+              + (f" (CPU: {cp['studentflow_cpu_s']:.1f} vs {cp['original_cpu_s']:.1f} CPU-s -> {cp['cpu_ratio']:.2f}x)"
+                 if "cpu_ratio" in cp else ""))
         if "original_errors" in r:
             e = r["original_errors"]
             t = e["totals"]

@@ -53,3 +53,19 @@ def test_descendants_walks_the_tree():
     parents = {2: 1, 3: 2, 4: 2, 5: 9}
     assert sorted(rss.descendants(1, parents)) == [2, 3, 4]
     assert rss.descendants(5, parents) == []
+
+
+def test_cpu_seconds_of_a_busy_child():
+    busy = "import time; t = time.process_time(); \nwhile time.process_time() - t < 0.6: pass\ntime.sleep(30)"
+    sampler = rss.RssSampler(interval=0.05)
+    with sampler:
+        with sampler.stage("spin"):
+            proc = subprocess.Popen([sys.executable, "-c", busy])
+            try:
+                time.sleep(1.2)
+            finally:
+                with sampler.stage("after"):
+                    proc.kill()
+                    proc.wait()
+    cpu = sampler.cpu_seconds()["spin"]
+    assert cpu.get("other", 0) >= 0.4      # the child's spin (unknown command line: role "other")
