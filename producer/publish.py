@@ -77,8 +77,9 @@ class DeliveryReport:
         if self.failures:
             head += " (" + ", ".join(f"{reason} x{n:,}" for reason, n in self.failures.most_common()) + ")"
         if self.producer_restarts:
-            head += (f"; producer recreated {self.producer_restarts}x ({'; '.join(dict.fromkeys(self.restart_reasons))}), "
-                     f"{self.resent:,} unacknowledged messages re-sent (duplicates possible)")
+            head += f"; producer recreated {self.producer_restarts}x ({'; '.join(dict.fromkeys(self.restart_reasons))})"
+            if self.resent:
+                head += f", {self.resent:,} unacknowledged messages re-sent (duplicates possible)"
         if self.stopped_early:
             head += f"; stopped early: {self.stopped_early}"
         return head
@@ -135,6 +136,24 @@ class _Instance:
         if self._on_error is not None:
             self._on_error(err)
 
+    def poll(self, timeout: float) -> None:
+        """producer.poll(); a fatal error raised from it (librdkafka does) marks the producer lost."""
+        self._guard(self.producer.poll, timeout)
+
+    def flush(self, timeout: float) -> None:
+        self._guard(self.producer.flush, timeout)
+
+    def _guard(self, call, timeout: float) -> None:
+        from confluent_kafka import KafkaException
+
+        try:
+            call(timeout)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not err.fatal():
+                raise
+            self.fatal = self.fatal or f"{err.name()}: {err.str()}"
+
     @property
     def lost(self) -> str:
         """Why this producer can no longer deliver, or ''."""
@@ -149,11 +168,11 @@ class _Instance:
         p = self.producer
         deadline = time.monotonic() + max(0.0, timeout)
         while len(p) and time.monotonic() < deadline and not self.lost:
-            p.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+            self.flush(min(0.5, max(0.0, deadline - time.monotonic())))
         if len(p):
             p.purge(in_queue=True, in_flight=True)
-            p.flush(5)     # serves the purge reports; purged messages report at once
-        p.poll(0)
+            self.flush(5)     # serves the purge reports; purged messages report at once
+        self.poll(0)
 
 
 def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0) -> None:
@@ -204,7 +223,8 @@ def _best_error(seen: list[tuple[str, str]]) -> str:
     for code, text in seen:
         if code in _CLIENT_ERRORS_THAT_STOP:
             return _short(text)
-    return _short(seen[-1][1]) if seen else ""
+    telling = [text for code, text in seen if code != "_ALL_BROKERS_DOWN"] or [text for _, text in seen]
+    return _short(telling[-1]) if telling else ""
 
 
 def _short(text: str) -> str:
@@ -216,10 +236,11 @@ def _short(text: str) -> str:
 
 
 def _hint(seen: list[tuple[str, str]]) -> str:
-    text = " ".join(t for _, t in seen).lower()
-    if "certificate" in text or "ssl" in text:
+    codes = {code for code, _ in seen}
+    text = " ".join(_short(t) for _, t in seen).lower()
+    if "_SSL" in codes or "certificate" in text:
         return "check ssl_ca_location (the CA that signed the broker certificate) and the client certificate/key"
-    if "sasl" in text or "authentic" in text:
+    if codes & {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"} or "sasl" in text:
         return "check sasl_mechanism, sasl_username and sasl_password"
     return "check bootstrap_servers and security_protocol (`studentflow config`), or run `studentflow stack up`"
 
@@ -251,7 +272,7 @@ class _Run:
                 self.inst.queued += 1
                 return
             except BufferError:   # queue full: messages leave it by delivery or by timeout
-                self.inst.producer.poll(0.005)
+                self.inst.poll(0.005)
             except KafkaException as exc:
                 err = exc.args[0]
                 if err.fatal():
@@ -353,16 +374,14 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
                 run.inst.queued += queued
                 report.attempted = attempted
                 queued = n = 0
-                run.inst.producer.poll(0)
+                run.inst.poll(0)
                 if run.inst.lost:
                     run.swap()
                     produce = run.inst.producer.produce
                 now = time.monotonic()
-                if rate:
-                    ahead = attempted / rate - (now - start)
-                    if ahead > 0:
-                        run.inst.producer.poll(ahead)
-                        now = time.monotonic()
+                while rate and attempted / rate > now - start:   # poll() returns early on any event
+                    run.inst.poll(min(0.05, attempted / rate - (now - start)))
+                    now = time.monotonic()
                 if progress is not None and now >= next_progress:
                     report.elapsed = now - start
                     run.sync()

@@ -1,0 +1,113 @@
+"""The producer against a real embedded broker: what is generated is what lands, every message counted."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+
+import pytest
+from confluent_kafka import Consumer
+
+from producer import generate
+from producer.publish import publish
+from studentflow import config
+
+pytestmark = pytest.mark.slow
+REPO = config.PROJECT_ROOT
+
+
+def consume(conf: dict, topic: str, expected: int, timeout: float = 60.0) -> list:
+    """Every message of ``topic`` (``expected`` of them), read from the start."""
+    c = Consumer({**conf, "group.id": f"t-{topic}-{time.monotonic_ns()}", "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "session.timeout.ms": 6000})
+    c.subscribe([topic])
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            for m in c.consume(10_000, timeout=0.5):
+                if not m.error():
+                    out.append(m)
+    finally:
+        c.close()
+    return out
+
+
+def cli(env: dict, *args: str, timeout: float = 120, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studentflow.cli", "produce", *args], cwd=REPO, env=env,
+                          capture_output=True, timeout=timeout, input=stdin)
+
+
+def cli_env(bootstrap: str, tmp_path, **extra: str) -> dict:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "STUDENTFLOW_BOOTSTRAP_SERVERS": bootstrap,
+            "STUDENTFLOW_STATE_DIR": str(tmp_path / "state"), "STUDENTFLOW_DATA_DIR": str(tmp_path / "data"),
+            **extra}
+
+
+def test_what_is_generated_lands_with_keys_and_empty_values(broker, settings):
+    conf = {"bootstrap.servers": broker.bootstrap}
+    n = 20_000
+    gen = generate.for_settings(settings, seed=4, malformed_rate=0.1)
+    report = publish(settings, gen.messages(n), conf=conf, topic="t.producer")
+    assert report.ok, report.summary()
+    assert (report.attempted, report.acked, report.failed) == (n, n, 0)
+    assert "20,000 of 20,000 messages acknowledged" in report.summary()
+
+    got = consume(conf, "t.producer", n)
+    expected = list(generate.for_settings(settings, seed=4, malformed_rate=0.1).messages(n))
+    assert Counter(m.value() for m in got) == Counter(v.encode() for _, _, v in expected)
+    empties = [m for m in got if not m.value()]
+    assert empties and all(m.value() == b"" for m in empties)      # empty, never a null tombstone
+    partitions = defaultdict(set)
+    for m in got:
+        if m.key() is not None:
+            partitions[m.key()].add(m.partition())
+    assert all(len(p) == 1 for p in partitions.values())            # a student's events share a partition
+    keys = {k.encode() for _, k, _ in expected if k is not None}
+    assert set(partitions) == keys
+    assert len({m.partition() for m in got}) == settings.topic_partitions   # topic created with the setting
+
+
+def test_cli_produces_and_summarises(broker, tmp_path):
+    env = cli_env(broker.bootstrap, tmp_path, STUDENTFLOW_TOPIC="t.cli")
+    out = cli(env, "--count", "5000", "--seed", "8", "--malformed-rate", "0.05")
+    assert out.returncode == 0, out.stderr.decode()
+    lines = out.stdout.decode().strip().splitlines()
+    assert lines[-1].startswith("5,000 of 5,000 messages acknowledged by t.cli")
+    assert "failed: 0" in lines[-1]
+    assert lines[0].startswith("kinds: ") and "valid" in lines[0]
+    assert len(out.stderr.decode().splitlines()) <= 1                # no progress spam off a terminal
+    got = consume({"bootstrap.servers": broker.bootstrap}, "t.cli", 5000)
+    dry = cli(env, "--count", "5000", "--seed", "8", "--malformed-rate", "0.05", "--dry-run").stdout
+    assert Counter(m.value() for m in got) == Counter(dry.split(b"\n")[:-1])
+
+
+def test_cli_replays_captured_lines_verbatim(broker, tmp_path):
+    env = cli_env(broker.bootstrap, tmp_path)
+    captured = b'{"first_name": "Claire", "last_name": "Lemoine", "age": 21, "major": "Chimie"}\n' \
+               b"Alice,Dupont,22,Informatique\nBob,Martin,age:19,Physique\nhello kafka\n\n  Biologie  \n"
+    out = cli(env, "--from-file", "-", "--topic", "t.replay", stdin=captured)
+    assert out.returncode == 0, out.stderr.decode()
+    assert "6 of 6 messages acknowledged" in out.stdout.decode()
+    got = consume({"bootstrap.servers": broker.bootstrap}, "t.replay", 6)
+    assert Counter(m.value() for m in got) == Counter(captured.split(b"\n")[:-1])
+
+
+def test_broker_gone_for_good_fails_in_bounded_time(broker, tmp_path):
+    """The broker dies and never comes back: every message is counted failed, exit 1, no hang."""
+    env = cli_env(broker.bootstrap, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "produce", "--count", "200000", "--rate", "20000",
+                             "--timeout", "5", "--topic", "t.gone"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(3.0)
+    os.killpg(broker.proc.pid, signal.SIGKILL)   # kill -9: no goodbye to the clients
+    started = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=90)
+    summary = stdout.decode().strip().splitlines()[-1]
+    assert proc.returncode == 1, summary
+    assert "failed: " in summary and "failed: 0" not in summary
+    assert "delivery timeout" in summary
+    assert time.monotonic() - started < 60
