@@ -222,6 +222,11 @@ class RssSampler:
             return {st: {r: round(kb / 1024, 1) for r, kb in sorted(roles.items()) if r != "other"}
                     for st, roles in self.peaks_kb.items()}
 
+    def pids(self, role: str) -> list[int]:
+        """Descendant pids classified as ``role`` so far (alive or not)."""
+        with self._lock:
+            return [pid for pid, r in self._roles.items() if r == role]
+
     def cpu_seconds(self) -> dict[str, dict[str, float]]:
         """stage -> role -> CPU seconds (user + system) spent while the stage was marked."""
         with self._lock:

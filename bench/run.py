@@ -65,10 +65,12 @@ def _pipeline_class():
         """studentflow's Pipeline, unchanged, plus: RSS samples attributed to each stage, and the
         normalize stage's NormalizeResult kept (Spark start-up vs steady-state phases)."""
 
-        def __init__(self, settings, options, sampler, progress) -> None:
+        def __init__(self, settings, options, sampler, progress, profile: bool = False) -> None:
             super().__init__(settings, options, progress)
             self.sampler = sampler
+            self.profile = profile
             self.normalize_result = None
+            self.normalize_profile = None
 
         @contextmanager
         def stage(self, name, title):
@@ -87,14 +89,32 @@ def _pipeline_class():
 
             job.run_normalize = keep   # Pipeline imports it at call time; restored right after
             try:
-                super()._normalize()
+                if self.profile:
+                    from bench.jvmprof import JvmProfiler
+
+                    with JvmProfiler(lambda: _spark_jvm(self.sampler)) as prof:
+                        super()._normalize()
+                    self.normalize_profile = prof.result()
+                else:
+                    super()._normalize()
             finally:
                 job.run_normalize = real
 
     return BenchPipeline
 
 
-def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: bool, verbose: bool) -> dict[str, Any]:
+def _spark_jvm(sampler) -> int | None:
+    from bench.rss import cmdline
+
+    for pid in sampler.pids("spark_driver"):
+        cmd = cmdline(pid)
+        if "java" in cmd.split(" ", 1)[0] and "org.apache.spark" in cmd:
+            return pid
+    return None
+
+
+def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: bool, verbose: bool,
+            profile: bool = False) -> dict[str, Any]:
     """Benchmark one size in this process; returns the size's result dict."""
     from bench.rss import RssSampler
     from studentflow import stack
@@ -111,7 +131,7 @@ def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: b
                 state, _ = stack.up(settings, tie_to_parent=True, progress=lambda m: say("    " + m))
                 out["stack_up_s"] = round(time.perf_counter() - t, 3)
             opts = RunOptions(count=n, malformed_rate=malformed_rate, seed=seed, keep_stack=True, gate=True)
-            pipe = _pipeline_class()(settings, opts, sampler, say)
+            pipe = _pipeline_class()(settings, opts, sampler, say, profile=profile)
             summary = pipe.run()
             out["stages"] = [{"name": st.name, "seconds": round(st.seconds, 3), "count": st.count, "detail": st.detail}
                              for st in summary.stages]
@@ -119,6 +139,8 @@ def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: b
             out["gate_passed"] = summary.gate_passed
             out["pipeline_total_s"] = round(summary.total_seconds, 3)
             res = pipe.normalize_result
+            if pipe.normalize_profile:
+                out["normalize_profile"] = pipe.normalize_profile
             if res is not None:
                 out["normalize"] = {
                     "spark_startup_s": None if res.spark_startup is None else round(res.spark_startup, 3),
@@ -308,6 +330,13 @@ def render(result: dict[str, Any]) -> str:
                 w(f"{'  spark start-up':<20}{_fmt_s(nz['spark_startup_s']):>9}")
                 w(f"{'  steady state':<20}{_fmt_s(nz['steady_s']):>9}{_fmt_rate(nz['steady_lines_per_s']):>12}"
                   f"  lines/s ({', '.join(f'{k} {v:.2f}' for k, v in nz['phases'].items())})")
+        if r.get("normalize_profile"):
+            p = r["normalize_profile"]
+            w(f"  normalize profile (Spark JVM pid {p['pid']}): CPU by thread group: "
+              + ", ".join(f"{g} {t:.1f} s" for g, t in p["cpu_by_thread_group_s"].items()))
+            w(f"    busy Java threads by category ({p['jstack_dumps']} jstack dumps): "
+              + ", ".join(f"{c} {v:.0%}" for c, v in p["busy_thread_samples_by_category"].items()))
+            w("    top frames: " + "; ".join(f"{f} {v:.0%}" for f, v in p["top_frames"][:6]))
         if "end_to_end_s" in r:
             row("end to end", r["end_to_end_s"], n / r["end_to_end_s"], {})
         if "original" in r:
@@ -406,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--keep-data", action="store_true",
                     help="keep each size's staging files, warehouses and logs under <out>/work-<time>/")
     ap.add_argument("--verbose", action="store_true", help="show every stage's progress lines")
+    ap.add_argument("--profile", action="store_true",
+                    help="profile the Spark driver JVM during normalize (CPU per thread group from /proc, "
+                         "jstack samples every second by category and top frame)")
     ap.add_argument("--one-size", type=int, help=argparse.SUPPRESS)      # internal: child process mode
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
@@ -414,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _child(args: argparse.Namespace) -> int:
     res = run_one(args.one_size, args.work, seed=args.seed, malformed_rate=args.malformed_rate,
-                  baseline=not args.no_baseline, verbose=args.verbose)
+                  baseline=not args.no_baseline, verbose=args.verbose, profile=args.profile)
     args.result_file.write_text(json.dumps(res, indent=2, default=str) + "\n")
     return 0
 
@@ -425,6 +457,7 @@ def _run_child(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
            "--result-file", str(result_file), "--seed", str(args.seed), "--malformed-rate", str(args.malformed_rate)]
     cmd += ["--no-baseline"] if args.no_baseline else []
     cmd += ["--verbose"] if args.verbose else []
+    cmd += ["--profile"] if args.profile else []
     # Same process group: a Ctrl-C reaches the child too, which stops its stack and Spark itself.
     proc = subprocess.Popen(cmd, cwd=config.PROJECT_ROOT)
     try:
