@@ -348,11 +348,18 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
     topic = topic or settings.topic
     pconf = {**conf, **PRODUCER_DEFAULTS, "message.timeout.ms": int(delivery_timeout * 1000), **(extra_conf or {})}
     report = DeliveryReport(topic=topic, bootstrap=str(conf.get("bootstrap.servers", "")))
+    # The producer starts connecting (and acquiring its idempotent producer id, which takes a
+    # timer tick) while the preflight checks the cluster and the topic.
+    run = _Run(pconf, topic, report, resend=resend, max_restarts=max_restarts, on_error=on_error)
     if create_topic:
-        preflight(conf, topic, settings.topic_partitions)
+        try:
+            preflight(conf, topic, settings.topic_partitions)
+        except BaseException:
+            run.inst._on_error = None   # the preflight's one-line error says it all
+            run.inst.close(0)
+            raise
 
     start = time.monotonic()
-    run = _Run(pconf, topic, report, resend=resend, max_restarts=max_restarts, on_error=on_error)
     every = POLL_EVERY if not rate else max(1, min(POLL_EVERY, int(rate / 50)))
     next_progress = start + progress_interval
     attempted = 0
