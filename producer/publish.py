@@ -419,7 +419,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
 
 
 def _reason(code: str, dropping: bool) -> str:
-    if dropping:
+    if dropping and code in _RESEND_CODES:
         return "may have been lost with the dropped producer"
     return {"_MSG_TIMED_OUT": "not acknowledged within the delivery timeout",
             "_PURGE_QUEUE": "not sent within the delivery timeout",
