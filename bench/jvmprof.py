@@ -24,7 +24,7 @@ from typing import Callable
 
 from bench.rss import CLK_TCK, PROC
 
-IDLE_TOPS = ("sun.nio.ch.EPoll.wait", "sun.nio.ch.Net.poll", "sun.nio.ch.Net.accept", "NioSocketImpl",
+IDLE_TOPS = ("sun.nio.ch.EPoll.wait", "epollWait", "socketAccept", "socketRead0", "sun.nio.ch.Net.poll", "sun.nio.ch.Net.accept", "NioSocketImpl",
              "java.net.SocketInputStream", "java.lang.Object.wait", "jdk.internal.misc.Unsafe.park",
              "java.lang.Thread.sleep", "java.net.PlainSocketImpl", "sun.nio.ch.SocketDispatcher.read",
              "java.lang.ref.Reference", "java.io.FileInputStream.readBytes", "ServerSocket",
