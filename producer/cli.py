@@ -112,17 +112,22 @@ def _source(args: argparse.Namespace, settings):
 
 
 def _dry_run(messages, with_kinds: bool) -> int:
+    import os
+
     out = sys.stdout.buffer
     buf = []
-    for kind, _key, value in messages:
-        line = value.encode("utf-8") if isinstance(value, str) else (value or b"")
-        buf.append(kind.encode() + b"\t" + line if with_kinds else line)
-        if len(buf) >= 4096:
+    try:
+        for kind, _key, value in messages:
+            line = value.encode("utf-8") if isinstance(value, str) else (value or b"")
+            buf.append(kind.encode() + b"\t" + line if with_kinds else line)
+            if len(buf) >= 4096:
+                out.write(b"\n".join(buf) + b"\n")
+                buf.clear()
+        if buf:
             out.write(b"\n".join(buf) + b"\n")
-            buf.clear()
-    if buf:
-        out.write(b"\n".join(buf) + b"\n")
-    out.flush()
+        out.flush()
+    except BrokenPipeError:   # `... --dry-run | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
