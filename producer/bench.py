@@ -48,21 +48,30 @@ def main(argv: list[str] | None = None) -> int:
                     pass
                 gen_rate = n / (time.perf_counter() - t0)
                 g = generate.for_settings(settings, seed=args.seed, malformed_rate=args.malformed_rate)
-                cpu0 = time.process_time()
+                cpu0, main0, broker0 = time.process_time(), time.thread_time(), _cpu_seconds(proc.pid)
                 report = publish(settings, g.messages(n), conf={"bootstrap.servers": bootstrap}, topic=f"bench.{i}")
-                cpu = time.process_time() - cpu0
+                cpu, main = time.process_time() - cpu0, time.thread_time() - main0
+                broker_cpu = _cpu_seconds(proc.pid) - broker0
                 row = {"events": n, "seconds": round(report.elapsed, 3), "events_per_s": round(report.rate),
                        "acked": report.acked, "failed": report.failed, "generator_events_per_s": round(gen_rate),
-                       "process_cpu_s": round(cpu, 2), "load_avg_1m": round(os.getloadavg()[0], 2)}
+                       "process_cpu_s": round(cpu, 2), "main_thread_cpu_s": round(main, 2),
+                       "broker_cpu_s": round(broker_cpu, 2), "load_avg_1m": round(os.getloadavg()[0], 2)}
                 if args.json:
                     print(json.dumps(row))
                 else:
                     print(f"{n:>10,} events: {report.rate:>9,.0f} events/s end to end ({report.elapsed:.2f} s, "
                           f"{report.acked:,} acked, {report.failed:,} failed); generator alone {gen_rate:,.0f}/s; "
-                          f"producer process CPU {cpu:.2f} s; load {row['load_avg_1m']}")
+                          f"CPU s: producer {cpu:.2f} (Python thread {main:.2f}), broker {broker_cpu:.2f}; "
+                          f"load {row['load_avg_1m']}")
         finally:
             procs.stop_pid(proc.pid, timeout=5)
     return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
