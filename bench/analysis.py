@@ -114,6 +114,18 @@ def expected_studentflow_counts(by_kind: Mapping[str, Mapping[str, int]],
     return {"verdicts": dict(verdicts), "by_rule": dict(rules), "by_reason": dict(reasons)}
 
 
+def count_differences(expected: Mapping[str, Mapping[str, int]], got: Mapping[str, Mapping[str, int]]
+                      ) -> dict[str, tuple[int, int]]:
+    """``"by_rule.csv": (expected, got)`` for every rule/reason count that differs (empty: all equal)."""
+    out = {}
+    for group in ("by_rule", "by_reason"):
+        e, g = expected.get(group, {}), got.get(group, {})
+        for key in sorted(set(e) | set(g)):
+            if e.get(key, 0) != g.get(key, 0):
+                out[f"{group}.{key}"] = (e.get(key, 0), g.get(key, 0))
+    return out
+
+
 def compare_averages(studentflow: Mapping[str, float], original: Mapping[str, float],
                      tolerance: float = 1e-9) -> dict[str, Any]:
     """Per-major averages (age > 20) of both methods, side by side.

@@ -236,8 +236,9 @@ def _derive(out: dict[str, Any], settings: config.Settings, work: Path) -> None:
     errors["consistent_with_run"] = errors["totals"]["original_dropped"] == orig["dropped_silently"]
     expected = analysis.expected_studentflow_counts(errors["by_kind"], generate.EXPECTED)
     nres = out.get("normalize", {})
-    errors["studentflow_matches_contract"] = (nres.get("by_rule") == expected["by_rule"]
-                                              and nres.get("by_reason") == expected["by_reason"])
+    errors["contract_differences"] = analysis.count_differences(
+        expected, {"by_rule": nres.get("by_rule", {}), "by_reason": nres.get("by_reason", {})})
+    errors["studentflow_matches_contract"] = not errors["contract_differences"]
     out["original_errors"] = errors
     sf_avgs = _mart_averages(settings.warehouse)
     out["averages"] = analysis.compare_averages(sf_avgs, read_averages(Path(orig["sqlite"])))
@@ -361,7 +362,9 @@ def render(result: dict[str, Any]) -> str:
             for kind, k in e["by_kind"].items():
                 w(f"  {kind:<20}{k['count']:>9,}{k['original_kept']:>11,}{k['original_dropped']:>11,}  {k['studentflow']}")
             w(f"  (re-count matches the baseline's own drop count: {e['consistent_with_run']}; "
-              f"studentflow rules/reasons match the contract: {e['studentflow_matches_contract']}; "
+              f"studentflow rules/reasons match the contract: {e['studentflow_matches_contract']}"
+              + "".join(f" [{key} expected {a:,}, got {b:,}]" for key, (a, b) in e.get("contract_differences", {}).items())
+              + "; "
               f"studentflow rows dropped silently: {r.get('studentflow_dropped')})")
         if "averages" in r:
             a = r["averages"]
@@ -445,8 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _child(args: argparse.Namespace) -> int:
-    res = run_one(args.one_size, args.work, seed=args.seed, malformed_rate=args.malformed_rate,
-                  baseline=not args.no_baseline, verbose=args.verbose, profile=args.profile)
+    with _sigterm_as_interrupt():   # `kill` of the child unwinds too: its stack and Spark are stopped
+        res = run_one(args.one_size, args.work, seed=args.seed, malformed_rate=args.malformed_rate,
+                      baseline=not args.no_baseline, verbose=args.verbose, profile=args.profile)
     args.result_file.write_text(json.dumps(res, indent=2, default=str) + "\n")
     return 0
 

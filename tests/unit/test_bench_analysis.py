@@ -108,3 +108,10 @@ def test_parse_sizes_rejects(text):
     from studentflow.errors import ConfigError
     with pytest.raises(ConfigError):
         run.parse_sizes(text)
+
+
+def test_count_differences():
+    exp = {"by_rule": {"csv": 10, "json_strict": 90}, "by_reason": {"empty": 3}}
+    assert analysis.count_differences(exp, exp) == {}
+    got = {"by_rule": {"csv": 8, "json_strict": 90}, "by_reason": {"empty": 3, "invalid_json": 1}}
+    assert analysis.count_differences(exp, got) == {"by_rule.csv": (10, 8), "by_reason.invalid_json": (0, 1)}

@@ -56,16 +56,19 @@ def test_descendants_walks_the_tree():
 
 
 def test_cpu_seconds_of_a_busy_child():
-    busy = "import time; t = time.process_time(); \nwhile time.process_time() - t < 0.6: pass\ntime.sleep(30)"
+    # the child spins for 0.6 s of its own CPU time, then says so (no wall-clock assumption)
+    busy = ("import sys, time; t = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
+            "sys.stdout.write('done\\n'); sys.stdout.flush(); time.sleep(30)")
     sampler = rss.RssSampler(interval=0.05)
     with sampler:
         with sampler.stage("spin"):
-            proc = subprocess.Popen([sys.executable, "-c", busy])
+            proc = subprocess.Popen([sys.executable, "-c", busy], stdout=subprocess.PIPE, text=True)
             try:
-                time.sleep(1.2)
+                assert proc.stdout.readline().strip() == "done"
+                sampler.sample()           # the last look inside the stage, before the kill
             finally:
                 with sampler.stage("after"):
                     proc.kill()
                     proc.wait()
     cpu = sampler.cpu_seconds()["spin"]
-    assert cpu.get("other", 0) >= 0.4      # the child's spin (unknown command line: role "other")
+    assert cpu.get("other", 0) >= 0.5      # the child's spin (unknown command line: role "other")
