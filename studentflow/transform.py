@@ -229,9 +229,10 @@ def handle(args: argparse.Namespace, settings: config.Settings) -> int:
                                f"see the lines above and {logs / 'dbt.log'}")
     failed_tests = [r for r in outcome.problems if r["status"] == "fail"]
     if failed_tests and len(failed_tests) == len(outcome.problems):
+        target, _ = dbt_paths(settings)
         raise DataError(f"{len(failed_tests)} dbt test(s) failed on the warehouse data",
-                        "inspect the failing rows with `dbt test --select <test> --store-failures` "
-                        f"(project dbt_project/), log: {logs / 'dbt.log'}")
+                        f"each failing test's SQL (it selects the offending rows) is under "
+                        f"{target / 'compiled' / 'studentflow'}; run it against {settings.warehouse}")
     raise StudentflowError(f"dbt {args.command}: {len(outcome.problems)} node(s) failed",
                            f"fix the model SQL/YAML named above; log: {logs / 'dbt.log'}")
 
