@@ -38,6 +38,7 @@ from typing import Any
 from bench import analysis
 from studentflow import config
 from studentflow.errors import ConfigError, StudentflowError
+from studentflow.pipeline import sigterm_as_interrupt
 
 RESULTS_DIR = config.PROJECT_ROOT / "bench" / "results"
 ROLES = ("python", "broker", "connect", "spark_driver", "dbt", "original_python", "original_spark")
@@ -69,7 +70,6 @@ def _pipeline_class():
             super().__init__(settings, options, progress)
             self.sampler = sampler
             self.profile = profile
-            self.normalize_result = None
             self.normalize_profile = None
 
         @contextmanager
@@ -79,26 +79,13 @@ def _pipeline_class():
                     yield record
 
         def _normalize(self) -> None:
-            from spark_jobs import job
+            if not self.profile:
+                return super()._normalize()
+            from bench.jvmprof import JvmProfiler
 
-            real = job.run_normalize
-
-            def keep(*args, **kwargs):
-                self.normalize_result = real(*args, **kwargs)
-                return self.normalize_result
-
-            job.run_normalize = keep   # Pipeline imports it at call time; restored right after
-            try:
-                if self.profile:
-                    from bench.jvmprof import JvmProfiler
-
-                    with JvmProfiler(lambda: _spark_jvm(self.sampler)) as prof:
-                        super()._normalize()
-                    self.normalize_profile = prof.result()
-                else:
-                    super()._normalize()
-            finally:
-                job.run_normalize = real
+            with JvmProfiler(lambda: _spark_jvm(self.sampler)) as prof:
+                super()._normalize()
+            self.normalize_profile = prof.result()
 
     return BenchPipeline
 
@@ -448,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _child(args: argparse.Namespace) -> int:
-    with _sigterm_as_interrupt():   # `kill` of the child unwinds too: its stack and Spark are stopped
+    with sigterm_as_interrupt():   # `kill` of the child unwinds too: its stack and Spark are stopped
         res = run_one(args.one_size, args.work, seed=args.seed, malformed_rate=args.malformed_rate,
                       baseline=not args.no_baseline, verbose=args.verbose, profile=args.profile)
     args.result_file.write_text(json.dumps(res, indent=2, default=str) + "\n")
@@ -498,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             "options": {"sizes": sizes, "seed": args.seed, "malformed_rate": args.malformed_rate,
                         "baseline": not args.no_baseline, "stack_runs": args.stack_runs},
             "sizes": []}
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             try:
                 if args.stack_runs > 0:
                     print(f"timing `studentflow stack up` ({args.stack_runs} runs) ...", flush=True)
@@ -525,16 +512,6 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: everything the benchmark started was stopped", file=sys.stderr)
         return 130
 
-
-@contextmanager
-def _sigterm_as_interrupt():
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def staging_files(settings: Settings) -> list[Path]:
 
 
 @contextmanager
-def _sigterm_as_interrupt():
+def sigterm_as_interrupt():
     """`kill <pid>` of the run unwinds like Ctrl-C, so every stage stops what it started."""
     def handler(signum, frame):
         raise KeyboardInterrupt
@@ -94,6 +94,7 @@ class Pipeline:
         self.say = progress
         self.summary = RunSummary()
         self.started_stack = False
+        self.normalize_result = None  # spark_jobs.job.NormalizeResult, for callers (bench) that want phases
 
     # -- stage plumbing --------------------------------------------------------------------
     @contextmanager
@@ -108,7 +109,7 @@ class Pipeline:
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             try:
                 self._run()
             finally:
@@ -227,7 +228,7 @@ class Pipeline:
         from spark_jobs.job import run_normalize
 
         with self.stage("normalize", "Spark: staging -> clean_students + quarantine_students") as st:
-            res = run_normalize(self.s, progress=lambda m: self.say("    " + m))
+            res = self.normalize_result = run_normalize(self.s, progress=lambda m: self.say("    " + m))
             st.count = res.lines_read
             st.detail = (f"{res.clean:,} clean, {res.quarantined:,} quarantined, "
                          f"{res.duplicates_removed:,} duplicates removed")
