@@ -13,7 +13,7 @@ help:
 	@echo "make run    set up (Debian packages, .venv, Connect jars) and run the pipeline end to end"
 	@echo "make test   set up and run the whole test suite (real broker, Connect, Spark, dbt, GX)"
 	@echo "make bench  set up and run the benchmarks (BENCH_ARGS='--sizes 10000,100000')"
-	@echo "make docs   dbt docs generate (open dbt_project/target/index.html)"
+	@echo "make docs   dbt docs generate (writes data/dbt/target/static_index.html)"
 	@echo "make clean  stop the embedded stack and remove data/ and .state/ (keeps .venv)"
 
 setup:
