@@ -1,0 +1,44 @@
+"""`studentflow normalize`: staging lines -> clean_students + quarantine_students (SQLite)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from studentflow.config import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "normalize", help="Spark: staged lines -> clean_students + quarantine_students (nothing lost)",
+        description="Read every staged line (the Connect file sink's folder), salvage JSON / CSV-like / "
+                    "key:value records, quarantine the rest with a reason, remove duplicate event ids, check "
+                    "that lines read = clean + quarantined + duplicates, then replace the warehouse tables "
+                    "(full refresh, one transaction) and append a pipeline_runs row.")
+    p.add_argument("--staging", type=Path, metavar="PATH",
+                   help="a staging folder or file to read instead of the staging_dir setting")
+    p.add_argument("--writer", choices=("python", "jdbc"), default="python",
+                   help="how rows reach SQLite: python (Arrow + sqlite3, default, faster here) or jdbc "
+                        "(Spark JDBC with Debian's sqlite-jdbc)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object (for scripts and CI)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary (or the JSON)")
+    p.set_defaults(handler=normalize_cmd)
+
+
+def normalize_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from spark_jobs.job import run_normalize
+
+    quiet = args.quiet or args.json
+    result = run_normalize(settings, staging=args.staging, writer=args.writer,
+                           progress=(lambda _m: None) if quiet else print)
+    if args.json:
+        print(json.dumps({
+            "run_id": result.run_id, "lines_read": result.lines_read, "clean": result.clean,
+            "quarantined": result.quarantined, "duplicates_removed": result.duplicates_removed,
+            "by_rule": result.by_rule, "by_reason": result.by_reason, "warehouse": str(result.warehouse),
+            "staging_files": [p.name for p in result.files], "timings_s": result.timings,
+            "spark_startup_s": result.spark_startup,
+        }, sort_keys=True))
+    elif args.quiet:
+        print(result.summary())
+    return 0

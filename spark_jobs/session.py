@@ -1,0 +1,62 @@
+"""The SparkSession for the normalization job: quiet, small-machine friendly, SQLite JDBC ready."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from studentflow.config import Settings
+from studentflow.errors import StackError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
+
+SQLITE_JDBC_JAR = Path("/usr/share/java/sqlite-jdbc.jar")  # Debian libxerial-sqlite-jdbc-java
+LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every setting the job's SparkSession is built with (also used by the test fixture)."""
+    conf = {
+        "spark.app.name": "studentflow-normalize",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        # a few hundred MB of shuffle at most: a handful of partitions, AQE coalesces further
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.driver.memory": "2g",
+        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{LOG4J2_FILE}",
+        "spark.log.structuredLogging.enabled": "false",
+    }
+    if SQLITE_JDBC_JAR.is_file():
+        conf["spark.jars"] = str(SQLITE_JDBC_JAR)
+        conf["spark.driver.extraClassPath"] = str(SQLITE_JDBC_JAR)
+    return conf
+
+
+def active_session() -> "SparkSession | None":
+    """The SparkSession already running in this process, if any (without starting one)."""
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
+def get_session(settings: Settings) -> "SparkSession":
+    """Start (or reuse) the SparkSession on ``settings.spark_master``, logs at ERROR only."""
+    if settings.spark_master.startswith("local"):
+        # loopback only: silences "your hostname resolves to a loopback address" and binds nothing public
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(settings.spark_master)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # JVM missing, bad master URL, port trouble...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StackError(f"Spark could not start on {settings.spark_master}: {first}",
+                         "check `java -version` (Java 17) and STUDENTFLOW_SPARK_MASTER") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
