@@ -155,8 +155,7 @@ def derived_event_id(raw: "Column") -> "Column":
     """A deterministic UUID-shaped id from the raw line's bytes (sha-256)."""
     from pyspark.sql import functions as F
 
-    h = F.sha2(raw, 256)
-    return F.concat_ws("-", *(F.substring(h, a, n) for a, n in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))))
+    return F.regexp_replace(F.sha2(raw, 256), r"^(.{8})(.{4})(.{4})(.{4})(.{12}).*$", "$1-$2-$3-$4-$5")
 
 
 def _blank_to_null(c: "Column") -> "Column":
@@ -164,19 +163,6 @@ def _blank_to_null(c: "Column") -> "Column":
 
     t = F.trim(c)
     return F.when(t != "", t)
-
-
-def _split_parts(t: "Column") -> "Column":
-    """CSV / key:value path: array of (k = folded key or null, v = value after the key, p = part)."""
-    from pyspark.sql import functions as F
-
-    def part(x):
-        p = F.trim(x)
-        key = F.regexp_extract(p, r"^([^:=,]{1,20}?)\s*[:=]", 1)
-        return F.struct(F.when(key != "", fold(key)).alias("k"),
-                        F.trim(F.regexp_extract(p, r"^[^:=,]{1,20}?\s*[:=]\s*(.*)$", 1)).alias("v"),
-                        p.alias("p"))
-    return F.transform(F.split(t, ","), part)
 
 
 def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int, run_id: str) -> Normalized:
@@ -207,24 +193,44 @@ def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int,
     df = df.select("*",
                    F.when(F.col("jt._corrupt").isNotNull(), F.from_json(v, _json_schema(False), json_opts))
                     .alias("js"),
-                   F.when(F.col("_kind") == "text", _split_parts(F.trim(v))).alias("kv"))
+                   F.when(F.col("_kind") == "text", F.split(F.trim(v), ",")).alias("_parts"))
+    # No higher-order function (transform/filter/...) here on purpose: they are interpreted
+    # (CodegenFallback) and make Spark copy every row, JSON rows included. Plain expressions on
+    # at most MAX_KV_PARTS parts, each computed only for text rows, stay in generated code.
+    parts = F.col("_parts")
+    df = df.select("*", F.when(parts.isNotNull(), F.struct(
+        F.size(parts).alias("n"), *(F.trim(F.get(parts, i)).alias(f"p{i}") for i in range(MAX_KV_PARTS))))
+        .alias("_tp"))
+    key_re, val_re = r"^([^:=]{1,20}?)\s*[:=]", r"^[^:=]{1,20}?\s*[:=]\s*(.*)$"
+    kv_cols = []
+    for i in range(MAX_KV_PARTS):
+        p = F.col(f"_tp.p{i}")
+        key = F.regexp_extract(p, key_re, 1)
+        kv_cols += [F.when(key != "", fold(key)).alias(f"k{i}"), F.trim(F.regexp_extract(p, val_re, 1)).alias(f"v{i}")]
+    df = df.select("*", F.when(F.col("_tp").isNotNull(), F.struct(*kv_cols)).alias("_kv"))
     loose_ok = F.col("js").isNotNull() & F.col("js._corrupt").isNull()
 
     # ---- step 2: the fields, by rule ------------------------------------------------------
-    kv = F.col("kv")
     known_keys = [k for ks in KV_KEYS.values() for k in ks]
-    keyed = lambda x: F.coalesce(x["k"].isin(known_keys), F.lit(False))  # noqa: E731
-    n_parts = F.size(kv)
+    n_parts = F.col("_tp.n")
+    key_of = [F.col(f"_kv.k{i}") for i in range(MAX_KV_PARTS)]
+    val_of = [F.col(f"_kv.v{i}") for i in range(MAX_KV_PARTS)]
+    keyed = [F.coalesce(k.isin(known_keys), F.lit(False)) for k in key_of]
+    all_keyed = F.lit(True)
+    any_keyed = F.lit(False)
+    for i in range(MAX_KV_PARTS):
+        all_keyed = all_keyed & ((n_parts <= i) | keyed[i])
+        any_keyed = any_keyed | ((n_parts > i) & keyed[i])
     positional = {"first_name": 0, "last_name": 1, "age": 2, "major": 3}
 
     def kv_field(name: str) -> "Column":
-        by_key = F.get(F.filter(kv, lambda x: F.coalesce(x["k"].isin(list(KV_KEYS[name])), F.lit(False))), 0)
-        nth = F.get(kv, positional[name])
-        return F.coalesce(by_key["v"], F.when((n_parts == 4) & ~keyed(nth), nth["p"]))
+        by_key = [F.when((n_parts > i) & key_of[i].isin(list(KV_KEYS[name])), val_of[i]) for i in range(MAX_KV_PARTS)]
+        i = positional[name]
+        return F.coalesce(*by_key, F.when((n_parts == 4) & ~keyed[i], F.col(f"_tp.p{i}")))
 
-    text = F.when(kv.isNotNull() & ((n_parts == 4) | ((n_parts <= MAX_KV_PARTS) & F.forall(kv, keyed))),
+    text = F.when(F.col("_kv").isNotNull() & ((n_parts == 4) | ((n_parts <= MAX_KV_PARTS) & all_keyed)),
                   F.struct(*(kv_field(n).alias(n) for n in positional),
-                           F.when(F.exists(kv, keyed), F.lit("key_value")).otherwise(F.lit("csv")).alias("rule")))
+                           F.when(any_keyed, F.lit("key_value")).otherwise(F.lit("csv")).alias("rule")))
     src = (F.when(F.col("jt").isNotNull() & F.col("jt._corrupt").isNull(), F.lit("jt"))
             .when(F.col("js").isNotNull() & F.col("js._corrupt").isNull(), F.lit("js"))
             .when(F.col("tx").isNotNull(), F.lit("tx")))
@@ -244,14 +250,15 @@ def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int,
     strict = F.lit(True)
     for n in CONTRACT_FIELDS:
         strict = strict & F.col("jt").getField(n).isNotNull()
-    # ... and no extra field. Counting keys is a second parse (slow), so first a cheap exact test:
+    # ... and no extra field. Counting keys costs a regex over the line, so first a cheap exact test:
     # compact JSON with exactly the contract's keys and unescaped values is exactly this long;
     # anything else (extra or repeated keys, spaces, escapes) is longer and gets the key count.
     compact_len = F.lit(2 + len(CONTRACT_FIELDS) - 1 + sum(len(n) + 3 for n in CONTRACT_FIELDS))
     for n in CONTRACT_FIELDS:
         c = F.col("jt").getField(n)
         compact_len = compact_len + (F.length(c.cast("string")) if n in ("age", "schema_version") else F.length(c) + 2)
-    strict = strict & ((F.length(v) == compact_len) | (F.size(F.json_object_keys(v)) == len(CONTRACT_FIELDS)))
+    key_token = r'(?:^\s*\{|,)\s*"(?:[^"\\]|\\.)*"\s*:'   # a key: after { or a comma, a JSON string, a colon
+    strict = strict & ((F.length(v) == compact_len) | (F.regexp_count(v, F.lit(key_token)) == len(CONTRACT_FIELDS)))
 
     df = df.select(
         "value", "source_file", "line_number", "_kind",
