@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,8 @@ def get_session(settings: Settings) -> "SparkSession":
     if settings.spark_master.startswith("local"):
         # loopback only: silences "your hostname resolves to a loopback address" and binds nothing public
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers (if any ever run) use this venv's interpreter, not whatever python3 is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(settings.spark_master)
