@@ -94,6 +94,7 @@ class Pipeline:
         self.say = progress
         self.summary = RunSummary()
         self.started_stack = False
+        self.t0 = time.perf_counter()
         self.normalize_result = None  # spark_jobs.job.NormalizeResult, for callers (bench) that want phases
 
     # -- stage plumbing --------------------------------------------------------------------
@@ -108,7 +109,7 @@ class Pipeline:
         self.say(f"    {name} done in {record.seconds:.1f}s" + (f": {record.detail}" if record.detail else ""))
 
     def run(self) -> RunSummary:
-        t0 = time.perf_counter()
+        t0 = self.t0 = time.perf_counter()
         with sigterm_as_interrupt():
             try:
                 self._run()
@@ -267,6 +268,7 @@ class Pipeline:
 
         with self.stage("report", "report (markdown + plots)") as st:
             partial = self.summary.as_report_input()
+            partial["total_seconds"] = time.perf_counter() - self.t0  # so far: the report is the last stage
             paths = build_report(self.s, lang=self.o.lang, run_summary=partial)
             files = paths.files()
             st.count = len(files)

@@ -70,7 +70,10 @@ def test_run_twice_report_matches_marts_and_nothing_left_running(tmp_path):
                        "from major_age_stats order by major").fetchall()
     run1 = con.execute("select lines_read, clean_count, quarantined_count, duplicates_removed from pipeline_runs").fetchall()
     con.close()
-    table = _report_table(report.read_text())
+    md = report.read_text()
+    total = re.search(r"\*\*Total\*\*\s*\|\s*\|\s*\*\*([\d ,.\u202f]+)\*\*", md)
+    assert total and float(total.group(1).replace(",", ".").replace(" ", "").replace("\u202f", "")) > 0
+    table = _report_table(md)
     assert [r[0] for r in table] == [m[0] for m in mart]
     for row, m in zip(table, mart):
         assert int(row[1].replace("\u202f", "").replace(" ", "").replace(",", "")) == m[1]
