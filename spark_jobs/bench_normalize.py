@@ -18,31 +18,16 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-MAJORS = ("Informatique", "Chimie", "Mathématiques", "Economie", "Physique", "Philosophie",
-          "Littérature", "Biologie")
+# The canonical majors (the dbt seed) and the kind -> verdict contract (the producer's table):
+# one source of truth each.
+from producer.events import load_majors
+from producer.generate import EXPECTED
+from studentflow import config as _config
+
+MAJORS = load_majors(_config.load().majors_file)
 FIRST = ("Alice", "Bob", "Claire", "David", "Emma", "Farid", "Léa", "Hugo", "Inès", "Jules", "Zoé", "Noé")
 LAST = ("Dupont", "Martin", "Lemoine", "Bernard", "Petit", "Durand", "Leroy", "Moreau", "Fournier", "Girard")
 
-# kind -> (verdict, rule or reason): the contract table of CONTRIBUTING.md
-EXPECTED: dict[str, tuple[str, str | None]] = {
-    "valid": ("clean", "json_strict"),
-    "csv_like": ("clean", "csv"),
-    "age_key_value": ("clean", "key_value"),
-    "major_spacing_case": ("clean", "json_strict"),
-    "age_as_string": ("clean", "json_loose"),
-    "missing_event_id": ("clean", "json_loose"),
-    "non_student_text": ("quarantine", "not_json_or_csv"),
-    "truncated_json": ("quarantine", "invalid_json"),
-    "empty": ("quarantine", "empty"),
-    "age_out_of_range": ("quarantine", "age_out_of_range"),
-    "age_negative": ("quarantine", "age_out_of_range"),
-    "age_not_a_number": ("quarantine", "age_not_a_number"),
-    "missing_major": ("quarantine", "missing_major"),
-    "missing_age": ("quarantine", "missing_age"),
-    "missing_name": ("quarantine", "missing_name"),
-    "unknown_major": ("quarantine", "unknown_major"),
-    "duplicate": ("duplicate", None),
-}
 MALFORMED = [k for k in EXPECTED if k not in ("valid", "duplicate")]
 
 
