@@ -55,11 +55,23 @@ def get_session(settings: Settings) -> "SparkSession":
     builder = SparkSession.builder.master(settings.spark_master)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
+    # The JVM inherits our stderr at launch; point it at a log file so its start-up chatter
+    # ("Using incubator modules", "Setting default log level") stays out of the terminal.
+    # Errors still reach the user: Py4J raises them in Python with the Java message.
+    log = settings.state_dir / "logs" / "spark.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved, fd = os.dup(2), os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 2)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # JVM missing, bad master URL, port trouble...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StackError(f"Spark could not start on {settings.spark_master}: {first}",
-                         "check `java -version` (Java 17) and STUDENTFLOW_SPARK_MASTER") from None
+                         f"check `java -version` (Java 17) and STUDENTFLOW_SPARK_MASTER; see {log}") from None
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
