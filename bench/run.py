@@ -501,7 +501,9 @@ def main(argv: list[str] | None = None) -> int:
         result["finished_at"] = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"bench-{stamp}.json"
-        path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        # Paths relative to the project root: the result file names no machine path.
+        text = json.dumps(result, indent=2, default=str).replace(str(config.PROJECT_ROOT) + "/", "")
+        path.write_text(text + "\n")
         print(render(result))
         print(f"\nJSON: {path}")
         return 0
