@@ -12,7 +12,7 @@ The notebook studentflow replaces (DESIGN.md, "Where it comes from") did, in ord
 No canonicalization of majors, no range check, no deduplication, no quarantine: that is the point.
 
     python -m bench.baseline_original --bootstrap 127.0.0.1:9092 --topic students.raw \\
-        --expect 100000 --sqlite /tmp/original.db --json-out /tmp/original.json
+        --expect 100000 --sqlite bench/results/original.db --json-out bench/results/original.json
 
 It runs as its own process (like the notebook), so it pays its own interpreter, pyspark import
 and Spark JVM start-up; ``bench.run`` starts it after studentflow processed the same topic.
