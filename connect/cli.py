@@ -14,7 +14,9 @@ FILES_HELP = "connector JSON file(s) (default: every file in connect/connectors/
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("connect", help="manage Kafka Connect connectors (apply, validate, status, lag, ...)",
                        description="Connectors are code: one {\"name\", \"config\"} JSON file per connector in "
-                                   "connect/connectors/. ${setting} placeholders are filled from config at apply time.")
+                                   "connect/connectors/. Values use Kafka's config providers (${env:STUDENTFLOW_TOPIC}, "
+                                   "${file:PATH:KEY}), resolved by the worker: the files can be posted as they are "
+                                   "with curl too.")
     s = p.add_subparsers(dest="connect_command", metavar="ACTION", required=True)
 
     a = s.add_parser("apply", help="create or update connectors (idempotent: unchanged files are no-ops)")
@@ -47,12 +49,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("name", help="connector name")
     d.set_defaults(handler=_delete)
 
+    for action, text in (("pause", "pause a connector and its tasks (PUT /connectors/NAME/pause)"),
+                         ("resume", "resume a paused or stopped connector (PUT /connectors/NAME/resume)"),
+                         ("stop", "stop a connector, keeping its config (PUT /connectors/NAME/stop); "
+                                  "needed before its offsets can be reset or changed")):
+        x = s.add_parser(action, help=text)
+        x.add_argument("name", help="connector name")
+        x.add_argument("--timeout", type=float, default=30, help="seconds to wait for the new state (default 30)")
+        x.set_defaults(handler=_lifecycle, action=action)
+
+    o = s.add_parser("offsets", help="show a connector's offsets; --reset or --set them (Kafka 3.6+, STOPPED only)",
+                     description="Without options: GET /connectors/NAME/offsets. --reset: DELETE (a sink starts "
+                                 "again from its consumer's auto.offset.reset, a source from the start of its "
+                                 "input); --set FILE: PATCH with {\"offsets\": [...]} from a JSON file. Both need "
+                                 "the connector STOPPED (`connect stop NAME`, or --stop); `connect resume NAME` after.")
+    o.add_argument("name", help="connector name")
+    g = o.add_mutually_exclusive_group()
+    g.add_argument("--reset", action="store_true", help="delete every offset of the connector")
+    g.add_argument("--set", metavar="FILE", help='JSON file {"offsets": [{"partition": {...}, "offset": {...}}]}')
+    o.add_argument("--stop", action="store_true", help="stop the connector first if it is not STOPPED")
+    o.add_argument("--json", action="store_true", help="machine-readable output")
+    o.set_defaults(handler=_offsets)
+
 
 def _client(settings: Settings):
-    from connect.rest import RestClient
-    from studentflow import stack
+    from connect import rest
 
-    return RestClient(stack.connect_url(settings))
+    return rest.client(settings)
 
 
 def _default_connector(settings: Settings) -> str:
@@ -67,7 +90,7 @@ def _apply(args, settings: Settings) -> int:
     client = _client(settings)
     files = rest.connector_files(args.files, settings)
     for cf in files:
-        if cf.config.get("file"):  # the file sink does not create its folder
+        if cf.config.get("file") and settings.embedded_connect:  # the file connectors do not create folders
             from pathlib import Path
             Path(cf.config["file"]).parent.mkdir(parents=True, exist_ok=True)
         errors = rest.validate(client, cf)
@@ -131,6 +154,9 @@ def _lag(args, settings: Settings) -> int:
     from studentflow import stack
 
     name = args.name or _default_connector(settings)
+    if args.name and lag_mod.is_source(name, settings):
+        raise ConnectError(f"{name} is a source connector: it has no consumer lag",
+                           f"`studentflow connect offsets {name}` shows how far it has read")
     conf = stack.kafka_conf(settings)
     if args.wait:
         def progress(total, end):
@@ -166,4 +192,54 @@ def _delete(args, settings: Settings) -> int:
         raise ConnectError(f"connector {args.name} does not exist", "`studentflow connect status` lists connectors")
     client.request("DELETE", f"/connectors/{args.name}")
     print(f"{args.name}: deleted")
+    return 0
+
+
+_WANTED = {"pause": "PAUSED", "resume": "RUNNING", "stop": "STOPPED"}
+
+
+def _lifecycle(args, settings: Settings) -> int:
+    from connect import rest
+
+    client = _client(settings)
+    rest.connector_state(client, args.name)  # a clear error for an unknown name
+    getattr(rest, args.action)(client, args.name)
+    rest.wait_state(client, args.name, _WANTED[args.action], timeout=args.timeout)
+    print(f"{args.name}: {_WANTED[args.action]}")
+    return 0
+
+
+def _offsets(args, settings: Settings) -> int:
+    from connect import rest
+
+    client = _client(settings)
+    if (args.reset or args.set) and args.stop and rest.connector_state(client, args.name) != "STOPPED":
+        rest.stop(client, args.name)
+        rest.wait_state(client, args.name, "STOPPED")
+        print(f"{args.name}: STOPPED")
+    if args.reset:
+        print(f"{args.name}: {rest.reset_offsets(client, args.name) or 'offsets reset'}")
+        print(f"  resume it with `studentflow connect resume {args.name}`")
+        return 0
+    if args.set:
+        from pathlib import Path
+        try:
+            doc = json.loads(Path(args.set).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConnectError(f"cannot read offsets file {args.set}: {exc}", 'write {"offsets": [...]}') from None
+        new = doc.get("offsets") if isinstance(doc, dict) else None
+        if not isinstance(new, list):
+            raise ConnectError(f"{args.set} has no \"offsets\" list", "see `studentflow connect offsets NAME --json`")
+        print(f"{args.name}: {rest.alter_offsets(client, args.name, new) or 'offsets changed'}")
+        return 0
+    offsets = rest.offsets(client, args.name)
+    if args.json:
+        print(json.dumps({"connector": args.name, "offsets": offsets}, indent=2))
+        return 0
+    if not offsets:
+        print(f"{args.name}: no offsets committed yet")
+    for item in offsets:
+        part = ", ".join(f"{k}={v}" for k, v in item.get("partition", {}).items())
+        off = ", ".join(f"{k}={v}" for k, v in item.get("offset", {}).items())
+        print(f"  {part}: {off}")
     return 0

@@ -25,6 +25,19 @@ class PartitionLag:
         return max(self.end - self.committed, 0)
 
 
+def is_source(connector: str, settings=None) -> bool:
+    """True when the connector file of that name is a source (it produces; it has no lag)."""
+    from connect import rest
+    from studentflow import config
+
+    settings = settings or config.load()
+    try:
+        files = rest.connector_files(None, settings)
+    except ConnectError:
+        return False
+    return any(cf.name == connector and cf.is_source for cf in files)
+
+
 def group_for(connector: str) -> str:
     return f"connect-{connector}"  # Kafka Connect's sink consumer group naming
 
@@ -88,7 +101,9 @@ def connector_lag(client_conf: dict, connector: str, topic: str) -> list[Partiti
 
 def wait_for_zero(client_conf: dict, connector: str, topic: str, timeout: float,
                   progress=None, interval: float = 0.5) -> list[PartitionLag]:
-    """Block until the connector's total lag is 0; ConnectError on timeout."""
+    """Block until the connector's total lag is 0; ConnectError on timeout. A source: [] at once."""
+    if is_source(connector):
+        return []
     deadline = time.monotonic() + timeout
     ends = true_end_offsets(client_conf, topic)  # the target: what is on the topic now
     while True:

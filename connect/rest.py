@@ -1,13 +1,18 @@
 """A small client for the Kafka Connect REST API (standard library only).
 
 Connectors are code: one JSON file per connector (``{"name": ..., "config": {...}}``) in
-connect/connectors/. Placeholders ``${setting_name}`` in config values are filled from
-Settings at apply time, so files stay free of machine paths.
+connect/connectors/. Values use Kafka's standard config providers (``${env:VAR}``,
+``${file:path:key}``), resolved by the worker itself (``config.providers`` in its properties),
+so a file is posted as it is: by ``studentflow connect apply``, curl or the Confluent CLI alike.
+``ConnectorFile.config`` is the file as the worker will see it (resolved here with the
+environment studentflow gives the embedded worker); ``ConnectorFile.raw`` is what is posted.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -19,20 +24,29 @@ from studentflow.config import Settings
 from studentflow.errors import ConnectError
 
 CONNECTORS_DIR = Path(__file__).resolve().parent / "connectors"
-_PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
+# Kafka's own ConfigTransformer pattern: ${provider:[path:]key}
+PROVIDER_REF = re.compile(r"\$\{([^}]*?):(([^}]*?):)?([^}]*?)\}")
+_OLD_PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 
 
 class RestClient:
-    def __init__(self, base_url: str, timeout: float = 15.0) -> None:
+    """Kafka Connect REST calls; basic auth and a private CA for a secured Connect cluster."""
+
+    def __init__(self, base_url: str, timeout: float = 15.0, *, username: str = "", password: str = "",
+                 ca_file: str = "") -> None:
         self.base = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if username:
+            token = base64.b64encode(f"{username}:{password}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {token}"
+        self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def request(self, method: str, path: str, body: Any = None, ok_missing: bool = False) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=self.headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.context) as resp:
                 raw = resp.read()
                 return json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
@@ -56,8 +70,19 @@ class RestClient:
             return False
 
 
+def client(settings: Settings, url: str | None = None) -> RestClient:
+    """A client for the configured Connect cluster (or the embedded worker), with its credentials."""
+    if url is None:
+        from studentflow import stack
+        url = stack.connect_url(settings)
+    return RestClient(url, username=settings.connect_username, password=settings.connect_password,
+                      ca_file=settings.connect_ca_location)
+
+
 def _hint_for(code: int) -> str:
-    return {404: "check the connector name (`studentflow connect status` lists them)",
+    return {401: "set STUDENTFLOW_CONNECT_USERNAME / STUDENTFLOW_CONNECT_PASSWORD for this Connect cluster",
+            403: "this Connect user may not do that",
+            404: "check the connector name (`studentflow connect status` lists them)",
             409: "the worker is rebalancing; retry in a few seconds",
             500: "see the Connect worker log (`studentflow stack status` shows where)"}.get(code, "")
 
@@ -66,23 +91,51 @@ def _hint_for(code: int) -> str:
 class ConnectorFile:
     path: Path
     name: str
-    config: dict[str, str]
+    config: dict[str, str]  # as the worker will see it (providers resolved)
+    raw: dict[str, str]     # as written in the file: what is posted
 
     @property
     def connector_class(self) -> str:
         return self.config.get("connector.class", "")
 
+    @property
+    def is_source(self) -> bool:
+        return "topics" not in self.raw and "topics.regex" not in self.raw
 
-def fill_placeholders(value: str, settings: Settings) -> str:
+
+def resolve(value: str, env: dict[str, str]) -> str:
+    """A value as a worker with ``config.providers=env,file`` and this environment resolves it."""
     def sub(m: re.Match) -> str:
-        key = m.group(1)
-        if not hasattr(settings, key):
-            raise ConnectError(f"unknown placeholder ${{{key}}}", "use a setting name from `studentflow config`")
-        return str(getattr(settings, key))
-    return _PLACEHOLDER.sub(sub, value)
+        provider, path, key = m.group(1), m.group(3), m.group(4)
+        if provider == "env" and not path:
+            if key not in env:
+                raise ConnectError(f"${{env:{key}}}: the worker gets no variable {key}",
+                                   f"use one of {', '.join(sorted(env))}, or give the worker {key}")
+            return env[key]
+        if provider == "file" and path:
+            props = _read_properties(Path(path))
+            return props.get(key, m.group(0))
+        return m.group(0)  # another provider: left to the worker
+    return PROVIDER_REF.sub(sub, value)
+
+
+def _read_properties(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="latin-1")
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip().encode("latin-1").decode("unicode_escape")
+    return out
 
 
 def load_connector_file(path: Path, settings: Settings) -> ConnectorFile:
+    from connect.runtime import worker_env
+
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -91,9 +144,15 @@ def load_connector_file(path: Path, settings: Settings) -> ConnectorFile:
         raise ConnectError(f"connector file {path} is not valid JSON: {exc}", "fix the file") from None
     if not isinstance(doc, dict) or "name" not in doc or not isinstance(doc.get("config"), dict):
         raise ConnectError(f"connector file {path} must be {{\"name\": ..., \"config\": {{...}}}}", "fix the file")
-    config = {k: fill_placeholders(str(v), settings) for k, v in doc["config"].items()}
-    config.setdefault("name", doc["name"])
-    return ConnectorFile(Path(path), doc["name"], config)
+    raw = {k: str(v) for k, v in doc["config"].items()}
+    raw.setdefault("name", doc["name"])
+    for key, value in raw.items():
+        old = _OLD_PLACEHOLDER.search(value)
+        if old:
+            raise ConnectError(f"{Path(path).name}: {key} uses the placeholder {old.group(0)}, which no worker resolves",
+                               f"use Kafka's config providers, e.g. ${{env:STUDENTFLOW_{old.group(1).upper()}}}")
+    env = worker_env(settings)
+    return ConnectorFile(Path(path), doc["name"], {k: resolve(v, env) for k, v in raw.items()}, raw)
 
 
 def connector_files(paths: list[str] | None, settings: Settings) -> list[ConnectorFile]:
@@ -106,9 +165,9 @@ def connector_files(paths: list[str] | None, settings: Settings) -> list[Connect
 def apply(client: RestClient, cf: ConnectorFile) -> str:
     """Create or update a connector idempotently. Returns 'created', 'updated' or 'unchanged'."""
     current = client.request("GET", f"/connectors/{cf.name}/config", ok_missing=True)
-    if current is not None and current == cf.config:
+    if current is not None and current == cf.raw:
         return "unchanged"
-    client.request("PUT", f"/connectors/{cf.name}/config", cf.config)
+    client.request("PUT", f"/connectors/{cf.name}/config", cf.raw)
     return "created" if current is None else "updated"
 
 
@@ -118,7 +177,7 @@ def validate(client: RestClient, cf: ConnectorFile) -> list[tuple[str, str]]:
         return [("connector.class", "missing")]
     plugin = cf.connector_class.rsplit(".", 1)[-1]
     try:
-        result = client.request("PUT", f"/connector-plugins/{plugin}/config/validate", cf.config)
+        result = client.request("PUT", f"/connector-plugins/{plugin}/config/validate", cf.raw)
     except ConnectError as exc:
         if "HTTP 404" in exc.message or "HTTP 400" in exc.message or "HTTP 500" in exc.message:
             installed = sorted(p["class"] for p in client.request("GET", "/connector-plugins") or [])
@@ -155,3 +214,62 @@ def wait_running(client: RestClient, name: str, timeout: float = 60.0) -> dict:
         time.sleep(0.25)
     raise ConnectError(f"connector {name} not RUNNING after {timeout:.0f}s (last: {last})",
                        "see the worker log (`studentflow stack status`)")
+
+
+def connector_state(client: RestClient, name: str) -> str:
+    st = client.request("GET", f"/connectors/{name}/status", ok_missing=True)
+    if st is None:
+        raise ConnectError(f"connector {name} does not exist", "`studentflow connect status` lists connectors")
+    return st.get("connector", {}).get("state", "")
+
+
+def wait_state(client: RestClient, name: str, wanted: str, timeout: float = 30.0) -> None:
+    """Poll until the connector (and every task still listed) reports ``wanted``."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        st = client.request("GET", f"/connectors/{name}/status", ok_missing=True) or {}
+        states = [st.get("connector", {}).get("state")] + [t.get("state") for t in st.get("tasks", [])]
+        last = ", ".join(str(s) for s in states)
+        if all(s == wanted for s in states):
+            return
+        time.sleep(0.25)
+    raise ConnectError(f"connector {name} not {wanted} after {timeout:.0f}s (states: {last})",
+                       "see the worker log (`studentflow stack status`)")
+
+
+def pause(client: RestClient, name: str) -> None:
+    client.request("PUT", f"/connectors/{name}/pause")
+
+
+def resume(client: RestClient, name: str) -> None:
+    client.request("PUT", f"/connectors/{name}/resume")
+
+
+def stop(client: RestClient, name: str) -> None:
+    """PUT /stop (Kafka 3.5+): tasks shut down, config kept; offsets can then be changed."""
+    client.request("PUT", f"/connectors/{name}/stop")
+
+
+def offsets(client: RestClient, name: str) -> list[dict]:
+    """GET /connectors/{name}/offsets (Kafka 3.5+): [{"partition": {...}, "offset": {...}}, ...]."""
+    return (client.request("GET", f"/connectors/{name}/offsets") or {}).get("offsets", [])
+
+
+def _require_stopped(client: RestClient, name: str) -> None:
+    state = connector_state(client, name)
+    if state != "STOPPED":
+        raise ConnectError(f"connector {name} is {state}: offsets can only be changed while it is STOPPED",
+                           f"`studentflow connect stop {name}` first (or add --stop)")
+
+
+def reset_offsets(client: RestClient, name: str) -> str:
+    """DELETE /connectors/{name}/offsets (Kafka 3.6+); the connector must be STOPPED."""
+    _require_stopped(client, name)
+    return (client.request("DELETE", f"/connectors/{name}/offsets") or {}).get("message", "")
+
+
+def alter_offsets(client: RestClient, name: str, new: list[dict]) -> str:
+    """PATCH /connectors/{name}/offsets with {"offsets": [...]} (Kafka 3.6+); STOPPED only."""
+    _require_stopped(client, name)
+    return (client.request("PATCH", f"/connectors/{name}/offsets", {"offsets": new}) or {}).get("message", "")

@@ -48,6 +48,23 @@ logger.jetty.name = org.eclipse.jetty
 logger.jetty.level = WARN
 """
 
+# Kafka's standard config providers: connector files say ${env:VAR} / ${file:path:key} and the
+# worker resolves them (Kafka 3.5+ for env). Only STUDENTFLOW_* variables are readable through
+# ${env:...}, so a connector file cannot read the rest of the worker's environment.
+CONFIG_PROVIDERS = {
+    "config.providers": "env,file",
+    "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+    "config.providers.env.param.allowlist.pattern": "^STUDENTFLOW_.*",
+    "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+}
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The variables the connector files read with ${env:...}; the embedded worker gets them."""
+    return {"STUDENTFLOW_TOPIC": settings.topic,
+            "STUDENTFLOW_STAGING_DIR": str(settings.staging_dir),
+            "STUDENTFLOW_DROP_FILE": str(settings.drop_file)}
+
 
 def java_binary() -> str:
     java_home = os.environ.get("JAVA_HOME")
@@ -136,6 +153,7 @@ def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mod
         "connector.client.config.override.policy": "All",
         "offset.flush.interval.ms": "1000",
         "task.shutdown.graceful.timeout.ms": "5000",
+        **CONFIG_PROVIDERS,
     }
     if mode == "standalone":
         props["offset.storage.file.filename"] = str(settings.state_dir / "connect.offsets")
@@ -160,12 +178,46 @@ def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mod
     return props
 
 
+def _escape(text: str, *, key: bool) -> str:
+    """One key or value as java.util.Properties.load reads it (ISO-8859-1, \\uXXXX for the rest)."""
+    out = []
+    for i, ch in enumerate(text):
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch in "\n\r\t\f":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}[ch])
+        elif ch in "=:#!" or (ch == " " and (key or i == 0)):
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code > 0xFFFF:  # outside the BMP: a UTF-16 surrogate pair, as Java strings hold it
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04X}\\u{0xDC00 + (code & 0x3FF):04X}")
+        else:
+            out.append(f"\\u{code:04X}")
+    return "".join(out)
+
+
+def properties_text(props: dict[str, str]) -> str:
+    """A .properties document in pure ASCII, so Java reads it the same whatever its charset."""
+    return "".join(f"{_escape(str(k), key=True)}={_escape(str(v), key=False)}\n" for k, v in props.items())
+
+
 def write_properties(path: Path, props: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Java .properties: backslashes escape; the worker file can hold secrets, so owner-only.
-    lines = [f"{k}={str(v).replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}" for k, v in props.items()]
-    path.write_text("\n".join(lines) + "\n")
+    # The worker file can hold secrets, so owner-only.
+    path.write_text(properties_text(props), encoding="ascii")
     path.chmod(0o600)
+
+
+def log4j_properties(log: Path) -> dict[str, str]:
+    """The worker's log4j2 configuration as a property map (written with write_properties)."""
+    props = {}
+    for line in LOG4J2.format(log=log).splitlines():
+        key, _, value = line.partition(" = ")
+        props[key] = value
+    return props
 
 
 def start_worker(settings: Settings, *, bootstrap: str, rest_port: int, mode: str, log_path: Path,
@@ -179,10 +231,13 @@ def start_worker(settings: Settings, *, bootstrap: str, rest_port: int, mode: st
     props_file = state / f"connect-{mode}.properties"
     write_properties(props_file, worker_properties(settings, bootstrap=bootstrap, rest_port=rest_port, mode=mode))
     log4j = state / "connect-log4j2.properties"
-    log4j.write_text(LOG4J2.format(log=log_path))
+    write_properties(log4j, log4j_properties(log_path))
     main = STANDALONE_MAIN if mode == "standalone" else DISTRIBUTED_MAIN
     cmd = [java, f"-Xmx{settings.connect_heap}", "-Xms64m", "-XX:+UseSerialGC",
            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
            "-cp", os.pathsep.join(str(j) for j in jars), main, str(props_file)]
     # stdout/stderr (JVM crashes, early failures) go to a sibling file; the worker logs via log4j2.
-    return procs.spawn(cmd, log_path.with_suffix(".out"), tie_to_parent=tie_to_parent)
+    # worker_env: what ${env:...} in connector files reads. A UTF-8 locale, or Java decodes
+    # non-ASCII paths (a home folder named "Hélène") from the environment as "?".
+    env = {**os.environ, **worker_env(settings), "LC_ALL": "C.UTF-8"}
+    return procs.spawn(cmd, log_path.with_suffix(".out"), env=env, tie_to_parent=tie_to_parent)

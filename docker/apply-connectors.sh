@@ -6,8 +6,8 @@
 #  2. applies every connector file in connect/connectors/ through the Connect REST API
 #     (`studentflow connect apply`: validate, PUT /connectors/{name}/config, wait for RUNNING).
 #     It is idempotent: an unchanged file is a no-op, so re-running this service is safe.
-# ${...} placeholders in the JSON files (topic, staging_dir, ...) are filled from the
-# STUDENTFLOW_* environment set in docker-compose.yml.
+# ${env:...} references in the JSON files are resolved by the Connect worker itself (Kafka's
+# EnvVarConfigProvider, from the `connect` service's environment in docker-compose.yml).
 set -eu
 staging="${STUDENTFLOW_STAGING_DIR:?STUDENTFLOW_STAGING_DIR must point at the shared staging volume}"
 mkdir -p "$staging"

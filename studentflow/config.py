@@ -23,7 +23,7 @@ PROJECT_ROOT = Path(os.environ.get("STUDENTFLOW_HOME") or Path(__file__).resolve
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-SECRET_KEYS = frozenset({"ssl_key_password", "sasl_password"})
+SECRET_KEYS = frozenset({"ssl_key_password", "sasl_password", "connect_password"})
 
 
 def _f(default: Any, doc: str, *, path: bool = False) -> Any:
@@ -37,6 +37,7 @@ class Settings:
     state_dir: Path = _f(".state", "Folder for the embedded stack's state: ports, PIDs, logs, worker properties.", path=True)
     warehouse: Path = _f("data/warehouse.db", "SQLite warehouse file (clean, quarantine, runs, dbt marts).", path=True)
     staging_dir: Path = _f("data/staging", "Folder the Connect file sink writes the raw landing file(s) into.", path=True)
+    drop_file: Path = _f("data/drop/students.txt", "File the Connect drop source streams into the topic, line by line (CSV or JSON lines).", path=True)
     majors_file: Path = _f("dbt_project/seeds/majors.csv", "Canonical majors (dbt seed); read by Spark, dbt and GX.", path=True)
     major_aliases_file: Path = _f("dbt_project/seeds/major_aliases.csv", "Alias -> canonical major map an analyst can extend.", path=True)
     # --- Kafka --------------------------------------------------------------
@@ -53,6 +54,9 @@ class Settings:
     sasl_password: str = _f("", "SASL password (secret, never printed).")
     # --- Kafka Connect -------------------------------------------------------
     connect_url: str = _f("", "REST URL of an existing Connect cluster. Empty: start the embedded worker.")
+    connect_username: str = _f("", "Basic-auth user for the Connect REST API (a secured Connect cluster).")
+    connect_password: str = _f("", "Basic-auth password for the Connect REST API (secret, never printed).")
+    connect_ca_location: str = _f("", "CA certificate (PEM) that verifies an https:// Connect REST URL.")
     connect_mode: str = _f("standalone", "Embedded worker mode: standalone or distributed.")
     connect_heap: str = _f("256m", "JVM heap (-Xmx) of the embedded Connect worker.")
     kafka_home: str = _f("", "An Apache Kafka distribution to run Connect from instead of the bundled jars.")

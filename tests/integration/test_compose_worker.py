@@ -10,6 +10,7 @@ applied and moves messages into the staging file.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -56,7 +57,12 @@ def test_docker_worker_file_runs_the_file_sink_from_plugin_path(broker, tmp_path
     log4j.write_text(runtime.LOG4J2.format(log=log))
     cmd = [runtime.java_binary(), "-Xmx256m", "-XX:+UseSerialGC", f"-Dlog4j2.configurationFile={log4j}",
            "-cp", ":".join(str(j) for j in classpath), runtime.DISTRIBUTED_MAIN, str(props_file)]
-    worker = procs.spawn(cmd, tmp_path / "connect.out", tie_to_parent=True)
+    settings = config.load(env={}, data_dir=str(tmp_path / "data"), state_dir=str(tmp_path / "state"),
+                           staging_dir=str(tmp_path / "data" / "staging"),
+                           warehouse=str(tmp_path / "data" / "warehouse.db"))
+    # The environment the compose file gives the `connect` service, here with this test's paths.
+    env = {**os.environ, **runtime.worker_env(settings)}
+    worker = procs.spawn(cmd, tmp_path / "connect.out", env=env, tie_to_parent=True)
     try:
         client = rest.RestClient(f"http://127.0.0.1:{port}", timeout=2)
         procs.wait_until(client.ready, timeout=90, what="Connect worker", proc=worker,
@@ -74,9 +80,6 @@ def test_docker_worker_file_runs_the_file_sink_from_plugin_path(broker, tmp_path
         assert "org.apache.kafka.connect.file.FileStreamSinkConnector" in classes
 
         # the repository's connector file, as the one-shot connect-apply service applies it
-        settings = config.load(env={}, data_dir=str(tmp_path / "data"), state_dir=str(tmp_path / "state"),
-                               staging_dir=str(tmp_path / "data" / "staging"),
-                               warehouse=str(tmp_path / "data" / "warehouse.db"))
         settings.staging_dir.mkdir(parents=True)
         client = rest.RestClient(f"http://127.0.0.1:{port}")  # CLI timeout: requests wait out rebalances
         conf = {"bootstrap.servers": broker.bootstrap}

@@ -96,7 +96,7 @@ def _image_tag(image: str) -> str:
 
 def test_compose_file_parses_with_the_expected_services(services, compose):
     assert set(services) == {"kafka", "connect", "connect-apply", "app"}
-    assert set(compose["volumes"]) == {"kafka-data", "staging", "data"}
+    assert set(compose["volumes"]) == {"kafka-data", "staging", "data", "drop"}
 
 
 def test_compose_validates_with_the_docker_compose_cli():
@@ -181,16 +181,25 @@ def test_connector_files_mounted_are_the_ones_the_embedded_stack_applies(service
         assert mounts.get(rest.CONNECTORS_DIR) == str(APP_HOME / relative), mounts
 
 
-def test_connector_files_fill_to_the_shared_staging_path(services):
-    from connect import rest
+def test_connector_files_resolve_on_the_compose_worker_to_the_shared_paths(services):
+    from connect import rest, runtime
 
     settings = config.load(env=_env(services["connect-apply"]))
-    staging = _env(services["connect-apply"])["STUDENTFLOW_STAGING_DIR"]
+    worker_env = _env(services["connect"])
+    # The worker resolves ${env:...} from its own environment: it must match the app's settings.
+    for key, value in runtime.worker_env(settings).items():
+        assert str(worker_env.get(key)) == value, f"connect service: {key} differs from the app's setting"
+    staging = worker_env["STUDENTFLOW_STAGING_DIR"]
     for path in sorted(rest.CONNECTORS_DIR.glob("*.json")):
         cf = rest.load_connector_file(path, settings)
-        assert not any("${" in v for v in cf.config.values()), f"{path.name}: unfilled placeholder"
-        if "file" in cf.config:
-            assert PurePosixPath(cf.config["file"]).parent == PurePosixPath(staging)
+        resolved = {k: rest.resolve(v, {k: str(v) for k, v in worker_env.items()}) for k, v in cf.raw.items()}
+        assert not any("${" in v for v in resolved.values()), f"{path.name}: unresolved reference"
+        if "file" in resolved and not cf.is_source:
+            assert PurePosixPath(resolved["file"]).parent == PurePosixPath(staging)
+        if cf.is_source:
+            drop = PurePosixPath(resolved["file"]).parent
+            assert any(PurePosixPath(t) == drop for _s, t, _m in _mounts(services["connect"])), \
+                f"{path.name}: {drop} is not a volume of the connect service"
         assert cf.config.get("tasks.max") == "1"  # the file sink's tasks would share one file
 
 

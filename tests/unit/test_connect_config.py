@@ -36,10 +36,11 @@ def test_plain_mechanism_uses_plain_login_module(tmp_path):
     assert "ssl.truststore.location" not in props
 
 
-def test_properties_file_escapes_newlines_and_backslashes(tmp_path):
+def test_properties_file_escapes_newlines_backslashes_and_non_ascii(tmp_path):
     f = tmp_path / "w.properties"
-    runtime.write_properties(f, {"a": "line1\nline2", "b": "C:\\x"})
-    assert f.read_text() == "a=line1\\nline2\nb=C:\\\\x\n"
+    runtime.write_properties(f, {"a": "line1\nline2", "b": "C:\\x", "c": "/home/Hélène/😀", "d e": " x"})
+    assert f.read_bytes() == (b"a=line1\\nline2\nb=C\\:\\\\x\nc=/home/H\\u00E9l\\u00E8ne/\\uD83D\\uDE00\n"
+                              b"d\\ e=\\ x\n")
     assert f.stat().st_mode & 0o077 == 0
 
 
@@ -76,18 +77,39 @@ def test_bundled_classpath_selects_connect_jars_not_debezium(tmp_path):
     assert not any(n.startswith(("debezium", "mysql", "postgresql", "jetty-server-9.4.56")) for n in names)
 
 
-def test_placeholders_are_filled_from_settings_and_unknown_ones_rejected(tmp_path):
+def test_connector_files_use_kafka_config_providers_resolved_like_the_worker(tmp_path):
     s = config.load(env={"STUDENTFLOW_STAGING_DIR": str(tmp_path / "stg")})
     cf = rest.connector_files(None, s)
     sink = next(c for c in cf if c.connector_class.endswith("FileStreamSinkConnector"))
+    # What is posted is the file itself; the worker resolves the references.
+    assert sink.raw["topics"] == "${env:STUDENTFLOW_TOPIC}"
+    assert sink.raw["file"] == "${env:STUDENTFLOW_STAGING_DIR}/students.raw.txt"
     assert sink.config["file"] == str(tmp_path / "stg" / "students.raw.txt")
     assert sink.config["topics"] == s.topic
     assert sink.config["tasks.max"] == "1"
     assert sink.config["value.converter"] == "org.apache.kafka.connect.storage.StringConverter"
+    props = runtime.worker_properties(s, bootstrap="x:1", rest_port=1, mode="standalone")
+    assert props["config.providers"] == "env,file"
+    assert props["config.providers.env.class"] == "org.apache.kafka.common.config.provider.EnvVarConfigProvider"
+    assert set(runtime.worker_env(s)) >= {"STUDENTFLOW_TOPIC", "STUDENTFLOW_STAGING_DIR"}
+
+
+def test_unknown_env_and_home_made_placeholders_are_rejected(tmp_path):
+    s = config.load(env={})
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"name": "x", "config": {"file": "${no_such_setting}/f"}}))
-    with pytest.raises(ConnectError, match="no_such_setting"):
+    bad.write_text(json.dumps({"name": "x", "config": {"file": "${env:NO_SUCH_VAR}/f"}}))
+    with pytest.raises(ConnectError, match="NO_SUCH_VAR"):
         rest.load_connector_file(bad, s)
+    bad.write_text(json.dumps({"name": "x", "config": {"file": "${staging_dir}/f"}}))
+    with pytest.raises(ConnectError, match=r"env:STUDENTFLOW_STAGING_DIR"):
+        rest.load_connector_file(bad, s)
+
+
+def test_file_provider_reference_resolves_from_a_properties_file(tmp_path):
+    secrets = tmp_path / "secrets.properties"
+    secrets.write_text("topic=caf\\u00E9\n", encoding="latin-1")
+    assert rest.resolve(f"${{file:{secrets}:topic}}-x", {}) == "café-x"
+    assert rest.resolve("${vault:a:b}", {}) == "${vault:a:b}"  # other providers are the worker's business
 
 
 def test_connector_files_keep_machine_paths_out():
