@@ -29,7 +29,7 @@ from studentflow import config
 from studentflow.errors import ConfigError, DataError, StudentflowError
 
 DBT_PROJECT = config.PROJECT_ROOT / "dbt_project"
-MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary")
+MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary", "major_age_distribution")
 SOURCE_TABLES = ("clean_students", "quarantine_students", "pipeline_runs")
 
 

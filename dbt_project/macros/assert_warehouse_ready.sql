@@ -10,10 +10,11 @@
         "select count(*) from sqlite_master where type = 'table' and name = 'clean_students'"
     ).columns[0].values()[0] %}
     {% if found == 0 %}
+      {% set path = run_query("select file from pragma_database_list where name = 'main'").columns[0].values()[0] %}
       {{ exceptions.raise_compiler_error(
-          "the warehouse " ~ env_var('STUDENTFLOW_WAREHOUSE', 'data/warehouse.db')
-          ~ " has no clean_students table: run `studentflow normalize` first, or point "
-          ~ "STUDENTFLOW_WAREHOUSE at the warehouse (relative paths resolve against the current directory)"
+          "the warehouse " ~ path
+          ~ " has no clean_students table: run `studentflow normalize` (or `make run`) first, or point "
+          ~ "STUDENTFLOW_WAREHOUSE at the warehouse (a relative path is relative to the repository root)"
       ) }}
     {% endif %}
   {% endif %}
