@@ -1,0 +1,44 @@
+"""Setup files a stock Debian 12 needs, and README tables that render whole."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _apt_packages() -> set[str]:
+    text = (REPO / "scripts" / "apt-packages.txt").read_text(encoding="utf-8")
+    return {line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()}
+
+
+def test_apt_list_has_what_a_stock_debian_lacks():
+    assert {"python3", "python3-venv", "ca-certificates", "chromium", "openjdk-17-jre-headless"} <= _apt_packages()
+
+
+def _tables(markdown: str) -> list[list[str]]:
+    """Each run of consecutive table lines (a blank line ends a table in CommonMark/GFM)."""
+    blocks, current = [], []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def test_every_readme_table_has_a_header_and_no_orphan_rows():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for block in _tables(readme):
+        # a table is a header row then a delimiter row; rows cut off by a blank line have neither
+        assert len(block) >= 2 and re.fullmatch(r"\|( *:?-+:? *\|)+", block[1]), f"orphan table rows: {block[:2]}"
+
+
+def test_troubleshooting_is_one_table():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    blocks = _tables(section)
+    assert len(blocks) == 1 and any("Spark could not start" in row for row in blocks[0])
