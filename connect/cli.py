@@ -81,7 +81,10 @@ def _client(settings: Settings):
 def _default_connector(settings: Settings) -> str:
     from connect import rest
 
-    return rest.connector_files(None, settings)[0].name
+    sinks = [cf for cf in rest.connector_files(None, settings) if not cf.is_source]
+    if not sinks:
+        raise ConnectError("no sink connector file in connect/connectors/", "name the connector: `connect lag NAME`")
+    return sinks[0].name
 
 
 def _apply(args, settings: Settings) -> int:

@@ -38,7 +38,7 @@ def _fr(value: float, decimals: int = 2) -> str:
 
 
 def make_warehouse(path: Path, ages: dict[str, list[int]] = AGES) -> None:
-    """Spark's tables (from spark_jobs/warehouse.sql) + the three marts, computed here in Python."""
+    """Spark's tables (from spark_jobs/warehouse.sql) + the four marts, computed here in Python."""
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
     con.executescript((REPO / "spark_jobs" / "warehouse.sql").read_text(encoding="utf-8"))
@@ -63,6 +63,10 @@ def make_warehouse(path: Path, ages: dict[str, list[int]] = AGES) -> None:
     con.execute("create table major_age_stats (major text, student_count integer, avg_age real, min_age integer, "
                 "max_age integer, stddev_age real, median_age real)")
     con.execute("create table major_avg_age_over_20 (major text, student_count integer, avg_age real)")
+    con.execute("create table major_age_distribution (major text, age integer, student_count integer)")
+    for major, values in ages.items():
+        for age in sorted(set(values)):
+            con.execute("insert into major_age_distribution values (?,?,?)", (major, age, values.count(age)))
     con.execute("create table global_summary (major_count integer, student_count integer, avg_age_weighted real, "
                 "avg_age_of_major_means real, quarantine_count integer, quarantine_rate real, "
                 "duplicates_removed integer, last_run_id text)")
@@ -138,13 +142,15 @@ def test_title_date_and_run(built):
 
 def test_age_table_matches_the_mart_exactly(built):
     settings, _, md = built
-    rows = table_after(md, "| Filière | Nombre | Moyenne | Min | Max | Écart-type |")
-    expected = [[m, str(n), _fr(avg), str(lo), str(hi), "—" if sd is None else _fr(sd)]
-                for m, n, avg, lo, hi, sd in mart(settings.warehouse, "select major, student_count, avg_age, min_age, "
-                                                  "max_age, stddev_age from major_age_stats order by major")]
+    rows = table_after(md, "| Filière | Nombre | Moyenne | Médiane | Min | Max | Écart-type |")
+    expected = [[m, str(n), _fr(avg), _fr(med), str(lo), str(hi), "—" if sd is None else _fr(sd)]
+                for m, n, avg, med, lo, hi, sd in mart(settings.warehouse, "select major, student_count, avg_age, "
+                                                       "median_age, min_age, max_age, stddev_age "
+                                                       "from major_age_stats order by major")]
     assert rows == expected
     assert len(rows) == len(AGES)
-    assert ["Biologie", "1", "27,00", "27", "27", "—"] in rows  # single student: no standard deviation
+    assert ["Biologie", "1", "27,00", "27,00", "27", "27", "—"] in rows  # single student: no standard deviation
+    assert ["Informatique", "8", "22,88", "22,00", "19", "30", "3,36"] in rows  # median of an even count
 
 
 def test_over_20_table_matches_the_mart(built):
@@ -242,10 +248,11 @@ def test_english_variant(settings):
     md = paths.markdown.read_text(encoding="utf-8")
     assert md.startswith("# Student Data Processing Report\n")
     assert "2026-11-27 10:30 UTC" in md
-    rows = table_after(md, "| Major | Count | Mean | Min | Max | Std dev |")
-    expected = [[m, str(n), f"{avg:.2f}", str(lo), str(hi), "—" if sd is None else f"{sd:.2f}"]
-                for m, n, avg, lo, hi, sd in mart(settings.warehouse, "select major, student_count, avg_age, "
-                                                  "min_age, max_age, stddev_age from major_age_stats order by major")]
+    rows = table_after(md, "| Major | Count | Mean | Median | Min | Max | Std dev |")
+    expected = [[m, str(n), f"{avg:.2f}", f"{med:.2f}", str(lo), str(hi), "—" if sd is None else f"{sd:.2f}"]
+                for m, n, avg, med, lo, hi, sd in mart(settings.warehouse, "select major, student_count, avg_age, "
+                                                       "median_age, min_age, max_age, stddev_age "
+                                                       "from major_age_stats order by major")]
     assert rows == expected
     assert "Filière" not in md and "Écart-type" not in md
 
@@ -314,7 +321,7 @@ def test_empty_marts_still_give_a_report(settings):
     make_warehouse(settings.warehouse, ages={})
     paths = rep.build_report(settings, now=NOW)
     md = paths.markdown.read_text(encoding="utf-8")
-    assert table_after(md, "| Filière | Nombre | Moyenne | Min | Max | Écart-type |") == []
+    assert table_after(md, "| Filière | Nombre | Moyenne | Médiane | Min | Max | Écart-type |") == []
     assert png_size(paths.boxplot)[0] > 0
 
 

@@ -1,0 +1,100 @@
+"""Reading what the report shows: the dbt marts (and the Spark run log) from the SQLite warehouse.
+
+Every figure comes from a mart: ``major_age_stats`` (per-major table, median included),
+``major_avg_age_over_20``, ``global_summary``, ``major_age_distribution`` (the boxplot's age
+histogram). The quarantine reasons come from ``quarantine_students`` and the run history from
+``pipeline_runs`` (both written by Spark). The warehouse is opened read-only.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from studentflow.config import Settings
+from studentflow.errors import DataError
+
+MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary", "major_age_distribution")
+
+
+class ReportInputMissing(DataError):
+    """The warehouse or a dbt mart the report reads does not exist yet (exit code 2, like transform)."""
+
+    exit_code = 2
+
+
+@dataclass
+class ReportData:
+    stats: list[dict[str, Any]]
+    over20: list[dict[str, Any]]
+    summary: dict[str, Any]
+    reasons: list[dict[str, Any]]
+    last_run: dict[str, Any] | None
+    ages: dict[str, list[tuple[int, int]]]  # major -> [(age, count)], from major_age_distribution
+    quality: Any
+    quality_path: Path
+    runs: list[dict[str, Any]] = field(default_factory=list)  # every run, oldest first
+
+
+def _open_warehouse(settings: Settings) -> sqlite3.Connection:
+    path = settings.warehouse
+    if not path.is_file():
+        raise ReportInputMissing(f"no warehouse at {path}",
+                                 "run `studentflow run`, or `studentflow normalize` then `studentflow transform` first")
+    # read-only: never create an empty file or touch what dbt built
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _relations(con: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in con.execute("select name from sqlite_master where type in ('table', 'view')")}
+
+
+def _rows(con: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    return [dict(r) for r in con.execute(sql, tuple(params))]
+
+
+def read(settings: Settings) -> ReportData:
+    con = _open_warehouse(settings)
+    try:
+        present = _relations(con)
+        missing = [m for m in MARTS if m not in present]
+        if missing:
+            raise ReportInputMissing(f"the warehouse {settings.warehouse} has no dbt mart {', '.join(missing)}",
+                                     "run `studentflow transform` first")
+        stats = _rows(con, "select major, student_count, avg_age, median_age, min_age, max_age, stddev_age "
+                           "from major_age_stats order by major")
+        over20 = _rows(con, "select major, student_count, avg_age from major_avg_age_over_20 order by major")
+        summary_rows = _rows(con, "select * from global_summary")
+        if len(summary_rows) != 1:
+            raise DataError(f"global_summary has {len(summary_rows)} rows instead of 1",
+                            "run `studentflow transform` again (dbt tests check this mart)")
+        reasons = []
+        if "quarantine_students" in present:
+            reasons = _rows(con, "select coalesce(reason, '?') as reason, count(*) as n "
+                                 "from quarantine_students group by 1 order by n desc, reason")
+        runs: list[dict[str, Any]] = []
+        if "pipeline_runs" in present:
+            runs = _rows(con, "select * from pipeline_runs order by coalesce(finished_at, started_at), started_at")
+        ages: dict[str, list[tuple[int, int]]] = {}
+        for r in con.execute("select major, cast(age as integer) as age, student_count as n "
+                             "from major_age_distribution order by 1, 2"):
+            ages.setdefault(r["major"], []).append((r["age"], r["n"]))
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"cannot read the warehouse {settings.warehouse}: {exc}",
+                        "run `studentflow transform` again; if it persists, delete the file and run `studentflow run`") from None
+    finally:
+        con.close()
+    quality_path = settings.data_dir / "quality" / "validation.json"
+    quality = None
+    if quality_path.is_file():
+        try:
+            quality = json.loads(quality_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise DataError(f"{quality_path} is not valid JSON: {exc}", "run `studentflow validate` again") from None
+    last_run = max(runs, key=lambda r: (r.get("finished_at") or r.get("started_at") or "", r.get("started_at") or ""),
+                   default=None)
+    return ReportData(stats, over20, summary_rows[0], reasons, last_run, ages, quality, quality_path, runs)

@@ -1,0 +1,274 @@
+"""The report as a list of blocks (headings, lists, tables, notes, images), built once.
+
+The markdown report and the HTML page render the same blocks with their own Jinja2 template
+(templates/report.md.j2, templates/page.html.j2): one wording, one set of tables.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from studentflow.config import Settings
+from studentflow.report.data import ReportData
+from studentflow.report.texts import (CONNECT_KEYS, COUNT_LABELS, KAFKA_KEYS, MISSING, REASONS, SASL_KEYS, SSL_KEYS,
+                                      STAGES, TEXT, date_text, fmt_int, fmt_number, fmt_percent)
+
+
+def h1(text: str) -> dict:
+    return {"k": "h1", "text": text}
+
+
+def h2(text: str) -> dict:
+    return {"k": "h2", "text": text}
+
+
+def p(text: str) -> dict:
+    return {"k": "p", "text": text}
+
+
+def note(text: str) -> dict:
+    return {"k": "note", "text": text}
+
+
+def ul(items: list[str]) -> dict:
+    return {"k": "ul", "items": list(items)}
+
+
+def table(headers: list[str], rows: list[list[str]], align: str) -> dict:
+    """``align`` has one letter per column: l(eft) or r(ight)."""
+    return {"k": "table", "headers": headers, "rows": [[str(c) for c in row] for row in rows], "align": align}
+
+
+def img(alt: str, src: str) -> dict:
+    return {"k": "img", "alt": alt, "src": src}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _tools_section(settings: Settings, t: dict[str, str], lang: str) -> list[dict]:
+    broker = ("Apache Kafka (" + settings.bootstrap_servers + ")") if not settings.embedded_kafka else (
+        "broker Kafka embarqué (Tansu, protocole Kafka, en mémoire)" if lang == "fr"
+        else "embedded Kafka broker (Tansu, Kafka protocol, in memory)")
+    items = [
+        f"Kafka : {broker} ; client confluent-kafka {_version('confluent-kafka')}" if lang == "fr"
+        else f"Kafka: {broker}; confluent-kafka client {_version('confluent-kafka')}",
+        ("Kafka Connect : FileStreamSinkConnector (Apache Kafka 3.9), messages écrits tels quels en staging"
+         if lang == "fr" else "Kafka Connect: FileStreamSinkConnector (Apache Kafka 3.9), messages written untouched to staging"),
+        f"PySpark {_version('pyspark')}",
+        f"dbt-core {_version('dbt-core')} + dbt-sqlite {_version('dbt-sqlite')} (SQLite {sqlite3.sqlite_version})",
+        f"Great Expectations {_version('great-expectations')}",
+        f"matplotlib {_version('matplotlib')}",
+    ]
+    return [h2(t["tools"]), ul(items)]
+
+
+def _kafka_section(settings: Settings, t: dict[str, str]) -> list[dict]:
+    shown = settings.redacted()  # secrets masked here, never read raw
+    proto = settings.security_protocol.upper()
+    keys = list(KAFKA_KEYS)
+    if proto in ("SSL", "SASL_SSL"):
+        keys += SSL_KEYS
+    if proto.startswith("SASL"):
+        keys += SASL_KEYS
+    keys += CONNECT_KEYS
+    rows = []
+    for key in keys:
+        value = shown[key]
+        if key == "bootstrap_servers" and not value:
+            value = t["embedded_broker"]
+        elif key == "connect_url" and not value:
+            value = t["embedded_connect"]
+        elif value == "":
+            value = MISSING
+        rows.append([f"`{key}`", f"`{value}`" if not value.startswith("(") else value])
+    return [h2(t["kafka"]), p(t["kafka_note"]), table([t["setting"], t["value"]], rows, "ll")]
+
+
+def _stage_rows(run_summary: dict[str, Any], t: dict[str, str], lang: str) -> list[list[str]]:
+    stages = run_summary.get("stages") or []
+    if isinstance(stages, dict):
+        stages = [{"name": k, **(v if isinstance(v, dict) else {"seconds": v})} for k, v in stages.items()]
+    rows = []
+    for st in stages:
+        name = str(st.get("name") or st.get("stage") or "?")
+        label = STAGES[lang].get(name, name)
+        rows.append([label, fmt_int(st.get("count"), lang), fmt_number(st.get("seconds"), 2, lang),
+                     str(st.get("detail") or "")])
+    if run_summary.get("total_seconds") is not None:
+        rows.append([f"**{t['total']}**", "", f"**{fmt_number(run_summary['total_seconds'], 2, lang)}**", ""])
+    return rows
+
+
+def _steps_section(data: ReportData, run_summary: dict[str, Any] | None, t: dict[str, str], lang: str) -> list[dict]:
+    out = [h2(t["steps"])]
+    if run_summary:
+        rows = _stage_rows(run_summary, t, lang)
+        if rows:
+            out.append(table([t["step"], t["count"], t["seconds"], t["detail"]], rows, "lrrl"))
+        counts = run_summary.get("counts") or {}
+        if counts:
+            labels = COUNT_LABELS[lang]
+            sep = " :" if lang == "fr" else ":"
+            out.append(ul([f"{labels.get(k, k)}{sep} {fmt_int(v, lang)}" for k, v in counts.items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)]))
+    run = data.last_run
+    if run is None:
+        return out + [p(t["no_runs"])]
+    out.append(p(f"{t['run_counts']} :" if lang == "fr" else f"{t['run_counts']}:"))
+    rows = [[t[k], fmt_int(run.get(k), lang)] for k in ("lines_read", "clean_count", "quarantined_count",
+                                                         "duplicates_removed")]
+    rows.append([t["status"], str(run.get("status") or MISSING)])
+    out.append(table([t["step"], t["count"]], rows, "lr"))
+    parts = [run.get(k) for k in ("lines_read", "clean_count", "quarantined_count", "duplicates_removed")]
+    if all(isinstance(x, int) for x in parts):
+        out.append(p(t["balance_ok"] if parts[0] == sum(parts[1:]) else t["balance_bad"]))
+    return out
+
+
+def _stats_section(data: ReportData, t: dict[str, str], lang: str) -> list[dict]:
+    rows = [[r["major"], fmt_int(r["student_count"], lang), fmt_number(r["avg_age"], 2, lang),
+             fmt_number(r["median_age"], 2, lang), fmt_int(r["min_age"], lang), fmt_int(r["max_age"], lang),
+             fmt_number(r["stddev_age"], 2, lang)]
+            for r in data.stats]
+    return [h2(t["stats"]),
+            table([t["major"], t["count"], t["mean"], t["median"], t["min"], t["max"], t["stddev"]], rows, "lrrrrrr"),
+            note(t["stats_note"])]
+
+
+def _over20_section(data: ReportData, t: dict[str, str], lang: str) -> list[dict]:
+    rows = [[r["major"], fmt_int(r["student_count"], lang), fmt_number(r["avg_age"], 2, lang)] for r in data.over20]
+    return [h2(t["over20"]), table([t["major"], t["over20_count"], t["avg_age"]], rows, "lrr"), note(t["over20_note"])]
+
+
+def _overview_section(data: ReportData, t: dict[str, str], lang: str) -> list[dict]:
+    s = data.summary
+    rows = [[t["major_count"], fmt_int(s.get("major_count"), lang)],
+            [t["student_count"], fmt_int(s.get("student_count"), lang)],
+            [t["weighted"], fmt_number(s.get("avg_age_weighted"), 2, lang)],
+            [t["mean_of_means"], fmt_number(s.get("avg_age_of_major_means"), 2, lang)]]
+    return [h2(t["overview"]), table([t["indicator"], t["value"]], rows, "lr"), note(t["overview_note"])]
+
+
+def _quarantine_section(data: ReportData, t: dict[str, str], lang: str) -> list[dict]:
+    s = data.summary
+    sep = " :" if lang == "fr" else ":"
+    out = [h2(t["quarantine"]),
+           ul([f"{t['quarantine_total']}{sep} {fmt_int(s.get('quarantine_count'), lang)}",
+               f"{t['quarantine_rate']}{sep} {fmt_percent(s.get('quarantine_rate'), lang)}",
+               f"{t['duplicates_removed']}{sep} {fmt_int(s.get('duplicates_removed'), lang)}"])]
+    if not data.reasons:
+        return out + [p(t["no_quarantine"])]
+    total = sum(r["n"] for r in data.reasons)
+    rows = [[f"`{r['reason']}`", REASONS[lang].get(r["reason"], ""), fmt_int(r["n"], lang),
+             fmt_percent(r["n"] / total, lang)] for r in data.reasons]
+    return out + [table([t["reason"], t["detail"], t["count"], t["share"]], rows, "llrr")]
+
+
+def _quality_results(quality: Any) -> tuple[bool | None, list[dict[str, Any]]]:
+    if isinstance(quality, list):
+        results = quality
+        success = None
+    elif isinstance(quality, dict):
+        results = quality.get("results") or quality.get("expectations") or []
+        success = quality.get("success")
+    else:
+        return None, []
+    results = [r for r in results if isinstance(r, dict)]
+    if success is None:
+        success = all(bool(r.get("success")) for r in results)
+    return bool(success), results
+
+
+def _result_cell(result: dict[str, Any], t: dict[str, str]) -> str:
+    if result.get("success"):
+        return t["yes"]
+    error = str(result.get("error") or "").strip().splitlines()
+    return f"{t['no']} ({error[0][:80]})" if error else t["no"]
+
+
+def _quality_section(data: ReportData, settings: Settings, t: dict[str, str], lang: str) -> list[dict]:
+    out = [h2(t["quality"])]
+    if data.quality is None:
+        return out + [p(t["quality_none"].format(path=f"`{data.quality_path}`"))]
+    success, results = _quality_results(data.quality)
+    passed = sum(1 for r in results if r.get("success"))
+    out.append(p(f"{t['quality_ok'] if success else t['quality_bad']} ({passed}/{len(results)} {t['passed']})"))
+    rows = [[str(r.get("suite", "")), f"`{r.get('table', '')}`", f"`{r['column']}`" if r.get("column") else "",
+             f"`{r.get('expectation', '')}`", _result_cell(r, t),
+             fmt_int(r.get("unexpected_count"), lang)] for r in results]
+    if rows:
+        out.append(table([t["suite"], t["table"], t["column"], t["expectation"], t["result"], t["unexpected"]],
+                         rows, "llllrr"))
+    return out
+
+
+def _files_section(settings: Settings, paths, data: ReportData, t: dict[str, str]) -> list[dict]:
+    entries: list[tuple[Path, str]] = [(settings.warehouse, t["f_warehouse"])]
+    if settings.staging_dir.is_dir():
+        entries += [(p, t["f_staging"]) for p in sorted(settings.staging_dir.iterdir()) if p.is_file()]
+    if data.quality is not None:
+        entries.append((data.quality_path, t["f_quality"]))
+        docs = data.quality.get("data_docs") if isinstance(data.quality, dict) else None
+        if docs:
+            entries.append((Path(docs), t["f_docs"]))
+    entries += [(paths.markdown, t["f_report"]), (paths.boxplot, t["f_boxplot"]), (paths.bar_chart, t["f_bars"])]
+    rows = [[f"`{p}`", what] for p, what in entries]
+    return [h2(t["files"]), table([t["file"], t["what"]], rows, "ll")]
+
+
+def report_blocks(settings: Settings, data: ReportData, paths, lang: str,
+                  run_summary: dict[str, Any] | None, now: dt.datetime) -> list[dict]:
+    """The markdown report's blocks, in order."""
+    t = TEXT[lang]
+    sep = " :" if lang == "fr" else ":"
+    run_id = (run_summary or {}).get("run_id") or ((run_summary or {}).get("counts") or {}).get("run_id") or \
+        data.summary.get("last_run_id") or (data.last_run or {}).get("run_id")
+    header = [f"{t['generated']}{sep} {date_text(now, lang)}"]
+    if run_id:
+        header.append(f"{t['last_run']}{sep} `{run_id}`")
+    out = [h1(t["title"]), ul(header)]
+    out += _tools_section(settings, t, lang)
+    out += _kafka_section(settings, t)
+    out += _steps_section(data, run_summary, t, lang)
+    out += _stats_section(data, t, lang)
+    out += _over20_section(data, t, lang)
+    out += _overview_section(data, t, lang)
+    out += _quarantine_section(data, t, lang)
+    out += _quality_section(data, settings, t, lang)
+    out += [h2(t["charts"]), img(t["box_title"], paths.boxplot.name), img(t["bar_title"], paths.bar_chart.name)]
+    out += _files_section(settings, paths, data, t)
+    return out
+
+
+def history_blocks(data: ReportData, t: dict[str, str], lang: str) -> list[dict]:
+    """The page's extra section: every run of pipeline_runs, newest first."""
+    rows = []
+    for r in reversed(data.runs):
+        read, quar = r.get("lines_read"), r.get("quarantined_count")
+        clean = r.get("clean_count")
+        rate = quar / (quar + clean) if isinstance(quar, int) and isinstance(clean, int) and quar + clean else None
+        rows.append([f"`{r.get('run_id')}`", str(r.get("finished_at") or MISSING), fmt_int(read, lang),
+                     fmt_int(clean, lang), fmt_int(quar, lang), fmt_int(r.get("duplicates_removed"), lang),
+                     fmt_percent(rate, lang), fmt_number(run_seconds(r), 1, lang), str(r.get("status") or MISSING)])
+    if not rows:
+        return [h2(t["history"]), p(t["no_runs"])]
+    return [h2(t["history"]),
+            table([t["run"], t["finished"], t["lines_read"], t["clean_count"], t["quarantined_count"],
+                   t["duplicates_removed"], t["rate"], t["seconds"], t["status"]], rows, "llrrrrrrl")]
+
+
+def run_seconds(run: dict[str, Any]) -> float | None:
+    try:
+        start = dt.datetime.fromisoformat(str(run["started_at"]).replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(str(run["finished_at"]).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds()

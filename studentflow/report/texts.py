@@ -1,0 +1,301 @@
+"""The report's words and number formats, French and English (shared by the markdown and the page)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+LANGS = ("fr", "en")
+MISSING = "—"
+
+TEXT: dict[str, dict[str, str]] = {
+    "fr": {
+        "median": "Médiane",
+        "page_title": "studentflow : rapport et documentation",
+        "history": "Historique des exécutions (`pipeline_runs`)",
+        "run": "Exécution",
+        "finished": "Fin",
+        "rate": "Taux de quarantaine",
+        "trend_title": "Évolution des exécutions",
+        "trend_counts": "Lignes",
+        "trend_rate": "Taux de quarantaine (%)",
+        "trend_seconds": "Durée Spark (s)",
+        "reasons_title": "Lignes en quarantaine par raison",
+        "links": "Documentation",
+        "dbt_docs": "Documentation dbt (modèles, lignage, exposition `student_report`)",
+        "gx_docs": "Data Docs Great Expectations",
+        "missing_docs": "pas encore générée : {cmd}",
+        "empty_title": "Rien à montrer pour l'instant",
+        "empty_body": "Aucun entrepôt n'a été trouvé ({path}). Lancez le pipeline, puis rechargez cette page :",
+        "title": "Rapport de Traitement de Données Étudiantes",
+        "generated": "Généré le",
+        "last_run": "Dernière exécution (run_id)",
+        "tools": "Outils",
+        "kafka": "Paramètres Kafka",
+        "kafka_note": "Valeurs effectives de la configuration ; les secrets sont masqués.",
+        "setting": "Paramètre",
+        "value": "Valeur",
+        "embedded_broker": "(vide : broker embarqué local, en mémoire)",
+        "embedded_connect": "(vide : worker Kafka Connect embarqué)",
+        "steps": "Étapes du traitement",
+        "step": "Étape",
+        "count": "Nombre",
+        "seconds": "Durée (s)",
+        "detail": "Détail",
+        "total": "Total",
+        "run_counts": "Comptes de la dernière normalisation Spark (`pipeline_runs`)",
+        "lines_read": "Lignes lues dans le staging",
+        "clean_count": "Lignes propres (`clean_students`)",
+        "quarantined_count": "Lignes en quarantaine (`quarantine_students`)",
+        "duplicates_removed": "Doublons supprimés",
+        "status": "Statut",
+        "balance_ok": "Contrôle : lignes lues = propres + quarantaine + doublons ✅",
+        "balance_bad": "Contrôle : lignes lues ≠ propres + quarantaine + doublons ❌",
+        "no_runs": "Aucune exécution enregistrée dans `pipeline_runs`.",
+        "stats": "Statistiques d'âge par filière",
+        "stats_note": "Source : mart dbt `major_age_stats` ; écart-type d'échantillon (n − 1), vide pour une filière d'un seul étudiant.",
+        "major": "Filière",
+        "mean": "Moyenne",
+        "min": "Min",
+        "max": "Max",
+        "stddev": "Écart-type",
+        "over20": "Âge moyen par filière des étudiants de plus de 20 ans",
+        "over20_note": "Source : mart dbt `major_avg_age_over_20` (âge > 20).",
+        "over20_count": "Nombre (> 20 ans)",
+        "avg_age": "Âge moyen",
+        "overview": "Vue d'ensemble",
+        "indicator": "Indicateur",
+        "major_count": "Nombre de filières",
+        "student_count": "Nombre d'étudiants (données propres)",
+        "weighted": "Âge moyen global, pondéré (chaque étudiant compte une fois)",
+        "mean_of_means": "Moyenne des âges moyens par filière (chaque filière compte une fois ; méthode du rapport d'origine)",
+        "overview_note": "Source : mart dbt `global_summary`.",
+        "quarantine": "Quarantaine",
+        "quarantine_total": "Lignes en quarantaine",
+        "quarantine_rate": "Taux de quarantaine (sur propres + quarantaine)",
+        "reason": "Raison",
+        "share": "Part",
+        "no_quarantine": "Aucune ligne en quarantaine.",
+        "quality": "Qualité des données (Great Expectations)",
+        "quality_none": "Pas de résultat de validation ({path} absent) : lancez `studentflow validate`.",
+        "quality_ok": "Résultat global : ✅ toutes les attentes sont satisfaites",
+        "quality_bad": "Résultat global : ❌ au moins une attente n'est pas satisfaite",
+        "suite": "Suite",
+        "table": "Table",
+        "column": "Colonne",
+        "expectation": "Attente",
+        "result": "Résultat",
+        "unexpected": "Non conformes",
+        "passed": "réussies",
+        "charts": "Graphiques",
+        "files": "Fichiers produits",
+        "file": "Fichier",
+        "what": "Contenu",
+        "f_warehouse": "Entrepôt SQLite (tables Spark + marts dbt)",
+        "f_staging": "Fichier de staging (sortie du connecteur Kafka Connect)",
+        "f_quality": "Résultats Great Expectations",
+        "f_docs": "Data Docs Great Expectations (HTML)",
+        "f_report": "Ce rapport",
+        "f_boxplot": "Boîte à moustaches de l'âge par filière",
+        "f_bars": "Nombre d'étudiants par filière",
+        "box_title": "Distribution de l'âge par filière",
+        "box_ylabel": "Âge (années)",
+        "box_legend": "boîte : quartiles — trait rouge : médiane — ◆ : moyenne — moustaches : 1,5 × IQR — points : valeurs extrêmes",
+        "bar_title": "Nombre d'étudiants par filière",
+        "bar_ylabel": "Nombre d'étudiants",
+        "no_data": "Aucune donnée",
+        "yes": "✅",
+        "no": "❌",
+    },
+    "en": {
+        "median": "Median",
+        "page_title": "studentflow: report and documentation",
+        "history": "Run history (`pipeline_runs`)",
+        "run": "Run",
+        "finished": "Finished",
+        "rate": "Quarantine rate",
+        "trend_title": "Runs over time",
+        "trend_counts": "Lines",
+        "trend_rate": "Quarantine rate (%)",
+        "trend_seconds": "Spark time (s)",
+        "reasons_title": "Quarantined lines by reason",
+        "links": "Documentation",
+        "dbt_docs": "dbt documentation (models, lineage, the `student_report` exposure)",
+        "gx_docs": "Great Expectations Data Docs",
+        "missing_docs": "not generated yet: {cmd}",
+        "empty_title": "Nothing to show yet",
+        "empty_body": "No warehouse was found ({path}). Run the pipeline, then reload this page:",
+        "title": "Student Data Processing Report",
+        "generated": "Generated on",
+        "last_run": "Last run (run_id)",
+        "tools": "Tools",
+        "kafka": "Kafka settings",
+        "kafka_note": "Effective configuration values; secrets are masked.",
+        "setting": "Setting",
+        "value": "Value",
+        "embedded_broker": "(empty: local embedded broker, in memory)",
+        "embedded_connect": "(empty: embedded Kafka Connect worker)",
+        "steps": "Processing steps",
+        "step": "Step",
+        "count": "Count",
+        "seconds": "Time (s)",
+        "detail": "Detail",
+        "total": "Total",
+        "run_counts": "Counts of the last Spark normalization (`pipeline_runs`)",
+        "lines_read": "Lines read from staging",
+        "clean_count": "Clean rows (`clean_students`)",
+        "quarantined_count": "Quarantined rows (`quarantine_students`)",
+        "duplicates_removed": "Duplicates removed",
+        "status": "Status",
+        "balance_ok": "Check: lines read = clean + quarantined + duplicates ✅",
+        "balance_bad": "Check: lines read ≠ clean + quarantined + duplicates ❌",
+        "no_runs": "No run recorded in `pipeline_runs`.",
+        "stats": "Age statistics by major",
+        "stats_note": "Source: dbt mart `major_age_stats`; sample standard deviation (n − 1), empty for a one-student major.",
+        "major": "Major",
+        "mean": "Mean",
+        "min": "Min",
+        "max": "Max",
+        "stddev": "Std dev",
+        "over20": "Average age by major of students older than 20",
+        "over20_note": "Source: dbt mart `major_avg_age_over_20` (age > 20).",
+        "over20_count": "Count (> 20)",
+        "avg_age": "Average age",
+        "overview": "Overview",
+        "indicator": "Figure",
+        "major_count": "Number of majors",
+        "student_count": "Number of students (clean data)",
+        "weighted": "Global average age, weighted (every student counts once)",
+        "mean_of_means": "Mean of the per-major average ages (every major counts once; the original report's method)",
+        "overview_note": "Source: dbt mart `global_summary`.",
+        "quarantine": "Quarantine",
+        "quarantine_total": "Quarantined lines",
+        "quarantine_rate": "Quarantine rate (of clean + quarantined)",
+        "reason": "Reason",
+        "share": "Share",
+        "no_quarantine": "No quarantined line.",
+        "quality": "Data quality (Great Expectations)",
+        "quality_none": "No validation result ({path} missing): run `studentflow validate`.",
+        "quality_ok": "Overall result: ✅ every expectation is met",
+        "quality_bad": "Overall result: ❌ at least one expectation is not met",
+        "suite": "Suite",
+        "table": "Table",
+        "column": "Column",
+        "expectation": "Expectation",
+        "result": "Result",
+        "unexpected": "Unexpected",
+        "passed": "passed",
+        "charts": "Charts",
+        "files": "Files produced",
+        "file": "File",
+        "what": "Content",
+        "f_warehouse": "SQLite warehouse (Spark tables + dbt marts)",
+        "f_staging": "Staging file (output of the Kafka Connect sink)",
+        "f_quality": "Great Expectations results",
+        "f_docs": "Great Expectations Data Docs (HTML)",
+        "f_report": "This report",
+        "f_boxplot": "Box plot of age by major",
+        "f_bars": "Number of students by major",
+        "box_title": "Age distribution by major",
+        "box_ylabel": "Age (years)",
+        "box_legend": "box: quartiles — red line: median — ◆: mean — whiskers: 1.5 × IQR — dots: outliers",
+        "bar_title": "Number of students by major",
+        "bar_ylabel": "Number of students",
+        "no_data": "No data",
+        "yes": "✅",
+        "no": "❌",
+    },
+}
+
+REASONS = {
+    "fr": {
+        "empty": "message vide",
+        "not_json_or_csv": "ni JSON ni CSV (texte sans rapport)",
+        "invalid_json": "JSON invalide ou tronqué",
+        "age_out_of_range": "âge hors bornes",
+        "age_not_a_number": "âge non numérique",
+        "missing_major": "filière absente",
+        "missing_age": "âge absent",
+        "missing_name": "nom ou prénom absent",
+        "unknown_major": "filière inconnue",
+    },
+    "en": {
+        "empty": "empty message",
+        "not_json_or_csv": "neither JSON nor CSV (unrelated text)",
+        "invalid_json": "invalid or truncated JSON",
+        "age_out_of_range": "age out of bounds",
+        "age_not_a_number": "age is not a number",
+        "missing_major": "major missing",
+        "missing_age": "age missing",
+        "missing_name": "first or last name missing",
+        "unknown_major": "unknown major",
+    },
+}
+
+STAGES = {
+    "fr": {"stack": "Démarrage de la pile (broker + Kafka Connect)", "topic": "Création du topic",
+           "connect": "Application des connecteurs", "apply": "Application des connecteurs",
+           "produce": "Production des événements (Kafka)", "sink": "Staging (connecteur Kafka Connect)",
+           "stage": "Staging (connecteur Kafka Connect)", "staging": "Staging (connecteur Kafka Connect)",
+           "normalize": "Normalisation (PySpark)", "transform": "Transformation (dbt)",
+           "validate": "Qualité (Great Expectations)", "report": "Rapport"},
+    "en": {"stack": "Stack start (broker + Kafka Connect)", "topic": "Topic creation",
+           "connect": "Connector apply", "apply": "Connector apply",
+           "produce": "Event production (Kafka)", "sink": "Staging (Kafka Connect sink)",
+           "stage": "Staging (Kafka Connect sink)", "staging": "Staging (Kafka Connect sink)",
+           "normalize": "Normalization (PySpark)", "transform": "Transformation (dbt)",
+           "validate": "Quality (Great Expectations)", "report": "Report"},
+}
+
+COUNT_LABELS = {
+    "fr": {"produced": "Événements produits (acquittés par Kafka)", "staged": "Lignes en staging",
+           "staged_total": "Lignes en staging (total cumulé)",
+           "staged_this_run": "Lignes ajoutées au staging par cette exécution",
+           "sink_duplicates": "Doublons écrits par le connecteur (at-least-once)",
+           "lines_read": "Lignes lues par Spark", "clean": "Lignes propres",
+           "quarantined": "Lignes en quarantaine", "duplicates": "Doublons supprimés",
+           "duplicates_removed": "Doublons supprimés"},
+    "en": {"produced": "Events produced (acknowledged by Kafka)", "staged": "Lines staged",
+           "staged_total": "Lines staged (cumulative total)", "staged_this_run": "Lines staged by this run",
+           "sink_duplicates": "Duplicates written by the sink (at-least-once)",
+           "lines_read": "Lines read by Spark", "clean": "Clean rows", "quarantined": "Quarantined lines",
+           "duplicates": "Duplicates removed", "duplicates_removed": "Duplicates removed"},
+}
+
+MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+             "octobre", "novembre", "décembre")
+
+KAFKA_KEYS = ("bootstrap_servers", "topic", "topic_partitions", "security_protocol")
+SSL_KEYS = ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password")
+SASL_KEYS = ("sasl_mechanism", "sasl_username", "sasl_password")
+CONNECT_KEYS = ("connect_url", "connect_mode")
+
+
+# --- number formatting -------------------------------------------------------------------------
+
+def fmt_number(value: Any, decimals: int, lang: str) -> str:
+    """Consistent number text: fixed decimals, French uses a decimal comma and a thin-space
+    thousands separator (``1 234,50``), English ``1,234.50``; None is an em dash."""
+    if value is None:
+        return MISSING
+    text = f"{float(value):,.{decimals}f}" if decimals else f"{int(round(float(value))):,}"
+    if lang == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def fmt_int(value: Any, lang: str) -> str:
+    return fmt_number(value, 0, lang)
+
+
+def fmt_percent(value: Any, lang: str) -> str:
+    if value is None:
+        return MISSING
+    return fmt_number(float(value) * 100, 2, lang) + ("\u00a0%" if lang == "fr" else "%")
+
+
+def date_text(now: dt.datetime, lang: str) -> str:
+    tz = now.strftime("%Z") or now.strftime("%z")
+    if lang == "fr":
+        return f"{now.day} {MONTHS_FR[now.month - 1]} {now.year} à {now:%H:%M} {tz}".rstrip()
+    return f"{now:%Y-%m-%d %H:%M} {tz}".rstrip()
+
