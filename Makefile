@@ -13,7 +13,7 @@ help:
 	@echo "make run    set up (Debian packages, .venv, Connect jars) and run the pipeline end to end"
 	@echo "make test   set up and run the whole test suite (real broker, Connect, Spark, dbt, GX)"
 	@echo "make bench  set up and run the benchmarks (BENCH_ARGS='--sizes 10000,100000')"
-	@echo "make docs   dbt docs generate (writes data/dbt/target/static_index.html)"
+	@echo "make docs   the local page on 127.0.0.1: report, charts, run history, dbt docs, Data Docs (Ctrl-C stops)"
 	@echo "make clean  stop the embedded stack and remove data/ and .state/ (keeps .venv)"
 
 setup:
@@ -32,8 +32,9 @@ test-fast: setup
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+DOCS_ARGS ?=
 docs: setup
-	$(BIN)/studentflow transform --docs
+	$(BIN)/studentflow docs serve $(DOCS_ARGS)
 
 clean:
 	-$(BIN)/studentflow stack down 2>/dev/null
