@@ -57,7 +57,7 @@ def test_report_tables_match_the_dbt_marts(dbt_warehouse):
     md = paths.markdown.read_text(encoding="utf-8")
 
     con = sqlite3.connect(settings.warehouse)
-    stats = con.execute("select major, student_count, avg_age, min_age, max_age, stddev_age "
+    stats = con.execute("select major, student_count, avg_age, median_age, min_age, max_age, stddev_age "
                         "from major_age_stats order by major").fetchall()
     over20 = con.execute("select major, student_count, avg_age from major_avg_age_over_20 order by major").fetchall()
     summary = con.execute("select major_count, avg_age_weighted, avg_age_of_major_means, quarantine_count "
@@ -67,11 +67,12 @@ def test_report_tables_match_the_dbt_marts(dbt_warehouse):
     def fr(v):
         return "—" if v is None else f"{v:.2f}".replace(".", ",")
 
-    rows = _table(md, "| Filière | Nombre | Moyenne | Min | Max | Écart-type |")
-    assert rows == [[m, str(n), fr(a), str(lo), str(hi), fr(sd)] for m, n, a, lo, hi, sd in stats]
+    rows = _table(md, "| Filière | Nombre | Moyenne | Médiane | Min | Max | Écart-type |")
+    assert rows == [[m, str(n), fr(a), fr(med), str(lo), str(hi), fr(sd)] for m, n, a, med, lo, hi, sd in stats]
     assert {r[0] for r in rows} == set(ages)
     # the mart agrees with an independent computation (what the table shows is right, not just copied)
-    for major, n, avg, lo, hi, sd in stats:
+    for major, n, avg, med, lo, hi, sd in stats:
+        assert med == pytest.approx(statistics.median(ages[major]))
         assert n == len(ages[major]) and lo == min(ages[major]) and hi == max(ages[major])
         assert avg == pytest.approx(statistics.mean(ages[major]))
         assert sd == (pytest.approx(statistics.stdev(ages[major])) if n > 1 else None)
