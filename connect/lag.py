@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from studentflow.errors import ConnectError
@@ -38,56 +39,82 @@ def is_source(connector: str, settings=None) -> bool:
     return any(cf.name == connector and cf.is_source for cf in files)
 
 
+@contextmanager
+def kafka_errors(what: str, client_conf: dict):
+    """librdkafka failures (timeouts, broker gone) as one ConnectError line with a hint."""
+    from confluent_kafka import KafkaException
+
+    try:
+        yield
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        text = err.str() if hasattr(err, "str") else str(exc)
+        raise ConnectError(f"{what} failed at {client_conf.get('bootstrap.servers')}: {text}",
+                           "is the broker up? `studentflow stack status`; retry when it answers") from None
+
+
 def group_for(connector: str) -> str:
     return f"connect-{connector}"  # Kafka Connect's sink consumer group naming
 
 
 def true_end_offsets(client_conf: dict, topic: str, timeout: float = 10.0) -> dict[int, int]:
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    from confluent_kafka import Consumer
 
-    consumer = Consumer({**client_conf, "group.id": f"studentflow-lag-{uuid.uuid4().hex[:8]}",
+    from studentflow.broker import quiet_logger
+
+    consumer = Consumer({**client_conf, "logger": quiet_logger(), "group.id": f"studentflow-lag-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          "fetch.wait.max.ms": 10})
     try:
-        md = consumer.list_topics(topic, timeout=timeout)
-        tmeta = md.topics.get(topic)
-        if tmeta is None or tmeta.error is not None:
-            raise ConnectError(f"topic {topic} does not exist", "produce events first (`studentflow produce`)")
-        ends: dict[int, int] = {}
-        assign = []
-        for p in sorted(tmeta.partitions):
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-            ends[p] = max(high, 0)
-            if high > 0:
-                assign.append(TopicPartition(topic, p, max(high - 1, 0) if high > 0 else OFFSET_BEGINNING))
-        if assign:
-            consumer.assign(assign)
-            pending = {tp.partition for tp in assign}
-            deadline = time.monotonic() + timeout
-            while pending and time.monotonic() < deadline:
-                for msg in consumer.consume(num_messages=10000, timeout=0.5):
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            ends[msg.partition()] = max(ends[msg.partition()], msg.offset())
-                            pending.discard(msg.partition())
-                        continue
-                    ends[msg.partition()] = max(ends[msg.partition()], msg.offset() + 1)
-            if pending:
-                raise ConnectError(f"could not read the end of partitions {sorted(pending)} of {topic}",
-                                   "the broker is slow or unreachable; retry")
-        return ends
+        with kafka_errors(f"reading the end offsets of {topic}", client_conf):
+            return _read_ends(consumer, topic, timeout)
     finally:
         consumer.close()
+
+
+def _read_ends(consumer, topic: str, timeout: float) -> dict[int, int]:
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+
+    md = consumer.list_topics(topic, timeout=timeout)
+    tmeta = md.topics.get(topic)
+    if tmeta is None or tmeta.error is not None:
+        raise ConnectError(f"topic {topic} does not exist", "produce events first (`studentflow produce`)")
+    ends: dict[int, int] = {}
+    assign = []
+    for p in sorted(tmeta.partitions):
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+        ends[p] = max(high, 0)
+        if high > 0:
+            assign.append(TopicPartition(topic, p, max(high - 1, 0) if high > 0 else OFFSET_BEGINNING))
+    if assign:
+        consumer.assign(assign)
+        pending = {tp.partition for tp in assign}
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=10000, timeout=0.5):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        ends[msg.partition()] = max(ends[msg.partition()], msg.offset())
+                        pending.discard(msg.partition())
+                    continue
+                ends[msg.partition()] = max(ends[msg.partition()], msg.offset() + 1)
+        if pending:
+            raise ConnectError(f"could not read the end of partitions {sorted(pending)} of {topic}",
+                               "the broker is slow or unreachable; retry")
+    return ends
 
 
 def committed_offsets(client_conf: dict, group: str, topic: str, partitions: list[int],
                       timeout: float = 10.0) -> dict[int, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({**client_conf, "group.id": group, "enable.auto.commit": False})
+    from studentflow.broker import quiet_logger
+
+    consumer = Consumer({**client_conf, "logger": quiet_logger(), "group.id": group, "enable.auto.commit": False})
     try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
+        with kafka_errors(f"reading the committed offsets of group {group}", client_conf):
+            tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
         return {tp.partition: max(tp.offset, 0) for tp in tps}
     finally:
         consumer.close()

@@ -10,6 +10,7 @@ environment studentflow gives the embedded worker); ``ConnectorFile.raw`` is wha
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import ssl
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from studentflow.config import Settings
-from studentflow.errors import ConnectError
+from studentflow.errors import ConnectError, ConnectHTTPError
 
 CONNECTORS_DIR = Path(__file__).resolve().parent / "connectors"
 # Kafka's own ConfigTransformer pattern: ${provider:[path:]key}
@@ -42,7 +43,19 @@ class RestClient:
             self.headers["Authorization"] = f"Basic {token}"
         self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
-    def request(self, method: str, path: str, body: Any = None, ok_missing: bool = False) -> Any:
+    def request(self, method: str, path: str, body: Any = None, ok_missing: bool = False,
+                rebalance_wait: float = 15.0) -> Any:
+        """One REST call. A 409 while a distributed worker rebalances is retried for ``rebalance_wait`` s."""
+        deadline = time.monotonic() + rebalance_wait
+        while True:
+            try:
+                return self._request(method, path, body, ok_missing)
+            except ConnectHTTPError as exc:
+                if exc.status != 409 or "rebalanc" not in exc.message.lower() or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
+    def _request(self, method: str, path: str, body: Any, ok_missing: bool) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=self.headers)
         try:
@@ -56,12 +69,25 @@ class RestClient:
                 message = json.loads(exc.read() or b"{}").get("message", "")
             except ValueError:
                 message = ""
-            raise ConnectError(f"{method} {path} failed with HTTP {exc.code}: {message or exc.reason}",
-                               _hint_for(exc.code)) from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            raise ConnectHTTPError(f"{method} {path} failed with HTTP {exc.code}: {message or exc.reason}",
+                                   _hint_for(exc.code, message), status=exc.code, method=method, path=path) from None
+        except (TimeoutError, http.client.HTTPException) as exc:
+            # The worker accepted the connection but did not answer in time (or hung up mid-answer).
+            raise ConnectError(f"Kafka Connect at {self.base} did not answer {method} {path} within "
+                               f"{self.timeout:.0f}s: {exc or type(exc).__name__}",
+                               "the worker may be overloaded or stuck: see its log (`studentflow stack status`), "
+                               "then retry") from None
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                raise ConnectError(f"Kafka Connect at {self.base} did not answer {method} {path} within "
+                                   f"{self.timeout:.0f}s", "see the worker log (`studentflow stack status`), "
+                                   "then retry") from None
             raise ConnectError(f"cannot reach Kafka Connect at {self.base}: {reason}",
                                "start it with `studentflow stack up` or check STUDENTFLOW_CONNECT_URL") from None
+        except ValueError as exc:  # a body that is not JSON: not a Connect REST API
+            raise ConnectError(f"{method} {path}: {self.base} answered something that is not JSON ({exc})",
+                               "check STUDENTFLOW_CONNECT_URL points at a Kafka Connect REST API") from None
 
     def ready(self) -> bool:
         try:
@@ -79,12 +105,15 @@ def client(settings: Settings, url: str | None = None) -> RestClient:
                       ca_file=settings.connect_ca_location)
 
 
-def _hint_for(code: int) -> str:
+def _hint_for(code: int, message: str = "") -> str:
+    if code == 409 and "already exists" in message:
+        return "`studentflow connect apply` updates a connector in place; or `connect delete NAME` first"
     return {401: "set STUDENTFLOW_CONNECT_USERNAME / STUDENTFLOW_CONNECT_PASSWORD for this Connect cluster",
             403: "this Connect user may not do that",
             404: "check the connector name (`studentflow connect status` lists them)",
             409: "the worker is rebalancing; retry in a few seconds",
-            500: "see the Connect worker log (`studentflow stack status` shows where)"}.get(code, "")
+            500: "see the Connect worker log (`studentflow stack status` shows where)"}.get(
+        code, "see the Connect worker log (`studentflow stack status` shows where), then retry" if code >= 500 else "")
 
 
 @dataclass
@@ -178,8 +207,8 @@ def validate(client: RestClient, cf: ConnectorFile) -> list[tuple[str, str]]:
     plugin = cf.connector_class.rsplit(".", 1)[-1]
     try:
         result = client.request("PUT", f"/connector-plugins/{plugin}/config/validate", cf.raw)
-    except ConnectError as exc:
-        if "HTTP 404" in exc.message or "HTTP 400" in exc.message or "HTTP 500" in exc.message:
+    except ConnectHTTPError as exc:
+        if exc.status in (400, 404, 500):
             installed = sorted(p["class"] for p in client.request("GET", "/connector-plugins") or [])
             return [("connector.class", f"unknown connector class {cf.connector_class!r}; installed: {', '.join(installed)}")]
         raise

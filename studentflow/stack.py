@@ -45,7 +45,9 @@ class StackState:
     def write(self, settings: Settings) -> None:
         p = self.path(settings)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(p)  # atomic: `stack status` never reads half a file
 
     def alive(self) -> dict[str, bool]:
         return {"broker": procs.pid_alive(self.broker_pid), "connect": procs.pid_alive(self.connect_pid)}
@@ -94,8 +96,18 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
 
     With a stack already running it changes nothing. If only the worker died, only the worker
     is restarted (the broker keeps its in-memory topics). With a hosted Kafka configured only
-    the worker starts, pointed at that cluster.
+    the worker starts, pointed at that cluster. Runs under the project lock (re-entrant: the
+    CLI and `run` already hold it), so two callers never start two stacks for one project.
     """
+    from studentflow.lock import project_lock
+
+    with project_lock(settings, "stack up", say=progress):
+        return _up(settings, broker_port=broker_port, connect_port=connect_port, mode=mode,
+                   tie_to_parent=tie_to_parent, progress=progress)
+
+
+def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None, mode: str | None,
+        tie_to_parent: bool, progress) -> tuple[StackState, bool]:
     from connect import runtime
 
     if not settings.embedded_connect:
@@ -121,7 +133,7 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
             existing.write(settings)
             return existing, True
         progress("the broker had stopped: the topic data it held in memory is gone (staged files are kept)")
-        down(settings, quiet=True)
+        _down(settings)
     mode = mode or settings.connect_mode
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
     runtime.java_binary(), runtime.classpath(settings)  # fail before starting anything
@@ -193,6 +205,13 @@ def _start_worker(settings: Settings, bootstrap: str, port: int | None, mode: st
 
 def down(settings: Settings, *, quiet: bool = False) -> list[str]:
     """Stop exactly the processes recorded in the state file. Returns what was stopped."""
+    from studentflow.lock import project_lock
+
+    with project_lock(settings, "stack down"):
+        return _down(settings)
+
+
+def _down(settings: Settings) -> list[str]:
     state = StackState.read(settings)
     stopped = []
     if state is None:

@@ -1,0 +1,154 @@
+"""The project lock with real processes: a holder, a waiter, a refusal, a holder killed with -9.
+
+The holder is a small Python process that takes ``project_lock`` and waits for a file to appear;
+the other side is the real `studentflow` CLI (commands that need no broker: `stack down` with no
+stack, `stack status`, `config`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from studentflow import config, lock
+from studentflow.cli import build_parser, locked_command
+from tests.integration.stackutil import REPO, stack_env
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from studentflow import config, lock
+    s = config.load()
+    with lock.project_lock(s, sys.argv[1]):
+        print("held", flush=True)
+        release = Path(sys.argv[2])
+        while not release.exists():
+            time.sleep(0.02)
+""")
+
+
+def _holder(env: dict, release: Path, command: str = "run") -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, command, str(release)], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _cli(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "studentflow.cli", *args], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_line(proc: subprocess.Popen, needle: str) -> str:
+    """Read stderr lines until one contains ``needle`` (the waiter has announced itself)."""
+    while True:
+        line = proc.stderr.readline()
+        assert line, f"process ended without saying {needle!r}"
+        if needle in line:
+            return line
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict:
+    return stack_env(tmp_path)
+
+
+def test_no_wait_refuses_with_exit_3_naming_the_holder(env, tmp_path):
+    release = tmp_path / "release"
+    holder = _holder(env, release, "run")
+    try:
+        res = subprocess.run([sys.executable, "-m", "studentflow.cli", "--no-wait", "stack", "down"], env=env,
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 3
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in res.stderr
+        assert f"`studentflow run` (pid {holder.pid}, started " in lines[0]
+        # Read-only commands never wait, even while the lock is held.
+        for args in (("stack", "status"), ("config",), ("--no-wait", "stack", "status")):
+            ro = subprocess.run([sys.executable, "-m", "studentflow.cli", *args], env=env, cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+            assert ro.returncode in (0, 1) and "waiting for" not in ro.stderr, (args, ro.stderr)
+    finally:
+        release.touch()
+        holder.wait(timeout=30)
+
+
+def test_second_command_waits_then_runs(env, tmp_path):
+    release = tmp_path / "release"
+    holder = _holder(env, release, "stack up")
+    waiter = _cli(env, "stack", "down")
+    try:
+        line = _wait_for_line(waiter, "waiting for")
+        assert f"`studentflow stack up` (pid {holder.pid}" in line
+        assert waiter.poll() is None  # it is blocked on the lock, not finished
+    finally:
+        release.touch()
+    out, err = waiter.communicate(timeout=60)
+    assert holder.wait(timeout=30) == 0
+    assert waiter.returncode == 0, err
+    assert "no stack running" in out and "Traceback" not in err
+    # The lock file now names the last holder: the `stack down` that waited.
+    info = lock.holder(config.load(env={k: v for k, v in env.items() if k.startswith("STUDENTFLOW_")}))
+    assert info["command"] == "stack down" and info["pid"] == waiter.pid
+
+
+def test_a_killed_holder_releases_the_lock(env, tmp_path):
+    holder = _holder(env, tmp_path / "never", "transform")
+    waiter = _cli(env, "stack", "down")
+    try:
+        _wait_for_line(waiter, "waiting for")
+        os.kill(holder.pid, signal.SIGKILL)  # no cleanup runs: the kernel drops the flock
+        holder.wait(timeout=10)
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        if waiter.poll() is None:
+            waiter.kill()
+    assert waiter.returncode == 0, err
+    assert "no stack running" in out
+
+
+def test_reentrant_in_one_process_and_not_inherited(settings, tmp_path):
+    with lock.project_lock(settings, "run"):
+        assert lock.is_held(settings)
+        with lock.project_lock(settings, "stack up"):  # run -> stack.up: no self-deadlock
+            assert lock.is_held(settings)
+        assert lock.is_held(settings)
+        # A child started under the lock does not inherit it: it can see the lock is taken.
+        probe = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+            import fcntl, os
+            fd = os.open({str(lock.lock_path(settings))!r}, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                print("free")
+            except BlockingIOError:
+                print("busy")
+        """)], capture_output=True, text=True, timeout=30)
+        assert probe.stdout.strip() == "busy"
+        assert json.loads(lock.lock_path(settings).read_text())["command"] == "run"
+    assert not lock.is_held(settings)
+    started = time.monotonic()
+    with lock.project_lock(settings, "report", wait=False):  # free again: no LockBusy
+        pass
+    assert time.monotonic() >= started  # (the block ran)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run"], "run"), (["stack", "up"], "stack up"), (["stack", "down"], "stack down"),
+    (["stack", "status"], None), (["connect", "status"], None), (["connect", "lag"], None),
+    (["connect", "apply"], "connect apply"), (["connect", "delete", "x"], "connect delete"),
+    (["connect", "pause", "x"], "connect pause"), (["connect", "offsets", "x"], None),
+    (["connect", "offsets", "x", "--reset"], "connect offsets"), (["config"], None),
+    (["docs", "serve"], None), (["docs", "build"], "docs build"), (["validate"], "validate"),
+    (["transform"], "transform"), (["report"], "report"), (["produce"], None),
+])
+def test_which_commands_take_the_lock(argv, expected):
+    assert locked_command(build_parser().parse_args(argv)) == expected
