@@ -1,8 +1,11 @@
 """The embedded broker answers the Kafka protocol: produce and consume with confluent-kafka."""
+import pytest
 from confluent_kafka import Consumer, Producer
 
 from studentflow import broker as broker_mod
 from studentflow import procs
+
+pytestmark = pytest.mark.slow
 
 
 def test_produce_and_consume_roundtrip(broker):
