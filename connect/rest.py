@@ -75,7 +75,7 @@ class RestClient:
             # The worker accepted the connection but did not answer in time (or hung up mid-answer).
             raise ConnectError(f"Kafka Connect at {self.base} did not answer {method} {path} within "
                                f"{self.timeout:.0f}s: {exc or type(exc).__name__}",
-                               "the worker may be overloaded or stuck: see its log (`studentflow stack status`), "
+                               "the worker may be overloaded or stuck: see the worker log (`studentflow stack status`), "
                                "then retry") from None
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
