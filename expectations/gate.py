@@ -98,6 +98,21 @@ def _context(docs_dir: Path):
     return gx.get_context(mode="ephemeral", project_config=project_config)
 
 
+def _error_of(info: Any) -> str | None:
+    """The first line of the exception an expectation raised, or None.
+
+    GX 1.x reports it either flat ({"raised_exception": True, ...}) or per metric
+    ({metric_id: {"raised_exception": True, ...}}) (e.g. a column that does not exist).
+    """
+    if not isinstance(info, dict):
+        return None
+    for item in (info, *info.values()):
+        if isinstance(item, dict) and item.get("raised_exception"):
+            message = str(item.get("exception_message") or "").strip()
+            return message.splitlines()[0] if message else "exception"
+    return None
+
+
 def _unexpected_count(check_class: str, result: dict) -> int | None:
     if "unexpected_count" in result and result["unexpected_count"] is not None:
         return int(result["unexpected_count"])
@@ -146,10 +161,7 @@ def run(settings: config.Settings, suite_names: list[str] | None = None, docs: b
     for validation in result.run_results.values():
         for r in validation.results:
             position, suite, check = by_id[str(r.expectation_config.id)]
-            info = r.exception_info or {}
-            error = None
-            if info.get("raised_exception"):
-                error = (info.get("exception_message") or "exception").splitlines()[0]
+            error = _error_of(r.exception_info)
             ranked.append((position, Outcome(suite.name, suite.table, check.column, check.expectation, bool(r.success),
                                              _unexpected_count(check.gx_class, r.result or {}), error)))
     outcomes = [o for _, o in sorted(ranked, key=lambda pair: pair[0])]   # the order of suites.py
