@@ -140,3 +140,33 @@ def test_without_resend_the_loss_is_reported(broker, settings):
     # Independently: every message on neither broker is among those reported failed.
     lost = generated(7, n) - (before | after)
     assert len(lost) <= r.failed, (len(lost), r.failed)
+
+
+def test_max_restarts_stops_the_run_and_says_so(broker, settings):
+    n = 90_000
+    r, before, after = _publish_with_pause(settings, broker, n, 8, "t.restart.max", max_restarts=0)
+    assert r.producer_restarts == 0
+    assert r.stopped_early.startswith("producer lost 1 times"), r.summary()
+    assert "stopped early" in r.summary() and not r.ok
+    assert r.acked + r.failed == r.attempted and r.failed > 0
+    # Independently: every message on neither broker (or never attempted) is counted as failed or unsent.
+    assert (before | after) <= generated(8, n)
+    lost = generated(8, n) - (before | after)
+    assert len(lost) <= r.failed + (n - r.attempted), (len(lost), r.failed, r.attempted)
+
+
+def test_per_message_errors_are_counted_and_the_rest_delivered(broker, tmp_path):
+    env = cli_env(broker.bootstrap, tmp_path)
+    lines = [f"line-{i}".encode() for i in range(200)]
+    lines[50] = b"x" * 2_000_000          # over librdkafka's message.max.bytes (1 MB): refused alone
+    src = tmp_path / "captured.txt"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    res = subprocess.run([sys.executable, "-m", "studentflow.cli", "produce", "--from-file", str(src),
+                          "--topic", "t.too.big"], cwd=REPO, env=env, capture_output=True, timeout=120)
+    out, err = res.stdout.decode(), res.stderr.decode()
+    assert res.returncode == 1, out + err
+    summary = out.strip().splitlines()[-1]
+    assert "199 of 200 messages acknowledged" in summary and "failed: 1 (MSG_SIZE_TOO_LARGE x1)" in summary
+    assert "Traceback" not in err
+    got = {m.value() for m in consume({"bootstrap.servers": broker.bootstrap}, "t.too.big", 199, timeout=30)}
+    assert got == set(lines) - {lines[50]}   # independent: exactly the others landed
