@@ -1,15 +1,21 @@
-"""The normalization job: staging -> pure transform -> conservation check -> SQLite warehouse.
+"""The normalization job: new staged lines -> pure transform -> one warehouse transaction.
 
     from spark_jobs.job import run_normalize
-    result = run_normalize(settings)                   # starts (and stops) its own SparkSession
-    result = run_normalize(settings, spark=spark)      # reuses yours (pipeline, benchmark, tests)
+    result = run_normalize(settings)                      # the next increment; starts and releases Spark
+    result = run_normalize(settings, spark=spark)         # reuses (and keeps) your session
+    result = run_normalize(settings, full_refresh=True)   # rebuild from everything staged
 
-Nothing is written unless ``lines_read == clean + quarantined + duplicates_removed``.
+Each run reads only the complete lines staged since the watermarks (see increments.py) and
+commits its rows, the new watermarks and its ``pipeline_runs`` row in one SQLite transaction,
+after checking ``lines read = clean + quarantined + duplicates`` against a count made from the
+staged bytes. A run killed at any point leaves the warehouse as it was: the next one redoes it.
 """
 from __future__ import annotations
 
 import secrets
+import shutil
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,9 +24,11 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from studentflow.config import Settings
 from studentflow.errors import DataError
 
+from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs import warehouse as wh
+from spark_jobs.warehouse import check_conservation  # noqa: F401  (part of this module's API)
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -42,20 +50,28 @@ class NormalizeResult:
     files: tuple[Path, ...]
     warehouse: Path
     writer: str
+    mode: str = "incremental"                                # or full_refresh
     timings: dict[str, float] = field(default_factory=dict)   # phase -> seconds (no Spark start-up)
     spark_startup: float | None = None                       # seconds, when this call started Spark
+
+    @property
+    def written(self) -> bool:
+        """False when there was no new complete line: nothing was committed, no run recorded."""
+        return self.lines_read > 0
 
     @property
     def steady_seconds(self) -> float:
         return sum(self.timings.values())
 
     def summary(self) -> str:
+        if not self.written:
+            return f"normalize: no new complete line in staging since the last run; {self.warehouse} unchanged"
         rules = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_rule.items()))
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_reason.items(), key=lambda kv: -kv[1]))
         rate = self.lines_read / self.steady_seconds if self.steady_seconds else 0.0
-        return (f"normalize: run {self.run_id}: {self.lines_read:,} lines read = {self.clean:,} clean"
-                f" ({rules or 'none'}) + {self.quarantined:,} quarantined ({reasons or 'none'})"
-                f" + {self.duplicates_removed:,} duplicates removed; wrote {self.warehouse}"
+        return (f"normalize: run {self.run_id} ({self.mode.replace('_', ' ')}): {self.lines_read:,} lines read"
+                f" = {self.clean:,} clean ({rules or 'none'}) + {self.quarantined:,} quarantined"
+                f" ({reasons or 'none'}) + {self.duplicates_removed:,} duplicates removed; wrote {self.warehouse}"
                 f" in {self.steady_seconds:.1f} s ({rate:,.0f} lines/s, Spark start-up excluded)")
 
 
@@ -67,146 +83,118 @@ def _iso(now: datetime) -> str:
     return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def check_conservation(lines_read: int, clean: int, quarantined: int, duplicates: int) -> None:
-    total = clean + quarantined + duplicates
-    if lines_read != total:
-        raise DataError(
-            f"conservation check failed: read {lines_read:,} lines but clean {clean:,} + quarantined "
-            f"{quarantined:,} + duplicates {duplicates:,} = {total:,}; nothing was written",
-            "make sure nothing rewrites the staging files during the run (`studentflow connect lag --wait` "
-            "appends only), re-run; if it persists it is a normalizer bug: report it with the staging file")
+class _Clock:
+    """Seconds per phase, for the progress lines and the benchmark."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.t = time.perf_counter()
+
+    def restart(self) -> None:
+        self.t = time.perf_counter()
+
+    def __call__(self, name: str) -> float:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.t
+        self.t = now
+        return self.timings[name]
 
 
 def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = None,
                   spark: "SparkSession | None" = None, progress: Callable[[str], None] = print,
-                  writer: str = "python") -> NormalizeResult:
-    """Normalize every staged line into the warehouse; see the module docstring."""
+                  writer: str = "python", full_refresh: bool = False) -> NormalizeResult:
+    """Normalize the next increment (or everything, with ``full_refresh``) into the warehouse."""
     if writer not in WRITERS:
         raise ValueError(f"writer must be one of {WRITERS}")
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    clock = _Clock()
+    db = settings.warehouse
+    started = datetime.now(timezone.utc)
+    run_id = new_run_id(started)
+    mode = "full_refresh" if full_refresh else "incremental"
+    marks = wh.read_watermarks(db)
+    if staging is not None or full_refresh or not marks:
+        files = stg.staging_files(settings.staging_dir if staging is None else staging)   # something to read
+    else:
+        files = inc.staging_files(settings.staging_dir)
+    slices = inc.plan(files, marks, full_refresh=full_refresh)
+    lines = sum(s.lines for s in slices)
+    result = NormalizeResult(run_id, _iso(started), _iso(started), lines, 0, 0, 0, {}, {}, files, db, writer,
+                             mode, clock.timings)
+    progress(f"normalize: [1/5] {mode.replace('_', ' ')}: {lines:,} new lines in "
+             f"{len(slices)} of {len(files)} staging file(s) ({clock('plan'):.1f} s)")
+    if not slices:
+        if full_refresh:
+            raise DataError("staging holds no complete line: nothing to rebuild from", inc.HINT)
+        progress(result.summary())
+        return result
 
-    def phase(name: str) -> float:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
-        return timings[name]
+    from spark_jobs.session import active_session, get_session, release
 
-    files = stg.staging_files(settings.staging_dir if staging is None else staging)
+    wh.ensure_tables(db)
     ref = nz.load_reference(settings.majors_file, settings.major_aliases_file)
-    startup = None
     own_spark = False
-    cleanups: list[Callable[[], object]] = []
     if spark is None:
-        from spark_jobs.session import active_session, get_session
-
         spark = active_session()   # e.g. a test session or the pipeline's: reuse, never stop it
-        if spark is None:
-            progress(f"normalize: starting Spark ({settings.spark_master}) ...")
-            t = time.perf_counter()
-            spark = get_session(settings)
-            own_spark = True
-            startup = time.perf_counter() - t
-            progress(f"normalize: [1/5] Spark ready in {startup:.1f} s")
-            clock = time.perf_counter()
+    if spark is None:
+        progress(f"normalize: starting Spark ({settings.spark_master}) ...")
+        t = time.perf_counter()
+        spark = get_session(settings)
+        own_spark = True
+        result.spark_startup = time.perf_counter() - t
+        progress(f"normalize: Spark ready in {result.spark_startup:.1f} s")
+        clock.restart()
+    scratch = settings.state_dir / "normalize" / run_id
     try:
-        started = datetime.now(timezone.utc)
-        run_id = new_run_id(started)
-        staged = stg.read_staging(spark, files)
-        progress(f"normalize: [2/5] staging: {staged.lines_read:,} lines in {len(files)} file(s) "
-                 f"({', '.join(p.name for p in files)}) ({phase('scan'):.1f} s)")
-        result = nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max,
-                              run_id=run_id)
-        prepare = _collect_for_python if writer == "python" else _prepare_jdbc
-        counts, write, cleanup = prepare(result, settings.warehouse)
-        cleanups.append(cleanup)
-        verdicts, by_rule, by_reason = counts
-        progress(f"normalize: [3/5] transform: {verdicts.get('clean', 0):,} clean, "
-                 f"{verdicts.get('quarantine', 0):,} quarantined, {verdicts.get('duplicate', 0):,} duplicates "
-                 f"({phase('transform'):.1f} s)")
-        check_conservation(staged.lines_read, verdicts.get("clean", 0), verdicts.get("quarantine", 0),
-                           verdicts.get("duplicate", 0))
-        progress(f"normalize: [4/5] conservation: {staged.lines_read:,} = clean + quarantined + duplicates "
-                 f"({phase('check'):.1f} s)")
-        finished = datetime.now(timezone.utc)
-        out = NormalizeResult(
-            run_id=run_id, started_at=_iso(started), finished_at=_iso(finished),
-            lines_read=staged.lines_read, clean=verdicts.get("clean", 0),
-            quarantined=verdicts.get("quarantine", 0), duplicates_removed=verdicts.get("duplicate", 0),
-            by_rule=by_rule, by_reason=by_reason, files=files, warehouse=settings.warehouse, writer=writer,
-            timings=timings, spark_startup=startup)
-        write({"run_id": run_id, "started_at": out.started_at, "finished_at": out.finished_at,
-               "lines_read": out.lines_read, "clean_count": out.clean, "quarantined_count": out.quarantined,
-               "duplicates_removed": out.duplicates_removed,
-               "staging_files": ",".join(p.name for p in files), "status": "ok"})
-        progress(f"normalize: [5/5] warehouse: {settings.warehouse} replaced ({writer} writer) "
-                 f"({phase('write'):.1f} s)")
-        progress(out.summary())
-        return out
+        read = inc.materialize(slices, scratch)
+        staged = stg.read_staging(spark, tuple(read), {s.name: s.first_line for s in slices})
+        mismatch = [s.name for s in slices if staged.per_file.get(s.name, staged.lines_read) != s.lines]
+        if staged.lines_read != lines or mismatch:
+            raise DataError(f"Spark read {staged.lines_read:,} lines but the staged bytes hold {lines:,} complete "
+                            f"lines ({', '.join(mismatch) or 'in total'}); nothing was written",
+                            "make sure nothing rewrites the staging files during the run, then rerun")
+        progress(f"normalize: [2/5] read {staged.lines_read:,} lines ({clock('scan'):.1f} s)")
+        rows = _incoming(nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max,
+                                      run_id=run_id).rows, full_refresh)
+        with closing(wh.connect(db)) as conn:
+            if writer == "python":
+                table = rows.toArrow()
+                progress(f"normalize: [3/5] transform: {table.num_rows:,} rows to the driver ({clock('transform'):.1f} s)")
+                scratch_table = wh.fill_python(conn, table)
+                del table
+            else:
+                scratch_table = wh.fill_jdbc(db, rows)
+                progress(f"normalize: [3/5] transform: rows written through JDBC ({clock('transform'):.1f} s)")
+            progress(f"normalize: [4/5] staged in {scratch_table} ({clock('stage'):.1f} s)")
+            finished = datetime.now(timezone.utc)
+            result.finished_at = _iso(finished)
+            run_row = {"run_id": run_id, "started_at": result.started_at, "finished_at": result.finished_at,
+                       "lines_read": lines, "staging_files": ",".join(s.name for s in slices), "status": "ok",
+                       "mode": mode}
+            counts = wh.commit(conn, scratch_table, lines_expected=lines, run_row=run_row,
+                               marks=[s.watermark() for s in slices], full_refresh=full_refresh,
+                               updated_at=result.finished_at)
+            result.by_rule = dict(conn.execute(f"SELECT rule, count(*) FROM {wh.CLEAN} WHERE run_id = ? "
+                                               "GROUP BY rule", (run_id,)).fetchall())
+            result.by_reason = dict(conn.execute(f"SELECT reason, count(*) FROM {wh.QUARANTINE} WHERE run_id = ? "
+                                                 "GROUP BY reason", (run_id,)).fetchall())
+        result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
+        result.duplicates_removed = counts.get("duplicate", 0)
+        progress(f"normalize: [5/5] committed: {lines:,} = {result.clean:,} clean + {result.quarantined:,} "
+                 f"quarantined + {result.duplicates_removed:,} duplicates; watermarks moved ({clock('commit'):.1f} s)")
+        progress(result.summary())
+        return result
     finally:
-        for cleanup in cleanups:
-            cleanup()
+        shutil.rmtree(scratch, ignore_errors=True)
         if own_spark:
-            spark.stop()
+            release(spark)
 
 
-def _collect_for_python(result: nz.Normalized, db: Path):
-    """One Spark job: every classified row to the driver as Arrow (raw text only for quarantine)."""
-    import pyarrow.compute as pc
+def _incoming(rows, full_refresh: bool):
+    """The columns of the warehouse's scratch table. The raw text travels only where it can be
+    kept: quarantine rows, and in an increment any row, since one that looks clean or duplicate
+    here may conflict with a row already in the warehouse (judged at commit)."""
     from pyspark.sql import functions as F
 
-    q = F.col("verdict") == "quarantine"
-    only_q = lambda name: F.when(q, F.col(name)).alias(name)  # noqa: E731
-    table = result.rows.select(
-        "verdict", "rule", "reason", only_q("detail"), only_q("raw_line"), only_q("source_file"),
-        only_q("line_number"), *[c for c in nz.CLEAN_COLUMNS if c not in ("rule", "run_id")],
-        F.col("run_id"),
-    ).toArrow()
-    verdict = table.column("verdict")
-    clean = table.filter(pc.equal(verdict, "clean")).sort_by([("event_id", "ascending")])
-    quarantine = table.filter(pc.equal(verdict, "quarantine")).sort_by(
-        [("source_file", "ascending"), ("line_number", "ascending")])
-    verdicts = _value_counts(verdict)
-    by_rule = _value_counts(clean.column("rule"))
-    by_reason = _value_counts(quarantine.column("reason"))
-    clean_cols = nz.CLEAN_COLUMNS
-    quarantine_cols = nz.QUARANTINE_COLUMNS
-
-    def write(run_row):
-        wh.write_python(db, clean, quarantine, run_row, clean_cols, quarantine_cols)
-    return (verdicts, by_rule, by_reason), write, lambda: None
-
-
-def _value_counts(column) -> dict[str, int]:
-    import pyarrow.compute as pc
-
-    out = {}
-    for item in pc.value_counts(column).to_pylist():
-        out[item["values"]] = item["counts"]
-    return out
-
-
-def _prepare_jdbc(result: nz.Normalized, db: Path):
-    """Cache the classified rows, count verdicts in one small job, write later through JDBC."""
-    from pyspark.sql import functions as F
-
-    rows = result.rows.cache()
-    counts = rows.groupBy("verdict", "rule", "reason").count().collect()
-    verdicts: dict[str, int] = {}
-    by_rule: dict[str, int] = {}
-    by_reason: dict[str, int] = {}
-    for r in counts:
-        verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + r["count"]
-        if r["verdict"] == "clean":
-            by_rule[r["rule"]] = by_rule.get(r["rule"], 0) + r["count"]
-        elif r["verdict"] == "quarantine":
-            by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["count"]
-    clean = (rows.where(F.col("verdict") == "clean").select(*nz.CLEAN_COLUMNS)
-             .repartition(1).sortWithinPartitions("event_id"))
-    quarantine = (rows.where(F.col("verdict") == "quarantine").select(*nz.QUARANTINE_COLUMNS)
-                  .repartition(1).sortWithinPartitions("source_file", "line_number"))
-
-    def write(run_row):
-        wh.write_jdbc(db, clean, quarantine, run_row)
-    return (verdicts, by_rule, by_reason), write, rows.unpersist
+    keep = F.col("verdict") == "quarantine" if full_refresh else F.lit(True)
+    return rows.select(*(F.when(keep, F.col(c)).alias(c) if c == "raw_line" else F.col(c)
+                         for c in wh.INCOMING_COLUMNS))

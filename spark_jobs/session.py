@@ -75,3 +75,34 @@ def get_session(settings: Settings) -> "SparkSession":
         os.close(fd)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def release(spark: "SparkSession") -> None:
+    """Stop the session AND end its JVM, returning its memory (GBs after a large run) to the system.
+
+    ``spark.stop()`` alone keeps PySpark's gateway JVM alive until Python exits, which would hold
+    the heap through dbt, GX and the report. The JVM exits when its stdin closes; the next
+    :func:`get_session` in this process then starts a fresh one.
+    """
+    import subprocess
+
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    proc = getattr(gateway, "proc", None)
+    try:
+        gateway.shutdown()
+    except Exception:  # noqa: BLE001  (already gone: nothing to release)
+        pass
+    if proc is not None:
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=15)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+    SparkContext._gateway = None
+    SparkContext._jvm = None

@@ -1,33 +1,48 @@
-"""Write edge: the SQLite warehouse (tables defined in warehouse.sql, created before any write).
+"""Write edge: the SQLite warehouse (tables in warehouse.sql, created before any write).
 
-Two measured ways to write, both a full refresh that is atomic for readers:
+An increment lands in two moves:
 
-* ``python`` (default): the classified rows arrive in the driver as Arrow, are sorted there and
-  inserted with ``sqlite3.executemany`` in ONE transaction together with the ``pipeline_runs`` row
-  (DELETE + INSERT + INSERT, then COMMIT).
-* ``jdbc``: Spark JDBC (Debian's sqlite-jdbc, one writer: a single partition) appends into scratch
-  tables, then one sqlite3 transaction swaps their content into the real tables. Spark 4.2+
-  cannot create SQLite tables over JDBC, so the scratch tables are created here first.
+1. its classified rows (clean, quarantine and duplicate verdicts) go into a scratch table,
+   either from the driver (``python`` writer: Arrow -> ``sqlite3.executemany`` into a TEMP
+   table of the committing connection) or from Spark (``jdbc`` writer: Debian's sqlite-jdbc, one
+   writer, into a real scratch table; Spark 4.2+ cannot create SQLite tables over JDBC, so it is
+   created here first);
+2. ONE transaction (:func:`commit`) then judges the scratch rows against what the warehouse
+   already holds (an event_id already in ``clean_students`` is a duplicate, or a
+   ``conflicting_duplicate`` when its content differs), checks that the rows add up to the lines
+   counted from the staged bytes, appends clean and quarantine rows in (file, line) order,
+   moves the staging watermarks and adds the ``pipeline_runs`` row. A crash at any point before
+   COMMIT leaves the warehouse as it was; after it, everything is there.
 
-Rows are inserted in a deterministic order (clean by event_id, quarantine by file and line), so
-re-running on the same staging data gives the same tables row for row.
+A full refresh is the same transaction, starting by emptying the rows and the watermarks.
 """
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from studentflow.errors import DataError
 
+from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS
+from spark_jobs.increments import Watermark
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
 SCHEMA_FILE = Path(__file__).with_name("warehouse.sql")
-CLEAN, QUARANTINE, RUNS = "clean_students", "quarantine_students", "pipeline_runs"
-SCRATCH_SUFFIX = "__incoming"
+CLEAN, QUARANTINE, RUNS, MARKS = "clean_students", "quarantine_students", "pipeline_runs", "staging_watermarks"
+SCRATCH = "normalize_incoming"
 RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
-               "duplicates_removed", "staging_files", "status")
+               "duplicates_removed", "staging_files", "status", "mode")
+# The scratch table: one row per line of the increment, whatever its verdict.
+INCOMING_COLUMNS = ("verdict", "rule", "reason", "detail", "raw_line", "source_file", "line_number", "event_id",
+                    "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version",
+                    "run_id")
+# columns added since the first release: a warehouse written by an older version gets them
+_ADDED = {CLEAN: (("source_file", "TEXT"), ("line_number", "INTEGER")), RUNS: (("mode", "TEXT"),)}
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -40,91 +55,119 @@ def connect(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def ensure_tables(db: Path) -> None:
-    """Create the three tables if missing (idempotent)."""
-    with _closing(connect(db)) as conn:
-        conn.executescript(SCHEMA_FILE.read_text(encoding="utf-8"))
-
-
 def table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
 
 
-class _closing:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.conn
-
-    def __exit__(self, *exc: Any) -> None:
-        self.conn.close()
-
-
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    cols = ", ".join(columns)
-    marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({cols}) VALUES ({marks})"
+def ensure_tables(db: Path) -> None:
+    """Create the tables if missing, add columns a warehouse of an older version lacks (idempotent)."""
+    with closing(connect(db)) as conn:
+        for table, cols in _ADDED.items():
+            have = table_columns(conn, table)
+            for name, kind in cols:
+                if have and name not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        conn.executescript(SCHEMA_FILE.read_text(encoding="utf-8"))
+        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")   # a JDBC scratch table left by a killed run
 
 
-def _replace_in_one_transaction(db: Path, fill: Iterable, run_row: dict[str, Any]) -> None:
-    """BEGIN IMMEDIATE; run each ``fill(conn)`` step; add the run row; COMMIT (ROLLBACK on error)."""
-    with _closing(connect(db)) as conn:
-        conn.execute("PRAGMA synchronous=NORMAL")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for step in fill:
-                step(conn)
-            conn.execute(_insert_sql(RUNS, RUN_COLUMNS), [run_row[c] for c in RUN_COLUMNS])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+def read_watermarks(db: Path) -> dict[str, Watermark]:
+    if not db.exists():
+        return {}
+    with closing(connect(db)) as conn:
+        if MARKS not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}:
+            return {}
+        rows = conn.execute(f"SELECT source_file, lines, bytes, head_sha256, tail_sha256 FROM {MARKS}").fetchall()
+    return {r[0]: Watermark(*r) for r in rows}
 
 
-def write_python(db: Path, clean: "Any", quarantine: "Any", run_row: dict[str, Any],
-                 clean_columns: Sequence[str], quarantine_columns: Sequence[str]) -> None:
-    """Full refresh from two pyarrow Tables already in insertion order, plus the run row."""
-    def rows(table, columns):
-        return zip(*(table.column(c).to_pylist() for c in columns))
-
-    def fill_clean(conn):
-        conn.execute(f"DELETE FROM {CLEAN}")
-        conn.executemany(_insert_sql(CLEAN, clean_columns), rows(clean, clean_columns))
-
-    def fill_quarantine(conn):
-        conn.execute(f"DELETE FROM {QUARANTINE}")
-        conn.executemany(_insert_sql(QUARANTINE, quarantine_columns), rows(quarantine, quarantine_columns))
-
-    ensure_tables(db)
-    _replace_in_one_transaction(db, (fill_clean, fill_quarantine), run_row)
+def _insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
-def jdbc_url(db: Path) -> str:
-    return f"jdbc:sqlite:{db}"
+def fill_python(conn: sqlite3.Connection, table: Any) -> str:
+    """The increment's rows from a pyarrow Table (INCOMING_COLUMNS) into a TEMP scratch table."""
+    conn.execute(f"DROP TABLE IF EXISTS temp.{SCRATCH}")
+    conn.execute(f"CREATE TEMP TABLE {SCRATCH} AS SELECT * FROM {_incoming_shape()} WHERE 0")
+    rows = zip(*(table.column(c).to_pylist() for c in INCOMING_COLUMNS))
+    conn.executemany(_insert_sql(f"temp.{SCRATCH}", INCOMING_COLUMNS), rows)
+    return f"temp.{SCRATCH}"
 
 
-def write_jdbc(db: Path, clean: "DataFrame", quarantine: "DataFrame", run_row: dict[str, Any]) -> None:
-    """Full refresh through Spark JDBC (one writer at a time), then an atomic swap in SQLite.
+def _incoming_shape() -> str:
+    """A zero-row SELECT with the scratch table's columns and SQLite types."""
+    types = {"line_number": "INTEGER", "age": "INTEGER", "schema_version": "INTEGER"}
+    cols = ", ".join(f"CAST(NULL AS {types.get(c, 'TEXT')}) AS {c}" for c in INCOMING_COLUMNS)
+    return f"(SELECT {cols})"
 
-    ``clean`` and ``quarantine`` must already be in insertion order in a single partition.
-    """
-    ensure_tables(db)
-    with _closing(connect(db)) as conn:
+
+def fill_jdbc(db: Path, rows: "DataFrame") -> str:
+    """The increment's rows written by Spark over JDBC (one writer) into a real scratch table."""
+    with closing(connect(db)) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")
+        conn.execute(f"CREATE TABLE {SCRATCH} AS SELECT * FROM {_incoming_shape()} WHERE 0")
+    props = {"driver": "org.sqlite.JDBC", "batchsize": "50000", "isolationLevel": "SERIALIZABLE",
+             "numPartitions": "1"}
+    rows.write.jdbc(f"jdbc:sqlite:{db}", SCRATCH, mode="append", properties=props)
+    return f"main.{SCRATCH}"
+
+
+def _judge_against_warehouse(conn: sqlite3.Connection, scratch: str) -> None:
+    """Rows of the increment whose event_id is already clean in the warehouse: a duplicate when the
+    content is the same, else a conflicting_duplicate naming where the first one was staged."""
+    same = " AND ".join(f"c.{col} IS i.{col}" for col in CONTENT_COLUMNS)
+    detail = CONFLICT_DETAIL.format(event_id="' || i.event_id || '", first_at="' || c.source_file || ':' || "
+                                    "c.line_number || '")
+    conn.execute(f"""
+        UPDATE {scratch} AS i SET
+            verdict = CASE WHEN {same} THEN 'duplicate' ELSE 'quarantine' END,
+            reason  = CASE WHEN {same} THEN NULL ELSE 'conflicting_duplicate' END,
+            detail  = CASE WHEN {same} THEN NULL ELSE '{detail}' END
+        FROM {CLEAN} AS c   -- event_id is unique there (deduplicated) and indexed: one lookup per row
+        WHERE c.event_id = i.event_id AND i.event_id IS NOT NULL
+          AND (i.verdict IN ('clean', 'duplicate') OR i.reason = 'conflicting_duplicate')""")
+
+
+def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_row: dict[str, Any],
+           marks: Iterable[Watermark], full_refresh: bool, updated_at: str) -> dict[str, int]:
+    """Judge, check, append, move the watermarks, record the run: one transaction. Returns the
+    verdict counts. Raises DataError (and rolls back) when the rows do not add up."""
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if full_refresh:
+            for table in (CLEAN, QUARANTINE, MARKS):
+                conn.execute(f"DELETE FROM {table}")
+        else:
+            _judge_against_warehouse(conn, scratch)
+        counts = dict(conn.execute(f"SELECT verdict, count(*) FROM {scratch} GROUP BY verdict").fetchall())
+        check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
+                           counts.get("duplicate", 0))
         for table in (CLEAN, QUARANTINE):
-            conn.execute(f"DROP TABLE IF EXISTS {table}{SCRATCH_SUFFIX}")
-            conn.execute(f"CREATE TABLE {table}{SCRATCH_SUFFIX} AS SELECT * FROM {table} WHERE 0")
-    props = {"driver": "org.sqlite.JDBC", "batchsize": "50000", "isolationLevel": "SERIALIZABLE"}
-    for table, df in ((CLEAN, clean), (QUARANTINE, quarantine)):   # sequential: SQLite has one writer
-        df.write.jdbc(jdbc_url(db), f"{table}{SCRATCH_SUFFIX}", mode="append", properties=props)
-
-    def swap(table):
-        def step(conn):
             cols = ", ".join(table_columns(conn, table))
-            conn.execute(f"DELETE FROM {table}")
-            conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {table}{SCRATCH_SUFFIX} ORDER BY rowid")
-            conn.execute(f"DROP TABLE {table}{SCRATCH_SUFFIX}")
-        return step
+            verdict = "clean" if table == CLEAN else "quarantine"
+            conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {scratch} "
+                         f"WHERE verdict = '{verdict}' ORDER BY source_file, line_number")
+        for m in marks:
+            conn.execute(_insert_sql(MARKS, (*asdict(m), "run_id", "updated_at"), "INSERT OR REPLACE"),
+                         (*asdict(m).values(), run_row["run_id"], updated_at))
+        row = {**run_row, "clean_count": counts.get("clean", 0), "quarantined_count": counts.get("quarantine", 0),
+               "duplicates_removed": counts.get("duplicate", 0)}
+        conn.execute(_insert_sql(RUNS, RUN_COLUMNS), [row[c] for c in RUN_COLUMNS])
+        conn.execute(f"DROP TABLE {scratch}")
+        conn.execute("COMMIT")
+        return counts
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
-    _replace_in_one_transaction(db, (swap(CLEAN), swap(QUARANTINE)), run_row)
+
+def check_conservation(lines_read: int, clean: int, quarantined: int, duplicates: int) -> None:
+    total = clean + quarantined + duplicates
+    if lines_read != total:
+        raise DataError(
+            f"conservation check failed: read {lines_read:,} lines but clean {clean:,} + quarantined "
+            f"{quarantined:,} + duplicates {duplicates:,} = {total:,}; nothing was written",
+            "make sure nothing rewrites the staging files during the run (`studentflow connect lag --wait` "
+            "appends only), re-run; if it persists it is a normalizer bug: report it with the staging file")

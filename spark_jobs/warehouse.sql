@@ -12,8 +12,12 @@ CREATE TABLE IF NOT EXISTS clean_students (
     emitted_at      TEXT,     -- ISO-8601 UTC, null when the message had none
     schema_version  INTEGER,
     rule            TEXT,     -- salvage rule that produced the row: json_strict, json_loose, csv, key_value
+    source_file     TEXT,     -- where the row was staged: file name and 1-based line
+    line_number     INTEGER,
     run_id          TEXT
 );
+-- Not UNIQUE on purpose (see above); it makes the across-increments duplicate check a lookup.
+CREATE INDEX IF NOT EXISTS clean_students_event_id ON clean_students (event_id);
 CREATE TABLE IF NOT EXISTS quarantine_students (
     raw_line     TEXT,        -- the staged line, untouched
     reason       TEXT,        -- machine-readable: empty, not_json_or_csv, missing_major, unknown_major, ...
@@ -31,5 +35,16 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
     quarantined_count   INTEGER,
     duplicates_removed  INTEGER,
     staging_files       TEXT,
-    status              TEXT
+    status              TEXT,
+    mode                TEXT      -- incremental | full_refresh
+);
+-- How far each staging file was normalized: committed in the same transaction as the rows.
+CREATE TABLE IF NOT EXISTS staging_watermarks (
+    source_file  TEXT PRIMARY KEY,
+    lines        INTEGER,     -- complete lines normalized (the next increment starts at lines + 1)
+    bytes        INTEGER,     -- byte offset just after the last normalized line
+    head_sha256  TEXT,        -- fingerprints of the first and last 4 KiB before `bytes`:
+    tail_sha256  TEXT,        -- a replaced or rewritten file is detected, not silently re-read
+    run_id       TEXT,
+    updated_at   TEXT
 );

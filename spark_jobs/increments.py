@@ -1,0 +1,171 @@
+"""Which staged bytes are new: the staging lister, watermarks, increments (pure Python, no Spark).
+
+The Connect file sink only ever appends whole lines to its file. A *watermark* records, per
+staging file, how far it was normalized (lines and bytes) plus two fingerprints of what lay
+before it (sha-256 of the first and of the last 4 KiB before the mark). An increment is, per
+file, the bytes from the watermark to the end of the last complete line: a half-written last
+line waits for the next increment. A file that got shorter, vanished or changed before its mark
+means staging moved backwards: that is an error naming the file (re-reading or skipping lines
+silently would double or lose them), and ``--full-refresh`` is the way out.
+
+Every count here is made from the bytes themselves (newlines), independently of Spark: the job
+checks Spark's per-file line counts against them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from studentflow.errors import DataError
+
+HINT = ("run `studentflow connect lag --wait` once events are produced (`studentflow produce`), "
+        "or point STUDENTFLOW_STAGING_DIR at the sink's folder")
+FULL_REFRESH_HINT = "run `studentflow normalize --full-refresh` to rebuild the warehouse from what staging holds now"
+FINGERPRINT_BYTES = 4096
+BLOCK = 8 << 20
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """How far one staging file was normalized, as stored in ``staging_watermarks``."""
+
+    source_file: str
+    lines: int
+    bytes: int
+    head_sha256: str
+    tail_sha256: str
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The complete lines of one file between two byte offsets (an increment's share of a file)."""
+
+    path: Path
+    start_byte: int
+    end_byte: int
+    first_line: int   # 1-based number of the slice's first line in the file
+    lines: int        # complete lines in [start_byte, end_byte)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def whole_file(self) -> bool:
+        return self.start_byte == 0 and self.end_byte == self.path.stat().st_size
+
+    def watermark(self) -> Watermark:
+        """The mark this slice leaves behind once committed."""
+        head, tail = fingerprints(self.path, self.end_byte)
+        return Watermark(self.name, self.first_line - 1 + self.lines, self.end_byte, head, tail)
+
+
+def is_staging_file(p: Path) -> bool:
+    """The one rule for which files in the staging folder hold staged lines (hidden and
+    ``_``-prefixed files are the tools' own: temp files, markers)."""
+    return p.is_file() and not p.name.startswith((".", "_"))
+
+
+def staging_files(staging: Path | Iterable[Path], *, must_exist: bool = True) -> tuple[Path, ...]:
+    """The staging files to read (a folder's, sorted by name), or a DataError saying what to do."""
+    if isinstance(staging, (str, Path)):
+        folder = Path(staging)
+        if folder.is_file():
+            return (folder,)
+        if not folder.is_dir():
+            if not must_exist:
+                return ()
+            raise DataError(f"staging folder {folder} does not exist: nothing has been staged yet", HINT)
+        return tuple(sorted(p for p in folder.iterdir() if is_staging_file(p)))
+    files = tuple(Path(p) for p in staging)
+    for p in files:
+        if not p.is_file():
+            raise DataError(f"staging file {p} does not exist", HINT)
+    return files
+
+
+def count_lines(files: Iterable[Path]) -> int:
+    """Complete lines (newline-terminated) in ``files``: what normalize can read of them now."""
+    return sum(_scan(p, 0, p.stat().st_size)[0] for p in files)
+
+
+def _scan(path: Path, start: int, end: int) -> tuple[int, int]:
+    """(complete lines, end offset of the last complete line) in ``path[start:end]``."""
+    lines, last_end, pos = 0, start, start
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while pos < end:
+            block = fh.read(min(BLOCK, end - pos))
+            if not block:
+                break
+            n = block.count(b"\n")
+            if n:
+                lines += n
+                last_end = pos + block.rindex(b"\n") + 1
+            pos += len(block)
+    return lines, last_end
+
+
+def fingerprints(path: Path, upto: int) -> tuple[str, str]:
+    """sha-256 of the first and of the last FINGERPRINT_BYTES bytes before ``upto``."""
+    with open(path, "rb") as fh:
+        head = fh.read(min(upto, FINGERPRINT_BYTES))
+        fh.seek(max(0, upto - FINGERPRINT_BYTES))
+        tail = fh.read(upto - max(0, upto - FINGERPRINT_BYTES))
+    return hashlib.sha256(head).hexdigest(), hashlib.sha256(tail).hexdigest()
+
+
+def plan(files: tuple[Path, ...], marks: Mapping[str, Watermark], *, full_refresh: bool = False) -> list[Slice]:
+    """The slices of the next increment (files with no new complete line are left out).
+
+    Raises DataError when staging moved backwards since the marks were taken.
+    """
+    present = {p.name: p for p in files}
+    if not full_refresh:
+        gone = sorted(set(marks) - set(present))
+        if gone:
+            raise DataError(f"staging file {gone[0]} was normalized before (up to line {marks[gone[0]].lines:,}) "
+                            "but is no longer in staging: staging moved backwards", FULL_REFRESH_HINT)
+    slices = []
+    for p in files:
+        mark = None if full_refresh else marks.get(p.name)
+        start, first = (0, 1) if mark is None else (mark.bytes, mark.lines + 1)
+        size = p.stat().st_size
+        if mark is not None:
+            if size < mark.bytes:
+                raise DataError(f"staging file {p} is shorter ({size:,} bytes) than what was already normalized "
+                                f"({mark.bytes:,} bytes, {mark.lines:,} lines): staging moved backwards",
+                                FULL_REFRESH_HINT)
+            if fingerprints(p, mark.bytes) != (mark.head_sha256, mark.tail_sha256):
+                raise DataError(f"staging file {p} was replaced or rewritten: its first {mark.bytes:,} bytes are not "
+                                "the ones already normalized", FULL_REFRESH_HINT)
+        lines, end = _scan(p, start, size)
+        if lines:
+            slices.append(Slice(p, start, end, first, lines))
+    return slices
+
+
+def materialize(slices: list[Slice], scratch: Path) -> list[Path]:
+    """The files Spark reads: a whole file as it is, a part of one copied into ``scratch`` under
+    the same name (so Spark's file name is still the staging file's)."""
+    out = []
+    for s in slices:
+        if s.whole_file:
+            out.append(s.path)
+            continue
+        scratch.mkdir(parents=True, exist_ok=True)
+        target = scratch / s.name
+        with open(s.path, "rb") as src, open(target, "wb") as dst:
+            left = s.end_byte - s.start_byte
+            offset = s.start_byte
+            while left:   # copy_file_range: in the kernel, no bytes through Python
+                n = os.copy_file_range(src.fileno(), dst.fileno(), min(left, 1 << 30), offset)
+                if n == 0:
+                    raise DataError(f"staging file {s.path} changed while it was read", "rerun normalize")
+                offset += n
+                left -= n
+        out.append(target)
+    return out
