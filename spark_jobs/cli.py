@@ -11,12 +11,17 @@ from studentflow.config import Settings
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "normalize", help="Spark: staged lines -> clean_students + quarantine_students (nothing lost)",
-        description="Read every staged line (the Connect file sink's folder), salvage JSON / CSV-like / "
-                    "key:value records, quarantine the rest with a reason, remove duplicate event ids, check "
-                    "that lines read = clean + quarantined + duplicates, then replace the warehouse tables "
-                    "(full refresh, one transaction) and append a pipeline_runs row.")
+        description="Read the lines staged since the last run (the Connect file sink's folder; per-file "
+                    "watermarks kept in the warehouse), salvage JSON / CSV-like / key:value records, quarantine the "
+                    "rest with a reason, remove duplicate event ids (within the increment and against the "
+                    "warehouse), check that lines read = clean + quarantined + duplicates, then append the rows, "
+                    "move the watermarks and add a pipeline_runs row in one transaction. A half-written last line "
+                    "waits for the next run. Staging that moved backwards (a file shorter, deleted or replaced) "
+                    "stops with an error: rebuild with --full-refresh.")
     p.add_argument("--staging", type=Path, metavar="PATH",
                    help="a staging folder or file to read instead of the staging_dir setting")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="rebuild clean_students, quarantine_students and the watermarks from everything staged")
     p.add_argument("--writer", choices=("python", "jdbc"), default="python",
                    help="how rows reach SQLite: python (Arrow + sqlite3, default, faster here) or jdbc "
                         "(Spark JDBC with Debian's sqlite-jdbc)")
@@ -29,11 +34,11 @@ def normalize_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from spark_jobs.job import run_normalize
 
     quiet = args.quiet or args.json
-    result = run_normalize(settings, staging=args.staging, writer=args.writer,
+    result = run_normalize(settings, staging=args.staging, writer=args.writer, full_refresh=args.full_refresh,
                            progress=(lambda _m: None) if quiet else print)
     if args.json:
         print(json.dumps({
-            "run_id": result.run_id, "lines_read": result.lines_read, "clean": result.clean,
+            "run_id": result.run_id if result.written else None, "mode": result.mode, "lines_read": result.lines_read, "clean": result.clean,
             "quarantined": result.quarantined, "duplicates_removed": result.duplicates_removed,
             "by_rule": result.by_rule, "by_reason": result.by_reason, "warehouse": str(result.warehouse),
             "staging_files": [p.name for p in result.files], "timings_s": result.timings,

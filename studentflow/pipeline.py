@@ -55,24 +55,11 @@ class RunOptions:
     gate: bool = True
 
 
-def count_lines(files: list[Path]) -> int:
-    """Lines in the staging files, the way Spark will count them (a final unterminated line counts)."""
-    total = 0
-    for f in files:
-        with open(f, "rb") as fh:
-            last = b"\n"
-            while chunk := fh.read(1 << 20):
-                total += chunk.count(b"\n")
-                last = chunk[-1:]
-            if last != b"\n":
-                total += 1
-    return total
+def staged_lines(settings: Settings) -> int:
+    """Complete lines in the staging files: the same lister and count normalize uses."""
+    from spark_jobs import increments
 
-
-def staging_files(settings: Settings) -> list[Path]:
-    if not settings.staging_dir.is_dir():
-        return []
-    return sorted(p for p in settings.staging_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    return increments.count_lines(increments.staging_files(settings.staging_dir, must_exist=False))
 
 
 @contextmanager
@@ -146,7 +133,8 @@ class Pipeline:
         if stack.running(self.s):
             raise StudentflowError("--fresh would delete staging files the running sink is writing",
                                    "run `studentflow stack down` first")
-        for f in staging_files(self.s):
+        from spark_jobs import increments
+        for f in increments.staging_files(self.s.staging_dir, must_exist=False):
             f.unlink()
         self.s.warehouse.unlink(missing_ok=True)
         self.say("==> fresh start: staging files and warehouse removed")
@@ -164,7 +152,7 @@ class Pipeline:
             conf = stack.kafka_conf(self.s)
             if broker.ensure_topic(conf, self.s.topic, self.s.topic_partitions):
                 self.say(f"    created topic {self.s.topic} ({self.s.topic_partitions} partitions)")
-            client = rest.RestClient(stack.connect_url(self.s))
+            client = rest.client(self.s, stack.connect_url(self.s))
             names = []
             for cf in rest.connector_files(None, self.s):
                 if cf.config.get("file"):
@@ -178,7 +166,7 @@ class Pipeline:
                 rest.wait_running(client, cf.name)
                 names.append(f"{cf.name} {outcome}, RUNNING")
             st.detail = "; ".join(names)
-        self.staged_before = count_lines(staging_files(self.s))
+        self.staged_before = staged_lines(self.s)
 
     def _produce(self) -> None:
         import sys
@@ -210,9 +198,11 @@ class Pipeline:
         with self.stage("sink", "waiting for the staging sink to catch up") as st:
             conf = stack.kafka_conf(self.s)
             for cf in rest.connector_files(None, self.s):
+                if cf.is_source:
+                    continue
                 lag.wait_for_zero(conf, cf.name, self.s.topic, timeout=self.o.sink_timeout)
             # The sink commits offsets after flushing its file, so lag 0 means the lines are on disk.
-            staged = count_lines(staging_files(self.s))
+            staged = staged_lines(self.s)
             st.count = staged
             new = staged - getattr(self, "staged_before", 0)
             self.summary.counts["staged_total"] = staged
