@@ -165,10 +165,10 @@ def _loadavg() -> list[float] | None:
 
 
 def _run_baseline(settings: config.Settings, bootstrap: str, expect: int, work: Path) -> dict[str, Any]:
-    db, js = work / "original.db", work / "original.json"
-    db.unlink(missing_ok=True)
+    js = work / "original.json"
     cmd = [sys.executable, "-m", "bench.baseline_original", "--bootstrap", bootstrap, "--topic", settings.topic,
-           "--expect", str(expect), "--sqlite", str(db), "--json-out", str(js), "--master", settings.spark_master]
+           "--expect", str(expect), "--out-dir", str(work / "original"), "--json-out", str(js),
+           "--master", settings.spark_master]
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=config.PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t
@@ -219,7 +219,8 @@ def _derive(out: dict[str, Any], settings: config.Settings, work: Path) -> None:
                                       cpu_ratio=round(o_cpu / sf_cpu, 2))
     # Same seed, same settings: the generator gives the messages that were produced, with their labels.
     gen = generate.for_settings(settings, seed=out["seed"], malformed_rate=out["malformed_rate"])
-    errors = analysis.original_outcomes(gen.messages(n), parse_message, generate.EXPECTED)
+    quiet_parse = lambda text: parse_message(text, log=lambda _m: None)   # noqa: E731 - no per-error print here
+    errors = analysis.original_outcomes(gen.messages(n), quiet_parse, generate.EXPECTED)
     errors["consistent_with_run"] = errors["totals"]["original_dropped"] == orig["dropped_silently"]
     expected = analysis.expected_studentflow_counts(errors["by_kind"], generate.EXPECTED)
     nres = out.get("normalize", {})
