@@ -29,6 +29,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.driver.memory": "2g",
         "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{LOG4J2_FILE}",
         "spark.log.structuredLogging.enabled": "false",
+        # HotSpot never JIT-compiles a method over 8,000 bytes of bytecode; a fused stage above
+        # that runs interpreted (seen: normalize's map stage at 10.9 KB). At this limit Spark
+        # falls back to per-operator code for such a stage, which the JVM does compile.
+        "spark.sql.codegen.hugeMethodLimit": "8000",
     }
     if SQLITE_JDBC_JAR.is_file():
         conf["spark.jars"] = str(SQLITE_JDBC_JAR)
