@@ -76,20 +76,23 @@ def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int,
 
 # --- step 1: the kind of line ------------------------------------------------------------------
 def with_kind(lines: "DataFrame") -> "DataFrame":
-    """``_kind``: ``bad_encoding`` (carries U+FFFD), ``json``, ``empty`` or ``text``.
+    """``_kind``: ``bad_encoding`` (not valid UTF-8, or carries U+FFFD), ``json``, ``empty`` or ``text``.
 
-    A byte search and a first-byte test for nearly every line; the two regexes only run for the
-    few lines that do not start with ``{``.
+    A UTF-8 check, a byte search and a first-byte test for nearly every line; the two regexes
+    only run for the few lines that do not start with ``{``.
     """
     from pyspark.sql import functions as F
 
-    v = F.col("value")
+    # Bytes that are not UTF-8 (a staging file written by another tool) become U+FFFD here, as
+    # Connect's StringConverter does: the line is then text SQLite and Python can hold.
+    raw = F.col("value")
+    v = F.when(F.is_valid_utf8(raw), raw).otherwise(F.make_valid_utf8(raw))
     kind = (F.when(v.contains(REPLACEMENT_CHAR), F.lit("bad_encoding"))
             .when(v.startswith("{"), F.lit("json"))
             .when(v.isNull() | v.rlike(r"^\s*$"), F.lit("empty"))
             .when(v.rlike(r"^\s*\{"), F.lit("json"))
             .otherwise(F.lit("text")))
-    return lines.select(*_KEEP, kind.alias("_kind"))
+    return lines.select(v.alias("value"), "source_file", "line_number", kind.alias("_kind"))
 
 
 # --- step 2: the typed contract parse -----------------------------------------------------------

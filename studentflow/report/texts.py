@@ -217,6 +217,8 @@ REASONS = {
         "missing_age": "âge absent",
         "missing_name": "nom ou prénom absent",
         "unknown_major": "filière inconnue",
+        "conflicting_duplicate": "event_id déjà vu avec un autre contenu",
+        "invalid_encoding": "message non UTF-8 (octets invalides)",
     },
     "en": {
         "empty": "empty message",
@@ -228,6 +230,8 @@ REASONS = {
         "missing_age": "age missing",
         "missing_name": "first or last name missing",
         "unknown_major": "unknown major",
+        "conflicting_duplicate": "event_id already seen with other content",
+        "invalid_encoding": "not valid UTF-8 (invalid bytes)",
     },
 }
 

@@ -92,3 +92,19 @@ def test_cli_missing_or_empty_staging_is_one_clear_line(tmp_path: Path, monkeypa
     err = capsys.readouterr().err.strip()
     assert "staging is empty" in err and err.count("\n") == 0
     assert not (tmp_path / "warehouse.db").exists()
+
+
+def test_every_quarantine_reason_is_known_to_dbt_and_the_report():
+    """A reason added to the contract must reach the dbt accepted_values and the report's labels."""
+    import yaml
+
+    from studentflow.report import texts
+
+    doc = yaml.safe_load((config.PROJECT_ROOT / "dbt_project/models/staging/stg_quarantine_students.yml")
+                         .read_text(encoding="utf-8"))
+    reason = next(c for c in doc["models"][0]["columns"] if c["name"] == "reason")
+    accepted = next(t["accepted_values"]["arguments"]["values"] for t in reason["data_tests"]
+                    if isinstance(t, dict) and "accepted_values" in t)
+    assert set(accepted) == set(nz.REASONS)
+    for lang in ("fr", "en"):
+        assert set(nz.REASONS) <= set(texts.REASONS[lang]), lang

@@ -100,6 +100,9 @@ CORPUS = [
     (",Petit,19,Physique", "quarantine", "missing_name"),
     (event(event_id=eid(13), major="Chimie"), "clean", "json_strict"),       # eid 13 was quarantined: not a dup
     (event(event_id=eid(2), major="Physique"), "quarantine", "conflicting_duplicate"),   # same id, other content
+    # --- bytes that were not UTF-8: Connect's StringConverter staged U+FFFD in their place -------
+    (event(event_id=eid(27), last_name="Mart\ufffdn"), "quarantine", "invalid_encoding"),
+    ("Alice,Dup\ufffdnt,22,Informatique", "quarantine", "invalid_encoding"),
 ]
 
 
