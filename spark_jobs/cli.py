@@ -39,7 +39,7 @@ def normalize_cmd(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps({
             "run_id": result.run_id if result.written else None, "mode": result.mode, "lines_read": result.lines_read, "clean": result.clean,
-            "quarantined": result.quarantined, "duplicates_removed": result.duplicates_removed,
+            "quarantined": result.quarantined, "duplicates_removed": result.duplicates_removed, "headers": result.headers,
             "by_rule": result.by_rule, "by_reason": result.by_reason, "warehouse": str(result.warehouse),
             "staging_files": [p.name for p in result.files], "timings_s": result.timings,
             "spark_startup_s": result.spark_startup,

@@ -26,6 +26,11 @@ REASONS = (
 # valid UTF-8 (so does this project's reader for staging bytes): such a line lost its original
 # text on the way, and lands in quarantine as invalid_encoding rather than as a corrupted name.
 REPLACEMENT_CHAR = "\ufffd"
+# A CSV header line (a drop file's first line, streamed by the source connector) is neither a
+# student nor an error: verdict `header`, counted, written to neither table. Compared folded
+# (case, accents, spaces) after a byte-order mark is dropped.
+CSV_HEADERS = ("prenom,nom,age,filiere", "first_name,last_name,age,major")
+VERDICTS = ("clean", "quarantine", "duplicate", "header")
 CONTRACT_FIELDS = ("event_id", "student_id", "first_name", "last_name", "age", "major",
                    "emitted_at", "schema_version")
 # JSON keys accepted by json_loose besides the contract's (the original French CSV headers).

@@ -51,6 +51,7 @@ class NormalizeResult:
     warehouse: Path
     writer: str
     mode: str = "incremental"                                # or full_refresh
+    headers: int = 0                                         # CSV header lines: counted, not written
     timings: dict[str, float] = field(default_factory=dict)   # phase -> seconds (no Spark start-up)
     spark_startup: float | None = None                       # seconds, when this call started Spark
 
@@ -71,7 +72,8 @@ class NormalizeResult:
         rate = self.lines_read / self.steady_seconds if self.steady_seconds else 0.0
         return (f"normalize: run {self.run_id} ({self.mode.replace('_', ' ')}): {self.lines_read:,} lines read"
                 f" = {self.clean:,} clean ({rules or 'none'}) + {self.quarantined:,} quarantined"
-                f" ({reasons or 'none'}) + {self.duplicates_removed:,} duplicates removed; wrote {self.warehouse}"
+                f" ({reasons or 'none'}) + {self.duplicates_removed:,} duplicates removed"
+                + (f" + {self.headers:,} header lines" if self.headers else "") + f"; wrote {self.warehouse}"
                 f" in {self.steady_seconds:.1f} s ({rate:,.0f} lines/s, Spark start-up excluded)")
 
 
@@ -178,9 +180,10 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
             result.by_reason = dict(conn.execute(f"SELECT reason, count(*) FROM {wh.QUARANTINE} WHERE run_id = ? "
                                                  "GROUP BY reason", (run_id,)).fetchall())
         result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
-        result.duplicates_removed = counts.get("duplicate", 0)
+        result.duplicates_removed, result.headers = counts.get("duplicate", 0), counts.get("header", 0)
         progress(f"normalize: [5/5] committed: {lines:,} = {result.clean:,} clean + {result.quarantined:,} "
-                 f"quarantined + {result.duplicates_removed:,} duplicates; watermarks moved ({clock('commit'):.1f} s)")
+                 f"quarantined + {result.duplicates_removed:,} duplicates"
+                 + (f" + {result.headers:,} headers" if result.headers else "") + f"; watermarks moved ({clock('commit'):.1f} s)")
         progress(result.summary())
         return result
     finally:

@@ -2,11 +2,11 @@
 
 Input: a DataFrame with ``value`` (the staged line, untouched), ``source_file`` and
 ``line_number``. Output (:func:`normalize`): one row per input line with a ``verdict``
-(``clean`` | ``quarantine`` | ``duplicate``), plus projections onto the two warehouse tables.
+(``clean`` | ``quarantine`` | ``duplicate`` | ``header``), plus projections onto the two warehouse tables.
 
 The transform is a chain of small ``DataFrame -> DataFrame`` steps, each testable alone::
 
-    lines.transform(with_kind)          # json | text | empty | bad_encoding, from the first bytes
+    lines.transform(with_kind)          # json | text | empty | header | bad_encoding, from the first bytes
          .transform(with_parse)         # the typed contract parse; is the line exactly the contract?
          .transform(with_fields)        # the fields, by salvage rule
          .transform(with_verdict(...))  # types, ranges, canonical major -> clean or a reason
@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from spark_jobs.contract import (  # noqa: F401  (re-exported: the contract's names, one place)
-    CLEAN_COLUMNS, CONFLICT_DETAIL, CONTENT_COLUMNS, CONTRACT_FIELDS, JSON_ALIASES, KV_KEYS, MAX_KV_PARTS, QUARANTINE_COLUMNS, REASONS,
+    CLEAN_COLUMNS, CONFLICT_DETAIL, CONTENT_COLUMNS, CONTRACT_FIELDS, CSV_HEADERS, JSON_ALIASES, KV_KEYS, MAX_KV_PARTS, QUARANTINE_COLUMNS, REASONS,
     REPLACEMENT_CHAR, RULES, Reference, fold, fold_text, load_reference,
 )
 
@@ -76,10 +76,11 @@ def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int,
 
 # --- step 1: the kind of line ------------------------------------------------------------------
 def with_kind(lines: "DataFrame") -> "DataFrame":
-    """``_kind``: ``bad_encoding`` (not valid UTF-8, or carries U+FFFD), ``json``, ``empty`` or ``text``.
+    """``_kind``: ``bad_encoding`` (not valid UTF-8, or carries U+FFFD), ``json``, ``empty``,
+    ``header`` (a CSV header line) or ``text``.
 
-    A UTF-8 check, a byte search and a first-byte test for nearly every line; the two regexes
-    only run for the few lines that do not start with ``{``.
+    A UTF-8 check, a byte search and a first-byte test for nearly every line; the regexes and the
+    header comparison only run for the few lines that do not start with ``{``.
     """
     from pyspark.sql import functions as F
 
@@ -91,6 +92,8 @@ def with_kind(lines: "DataFrame") -> "DataFrame":
             .when(v.startswith("{"), F.lit("json"))
             .when(v.isNull() | v.rlike(r"^\s*$"), F.lit("empty"))
             .when(v.rlike(r"^\s*\{"), F.lit("json"))
+            .when(F.regexp_replace(fold(F.translate(v, "\ufeff", "")), " ", "").isin(list(CSV_HEADERS)),
+                  F.lit("header"))
             .otherwise(F.lit("text")))
     return lines.select(v.alias("value"), "source_file", "line_number", kind.alias("_kind"))
 
@@ -251,7 +254,8 @@ def with_verdict(ref: Reference, *, age_min: int, age_max: int) -> Step:
         canonical = F.when(major.isin(list(ref.majors)), major).otherwise(F.try_element_at(alias_map, fold(major)))
         df = df.select("*", age.alias("_age"), canonical.alias("_canonical"))
         age_text = F.coalesce(age_l.cast("string"), age_s)
-        reason = (F.when(kind == "bad_encoding", F.lit("invalid_encoding"))
+        reason = (F.when(kind == "header", F.lit("header"))   # not a reason: as_rows makes it the verdict
+                  .when(kind == "bad_encoding", F.lit("invalid_encoding"))
                   .when(kind == "empty", F.lit("empty"))
                   .when((kind == "json") & rule.isNull(), F.lit("invalid_json"))
                   .when(rule.isNull(), F.lit("not_json_or_csv"))
@@ -265,7 +269,7 @@ def with_verdict(ref: Reference, *, age_min: int, age_max: int) -> Step:
                   .when(F.col("_canonical").isNull(),
                         F.when(fold(major) == "", F.lit("missing_major")).otherwise(F.lit("unknown_major"))))
         r = F.col("_reason")
-        detail = (F.when(r.isNull(), F.lit(None).cast("string"))
+        detail = (F.when(r.isNull() | (r == "header"), F.lit(None).cast("string"))
                   .when(r == "invalid_encoding", F.lit("the message was not valid UTF-8 (U+FFFD in the staged line)"))
                   .when(r == "empty", F.lit("empty line"))
                   .when(r == "invalid_json", F.lit("starts like JSON but does not parse as an object"))
@@ -326,9 +330,11 @@ def as_rows(run_id: str) -> Step:
         return df.select(
             "source_file", "line_number", F.col("value").alias("raw_line"),
             F.when(dup == "conflict", F.lit("quarantine")).when(dup == "duplicate", F.lit("duplicate"))
-             .when(reason.isNull(), F.lit("clean")).otherwise(F.lit("quarantine")).alias("verdict"),
+             .when(reason.isNull(), F.lit("clean")).when(reason == "header", F.lit("header"))
+             .otherwise(F.lit("quarantine")).alias("verdict"),
             "rule",
-            F.when(dup == "conflict", F.lit("conflicting_duplicate")).otherwise(reason).alias("reason"),
+            F.when(dup == "conflict", F.lit("conflicting_duplicate")).when(reason != "header", reason)
+             .alias("reason"),
             F.when(dup == "conflict", conflict_detail(F.col("event_id"), F.col("_first_at")))
              .otherwise(F.col("detail")).alias("detail"),
             "event_id", "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version",

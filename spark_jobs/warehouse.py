@@ -36,13 +36,14 @@ SCHEMA_FILE = Path(__file__).with_name("warehouse.sql")
 CLEAN, QUARANTINE, RUNS, MARKS = "clean_students", "quarantine_students", "pipeline_runs", "staging_watermarks"
 SCRATCH = "normalize_incoming"
 RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
-               "duplicates_removed", "staging_files", "status", "mode")
+               "duplicates_removed", "headers_skipped", "staging_files", "status", "mode")
 # The scratch table: one row per line of the increment, whatever its verdict.
 INCOMING_COLUMNS = ("verdict", "rule", "reason", "detail", "raw_line", "source_file", "line_number", "event_id",
                     "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version",
                     "run_id")
 # columns added since the first release: a warehouse written by an older version gets them
-_ADDED = {CLEAN: (("source_file", "TEXT"), ("line_number", "INTEGER")), RUNS: (("mode", "TEXT"),)}
+_ADDED = {CLEAN: (("source_file", "TEXT"), ("line_number", "INTEGER")),
+          RUNS: (("mode", "TEXT"), ("headers_skipped", "INTEGER"))}
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -142,7 +143,7 @@ def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_r
             _judge_against_warehouse(conn, scratch)
         counts = dict(conn.execute(f"SELECT verdict, count(*) FROM {scratch} GROUP BY verdict").fetchall())
         check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
-                           counts.get("duplicate", 0))
+                           counts.get("duplicate", 0), counts.get("header", 0))
         for table in (CLEAN, QUARANTINE):
             cols = ", ".join(table_columns(conn, table))
             verdict = "clean" if table == CLEAN else "quarantine"
@@ -152,7 +153,7 @@ def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_r
             conn.execute(_insert_sql(MARKS, (*asdict(m), "run_id", "updated_at"), "INSERT OR REPLACE"),
                          (*asdict(m).values(), run_row["run_id"], updated_at))
         row = {**run_row, "clean_count": counts.get("clean", 0), "quarantined_count": counts.get("quarantine", 0),
-               "duplicates_removed": counts.get("duplicate", 0)}
+               "duplicates_removed": counts.get("duplicate", 0), "headers_skipped": counts.get("header", 0)}
         conn.execute(_insert_sql(RUNS, RUN_COLUMNS), [row[c] for c in RUN_COLUMNS])
         conn.execute(f"DROP TABLE {scratch}")
         conn.execute("COMMIT")
@@ -163,11 +164,12 @@ def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_r
         raise
 
 
-def check_conservation(lines_read: int, clean: int, quarantined: int, duplicates: int) -> None:
-    total = clean + quarantined + duplicates
+def check_conservation(lines_read: int, clean: int, quarantined: int, duplicates: int, headers: int = 0) -> None:
+    total = clean + quarantined + duplicates + headers
     if lines_read != total:
+        extra = f" + headers {headers:,}" if headers else ""
         raise DataError(
             f"conservation check failed: read {lines_read:,} lines but clean {clean:,} + quarantined "
-            f"{quarantined:,} + duplicates {duplicates:,} = {total:,}; nothing was written",
+            f"{quarantined:,} + duplicates {duplicates:,}{extra} = {total:,}; nothing was written",
             "make sure nothing rewrites the staging files during the run (`studentflow connect lag --wait` "
             "appends only), re-run; if it persists it is a normalizer bug: report it with the staging file")

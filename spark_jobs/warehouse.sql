@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS pipeline_runs (
     duplicates_removed  INTEGER,
     staging_files       TEXT,
     status              TEXT,
-    mode                TEXT      -- incremental | full_refresh
+    mode                TEXT,     -- incremental | full_refresh
+    headers_skipped     INTEGER   -- CSV header lines (counted, in neither table)
 );
 -- How far each staging file was normalized: committed in the same transaction as the rows.
 CREATE TABLE IF NOT EXISTS staging_watermarks (

@@ -225,6 +225,8 @@ class Pipeline:
                          f"{res.duplicates_removed:,} duplicates removed")
             self.summary.counts.update(lines_read=res.lines_read, clean=res.clean, quarantined=res.quarantined,
                                        duplicates_removed=res.duplicates_removed)
+            if res.headers:
+                self.summary.counts["headers"] = res.headers
             self.summary.counts["run_id"] = res.run_id  # type: ignore[assignment]
 
     def _transform(self) -> None:

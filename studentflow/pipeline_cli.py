@@ -42,11 +42,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     c = summary.counts
     for key, label in (("produced", "events produced (acked)"), ("staged_this_run", "lines staged this run"),
                        ("sink_duplicates", "sink duplicates (at-least-once)"), ("lines_read", "lines normalized"),
-                       ("clean", "clean"), ("quarantined", "quarantined"), ("duplicates_removed", "duplicates removed")):
+                       ("clean", "clean"), ("quarantined", "quarantined"), ("duplicates_removed", "duplicates removed"),
+                       ("headers", "CSV header lines")):
         if key in c:
             print(f"  {label:<34} {c[key]:>12,}")
     if "lines_read" in c:
-        ok = c["lines_read"] == c["clean"] + c["quarantined"] + c["duplicates_removed"]
+        ok = c["lines_read"] == c["clean"] + c["quarantined"] + c["duplicates_removed"] + c.get("headers", 0)
         print(f"  {'balance (read = clean+quar.+dup.)':<34} {'OK' if ok else 'BROKEN':>12}")
     print("  time per stage:")
     for st in summary.stages:

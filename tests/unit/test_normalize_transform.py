@@ -103,6 +103,11 @@ CORPUS = [
     # --- bytes that were not UTF-8: Connect's StringConverter staged U+FFFD in their place -------
     (event(event_id=eid(27), last_name="Mart\ufffdn"), "quarantine", "invalid_encoding"),
     ("Alice,Dup\ufffdnt,22,Informatique", "quarantine", "invalid_encoding"),
+    # --- CSV header lines of a drop file (source connector): counted as headers, in neither table --
+    ("prénom,nom,age,filière", "header", None),
+    ("\ufeffFirst_Name, Last_Name , AGE,Major", "header", None),
+    ("prenom,nom,âge,FILIERE", "header", None),
+    ("prénom,nom,age", "quarantine", "not_json_or_csv"),                     # three fields: not a header
 ]
 
 
