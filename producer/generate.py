@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from producer import events
+from producer import events, hostile
 
 Message = tuple[str, "str | None", str]   # (kind, key, value text)
 
@@ -44,6 +44,11 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "duplicate": ("duplicate", None),
 }
 MALFORMED_KINDS: tuple[str, ...] = tuple(k for k in EXPECTED if k != "valid")
+# Hostile inputs (10 MB line, NUL, invalid UTF-8, deep/wide JSON, odd numbers...): producer/hostile.py.
+# Kept out of EXPECTED and of the default mix until every reader of EXPECTED knows them.
+HOSTILE_EXPECTED = hostile.HOSTILE_EXPECTED
+HOSTILE_KINDS = hostile.HOSTILE_KINDS
+ALL_EXPECTED: dict[str, tuple[str, str | None]] = {**EXPECTED, **HOSTILE_EXPECTED}
 
 FIRST_NAMES = (
     "Léa", "Chloé", "Manon", "Inès", "Camille", "Zoé", "Louise", "Jade", "Emma", "Lina", "Alice", "Juliette",
@@ -116,9 +121,10 @@ class Generator:
         self.age_min, self.age_max = age_min, age_max
         self.malformed_rate = malformed_rate
         self.kinds = tuple(kinds) if kinds is not None else MALFORMED_KINDS
-        unknown = [k for k in self.kinds if k not in EXPECTED]
+        unknown = [k for k in self.kinds if k not in ALL_EXPECTED]
         if unknown or not self.kinds:
-            raise ValueError(f"unknown malformed kind(s) {unknown or '(none given)'}: choose from {', '.join(MALFORMED_KINDS)}")
+            raise ValueError(f"unknown malformed kind(s) {unknown or '(none given)'}: choose from "
+                             f"{', '.join(MALFORMED_KINDS + HOSTILE_KINDS)}")
         self.counts: Counter[str] = Counter()
         self._virtual = seed is not None or start_ms is not None
         self._clock_ms = start_ms if start_ms is not None else (SEEDED_EPOCH_MS if seed is not None else 0)
@@ -170,12 +176,12 @@ class Generator:
             yield from batch
 
     def message(self, kind: str) -> Message:
-        """One message of ``kind`` (any key of :data:`EXPECTED`), counted in ``counts``."""
-        if kind not in EXPECTED:
-            raise ValueError(f"unknown kind {kind!r}: choose from {', '.join(EXPECTED)}")
+        """One message of ``kind`` (any key of :data:`ALL_EXPECTED`), counted in ``counts``."""
+        if kind not in ALL_EXPECTED:
+            raise ValueError(f"unknown kind {kind!r}: choose from {', '.join(ALL_EXPECTED)}")
         if kind == "duplicate" and not self._recent:
             kind = "valid"   # nothing to duplicate yet: the first message is the original
-        msg = getattr(self, f"_m_{kind}")()
+        msg = hostile.make(kind, self) if kind in HOSTILE_EXPECTED else getattr(self, f"_m_{kind}")()
         if kind == "valid":
             self._recent = (self._recent + [msg])[-64:]
         self.counts[kind] += 1

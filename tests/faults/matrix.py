@@ -1,0 +1,218 @@
+"""The fault matrix: each fault injected at observed progress into a real stack, proven to have
+landed where it targets, and ended with exact conservation against independent counts.
+
+Plain functions taking the event count, so the slow tests (100k) and the 1M runner
+(``python -m tests.faults``) run the very same code. Each returns its measured counts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from studentflow import procs
+from tests.faults import harness as h
+from tests.integration.stackutil import REPO, sf, status
+from tests.integration.topicwatch import topic_size
+
+SINK_FILE = REPO / "connect" / "connectors" / "staging-sink.json"
+
+
+def _cli(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "studentflow.cli", *args], env={**env, "PYTHONUNBUFFERED": "1"},
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _slow_sink(tmp: Path) -> Path:
+    """The staging sink taking small bites (500 records a poll), so a drain lasts long enough to be cut."""
+    doc = json.loads(SINK_FILE.read_text())
+    doc["config"]["consumer.override.max.poll.records"] = "500"
+    path = tmp / "slow-sink.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _wait_dead(pid: int) -> None:
+    while procs.pid_alive(pid):
+        time.sleep(0.01)
+
+
+# --- 1. Connect worker kill -9 mid-stream, restarted by `studentflow run` -----------------------
+def worker_kill(env: dict, tmp: Path, n: int, seed: int = 1, run_count: int = 2000) -> dict:
+    staging = Path(env["STUDENTFLOW_STAGING_DIR"])
+    sf(env, "stack", "up", check=True)
+    st = status(env)
+    first = h.messages(n, seed)
+    acked = h.produce_counted(st["bootstrap"], first)   # a backlog: the kill lands while the sink drains it
+    assert sum(acked.values()) == n
+    sf(env, "connect", "apply", str(_slow_sink(tmp)), check=True)
+    while h.staged_count(staging) == 0:   # observed progress: the sink has started writing
+        assert procs.pid_alive(st["connect_pid"])
+        time.sleep(0.005)
+    os.kill(st["connect_pid"], signal.SIGKILL)
+    _wait_dead(st["connect_pid"])
+    at_kill = h.staged_count(staging)
+    assert 0 < at_kill < n, f"the kill did not land mid-stream: {at_kill:,} of {n:,} staged"
+
+    run = sf(env, "run", "--count", str(run_count), "--seed", str(seed + 1), "--no-gate", "--keep-stack",
+             timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "Connect worker is not running: restarting it" in run.stdout   # `run` noticed and restarted it
+    assert "Traceback" not in run.stderr
+    st2 = status(env)
+    assert st2["connect_pid"] != st["connect_pid"] and st2["broker_pid"] == st["broker_pid"]
+
+    run_msgs = h.messages(run_count, seed + 1)
+    on_topic = h.consume_topic(st["bootstrap"])          # independent count 1: the topic itself
+    produced = acked + Counter(h.text(v) for _k, _key, v in run_msgs)   # 2: our delivery reports + the seed
+    assert on_topic == produced, "the topic does not hold exactly what was acknowledged"
+    lines, tail = h.staged(staging)
+    assert tail == b"", "staging ends with a half-written line"
+    lost = [v for v in on_topic if lines[v] < on_topic[v]]
+    assert not lost, f"{len(lost)} acknowledged messages never reached staging, e.g. {lost[:2]}"
+    sink_dups = sum(lines.values()) - sum(on_topic.values())
+    counts = h.conservation(lines, h.verdicts(first + run_msgs), Path(env["STUDENTFLOW_WAREHOUSE"]))
+    return {"fault": "worker_kill", "produced": n + run_count, "staged_at_kill": at_kill,
+            "sink_duplicates": sink_dups, **counts}
+
+
+# --- 2. normalize SIGKILLed inside the warehouse transaction ------------------------------------
+def normalize_killed(env: dict, tmp: Path, n: int, seed: int = 3, prior: list | None = None) -> dict:
+    """Needs a running stack whose staging was normalized before (``prior``: its messages)."""
+    staging, db = Path(env["STUDENTFLOW_STAGING_DIR"]), Path(env["STUDENTFLOW_WAREHOUSE"])
+    st = status(env)
+    before_lines = h.staged_count(staging)
+    msgs = h.messages(n, seed)
+    h.produce_counted(st["bootstrap"], msgs)
+    sf(env, "connect", "lag", "--wait", "--timeout", "300", check=True)
+    new_lines = h.staged_count(staging) - before_lines
+    assert new_lines >= n
+    before = h.warehouse(db)
+
+    journal = db.with_name(db.name + "-journal")   # SQLite's rollback journal: a write transaction is open
+    proc = _cli(env, "normalize")
+    while proc.poll() is None and not journal.exists():
+        time.sleep(0.001)
+    assert proc.poll() is None, "normalize finished before its warehouse write was seen:\n" + proc.stdout.read()
+    proc.send_signal(signal.SIGKILL)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == -signal.SIGKILL
+    # The kill landed inside the commit: rows were staged for it, the commit line never came,
+    # and the journal is left behind (a hot journal: SQLite rolls it back on the next open).
+    assert "[4/5] staged in" in out and "[5/5] committed" not in out, out
+    assert journal.exists() and journal.stat().st_size > 0
+    after = h.warehouse(db)
+    assert after == before, "the warehouse changed although the write was killed"
+    assert after["integrity"] == "ok"
+
+    res = h.normalize_json(env)
+    assert res["lines_read"] == new_lines, (res["lines_read"], new_lines)
+    lines, _ = h.staged(staging)
+    counts = h.conservation(lines, h.verdicts((prior or []) + msgs), db)
+    return {"fault": "normalize_killed", "produced": n, "new_lines": new_lines,
+            "rows_before": before["clean"] + before["quarantined"], "next_run": res["lines_read"], **counts}
+
+
+# --- 3. broker kill -9 mid-produce (memory-only broker) ----------------------------------------
+def broker_kill(env: dict, tmp: Path, n: int, seed: int = 5, warmup: int = 1000) -> dict:
+    """A stack whose sink is already consuming (a warm-up batch drained), then `studentflow run`
+    producing ``n`` events into it; the broker is frozen (SIGSTOP) once a tenth of them are on the
+    topic and the sink is staging them, then killed (SIGKILL): the kill lands mid-produce."""
+    staging = Path(env["STUDENTFLOW_STAGING_DIR"])
+    sf(env, "stack", "up", check=True)
+    st = status(env)
+    warm = h.messages(warmup, seed + 100)
+    h.produce_counted(st["bootstrap"], warm)
+    sf(env, "connect", "apply", check=True)
+    sf(env, "connect", "lag", "--wait", "--timeout", "120", check=True)
+    assert h.staged_count(staging) == warmup
+    proc = _cli(env, "run", "--count", str(n), "--seed", str(seed), "--no-gate")
+    try:
+        seen = 0
+        while seen < warmup + n // 10 or h.staged_count(staging) <= warmup:
+            assert proc.poll() is None, "run ended before the fault could be injected:\n" + proc.stdout.read()
+            seen = topic_size(st["bootstrap"], h.TOPIC)
+        os.kill(st["broker_pid"], signal.SIGSTOP)   # no more acks from here
+        at_freeze, staged_at_freeze = seen - warmup, h.staged_count(staging) - warmup
+        os.kill(st["broker_pid"], signal.SIGKILL)
+        _wait_dead(st["broker_pid"])
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode not in (0, None), out
+    assert "Traceback" not in out, out[-3000:]
+    acked = _acked(out)
+    assert acked is not None and acked < n, f"the kill did not land mid-produce: acked {acked}\n{out[-2000:]}"
+    lines, tail = h.staged(staging)
+    expected = h.verdicts(warm + h.messages(n, seed))
+    staged_run = sum(lines.values()) - warmup
+    assert 0 < staged_run <= acked
+    res = h.normalize_json(env)
+    assert res["lines_read"] == sum(lines.values())
+    counts = h.conservation(lines, expected, Path(env["STUDENTFLOW_WAREHOUSE"]))
+    error = [ln for ln in out.strip().splitlines() if ln.startswith("studentflow: error")]
+    return {"fault": "broker_kill", "produced": n, "on_topic_at_freeze": at_freeze, "staged_at_freeze": staged_at_freeze,
+            "acked": acked, "staged_of_run": staged_run, "acked_not_staged": acked - staged_run,
+            "partial_tail": len(tail), "run_exit": proc.returncode, "run_error": error[-1] if error else "",
+            "warmup": warmup, **counts}
+
+
+def _acked(out: str) -> int | None:
+    import re
+
+    m = re.search(r"([\d,]+) of ([\d,]+) messages acknowledged", out)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+# --- 4. staging disk full (a small tmpfs) -------------------------------------------------------
+def disk_full(env: dict, tmp: Path, n: int, seed: int = 7) -> dict:
+    """``env``'s staging folder must sit on a small file system (see mount_tmpfs)."""
+    staging = Path(env["STUDENTFLOW_STAGING_DIR"])
+    proc = _cli(env, "run", "--count", str(n), "--seed", str(seed), "--no-gate")
+    out = proc.communicate(timeout=900)[0]
+    fs = os.statvfs(staging)
+    free = fs.f_bavail * fs.f_frsize
+    lines, tail = h.staged(staging)
+    staged_n = sum(lines.values())
+    msgs = h.messages(n, seed)
+    expected = h.verdicts(msgs)
+    # The fault landed: the file system is full and staging holds fewer lines than were produced.
+    assert free < 4096, f"{free} bytes still free: the disk never filled"
+    assert 0 < staged_n < n, staged_n
+    assert proc.returncode not in (0, None), out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    # Nothing corrupt: every complete staged line is a produced message, byte for byte.
+    unknown = [t for t in lines if t not in expected]
+    assert not unknown, f"{len(unknown)} staged lines are not messages, e.g. {unknown[:2]}"
+    error = [ln for ln in out.strip().splitlines() if ln.startswith("studentflow: error")]
+    log = Path(env["STUDENTFLOW_STATE_DIR"]) / "logs" / "connect.log"
+    worker_said = "No space left" in (log.read_text(errors="replace") if log.exists() else "")
+    counts = {"fault": "disk_full", "worker_log_names_the_disk": worker_said, "produced": n, "staged_lines": staged_n, "partial_tail_bytes": len(tail),
+              "run_exit": proc.returncode, "run_error": error[-1] if error else "", "run_output": out[-1500:]}
+    # Then normalize what was staged: exact conservation (the half-written tail waits).
+    res = subprocess.run([sys.executable, "-m", "studentflow.cli", "normalize", "--json"], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    counts["normalize_exit"], counts["normalize_error"] = res.returncode, res.stderr.strip()[-300:]
+    if res.returncode == 0:
+        assert json.loads(res.stdout.strip().splitlines()[-1])["lines_read"] == staged_n
+        counts.update(h.conservation(lines, expected, Path(env["STUDENTFLOW_WAREHOUSE"])))
+    return counts
+
+
+def mount_tmpfs(where: Path, size: str) -> bool:
+    """Mount a tmpfs of ``size`` at ``where`` (root only); False when this machine does not allow it."""
+    where.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                         capture_output=True, text=True)
+    return res.returncode == 0
+
+
+def umount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
