@@ -15,6 +15,7 @@ examples:
   studentflow produce --from-csv etudiants.csv             replay a CSV (prénom,nom,age,filière)
   cat captured.txt | studentflow produce --from-file -     send each line verbatim
   studentflow produce --list-kinds                         the malformed kinds and their downstream verdicts
+  studentflow produce --count 1000 --malformed-rate 0.1 --hostile   add the hostile kinds (10 MB line, NUL, ...)
 
 The summary line says how many messages the cluster acknowledged and why others failed;
 the exit code is 1 if any message failed.
@@ -38,7 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--malformed-rate", type=float, default=0.0, metavar="R",
                    help="share of generated messages replaced by malformed kinds, 0..1 (default 0)")
     p.add_argument("--kinds", metavar="K1,K2",
-                   help="malformed kinds to draw from (default: all; see --list-kinds)")
+                   help="malformed kinds to draw from (default: all but the hostile ones; see --list-kinds)")
+    p.add_argument("--hostile", action="store_true",
+                   help="draw from the hostile kinds too (a 10 MB line, NUL bytes, invalid UTF-8, deep and wide "
+                        "JSON, a 10,000-field CSV line, odd numbers, whitespace); raises message.max.bytes to 16 MiB")
     p.add_argument("--topic", help="topic to write (default: the topic setting)")
     p.add_argument("--rate", type=float, metavar="MSG_PER_S", help="send at most this many messages per second")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
@@ -55,8 +59,9 @@ def produce_cmd(args: argparse.Namespace, settings) -> int:
     from producer import generate
 
     if args.list_kinds:
-        for kind, (verdict, detail) in generate.EXPECTED.items():
-            print(f"{kind:<20} {verdict:<11} {detail or ''}")
+        for kind, (verdict, detail) in generate.ALL_EXPECTED.items():
+            note = "  (hostile: --hostile or --kinds)" if kind in generate.HOSTILE_EXPECTED else ""
+            print(f"{kind:<20} {verdict:<11} {detail or ''}{note}")
         return 0
     messages, total, gen = _source(args, settings)
     if args.dry_run:
@@ -76,8 +81,11 @@ def produce_cmd(args: argparse.Namespace, settings) -> int:
             progress.clear()
             print(redact(f"studentflow: kafka: {err.str()}", settings), file=sys.stderr)
 
+    # a huge_line is 10 MB: librdkafka's default message.max.bytes (1,000,000) would refuse it
+    extra = {"message.max.bytes": generate.hostile.HUGE_MESSAGE_MAX_BYTES} \
+        if gen is not None and "huge_line" in gen.kinds else None
     report = publish(settings, messages, topic=topic, conf=conf, rate=args.rate, delivery_timeout=args.timeout,
-                     progress=progress, on_error=on_error)
+                     progress=progress, on_error=on_error, extra_conf=extra)
     progress.clear()
     if gen is not None and set(gen.counts) != {"valid"}:
         print("kinds: " + ", ".join(f"{k} {n:,}" for k, n in sorted(gen.counts.items())))
@@ -93,7 +101,7 @@ def _source(args: argparse.Namespace, settings):
     from producer import generate, sources
 
     replay = args.from_csv is not None or args.from_file is not None
-    if replay and (args.malformed_rate or args.kinds):
+    if replay and (args.malformed_rate or args.kinds or args.hostile):
         raise ConfigError("--malformed-rate and --kinds apply to generated events only",
                           "drop them, or use --count instead of --from-csv/--from-file")
     if args.from_csv is not None:
@@ -104,6 +112,8 @@ def _source(args: argparse.Namespace, settings):
     if count < 0:
         raise ConfigError(f"--count must be 0 or more, got {count}", "pass a positive number")
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
+    if args.hostile:
+        kinds = list(dict.fromkeys((kinds or list(generate.MALFORMED_KINDS)) + list(generate.HOSTILE_KINDS)))
     try:
         gen = generate.for_settings(settings, seed=args.seed, malformed_rate=args.malformed_rate, kinds=kinds)
     except ValueError as exc:
