@@ -121,7 +121,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
     slices = inc.plan(files, marks, full_refresh=full_refresh)
     lines = sum(s.lines for s in slices)
     result = NormalizeResult(run_id, _iso(started), _iso(started), lines, 0, 0, 0, {}, {}, files, db, writer,
-                             mode, clock.timings)
+                             mode=mode, timings=clock.timings)
     progress(f"normalize: [1/5] {mode.replace('_', ' ')}: {lines:,} new lines in "
              f"{len(slices)} of {len(files)} staging file(s) ({clock('plan'):.1f} s)")
     if not slices:
