@@ -22,6 +22,9 @@ each step timed as its own phase here:
 14. ``to_sql``  the averages and the per-major table into SQLite.
 
 No canonicalization of majors, no range check, no deduplication, no quarantine: that is the point.
+The sources say what ran, not every detail: the port's choices are that ``result`` is the Spark
+over-20 average, that SQLite gets the averages and the per-major table, and that the "age part"
+of the flexible extraction is the comma-separated field that contains ``age``.
 
     python -m bench.baseline_original --bootstrap 127.0.0.1:9092 --topic students.raw \\
         --expect 100000 --out-dir bench/results/original --json-out bench/results/original.json

@@ -128,8 +128,10 @@ def first_event_time(bootstrap: str, topic: str, timeout: float = 30) -> float |
     """Epoch seconds of the earliest message timestamp at the head of each partition."""
     from confluent_kafka import Consumer, TopicPartition
 
+    from studentflow.broker import quiet_logger
+
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-compare-first", "enable.auto.commit": False,
-                  "enable.partition.eof": True})
+                  "enable.partition.eof": True, "logger": quiet_logger()})
     try:
         parts = list(c.list_topics(topic, timeout=10).topics[topic].partitions)
         c.assign([TopicPartition(topic, p, 0) for p in parts])
@@ -162,7 +164,7 @@ def _stack_up(w: Work) -> dict[str, Any]:
     w.run(_cli() + ["stack", "up"])
     st = json.loads(w.run(_cli() + ["stack", "status", "--json"]))
     from studentflow import broker
-    broker.ensure_topic({"bootstrap.servers": st["bootstrap"]}, TOPIC, 4)
+    broker.ensure_topic({"bootstrap.servers": st["bootstrap"], "logger": broker.quiet_logger()}, TOPIC, 4)
     return st
 
 
@@ -211,7 +213,7 @@ def original_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
     bproc = broker.start(port, w.root / "broker.log", tie_to_parent=True)
     try:
         broker.wait_ready(bootstrap, bproc, w.root / "broker.log")
-        broker.ensure_topic({"bootstrap.servers": bootstrap}, TOPIC, 4)
+        broker.ensure_topic({"bootstrap.servers": bootstrap, "logger": broker.quiet_logger()}, TOPIC, 4)
         penv = {**w.env, "STUDENTFLOW_BOOTSTRAP_SERVERS": bootstrap}
         if scenario == "after_the_fact":
             w.run(produce_cmd(n, args), env=penv)
