@@ -191,7 +191,7 @@ def studentflow_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
         if scenario == "live":
             first = first_event_time(st["bootstrap"], TOPIC)
             res["first_event_after_start_s"] = None if first is None else round(first - wall0, 3)
-            res["wall_s"] = round(wall1 - first, 3) if first and first >= wall0 - 1 else None
+            res["wall_s"] = cl.live_wall(first, wall0, wall1)
         else:
             res["wall_s"] = res["process_wall_s"]
         outputs = cl.parse_outputs(out)
@@ -242,7 +242,7 @@ def original_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
         if scenario == "live":
             first = first_event_time(bootstrap, TOPIC)
             res["first_event_after_start_s"] = None if first is None else round(first - wall0, 3)
-            res["wall_s"] = round(wall1 - first, 3) if first and first >= wall0 - 1 else None
+            res["wall_s"] = cl.live_wall(first, wall0, wall1)
         else:
             res["wall_s"] = res["process_wall_s"]
         res["outputs"] = {"averages_rows": _table_rows(Path(o["sqlite"]), "avg_age_by_major"),

@@ -42,6 +42,16 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def live_wall(first_event: float | None, started: float, ended: float, slack: float = 1.0) -> float | None:
+    """Seconds from the first produced event (its Kafka timestamp, epoch s) to ``ended``.
+
+    None when there is no timestamp or it predates the run by more than ``slack`` seconds (a
+    producer that set timestamps of its own, or a topic that already held events)."""
+    if first_event is None or first_event < started - slack:
+        return None
+    return round(ended - first_event, 3)
+
+
 # --------------------------------------------------------------------------- CPU from /proc
 def read_stat(pid: int, proc: Path = PROC) -> tuple[int, int, int] | None:
     """(ppid, utime + stime in ticks, starttime) of ``pid``; None if it is gone.

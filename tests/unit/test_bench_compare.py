@@ -150,3 +150,10 @@ def test_cli_accepts_a_million_events():
     from bench import compare
     args = compare.build_parser().parse_args(["--events", "1000000", "--runs", "3"])
     assert args.events == 1_000_000 and args.runs == 3
+
+
+def test_live_wall_counts_from_the_first_event():
+    assert cl.live_wall(1000.5, started=1000.0, ended=1030.0) == 29.5
+    assert cl.live_wall(999.5, started=1000.0, ended=1030.0) == 30.5      # clocks a little apart: kept
+    assert cl.live_wall(1_600_000_000.0, started=1_800_000_000.0, ended=1_800_000_030.0) is None  # virtual clock
+    assert cl.live_wall(None, started=1000.0, ended=1030.0) is None
