@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs import bench_normalize as gen
+from bench import staged as gen
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs.job import run_normalize

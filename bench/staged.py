@@ -1,19 +1,13 @@
-"""Benchmark of the normalization stage alone: generate N staged lines, normalize them, print lines/s.
+"""Staged lines as the sink would write them, each labelled with its kind (and so its verdict).
 
-    python -m spark_jobs.bench_normalize --lines 1000000 [--malformed 0.05] [--writer python|jdbc|both]
-
-Spark start-up is timed separately; "steady state" is everything after the session exists
-(scan + transform + conservation check + SQLite write). The generated lines carry their kind, so
-the same generator backs the conservation test (tests/integration/test_normalize_pipeline.py).
-The project-wide benchmark harness lives in bench/ (another stage); this is the stage's own probe.
+Backs the normalize benchmark (bench/normalize.py) and the conservation test
+(tests/integration/test_normalize_pipeline.py): the kinds and their verdicts come from the
+producer's contract table (producer.generate.EXPECTED), the majors from the dbt seed.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import tempfile
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -124,54 +118,3 @@ def write_staging(pairs: list[tuple[str, str]], folder: Path, name: str = "stude
 
 def expected_counts(pairs: list[tuple[str, str]]) -> Counter:
     return Counter(EXPECTED[k][0] for k, _ in pairs)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m spark_jobs.bench_normalize", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lines", type=int, default=1_000_000, help="staged lines to generate (default 1000000)")
-    ap.add_argument("--malformed", type=float, default=0.05, help="share of malformed lines (default 0.05)")
-    ap.add_argument("--duplicates", type=float, default=0.01, help="share of duplicate lines (default 0.01)")
-    ap.add_argument("--writer", choices=("python", "jdbc", "both"), default="python",
-                    help="SQLite write path to time (default python; both = one run each, same session)")
-    ap.add_argument("--repeat", type=int, default=1, help="steady-state runs per writer (default 1)")
-    args = ap.parse_args(argv)
-
-    from spark_jobs.job import run_normalize
-    from spark_jobs.session import get_session
-    from studentflow import config
-
-    with tempfile.TemporaryDirectory(prefix="sf-bench-") as tmp:
-        tmp = Path(tmp)
-        t = time.perf_counter()
-        pairs = generate(args.lines, malformed=args.malformed, duplicates=args.duplicates)
-        write_staging(pairs, tmp / "staging")
-        expect = expected_counts(pairs)
-        print(f"generated {len(pairs):,} lines in {time.perf_counter() - t:.1f} s "
-              f"(expected clean {expect['clean']:,}, quarantine {expect['quarantine']:,}, "
-              f"duplicates {expect['duplicate']:,})")
-        settings = config.load(data_dir=str(tmp), staging_dir=str(tmp / "staging"),
-                               warehouse=str(tmp / "warehouse.db"))
-        t = time.perf_counter()
-        spark = get_session(settings)
-        startup = time.perf_counter() - t
-        print(f"spark start-up {startup:.1f} s ({settings.spark_master})")
-        try:
-            writers = ("python", "jdbc") if args.writer == "both" else (args.writer,)
-            for writer in writers:
-                for i in range(args.repeat):
-                    r = run_normalize(settings, spark=spark, writer=writer, progress=lambda _m: None)
-                    ok = (r.clean, r.quarantined, r.duplicates_removed) == (
-                        expect["clean"], expect["quarantine"], expect["duplicate"])
-                    phases = ", ".join(f"{k} {v:.2f}s" for k, v in r.timings.items())
-                    print(f"[{writer} #{i + 1}] {r.lines_read:,} lines in {r.steady_seconds:.2f} s = "
-                          f"{r.lines_read / r.steady_seconds:,.0f} lines/s steady state ({phases}); "
-                          f"with start-up {r.steady_seconds + startup:.1f} s; counts "
-                          f"{'as expected' if ok else 'UNEXPECTED'}")
-        finally:
-            spark.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
