@@ -159,13 +159,30 @@ def materialize(slices: list[Slice], scratch: Path) -> list[Path]:
         scratch.mkdir(parents=True, exist_ok=True)
         target = scratch / s.name
         with open(s.path, "rb") as src, open(target, "wb") as dst:
-            left = s.end_byte - s.start_byte
-            offset = s.start_byte
-            while left:   # copy_file_range: in the kernel, no bytes through Python
-                n = os.copy_file_range(src.fileno(), dst.fileno(), min(left, 1 << 30), offset)
-                if n == 0:
-                    raise DataError(f"staging file {s.path} changed while it was read", "rerun normalize")
-                offset += n
-                left -= n
+            _copy_range(src, dst, s.start_byte, s.end_byte - s.start_byte, s.path)
         out.append(target)
     return out
+
+
+def _copy_range(src, dst, offset: int, left: int, path: Path) -> None:
+    """``left`` bytes of ``src`` from ``offset`` onto ``dst``: in the kernel (copy_file_range) where
+    the two files' file systems allow it, else through a buffer (another device, an old kernel)."""
+    import errno
+
+    try:
+        while left:
+            n = os.copy_file_range(src.fileno(), dst.fileno(), min(left, 1 << 30), offset)
+            if n == 0:
+                raise DataError(f"staging file {path} changed while it was read", "rerun normalize")
+            offset, left = offset + n, left - n
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    src.seek(offset)
+    while left:
+        block = src.read(min(left, BLOCK))
+        if not block:
+            raise DataError(f"staging file {path} changed while it was read", "rerun normalize")
+        dst.write(block)
+        left -= len(block)

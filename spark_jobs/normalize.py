@@ -248,8 +248,14 @@ def with_verdict(ref: Reference, *, age_min: int, age_max: int) -> Step:
 
     def step(df: "DataFrame") -> "DataFrame":
         age_l, age_s, major, kind, rule = (F.col(c) for c in ("_age_l", "_age_s", "_major", "_kind", "rule"))
-        age_s_is_int = age_s.rlike(r"^[+-]?[0-9]+(\.0+)?$")
-        age = F.coalesce(age_l, F.when(age_s_is_int, F.regexp_extract(age_s, r"^([+-]?[0-9]+)", 1).try_cast("long")))
+        # an integer, possibly written 22.0 or in exponent form (2.2e1, 1e308): a whole number is
+        # a number (then range-checked); 22.5 or vingt is not
+        as_double = F.when(age_s.rlike(r"^[+-]?[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+$"), age_s.try_cast("double"))
+        whole = as_double.isNotNull() & ~F.isnan(as_double) & (as_double % 1.0 == 0)
+        age_s_is_int = age_s.rlike(r"^[+-]?[0-9]+(\.0+)?$") | F.coalesce(whole, F.lit(False))
+        age = F.coalesce(age_l, F.when(age_s.rlike(r"^[+-]?[0-9]+(\.0+)?$"),
+                                       F.regexp_extract(age_s, r"^([+-]?[0-9]+)", 1).try_cast("long")),
+                         F.when(whole & (F.abs(as_double) < 1e18), as_double.cast("long")))
         alias_map = F.create_map(*[F.lit(x) for kv_pair in ref.keys for x in kv_pair])
         canonical = F.when(major.isin(list(ref.majors)), major).otherwise(F.try_element_at(alias_map, fold(major)))
         df = df.select("*", age.alias("_age"), canonical.alias("_canonical"))

@@ -89,6 +89,9 @@ CORPUS = [
     (event(event_id=eid(21), age=22.0), "clean", "json_loose"),
     (event(event_id=eid(22), age=22.5), "quarantine", "age_not_a_number"),
     (event(event_id=eid(23), age=10**20), "quarantine", "age_out_of_range"),
+    (event(event_id=eid(28), age=1e308), "quarantine", "age_out_of_range"),            # a number, far out
+    ('{"first_name": "Aya", "last_name": "Ba", "age": 2.2e1, "major": "Chimie"}', "clean", "json_loose"),
+    (event(event_id=eid(29), age=2.25e1), "quarantine", "age_not_a_number"),
     (event(event_id=eid(24), comment="extra field"), "clean", "json_loose"),
     (json.dumps(json.loads(event(event_id=eid(25)))), "clean", "json_strict"),          # spaced, same keys
     (event(event_id=eid(26), schema_version="1"), "clean", "json_loose"),
