@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from studentflow.errors import DataError
+from studentflow.core.errors import DataError
 
 HINT = ("run `studentflow connect lag --wait` once events are produced (`studentflow produce`), "
         "or point STUDENTFLOW_STAGING_DIR at the sink's folder")
@@ -186,3 +186,16 @@ def _copy_range(src, dst, offset: int, left: int, path: Path) -> None:
             raise DataError(f"staging file {path} changed while it was read", "rerun normalize")
         dst.write(block)
         left -= len(block)
+
+
+def pending_bytes(files: Iterable[Path], marks: Mapping[str, Watermark]) -> int:
+    """Bytes staged beyond the watermarks: a cheap "is there anything new?" (a stat per file)."""
+    total = 0
+    for p in files:
+        try:
+            size = p.stat().st_size
+        except FileNotFoundError:
+            continue
+        mark = marks.get(p.name)
+        total += max(0, size - (mark.bytes if mark else 0))
+    return total

@@ -4,9 +4,11 @@ produce -> Kafka topic -> Connect file sink -> staging file(s) -> Spark normaliz
 clean_students + quarantine_students -> dbt marts -> Great Expectations gate -> report.
 
 Staging is the landing zone and accumulates across runs (like a data lake folder); normalize
-is a full refresh over everything staged, deduplicated by event_id. So each run checks two
-balances: this run's acknowledged events all reached staging (extra lines are the sink's
-at-least-once duplicates), and every staged line is clean, quarantined or a removed duplicate.
+reads it in increments (per-file watermarks), deduplicated by event_id against the warehouse.
+The stages overlap: Spark starts in the background at once, and increments run while events
+are produced and the sink drains. Each run checks two balances: this run's acknowledged events
+all reached staging (extra lines are the sink's at-least-once duplicates), and every line
+normalized is clean, quarantined, a removed duplicate or a CSV header.
 """
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from studentflow.config import Settings
-from studentflow.errors import DataError, StudentflowError
+from studentflow.core.config import Settings
+from studentflow.core.errors import DataError, StudentflowError
 
 
 @dataclass
@@ -82,7 +84,10 @@ class Pipeline:
         self.summary = RunSummary()
         self.started_stack = False
         self.t0 = time.perf_counter()
-        self.normalize_result = None  # spark_jobs.job.NormalizeResult, for callers (bench) that want phases
+        self.normalize_result = None  # the last increment's NormalizeResult, for callers (bench) that want phases
+        self.normalizer = None        # studentflow.engines.Normalizer, while events are produced
+        self.spark = None             # studentflow.engines.WarmSpark
+        self.staged_before = 0
 
     # -- stage plumbing --------------------------------------------------------------------
     @contextmanager
@@ -110,18 +115,29 @@ class Pipeline:
         return self.summary
 
     def _run(self) -> None:
+        from studentflow.engines import Normalizer, WarmSpark
+
         if self.o.fresh:
             self._fresh()
-        if self.o.produce:
-            self._stack()
-            self._produce()
-            self._sink()
-        elif StackReachable.check(self.s):
-            self.say("==> --no-produce: draining what is on the topic into staging")
-            self._sink()
-        else:
-            self.say("==> --no-produce and no stack running: normalizing what is already in staging")
-        self._normalize()
+        # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
+        # flow; increments run while the sink drains, so only a small one is left at the end.
+        self.spark = WarmSpark(self.s).start()
+        try:
+            if self.o.produce:
+                self._stack()
+                self.normalizer = Normalizer(self.s, self.spark, lambda m: self.say("    " + m)).start()
+                self._produce()
+                self._sink()
+            elif StackReachable.check(self.s):
+                self.say("==> --no-produce: draining what is on the topic into staging")
+                self._sink()
+            else:
+                self.say("==> --no-produce and no stack running: normalizing what is already in staging")
+            self._normalize()
+        finally:
+            if self.normalizer is not None:
+                self.normalizer.abandon()
+            self.spark.release()   # the JVM (GBs after a big run) is gone before dbt, GX and the report
         self._transform()
         if self.o.gate:
             self._validate()
@@ -204,7 +220,7 @@ class Pipeline:
             # The sink commits offsets after flushing its file, so lag 0 means the lines are on disk.
             staged = staged_lines(self.s)
             st.count = staged
-            new = staged - getattr(self, "staged_before", 0)
+            new = staged - self.staged_before
             self.summary.counts["staged_total"] = staged
             self.summary.counts["staged_this_run"] = new
             produced = self.summary.counts.get("produced")
@@ -216,18 +232,23 @@ class Pipeline:
             st.detail = f"{staged:,} lines staged ({new:,} this run)"
 
     def _normalize(self) -> None:
-        from spark_jobs.job import run_normalize
+        from studentflow.engines import Totals, increment
 
         with self.stage("normalize", "Spark: staging -> clean_students + quarantine_students") as st:
-            res = self.normalize_result = run_normalize(self.s, progress=lambda m: self.say("    " + m))
-            st.count = res.lines_read
-            st.detail = (f"{res.clean:,} clean, {res.quarantined:,} quarantined, "
-                         f"{res.duplicates_removed:,} duplicates removed")
-            self.summary.counts.update(lines_read=res.lines_read, clean=res.clean, quarantined=res.quarantined,
-                                       duplicates_removed=res.duplicates_removed)
-            if res.headers:
-                self.summary.counts["headers"] = res.headers
-            self.summary.counts["run_id"] = res.run_id  # type: ignore[assignment]
+            if self.normalizer is not None:
+                totals = self.normalizer.finish()
+            else:
+                totals = Totals()
+                totals.add(increment(self.s, self.spark.get(), lambda m: self.say("    " + m)))
+            counts = totals.counts()
+            self.normalize_result = totals.increments[-1] if totals.increments else None
+            st.count = counts["lines_read"]
+            st.detail = (f"{counts['clean']:,} clean, {counts['quarantined']:,} quarantined, "
+                         f"{counts['duplicates_removed']:,} duplicates removed, in {len(totals.increments)} "
+                         f"increment(s); Spark started in {self.spark.startup_seconds or 0:.1f} s in the background")
+            self.summary.counts.update(counts)
+            if self.normalize_result is not None:
+                self.summary.counts["run_id"] = self.normalize_result.run_id  # type: ignore[assignment]
 
     def _transform(self) -> None:
         from studentflow import transform
