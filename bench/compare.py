@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import compare_lib as cl
-from studentflow import config
+from studentflow.core import config
 
 RESULTS_DIR = config.PROJECT_ROOT / "bench" / "results"
 ROOT = config.PROJECT_ROOT
@@ -206,7 +206,8 @@ def studentflow_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the original
 def original_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
-    from studentflow import broker, procs
+    from studentflow import broker
+    from studentflow.core import procs
 
     port = procs.free_port()
     bootstrap = f"127.0.0.1:{port}"

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import analysis
-from studentflow import config
-from studentflow.errors import ConfigError, StudentflowError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError, StudentflowError
 from studentflow.pipeline import sigterm_as_interrupt
 
 RESULTS_DIR = config.PROJECT_ROOT / "bench" / "results"

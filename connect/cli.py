@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from studentflow.config import Settings
-from studentflow.errors import ConnectError
+from studentflow.core.config import Settings
+from studentflow.core.errors import ConnectError
 
 FILES_HELP = "connector JSON file(s) (default: every file in connect/connectors/)"
 

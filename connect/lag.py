@@ -12,7 +12,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from studentflow.errors import ConnectError
+from studentflow.core.errors import ConnectError
 
 
 @dataclass
@@ -29,7 +29,7 @@ class PartitionLag:
 def is_source(connector: str, settings=None) -> bool:
     """True when the connector file of that name is a source (it produces; it has no lag)."""
     from connect import rest
-    from studentflow import config
+    from studentflow.core import config
 
     settings = settings or config.load()
     try:

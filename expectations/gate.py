@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from expectations.suites import Suite, build_suites
-from studentflow import config
+from studentflow.core import config
 from studentflow.transform import require_tables
 
 

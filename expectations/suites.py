@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studentflow import config
-from studentflow.errors import ConfigError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from studentflow.errors import ConfigError
+from studentflow.core.errors import ConfigError
 
 EXAMPLES = """\
 examples:

@@ -76,7 +76,7 @@ def _majors_cached(path: str, mtime: float) -> tuple[str, ...]:
 
 def load_majors(path: Path | str) -> tuple[str, ...]:
     """Canonical majors from the seed file (column ``major``), in file order."""
-    from studentflow.errors import ConfigError
+    from studentflow.core.errors import ConfigError
 
     p = Path(path)
     try:

@@ -21,7 +21,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from studentflow.errors import StackError
+from studentflow.core.errors import StackError
 
 # Throughput settings measured on the embedded broker (DESIGN.md); a user's extra_conf wins.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -428,7 +428,7 @@ def _reason(code: str, dropping: bool) -> str:
 
 def redact(text: str, settings) -> str:
     """``text`` with every configured secret value masked."""
-    from studentflow.config import SECRET_KEYS
+    from studentflow.core.config import SECRET_KEYS
 
     for key in SECRET_KEYS:
         secret = getattr(settings, key, "")

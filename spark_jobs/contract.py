@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studentflow.errors import ConfigError
+from studentflow.core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
-from studentflow.errors import DataError
+from studentflow.core.errors import DataError
 
 from spark_jobs.increments import HINT, staging_files as list_staging
 

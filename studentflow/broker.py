@@ -9,8 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from studentflow import procs
-from studentflow.errors import StackError
+from studentflow.core import procs
+from studentflow.core.errors import StackError
 
 
 def tansu_binary() -> Path:

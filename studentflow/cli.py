@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from studentflow import __version__, config
+from studentflow import __version__
+from studentflow.core import config
 
 STAGE_CLIS = (
     "studentflow.stack_cli",   # stack up|down|status
@@ -120,7 +121,7 @@ def _redact(text: str, settings: config.Settings | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from studentflow.errors import from_world
+    from studentflow.core.errors import from_world
 
     parser = build_parser()
     args = parser.parse_args(argv)

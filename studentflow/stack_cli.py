@@ -5,7 +5,7 @@ import argparse
 import json
 import time
 
-from studentflow.config import Settings
+from studentflow.core.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studentflow import config
-from studentflow.errors import ConfigError, DataError, StudentflowError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError, DataError, StudentflowError
 
 DBT_PROJECT = config.PROJECT_ROOT / "dbt_project"
 MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary", "major_age_distribution")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from studentflow.config import Settings
-from studentflow.errors import DataError
+from studentflow.core.config import Settings
+from studentflow.core.errors import DataError
 
 MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary", "major_age_distribution")
 

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from studentflow.config import Settings
+from studentflow.core.config import Settings
 from studentflow.report.data import ReportData
 from studentflow.report.texts import (CONNECT_KEYS, COUNT_LABELS, KAFKA_KEYS, MISSING, REASONS, SASL_KEYS, SSL_KEYS,
                                       STAGES, TEXT, date_text, fmt_int, fmt_number, fmt_percent)

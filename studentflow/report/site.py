@@ -17,7 +17,7 @@ import posixpath
 import urllib.parse
 from pathlib import Path
 
-from studentflow.config import Settings
+from studentflow.core.config import Settings
 from studentflow.report import charts, data as data_mod, render, sections
 from studentflow.report.data import ReportInputMissing
 from studentflow.report.report import report_paths

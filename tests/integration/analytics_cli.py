@@ -1,8 +1,9 @@
 """Run a studentflow sub-command in-process with explicit Settings (as the CLI would)."""
 from __future__ import annotations
 
-from studentflow import cli, config
-from studentflow.errors import StudentflowError
+from studentflow import cli
+from studentflow.core import config
+from studentflow.core.errors import StudentflowError
 
 
 def run(argv: list[str], settings: config.Settings) -> tuple[int, str]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from studentflow import procs
+from studentflow.core import procs
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,8 @@ import pytest
 
 from tests.integration import analytics_cli
 from tests.integration import analytics_warehouse as aw
-from studentflow import config, transform
+from studentflow import transform
+from studentflow.core import config
 
 pytestmark = pytest.mark.slow
 TOL = 1e-9

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import procs
+from studentflow.core import procs
 from tests.conftest import needs
 from tests.integration import analytics_warehouse as aw
 from tests.integration.stackutil import REPO, sf, stack_env

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import config
+from studentflow.core import config
 from tests.integration import analytics_cli
 from tests.integration import analytics_warehouse as aw
 from tests.integration.stackutil import sf, stack_env

@@ -12,7 +12,8 @@ import sqlite3
 
 import pytest
 
-from studentflow import config, transform
+from studentflow import transform
+from studentflow.core import config
 from tests.integration import analytics_cli
 from tests.integration import analytics_warehouse as aw
 

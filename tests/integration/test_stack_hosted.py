@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import config, procs
+from studentflow.core import config, procs
 from tests.integration.stackutil import force_down, sf, stack_env, status
 from tests.integration.tls import start_tls_broker
 

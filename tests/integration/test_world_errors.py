@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from connect.rest import RestClient
-from studentflow import procs
-from studentflow.errors import ConnectError, ConnectHTTPError
+from studentflow.core import procs
+from studentflow.core.errors import ConnectError, ConnectHTTPError
 from tests.integration.stackutil import REPO, force_down, produce, sf, stack_env, status
 
 pytestmark = pytest.mark.slow

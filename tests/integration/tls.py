@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studentflow import broker as broker_mod
-from studentflow import procs
+from studentflow.core import procs
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import config
-from studentflow.errors import ConfigError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError
 
 
 def test_defaults_resolve_relative_to_project_root():

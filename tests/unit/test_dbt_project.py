@@ -9,7 +9,8 @@ import sys
 import pytest
 import yaml
 
-from studentflow import config, transform
+from studentflow import transform
+from studentflow.core import config
 from tests.integration import analytics_cli
 from tests.integration import analytics_warehouse as aw
 

@@ -6,8 +6,8 @@ import csv
 import pytest
 
 from expectations import suites
-from studentflow import config
-from studentflow.errors import ConfigError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError
 
 
 def seed_majors(settings) -> list[str]:

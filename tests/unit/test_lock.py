@@ -17,14 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import config, lock
+from studentflow import lock
+from studentflow.core import config
 from studentflow.cli import build_parser, locked_command
 from tests.integration.stackutil import REPO, stack_env
 
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from studentflow import config, lock
+    from studentflow import lock
+    from studentflow.core import config
     s = config.load()
     with lock.project_lock(s, sys.argv[1]):
         print("held", flush=True)
