@@ -22,7 +22,7 @@ from typing import Any
 
 from expectations.suites import Suite, build_suites
 from studentflow.core import config
-from studentflow.transform import require_tables
+from studentflow.core.warehouse import quality_paths, require_tables  # noqa: F401  (quality_paths: part of this API)
 
 
 @dataclass
@@ -48,12 +48,6 @@ class GateResult:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.success]
-
-
-def quality_paths(settings: config.Settings) -> tuple[Path, Path]:
-    """(data docs folder, summary JSON file)."""
-    base = settings.data_dir / "quality"
-    return base / "docs", base / "validation.json"
 
 
 def select_suites(settings: config.Settings, names: list[str] | None = None) -> list[Suite]:

@@ -9,14 +9,13 @@ column ``major``) and the age bounds are settings.age_min / settings.age_max.
 """
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studentflow.core import config
-from studentflow.core.errors import ConfigError
+from studentflow.core.reference import load_majors
 
 
 @dataclass(frozen=True)
@@ -51,19 +50,8 @@ class Suite:
 
 
 def canonical_majors(majors_file: Path) -> list[str]:
-    """Canonical majors from the dbt seed (column `major`), in file order."""
-    try:
-        with majors_file.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or "major" not in reader.fieldnames:
-                raise ConfigError(f"{majors_file} has no `major` column", "keep the seed's header: major,...")
-            majors = [row["major"].strip() for row in reader if row["major"] and row["major"].strip()]
-    except FileNotFoundError:
-        raise ConfigError(f"majors seed {majors_file} does not exist",
-                          "set STUDENTFLOW_MAJORS_FILE or restore dbt_project/seeds/majors.csv") from None
-    if not majors:
-        raise ConfigError(f"majors seed {majors_file} lists no major", "add the canonical majors, one per line")
-    return majors
+    """Canonical majors from the dbt seed (column `major`), in file order (the core's one reader)."""
+    return list(load_majors(majors_file))
 
 
 def build_suites(settings: config.Settings) -> list[Suite]:

@@ -11,7 +11,6 @@ canonical majors are not written into it: they come from the settings and the ma
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import time
@@ -20,7 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from studentflow.core.reference import load_aliases, load_majors  # noqa: F401  (the one reader of the seeds)
+
 SCHEMA_VERSION = 1
+# One message: (kind, key, value). The generator yields text; publish also takes bytes (hostile kinds).
+Message = tuple[str, "str | bytes | None", "str | bytes"]
 # Seeded runs stamp a virtual clock (one millisecond per event from this instant) instead of the
 # wall clock, so the same seed gives the same bytes.
 SEEDED_EPOCH_MS = 1756713600000   # 2025-09-01T08:00:00Z, la rentrée
@@ -64,39 +67,6 @@ def validator(contract: dict[str, Any]):
     cls = jsonschema.validators.validator_for(contract)
     cls.check_schema(contract)
     return cls(contract)
-
-
-@lru_cache(maxsize=8)
-def _majors_cached(path: str, mtime: float) -> tuple[str, ...]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    majors = tuple(r["major"].strip() for r in rows if (r.get("major") or "").strip())
-    return majors
-
-
-def load_majors(path: Path | str) -> tuple[str, ...]:
-    """Canonical majors from the seed file (column ``major``), in file order."""
-    from studentflow.core.errors import ConfigError
-
-    p = Path(path)
-    try:
-        majors = _majors_cached(str(p), p.stat().st_mtime)
-    except FileNotFoundError:
-        raise ConfigError(f"majors file {p} does not exist", "fix STUDENTFLOW_MAJORS_FILE") from None
-    except KeyError:
-        raise ConfigError(f"majors file {p} has no `major` column", "its header must include `major`") from None
-    if not majors:
-        raise ConfigError(f"majors file {p} lists no major", "add the canonical majors, one a line")
-    return majors
-
-
-def load_aliases(path: Path | str) -> dict[str, str]:
-    """Alias -> canonical major (``alias,major`` CSV); empty if the file does not exist."""
-    p = Path(path)
-    if not p.is_file():
-        return {}
-    with open(p, newline="", encoding="utf-8") as fh:
-        return {r["alias"].strip(): r["major"].strip() for r in csv.DictReader(fh) if r.get("alias")}
 
 
 # --- building events --------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from producer import events, hostile
+from producer.events import Message
 
-Message = tuple[str, "str | None", str]   # (kind, key, value text)
 
 # kind -> ("clean", rule) | ("quarantine", reason) | ("duplicate", None): the Spark stage's verdict.
 EXPECTED: dict[str, tuple[str, str | None]] = {
@@ -348,14 +348,14 @@ def for_settings(settings=None, **kwargs) -> Generator:
     """A Generator using the settings' age bounds and majors seed (default settings if None)."""
     if settings is None:
         from studentflow.core import config
-        settings = config.load(env={})
+        settings = config.load()
     return Generator(majors=events.load_majors(settings.majors_file), age_min=settings.age_min,
                      age_max=settings.age_max, **kwargs)
 
 
 def _default_majors() -> tuple[str, ...]:
     from studentflow.core import config
-    return events.load_majors(config.load(env={}).majors_file)
+    return events.load_majors(config.load().majors_file)
 
 
 def _js(text: str) -> str:

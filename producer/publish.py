@@ -21,7 +21,9 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from producer.events import Message  # key/value are str, bytes or None (value None is never sent: see below)
 from studentflow.core.errors import StackError
+from studentflow.core.kafka import preflight, short as _short  # noqa: F401  (preflight: part of this module's API)
 
 # Throughput settings measured on the embedded broker (DESIGN.md); a user's extra_conf wins.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -38,12 +40,6 @@ UNKNOWN_PID_THRESHOLD = 5     # "unknown producer id" log lines before the produ
 POLL_EVERY = 1024             # messages between two polls (callbacks, progress, rate limit)
 _RESEND_CODES = {"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_FATAL", "_MSG_TIMED_OUT", "UNKNOWN_PRODUCER_ID",
                  "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH"}
-_CLIENT_ERRORS_THAT_STOP = ("_SSL", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "TOPIC_AUTHORIZATION_FAILED",
-                            "CLUSTER_AUTHORIZATION_FAILED")
-
-Message = tuple  # (kind, key, value): key/value are str, bytes or None (value None is never sent: see below)
-
-
 @dataclass
 class DeliveryReport:
     """What happened to the messages handed to :func:`publish`."""
@@ -175,76 +171,6 @@ class _Instance:
         self.poll(0)
 
 
-def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0) -> None:
-    """Reach the cluster and make sure ``topic`` exists; one clear error line if not."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    seen: list[tuple[str, str]] = []
-    quiet = logging.getLogger("studentflow.kafka.preflight")
-    quiet.handlers[:] = [logging.NullHandler()]
-    quiet.propagate = False
-    admin = AdminClient({**conf, "error_cb": lambda e: seen.append((e.name(), e.str())), "logger": quiet})
-    where = f"{conf.get('bootstrap.servers')} ({conf.get('security.protocol', 'PLAINTEXT')})"
-    deadline = time.monotonic() + timeout
-    md = None
-    while time.monotonic() < deadline:
-        try:
-            md = admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
-            if md.brokers:
-                break
-        except KafkaException:
-            pass
-        if any(code in _CLIENT_ERRORS_THAT_STOP for code, _ in seen):
-            break   # a certificate or credential problem does not heal by waiting
-        admin.poll(0.1)
-    else:
-        md = None
-    if md is None or not md.brokers:
-        admin.poll(0)
-        raise StackError(f"cannot reach Kafka at {where}: {_best_error(seen) or f'no answer within {timeout:.0f} s'}",
-                         _hint(seen))
-    if topic in md.topics and not md.topics[topic].error:
-        return
-    fut = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
-                              request_timeout=timeout)[topic]
-    try:
-        fut.result(timeout=timeout)
-    except KafkaException as exc:
-        if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            raise StackError(f"topic {topic} does not exist and cannot be created: {exc.args[0].str()}",
-                             "create it on the cluster, or grant this client CREATE on it") from None
-    except Exception as exc:   # concurrent.futures.TimeoutError
-        raise StackError(f"creating topic {topic} did not finish: {exc!r}", "check the cluster") from None
-
-
-def _best_error(seen: list[tuple[str, str]]) -> str:
-    """The most telling client error: certificate/authentication first, then the last transport error."""
-    for code, text in seen:
-        if code in _CLIENT_ERRORS_THAT_STOP:
-            return _short(text)
-    telling = [text for code, text in seen if code != "_ALL_BROKERS_DOWN"] or [text for _, text in seen]
-    return _short(telling[-1]) if telling else ""
-
-
-def _short(text: str) -> str:
-    # "ssl://127.0.0.1:1234/bootstrap: SSL handshake failed: ... (after 3ms in state SSL_HANDSHAKE)"
-    text = text.split("/bootstrap: ", 1)[-1]
-    if " (after " in text:
-        text = text[:text.rindex(" (after ")]
-    return " ".join(text.split())
-
-
-def _hint(seen: list[tuple[str, str]]) -> str:
-    codes = {code for code, _ in seen}
-    text = " ".join(_short(t) for _, t in seen).lower()
-    if "_SSL" in codes or "certificate" in text:
-        return "check ssl_ca_location (the CA that signed the broker certificate) and the client certificate/key"
-    if codes & {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"} or "sasl" in text:
-        return "check sasl_mechanism, sasl_username and sasl_password"
-    return "check bootstrap_servers and security_protocol (`studentflow config`), or run `studentflow stack up`"
-
-
 class _Stop(Exception):
     """The producer was lost more often than allowed: stop reading the source."""
 
@@ -333,7 +259,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
             on_error: Callable[[Any], None] | None = None) -> DeliveryReport:
     """Send ``(kind, key, value)`` messages to ``topic`` (default ``settings.topic``); return the report.
 
-    ``conf`` is the client configuration (default ``studentflow.stack.kafka_conf(settings)``);
+    ``conf`` is the client configuration (default ``studentflow.core.endpoints.kafka_conf(settings)``);
     ``extra_conf`` overrides producer settings. ``rate`` caps messages per second.
     ``progress(report)`` is called about every ``progress_interval`` seconds (``acked`` is a live
     estimate then); ``on_error(KafkaError)`` for each client-level error (connection lost, ...).
@@ -343,7 +269,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
     from confluent_kafka import KafkaException
 
     if conf is None:
-        from studentflow.stack import kafka_conf
+        from studentflow.core.endpoints import kafka_conf
         conf = kafka_conf(settings)
     topic = topic or settings.topic
     pconf = {**conf, **PRODUCER_DEFAULTS, "message.timeout.ms": int(delivery_timeout * 1000), **(extra_conf or {})}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from studentflow.core import procs
 from studentflow.core.errors import StackError
+from studentflow.core.kafka import ensure_topic, is_ready, quiet_logger  # noqa: F401  (callers of the stack use them here)
 
 
 def tansu_binary() -> Path:
@@ -44,48 +45,6 @@ def start(port: int, log_path: Path, *, tie_to_parent: bool = False,
     return procs.spawn(cmd, log_path, env=env, tie_to_parent=tie_to_parent)
 
 
-def quiet_logger():
-    """A logger that swallows librdkafka's own connection chatter (we report errors ourselves)."""
-    import logging
-
-    log = logging.getLogger("studentflow.librdkafka")
-    if not log.handlers:
-        log.addHandler(logging.NullHandler())
-        log.propagate = False
-    return log
-
-
-def is_ready(bootstrap: str, client_conf: dict | None = None, timeout: float = 2) -> bool:
-    from confluent_kafka.admin import AdminClient
-
-    conf = {**(client_conf or {}), "bootstrap.servers": bootstrap, "logger": quiet_logger()}
-    md = AdminClient(conf).list_topics(timeout=timeout)
-    return bool(md.brokers)
-
-
 def wait_ready(bootstrap: str, proc: subprocess.Popen | None, log_path: Path | None, timeout: float = 15) -> None:
     procs.wait_until(lambda: is_ready(bootstrap), timeout=timeout, what="embedded broker", proc=proc,
                      log_path=log_path)
-
-
-def ensure_topic(client_conf: dict, topic: str, partitions: int, timeout: float = 15) -> bool:
-    """Create ``topic`` if it does not exist. Returns True if it was created."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient(client_conf)
-    try:
-        md = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise StackError(f"cannot reach Kafka at {client_conf.get('bootstrap.servers')}: {exc}",
-                         "check bootstrap_servers and security settings (`studentflow config`)") from None
-    if topic in md.topics and not md.topics[topic].error:
-        return False
-    fut = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic]
-    try:
-        fut.result(timeout=timeout)
-    except KafkaException as exc:
-        if "TOPIC_ALREADY_EXISTS" in str(exc):
-            return False
-        raise StackError(f"cannot create topic {topic}: {exc}", "create it yourself or check ACLs") from None
-    return True

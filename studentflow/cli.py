@@ -17,7 +17,7 @@ STAGE_CLIS = (
     "connect.cli",             # connect apply|validate|status|lag|restart|delete
     "producer.cli",            # produce
     "spark_jobs.cli",          # normalize
-    "studentflow.transform",   # transform (dbt)
+    "studentflow.transform_cli",  # transform (dbt)
     "expectations.cli",        # validate (GX)
     "studentflow.report.cli",  # report
     "studentflow.pipeline_cli",  # run

@@ -1,81 +1,31 @@
 """The embedded local stack: Tansu broker + Apache Kafka Connect worker, as background processes.
 
-State (ports, PIDs, log paths) lives in ``<state_dir>/stack.json``. Every other stage asks
-``kafka_conf(settings)`` / ``connect_url(settings)`` for where to connect: the configured
-cluster when one is set, otherwise the running embedded stack.
+State (ports, PIDs, log paths) lives in ``<state_dir>/stack.json`` (:mod:`studentflow.core.endpoints`,
+where every stage asks ``kafka_conf(settings)`` / ``connect_url(settings)`` for where to connect).
 """
 from __future__ import annotations
 
-import json
+import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from studentflow.core import procs
 from studentflow.core.config import Settings
+from studentflow.core.endpoints import StackState, connect_url, kafka_conf  # noqa: F401  (re-exported for the orchestration)
 from studentflow.core.errors import StackError
 
 
-@dataclass
-class StackState:
-    bootstrap: str
-    broker_pid: int
-    broker_port: int
-    broker_log: str
-    connect_url: str
-    connect_pid: int
-    connect_port: int
-    connect_log: str
-    connect_mode: str
-    started_at: str
-
-    @staticmethod
-    def path(settings: Settings) -> Path:
-        return settings.state_dir / "stack.json"
-
-    @classmethod
-    def read(cls, settings: Settings) -> "StackState | None":
-        p = cls.path(settings)
-        if not p.is_file():
-            return None
-        try:
-            return cls(**json.loads(p.read_text()))
-        except (ValueError, TypeError):
-            return None
-
-    def write(self, settings: Settings) -> None:
-        p = self.path(settings)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(p)  # atomic: `stack status` never reads half a file
-
-    def alive(self) -> dict[str, bool]:
-        return {"broker": procs.pid_alive(self.broker_pid), "connect": procs.pid_alive(self.connect_pid)}
-
-
-def kafka_conf(settings: Settings) -> dict[str, str]:
-    """confluent-kafka client settings: the configured cluster, else the running embedded broker."""
-    if not settings.embedded_kafka:
-        return settings.kafka_client_config()
-    state = StackState.read(settings)
-    if state is None or not procs.pid_alive(state.broker_pid):
-        raise StackError("no Kafka configured and the embedded stack is not running",
-                         "run `studentflow stack up`, or set STUDENTFLOW_BOOTSTRAP_SERVERS")
-    return {"bootstrap.servers": state.bootstrap}
-
-
-def connect_url(settings: Settings) -> str:
-    """Kafka Connect REST URL: the configured one, else the running embedded worker."""
-    if not settings.embedded_connect:
-        return settings.connect_url.rstrip("/")
-    state = StackState.read(settings)
-    if state is None or not procs.pid_alive(state.connect_pid):
-        raise StackError("no Connect URL configured and the embedded worker is not running",
-                         "run `studentflow stack up`, or set STUDENTFLOW_CONNECT_URL")
-    return state.connect_url
-
-
 # --- lifecycle -------------------------------------------------------------------------------
+
+@dataclass
+class _Started:
+    """A process this module started (or None for a hosted broker) and where to reach it."""
+
+    proc: subprocess.Popen | None
+    address: str          # bootstrap servers, or the worker's REST URL
+    port: int
+    log: Path
+    client_conf: dict | None = None
 
 def _now() -> str:
     import datetime as dt
@@ -127,9 +77,9 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
         if alive["broker"]:
             progress("Connect worker is not running: restarting it (the broker and its topics are kept)")
             runtime.java_binary(), runtime.classpath(settings)
-            worker, url, cport, clog = _start_worker(settings, existing.bootstrap, connect_port or existing.connect_port,
-                                                     mode or existing.connect_mode, tie_to_parent, progress)
-            existing.connect_pid, existing.connect_url, existing.connect_port = worker.pid, url, cport
+            worker = _start_worker(settings, existing.bootstrap, connect_port or existing.connect_port,
+                                   mode or existing.connect_mode, tie_to_parent, progress)
+            existing.connect_pid, existing.connect_url, existing.connect_port = worker.proc.pid, worker.address, worker.port
             existing.write(settings)
             return existing, True
         progress("the broker had stopped: the topic data it held in memory is gone (staged files are kept)")
@@ -138,23 +88,24 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
     runtime.java_binary(), runtime.classpath(settings)  # fail before starting anything
 
-    broker_proc, bootstrap, bport, broker_log, client_conf = _start_broker(settings, broker_port, tie_to_parent, progress)
+    brk = _start_broker(settings, broker_port, tie_to_parent, progress)
     try:
-        from studentflow import broker
-        broker.ensure_topic(client_conf, settings.topic, settings.topic_partitions)
-        worker, url, cport, connect_log = _start_worker(settings, bootstrap, connect_port, mode, tie_to_parent, progress)
+        from studentflow.core.kafka import ensure_topic
+        ensure_topic(brk.client_conf or {}, settings.topic, settings.topic_partitions)
+        worker = _start_worker(settings, brk.address, connect_port, mode, tie_to_parent, progress)
     except BaseException:
-        if broker_proc is not None:
-            procs.stop_pid(broker_proc.pid)
+        if brk.proc is not None:
+            procs.stop_pid(brk.proc.pid)
         raise
-    state = StackState(bootstrap=bootstrap, broker_pid=broker_proc.pid if broker_proc else 0, broker_port=bport,
-                       broker_log=str(broker_log) if broker_proc else "", connect_url=url, connect_pid=worker.pid,
-                       connect_port=cport, connect_log=str(connect_log), connect_mode=mode, started_at=_now())
+    state = StackState(bootstrap=brk.address, broker_pid=brk.proc.pid if brk.proc else 0, broker_port=brk.port,
+                       broker_log=str(brk.log) if brk.proc else "", connect_url=worker.address,
+                       connect_pid=worker.proc.pid, connect_port=worker.port, connect_log=str(worker.log),
+                       connect_mode=mode, started_at=_now())
     state.write(settings)
     return state, True
 
 
-def _start_broker(settings: Settings, port: int | None, tie_to_parent: bool, progress):
+def _start_broker(settings: Settings, port: int | None, tie_to_parent: bool, progress) -> _Started:
     """The embedded broker, or a reachability check of the configured one."""
     from studentflow import broker
 
@@ -172,7 +123,7 @@ def _start_broker(settings: Settings, port: int | None, tie_to_parent: bool, pro
         if not ok:
             raise StackError(f"cannot reach the configured Kafka at {bootstrap}: {why}",
                              "check STUDENTFLOW_BOOTSTRAP_SERVERS and the security settings")
-        return None, bootstrap, 0, log, client_conf
+        return _Started(None, bootstrap, 0, log, client_conf)
     bport = port or procs.free_port()
     bootstrap = f"127.0.0.1:{bport}"
     progress(f"starting embedded broker on {bootstrap} (memory only: topic data does not survive a restart)")
@@ -182,10 +133,11 @@ def _start_broker(settings: Settings, port: int | None, tie_to_parent: bool, pro
     except StackError:
         procs.stop_pid(proc.pid)
         raise
-    return proc, bootstrap, bport, log, {"bootstrap.servers": bootstrap}
+    return _Started(proc, bootstrap, bport, log, {"bootstrap.servers": bootstrap})
 
 
-def _start_worker(settings: Settings, bootstrap: str, port: int | None, mode: str, tie_to_parent: bool, progress):
+def _start_worker(settings: Settings, bootstrap: str, port: int | None, mode: str, tie_to_parent: bool,
+                  progress) -> _Started:
     from connect import rest, runtime
 
     cport = port if port and not procs.port_in_use(port) else procs.free_port()
@@ -200,7 +152,7 @@ def _start_worker(settings: Settings, bootstrap: str, port: int | None, mode: st
     except StackError:
         procs.stop_pid(worker.pid)
         raise
-    return worker, url, cport, log
+    return _Started(worker, url, cport, log)
 
 
 def down(settings: Settings, *, quiet: bool = False) -> list[str]:

@@ -87,3 +87,10 @@ def from_world(exc: BaseException) -> StudentflowError | None:
     if isinstance(exc, ConnectionError):
         return StackError(f"connection failed: {exc}", "is the stack up? `studentflow stack status`")
     return None
+
+
+class WarehouseNotReady(DataError):
+    """The warehouse file, a table or a mart a stage reads does not exist yet: run the stage before
+    it (exit code 2, for every reader: the gate, dbt's helpers, the report)."""
+
+    exit_code = 2

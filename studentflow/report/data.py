@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from studentflow.core.config import Settings
-from studentflow.core.errors import DataError
+from studentflow.core.errors import DataError, WarehouseNotReady
+from studentflow.core.warehouse import MARTS, connect_readonly, quality_paths
 
-MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary", "major_age_distribution")
-
-
-class ReportInputMissing(DataError):
-    """The warehouse or a dbt mart the report reads does not exist yet (exit code 2, like transform)."""
-
-    exit_code = 2
+ReportInputMissing = WarehouseNotReady   # the report's name for it: the warehouse or a mart is not there yet
 
 
 @dataclass
@@ -44,7 +39,7 @@ def _open_warehouse(settings: Settings) -> sqlite3.Connection:
         raise ReportInputMissing(f"no warehouse at {path}",
                                  "run `studentflow run`, or `studentflow normalize` then `studentflow transform` first")
     # read-only: never create an empty file or touch what dbt built
-    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    con = connect_readonly(path)
     con.row_factory = sqlite3.Row
     return con
 
@@ -88,7 +83,7 @@ def read(settings: Settings) -> ReportData:
                         "run `studentflow transform` again; if it persists, delete the file and run `studentflow run`") from None
     finally:
         con.close()
-    quality_path = settings.data_dir / "quality" / "validation.json"
+    _, quality_path = quality_paths(settings)
     quality = None
     if quality_path.is_file():
         try:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from studentflow.core.config import Settings
 from studentflow.report import charts, data as data_mod, render, sections
-from studentflow.report.data import ReportInputMissing
+from studentflow.core.errors import WarehouseNotReady
+from studentflow.core.warehouse import SOURCE_TABLES, quality_paths, require_tables
 from studentflow.report.report import report_paths
 from studentflow.report.texts import LANGS, TEXT
 
@@ -28,22 +29,22 @@ TREND_CHART = "runs_trend.png"
 
 
 def folders(settings: Settings) -> dict[str, Path]:
-    from studentflow import transform
+    from studentflow import dbt_runner
 
-    target, _ = transform.dbt_paths(settings)
+    target, _ = dbt_runner.dbt_paths(settings)
     return {"": settings.data_dir / "site", "report": settings.data_dir / "report", "dbt": target,
-            "quality": settings.data_dir / "quality" / "docs"}
+            "quality": quality_paths(settings)[0]}
 
 
 def generate_dbt_docs(settings: Settings) -> bool:
     """`dbt docs generate` into <data_dir>/dbt/target when the warehouse has the Spark tables."""
-    from studentflow import transform
+    from studentflow import dbt_runner
 
     try:
-        transform.require_tables(settings.warehouse, transform.SOURCE_TABLES, "")
-    except transform.WarehouseNotReady:
+        require_tables(settings.warehouse, SOURCE_TABLES, "")
+    except WarehouseNotReady:
         return False
-    return transform.run_dbt(settings, ["docs", "generate"]).ok
+    return dbt_runner.run_dbt(settings, ["docs", "generate"]).ok
 
 
 def build(settings: Settings, default_lang: str = "fr", refresh: int = 0) -> dict[str, Path]:
@@ -52,7 +53,7 @@ def build(settings: Settings, default_lang: str = "fr", refresh: int = 0) -> dic
     where[""].mkdir(parents=True, exist_ok=True)
     try:
         data = data_mod.read(settings)
-    except ReportInputMissing:
+    except WarehouseNotReady:
         data = None
     now = dt.datetime.now(dt.timezone.utc)
     for lang in LANGS:

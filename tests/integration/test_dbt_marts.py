@@ -19,7 +19,7 @@ import pytest
 
 from tests.integration import analytics_cli
 from tests.integration import analytics_warehouse as aw
-from studentflow import transform
+from studentflow import dbt_runner
 from studentflow.core import config
 
 pytestmark = pytest.mark.slow
@@ -111,7 +111,7 @@ def test_transform_prints_compact_summary_and_docs_generate(built, capsys):
     code, err = analytics_cli.run(["transform", "--docs"], settings)
     assert code == 0, err
     out = capsys.readouterr().out
-    target, _ = transform.dbt_paths(settings)
+    target, _ = dbt_runner.dbt_paths(settings)
     assert str(target / "static_index.html") in out
     assert (target / "static_index.html").stat().st_size > 10_000
     catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))
@@ -126,7 +126,7 @@ def test_analyst_mart_runs_with_plain_dbt_build(built, tmp_path):
     """A new mart on stg_students, in a copy of the project, built by dbt's own CLI."""
     settings, rows = built
     project = tmp_path / "dbt_project"
-    shutil.copytree(transform.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     (project / "models" / "marts" / "major_youngest_students.sql").write_text(
         "-- analyst's mart: how many students of each major are under 21\n"
         "with students as (\n\n    select * from {{ ref('stg_students') }}\n\n),\n\n"
@@ -154,4 +154,4 @@ def test_analyst_mart_runs_with_plain_dbt_build(built, tmp_path):
         if r[4] < 21:
             expected[r[5]] += 1
     assert got == dict(expected)
-    assert not (transform.DBT_PROJECT / "models" / "marts" / "major_youngest_students.sql").exists()
+    assert not (dbt_runner.DBT_PROJECT / "models" / "marts" / "major_youngest_students.sql").exists()

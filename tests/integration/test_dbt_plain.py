@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import transform
+from studentflow import dbt_runner
 from tests.integration import analytics_warehouse as aw
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def _dbt(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("plain dbt é")  # a space and an accent in the path, on purpose
-    shutil.copytree(transform.DBT_PROJECT, root / "dbt_project",
+    shutil.copytree(dbt_runner.DBT_PROJECT, root / "dbt_project",
                     ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     aw.build(root / "data" / "warehouse.db", n=200, seed=3)
     # the last run finished just now: the freshness check passes

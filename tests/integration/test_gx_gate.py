@@ -12,7 +12,7 @@ import sqlite3
 
 import pytest
 
-from studentflow import transform
+from studentflow import dbt_runner
 from studentflow.core import config
 from tests.integration import analytics_cli
 from tests.integration import analytics_warehouse as aw
@@ -106,7 +106,7 @@ def test_injected_bad_rows_fail_validate_and_dbt_tests(good, tmp_path, capfd):
     out, _ = capfd.readouterr()
     assert code == 1, err
     assert "compiled" in err                      # the hint says where the failing tests' SQL is
-    results = json.loads((transform.dbt_paths(settings)[0] / "run_results.json").read_text(encoding="utf-8"))
+    results = json.loads((dbt_runner.dbt_paths(settings)[0] / "run_results.json").read_text(encoding="utf-8"))
     by_status: dict[str, list] = {}
     for r in results["results"]:
         by_status.setdefault(r["status"], []).append(r)

@@ -43,10 +43,10 @@ def _fill_spark_tables(path: Path) -> dict[str, list[int]]:
 
 @pytest.fixture()
 def dbt_warehouse(settings):
-    from studentflow import transform
+    from studentflow import dbt_runner
 
     ages = _fill_spark_tables(settings.warehouse)
-    outcome = transform.run_dbt(settings, ["build"])
+    outcome = dbt_runner.run_dbt(settings, ["build"])
     assert outcome.ok, outcome.output[-3000:]
     return settings, ages
 

@@ -9,12 +9,12 @@ import sys
 import pytest
 import yaml
 
-from studentflow import transform
+from studentflow import dbt_runner
 from studentflow.core import config
 from tests.integration import analytics_cli
 from tests.integration import analytics_warehouse as aw
 
-PROJECT = transform.DBT_PROJECT
+PROJECT = dbt_runner.DBT_PROJECT
 MART_COLUMNS = {
     "major_age_stats": ["major", "student_count", "avg_age", "min_age", "max_age", "stddev_age", "median_age"],
     "major_avg_age_over_20": ["major", "student_count", "avg_age"],
@@ -68,11 +68,11 @@ def test_generic_tests_use_arguments_key():
 def test_dbt_command_passes_settings(tmp_path):
     settings = config.load(env={}, data_dir=str(tmp_path / "data"), warehouse=str(tmp_path / "w.db"),
                            age_min=18, age_max=65)
-    argv = transform.dbt_command(settings, ["build", "--select", "stg_students"])
+    argv = dbt_runner.dbt_command(settings, ["build", "--select", "stg_students"])
     assert argv[1:4] == ["build", "--select", "stg_students"]
     assert json.loads(argv[argv.index("--vars") + 1]) == {"age_min": 18, "age_max": 65}
     assert argv[argv.index("--target-path") + 1] == str(tmp_path / "data" / "dbt" / "target")
-    assert transform.dbt_env(settings)["STUDENTFLOW_WAREHOUSE"] == str(tmp_path / "w.db")
+    assert dbt_runner.dbt_env(settings)["STUDENTFLOW_WAREHOUSE"] == str(tmp_path / "w.db")
 
 
 def test_transform_without_warehouse_exits_2_and_creates_nothing(settings):

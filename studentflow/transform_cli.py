@@ -1,0 +1,82 @@
+"""`studentflow transform`: dbt build on the warehouse (the runner is studentflow/dbt_runner.py)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from studentflow.core import config
+from studentflow.core.errors import DataError, StudentflowError
+from studentflow.core.warehouse import SOURCE_TABLES, require_tables
+
+
+def _tail_errors(output: str, limit: int = 12) -> list[str]:
+    lines = [ln.rstrip() for ln in output.splitlines() if ln.strip()]
+    keep = [ln for ln in lines if any(w in ln for w in ("Error", "error", "ERROR", "FAIL"))]
+    return (keep or lines)[-limit:]
+
+
+def cmd_transform(args: argparse.Namespace, settings: config.Settings) -> int:
+    from studentflow.dbt_runner import dbt_paths, mart_row_counts, run_dbt, summarize
+
+    hint = "run `studentflow normalize` first (the Spark stage writes clean_students), or set STUDENTFLOW_WAREHOUSE"
+    require_tables(settings.warehouse, SOURCE_TABLES, hint)
+    _, logs = dbt_paths(settings)
+    if args.docs:
+        outcome = run_dbt(settings, ["docs", "generate", "--static"], stream=args.verbose)
+        if not outcome.ok:
+            for line in _tail_errors(outcome.output):
+                print(line, file=sys.stderr)
+            raise StudentflowError("dbt docs generate failed", f"see {logs / 'dbt.log'}")
+        target, _ = dbt_paths(settings)
+        print(f"dbt docs: {target / 'static_index.html'} (one file, open it in a browser; "
+              f"or `dbt docs serve --target-path {target}` for index.html)")
+        return 0
+
+    command = [args.command]
+    if args.select:
+        command += ["--select", *args.select]
+    if args.full_refresh:
+        command.append("--full-refresh")
+    outcome = run_dbt(settings, command, stream=args.verbose)
+    for line in summarize(outcome):
+        print(line)
+    if outcome.ok:
+        counts = mart_row_counts(settings.warehouse)
+        if counts:
+            print("marts: " + ", ".join(f"{m} ({n} row{'s' if n != 1 else ''})" for m, n in counts.items())
+                  + f"  in {settings.warehouse}")
+        return 0
+    if not outcome.results:   # dbt stopped before running any node: parse/compile/connection error
+        for line in _tail_errors(outcome.output):
+            print(line, file=sys.stderr)
+        raise StudentflowError(f"dbt {args.command} failed before running any model",
+                               f"see the lines above and {logs / 'dbt.log'}")
+    failed_tests = [r for r in outcome.problems if r["status"] == "fail"]
+    if failed_tests and len(failed_tests) == len(outcome.problems):
+        target, _ = dbt_paths(settings)
+        raise DataError(f"{len(failed_tests)} dbt test(s) failed on the warehouse data",
+                        f"each failing test's SQL (it selects the offending rows) is under "
+                        f"{target / 'compiled' / 'studentflow'}; run it against {settings.warehouse}")
+    raise StudentflowError(f"dbt {args.command}: {len(outcome.problems)} node(s) failed",
+                           f"fix the model SQL/YAML named above; log: {logs / 'dbt.log'}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "transform",
+        help="dbt build on the SQLite warehouse: staging views, per-major marts and their tests",
+        description=(
+            "Run the dbt project in dbt_project/ against the warehouse (setting `warehouse`), with the "
+            "configured age bounds as dbt vars. Default: `dbt build` (seeds, models, tests). "
+            "Artifacts go to <data_dir>/dbt/. Exit 0 when everything passed, 1 when a dbt test "
+            "failed, 2 when the warehouse is missing or dbt itself failed."),
+    )
+    p.add_argument("--select", "-s", nargs="+", metavar="SELECTOR",
+                   help="dbt node selection, passed to `dbt --select` (e.g. `major_age_stats+`, `stg_students`)")
+    p.add_argument("--command", choices=("build", "run", "test", "seed"), default="build",
+                   help="dbt command to run (default: build = seed + run + test in DAG order)")
+    p.add_argument("--full-refresh", action="store_true", help="pass --full-refresh to dbt (rebuild seeds and tables)")
+    p.add_argument("--docs", action="store_true",
+                   help="run `dbt docs generate --static` instead of building; prints the path of the HTML docs")
+    p.add_argument("--verbose", "-v", action="store_true", help="stream dbt's own output instead of the compact summary only")
+    p.set_defaults(handler=cmd_transform)
