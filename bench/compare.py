@@ -128,7 +128,7 @@ def first_event_time(bootstrap: str, topic: str, timeout: float = 30) -> float |
     """Epoch seconds of the earliest message timestamp at the head of each partition."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from studentflow.broker import quiet_logger
+    from studentflow.core.kafka import quiet_logger
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-compare-first", "enable.auto.commit": False,
                   "enable.partition.eof": True, "logger": quiet_logger()})

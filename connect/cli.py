@@ -90,21 +90,18 @@ def _default_connector(settings: Settings) -> str:
 def _apply(args, settings: Settings) -> int:
     from connect import rest
 
-    client = _client(settings)
-    files = rest.connector_files(args.files, settings)
-    for cf in files:
-        if cf.config.get("file") and settings.embedded_connect:  # the file connectors do not create folders
-            from pathlib import Path
-            Path(cf.config["file"]).parent.mkdir(parents=True, exist_ok=True)
-        errors = rest.validate(client, cf)
-        if errors:
-            _print_errors(cf, errors)
-            return 1
-        outcome = rest.apply(client, cf)
+    def applied(cf, outcome: str, st: dict | None) -> None:
         print(f"{cf.name}: {outcome}")
-        if not args.no_wait:
-            st = rest.wait_running(client, cf.name, timeout=args.timeout)
+        if st is not None:
             print(f"{cf.name}: RUNNING ({len(st.get('tasks', []))} task(s))")
+
+    try:
+        rest.apply_all(_client(settings), rest.connector_files(args.files, settings),
+                       make_folders=settings.embedded_connect, wait=not args.no_wait, timeout=args.timeout,
+                       on_applied=applied)
+    except rest.ConnectorInvalid as exc:
+        _print_errors(exc.connector_file, exc.errors)
+        return 1
     return 0
 
 
@@ -154,13 +151,13 @@ def _status(args, settings: Settings) -> int:
 
 def _lag(args, settings: Settings) -> int:
     from connect import lag as lag_mod
-    from studentflow import stack
+    from studentflow.core.endpoints import kafka_conf
 
     name = args.name or _default_connector(settings)
     if args.name and lag_mod.is_source(name, settings):
         raise ConnectError(f"{name} is a source connector: it has no consumer lag",
                            f"`studentflow connect offsets {name}` shows how far it has read")
-    conf = stack.kafka_conf(settings)
+    conf = kafka_conf(settings)
     if args.wait:
         def progress(total, end):
             if sys.stderr.isatty():

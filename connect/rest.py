@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from studentflow.core.config import Settings
 from studentflow.core.errors import ConnectError, ConnectHTTPError
@@ -99,8 +99,8 @@ class RestClient:
 def client(settings: Settings, url: str | None = None) -> RestClient:
     """A client for the configured Connect cluster (or the embedded worker), with its credentials."""
     if url is None:
-        from studentflow import stack
-        url = stack.connect_url(settings)
+        from studentflow.core.endpoints import connect_url
+        url = connect_url(settings)
     return RestClient(url, username=settings.connect_username, password=settings.connect_password,
                       ca_file=settings.connect_ca_location)
 
@@ -218,6 +218,37 @@ def validate(client: RestClient, cf: ConnectorFile) -> list[tuple[str, str]]:
         for err in value.get("errors", []):
             errors.append((value.get("name", "?"), err))
     return errors
+
+
+class ConnectorInvalid(ConnectError):
+    """A connector file the worker refused field by field (``errors``: [(field, message)])."""
+
+    def __init__(self, cf: ConnectorFile, errors: list[tuple[str, str]]) -> None:
+        super().__init__(f"connector {cf.name} is invalid: " + "; ".join(f"{k}: {v}" for k, v in errors),
+                         f"fix {cf.path.name} (`studentflow connect validate`)")
+        self.connector_file = cf
+        self.errors = errors
+
+
+def apply_all(client: RestClient, files: list[ConnectorFile], *, make_folders: bool = True, wait: bool = True,
+              timeout: float = 60.0, on_applied: Callable[[ConnectorFile, str, dict | None], None] | None = None,
+              ) -> list[str]:
+    """Validate, apply (idempotent PUT) and wait for RUNNING, file by file: the one sequence the
+    `connect apply` command and `studentflow run` share. Raises :class:`ConnectorInvalid` on the
+    first file the worker refuses. Returns "NAME created|updated[, RUNNING]" per file."""
+    done = []
+    for cf in files:
+        if make_folders and cf.config.get("file"):   # the file connectors do not create folders
+            Path(cf.config["file"]).parent.mkdir(parents=True, exist_ok=True)
+        errors = validate(client, cf)
+        if errors:
+            raise ConnectorInvalid(cf, errors)
+        outcome = apply(client, cf)
+        st = wait_running(client, cf.name, timeout=timeout) if wait else None
+        if on_applied:
+            on_applied(cf, outcome, st)
+        done.append(f"{cf.name} {outcome}" + (", RUNNING" if wait else ""))
+    return done
 
 
 def status(client: RestClient, name: str) -> dict:

@@ -11,7 +11,7 @@ from expectations.suites import TABLES
 SUITE_NAMES = TABLES   # one suite per table, named after it
 
 
-def cmd_validate(args: argparse.Namespace, settings: config.Settings) -> int:
+def _validate(args: argparse.Namespace, settings: config.Settings) -> int:
     from expectations import gate   # light; great_expectations itself is imported inside gate.run()
 
     result = gate.run(settings, suite_names=args.suite, docs=not args.no_docs)
@@ -42,4 +42,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", action="append", choices=SUITE_NAMES, metavar="NAME",
                    help=f"validate only this suite (repeatable): {', '.join(SUITE_NAMES)}")
     p.add_argument("--no-docs", action="store_true", help="skip building the HTML Data Docs (the JSON summary is still written)")
-    p.set_defaults(handler=cmd_validate)
+    p.set_defaults(handler=_validate)

@@ -52,10 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--with-kinds", action="store_true", help="with --dry-run: prefix each line with its kind and a tab")
     p.add_argument("--list-kinds", action="store_true",
                    help="print every malformed kind with its expected downstream verdict, then exit")
-    p.set_defaults(handler=produce_cmd)
+    p.set_defaults(handler=_produce)
 
 
-def produce_cmd(args: argparse.Namespace, settings) -> int:
+def _produce(args: argparse.Namespace, settings) -> int:
     from producer import generate
 
     if args.list_kinds:
@@ -68,7 +68,7 @@ def produce_cmd(args: argparse.Namespace, settings) -> int:
         return _dry_run(messages, args.with_kinds)
 
     from producer.publish import publish, redact
-    from studentflow.stack import kafka_conf
+    from studentflow.core.endpoints import kafka_conf
 
     conf = kafka_conf(settings)
     topic = args.topic or settings.topic

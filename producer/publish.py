@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from producer.events import Message  # key/value are str, bytes or None (value None is never sent: see below)
+from studentflow.core.config import redact  # noqa: F401  (part of this module's API)
 from studentflow.core.errors import StackError
 from studentflow.core.kafka import preflight, short as _short  # noqa: F401  (preflight: part of this module's API)
 
@@ -350,14 +351,3 @@ def _reason(code: str, dropping: bool) -> str:
     return {"_MSG_TIMED_OUT": "not acknowledged within the delivery timeout",
             "_PURGE_QUEUE": "not sent within the delivery timeout",
             "_PURGE_INFLIGHT": "no answer within the delivery timeout"}.get(code, code)
-
-
-def redact(text: str, settings) -> str:
-    """``text`` with every configured secret value masked."""
-    from studentflow.core.config import SECRET_KEYS
-
-    for key in SECRET_KEYS:
-        secret = getattr(settings, key, "")
-        if secret:
-            text = text.replace(secret, "********")
-    return text

@@ -27,10 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(Spark JDBC with Debian's sqlite-jdbc)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (for scripts and CI)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary (or the JSON)")
-    p.set_defaults(handler=normalize_cmd)
+    p.set_defaults(handler=_normalize)
 
 
-def normalize_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def _normalize(args: argparse.Namespace, settings: Settings) -> int:
     from spark_jobs.job import run_normalize
 
     quiet = args.quiet or args.json

@@ -1,8 +1,9 @@
 """The `studentflow` command: one sub-command group per pipeline stage.
 
 Each stage package owns its sub-commands in a small ``cli.py`` exposing ``register(subparsers)``;
-those modules import nothing heavy at top level, so ``--help`` stays instant. Handlers take
-``(args, settings)`` and return an exit code.
+those modules import nothing heavy at top level, so ``--help`` stays instant. A handler is named
+after the last word of its command line (``connect apply`` -> ``_apply``, ``normalize`` ->
+``_normalize``), takes ``(args, settings)`` and returns an exit code.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ read-only commands (config, stack status, connect status/lag/validate, docs serv
 """
 
 
-def _config_cmd(args: argparse.Namespace, settings: config.Settings) -> int:
+def _config(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.markdown:
         print(config.reference_markdown())
         return 0
@@ -70,15 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cfg = sub.add_parser("config", help="show the effective settings (secrets masked)")
     cfg.add_argument("--markdown", action="store_true", help="print the configuration reference as a markdown table")
-    cfg.set_defaults(handler=_config_cmd)
+    cfg.set_defaults(handler=_config)
     for name in STAGE_CLIS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # stage not built yet
-        module.register(sub)
+        importlib.import_module(name).register(sub)   # a broken stage fails loudly, never vanishes from --help
     # Record which command and action were chosen (stages may use `command` for their own ends).
     for name, cmd in sub.choices.items():
         cmd.set_defaults(sf_command=name, sf_action=None)
@@ -112,14 +107,6 @@ def locked_command(args: argparse.Namespace) -> str | None:
     return f"{command} {action}"
 
 
-def _redact(text: str, settings: config.Settings | None) -> str:
-    for key in config.SECRET_KEYS:
-        secret = getattr(settings, key, "") if settings is not None else ""
-        if secret:
-            text = text.replace(secret, "********")
-    return text
-
-
 def main(argv: list[str] | None = None) -> int:
     from studentflow.core.errors import from_world
 
@@ -146,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         err = from_world(exc)
         if err is None:
             raise
-        print(_redact(f"studentflow: error: {err}", settings), file=sys.stderr)
+        print(config.redact(f"studentflow: error: {err}", settings), file=sys.stderr)
         return err.exit_code
 
 

@@ -15,7 +15,7 @@ def _tail_errors(output: str, limit: int = 12) -> list[str]:
     return (keep or lines)[-limit:]
 
 
-def cmd_transform(args: argparse.Namespace, settings: config.Settings) -> int:
+def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
     from studentflow.dbt_runner import dbt_paths, mart_row_counts, run_dbt, summarize
 
     hint = "run `studentflow normalize` first (the Spark stage writes clean_students), or set STUDENTFLOW_WAREHOUSE"
@@ -79,4 +79,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--docs", action="store_true",
                    help="run `dbt docs generate --static` instead of building; prints the path of the HTML docs")
     p.add_argument("--verbose", "-v", action="store_true", help="stream dbt's own output instead of the compact summary only")
-    p.set_defaults(handler=cmd_transform)
+    p.set_defaults(handler=_transform)

@@ -195,3 +195,12 @@ def reference_markdown() -> str:
         default = f.default if f.default != "" else "(empty)"
         rows.append(f"| `{f.name}` | `STUDENTFLOW_{f.name.upper()}` | `{default}` | {f.metadata['doc']} |")
     return "\n".join(rows)
+
+
+def redact(text: str, settings: "Settings | None") -> str:
+    """``text`` with every configured secret value masked."""
+    for key in SECRET_KEYS:
+        secret = getattr(settings, key, "") if settings is not None else ""
+        if secret:
+            text = text.replace(secret, "********")
+    return text

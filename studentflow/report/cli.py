@@ -27,11 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
     serve.add_argument("--refresh", type=int, default=0, metavar="S",
                        help="the page reloads itself every S seconds (0: never)")
-    serve.set_defaults(handler=_docs_serve)
+    serve.set_defaults(handler=_serve)
     build = ds.add_parser("build", help="write the page (and the dbt docs) without serving")
     build.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of index.html (default fr)")
     build.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
-    build.set_defaults(handler=_docs_build, refresh=0)
+    build.set_defaults(handler=_build, refresh=0)
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,13 +54,13 @@ def _build_site(args: argparse.Namespace, settings: Settings):
     return site.build(settings, default_lang=args.lang, refresh=args.refresh)
 
 
-def _docs_build(args: argparse.Namespace, settings: Settings) -> int:
+def _build(args: argparse.Namespace, settings: Settings) -> int:
     where = _build_site(args, settings)
     print(f"page written: {where[''] / 'index.html'}")
     return 0
 
 
-def _docs_serve(args: argparse.Namespace, settings: Settings) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow.report import site
 
     _build_site(args, settings)

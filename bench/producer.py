@@ -1,4 +1,4 @@
-"""Producer throughput on the embedded broker: ``python -m producer.bench [--sizes 100000,1000000]``.
+"""Producer throughput on the embedded broker: ``python -m bench.producer [--sizes 100000,1000000]``.
 
 Starts a throwaway embedded broker on a free loopback port, publishes generated events
 (``acks=all``, idempotence on, the settings in ``producer.publish.PRODUCER_DEFAULTS``) and prints
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m producer.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.producer", description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100000,1000000", help="comma-separated event counts")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--malformed-rate", type=float, default=0.0)
