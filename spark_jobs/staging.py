@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 
 from studentflow.core.errors import DataError
 
-from spark_jobs.increments import HINT, staging_files as list_staging
+from studentflow.core.staging import HINT, staging_files as list_staging
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from studentflow.core.config import Settings
+from studentflow.core.staging import staging_files
 from studentflow.report.data import ReportData
 from studentflow.report.texts import (CONNECT_KEYS, COUNT_LABELS, KAFKA_KEYS, MISSING, REASONS, SASL_KEYS, SSL_KEYS,
                                       STAGES, TEXT, date_text, fmt_int, fmt_number, fmt_percent)
@@ -212,8 +213,7 @@ def _quality_section(data: ReportData, settings: Settings, t: dict[str, str], la
 
 def _files_section(settings: Settings, paths, data: ReportData, t: dict[str, str]) -> list[dict]:
     entries: list[tuple[Path, str]] = [(settings.warehouse, t["f_warehouse"])]
-    if settings.staging_dir.is_dir():
-        entries += [(p, t["f_staging"]) for p in sorted(settings.staging_dir.iterdir()) if p.is_file()]
+    entries += [(p, t["f_staging"]) for p in staging_files(settings.staging_dir, must_exist=False)]
     if data.quality is not None:
         entries.append((data.quality_path, t["f_quality"]))
         docs = data.quality.get("data_docs") if isinstance(data.quality, dict) else None
