@@ -52,10 +52,6 @@ class Slice:
     def name(self) -> str:
         return self.path.name
 
-    @property
-    def whole_file(self) -> bool:
-        return self.start_byte == 0 and self.end_byte == self.path.stat().st_size
-
     def watermark(self) -> Watermark:
         """The mark this slice leaves behind once committed."""
         head, tail = fingerprints(self.path, self.end_byte)
@@ -102,13 +98,11 @@ def plan(files: tuple[Path, ...], marks: Mapping[str, Watermark], *, full_refres
 
 
 def materialize(slices: list[Slice], scratch: Path) -> list[Path]:
-    """The files Spark reads: a whole file as it is, a part of one copied into ``scratch`` under
-    the same name (so Spark's file name is still the staging file's)."""
+    """The files Spark reads: each slice copied into ``scratch`` under the staging file's name (so
+    Spark's file name is still the staging file's). Always a copy, even of a whole file: the sink
+    may append while Spark reads, and Spark must see exactly the bytes that were counted."""
     out = []
     for s in slices:
-        if s.whole_file:
-            out.append(s.path)
-            continue
         scratch.mkdir(parents=True, exist_ok=True)
         target = scratch / s.name
         with open(s.path, "rb") as src, open(target, "wb") as dst:

@@ -175,10 +175,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
             counts = wh.commit(conn, scratch_table, lines_expected=lines, run_row=run_row,
                                marks=[s.watermark() for s in slices], full_refresh=full_refresh,
                                updated_at=result.finished_at)
-            result.by_rule = dict(conn.execute(f"SELECT rule, count(*) FROM {wh.CLEAN} WHERE run_id = ? "
-                                               "GROUP BY rule", (run_id,)).fetchall())
-            result.by_reason = dict(conn.execute(f"SELECT reason, count(*) FROM {wh.QUARANTINE} WHERE run_id = ? "
-                                                 "GROUP BY reason", (run_id,)).fetchall())
+            result.by_rule, result.by_reason = counts["by_rule"], counts["by_reason"]
         result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
         result.duplicates_removed, result.headers = counts.get("duplicate", 0), counts.get("header", 0)
         progress(f"normalize: [5/5] committed: {lines:,} = {result.clean:,} clean + {result.quarantined:,} "

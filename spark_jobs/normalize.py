@@ -34,6 +34,7 @@ the JVM to compile them (a method over 8,000 bytes of bytecode is never JIT-comp
 """
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from spark_jobs.contract import (  # noqa: F401  (re-exported: the contract's names, one place)
@@ -54,6 +55,27 @@ class Normalized(NamedTuple):
     rows: "DataFrame"        # one row per input line, with verdict/rule/reason and every field
     clean: "DataFrame"       # clean_students columns, deduplicated
     quarantine: "DataFrame"  # quarantine_students columns
+
+
+def _per_jvm(build):
+    """Memoize a builder of Column expressions for the running JVM.
+
+    Building the transform's expressions costs thousands of py4j calls (about 1.5 s, for every
+    increment of a continuous run); unresolved expressions can be reused by every DataFrame of the
+    same JVM. An entry is valid while its gateway is the running one (a released JVM's are not).
+    """
+    cache: dict = {}
+
+    @functools.wraps(build)
+    def cached(*args):
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        hit = cache.get(args)
+        if hit is None or hit[0] is not gateway:
+            hit = cache[args] = (gateway, build(*args))
+        return hit[1]
+    return cached
 
 
 def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int, run_id: str) -> Normalized:
@@ -82,6 +104,11 @@ def with_kind(lines: "DataFrame") -> "DataFrame":
     A UTF-8 check, a byte search and a first-byte test for nearly every line; the regexes and the
     header comparison only run for the few lines that do not start with ``{``.
     """
+    return lines.select(*_kind_columns())
+
+
+@_per_jvm
+def _kind_columns() -> tuple:
     from pyspark.sql import functions as F
 
     # Bytes that are not UTF-8 (a staging file written by another tool) become U+FFFD here, as
@@ -95,7 +122,7 @@ def with_kind(lines: "DataFrame") -> "DataFrame":
             .when(F.regexp_replace(fold(F.translate(v, "\ufeff", "")), " ", "").isin(list(CSV_HEADERS)),
                   F.lit("header"))
             .otherwise(F.lit("text")))
-    return lines.select(v.alias("value"), "source_file", "line_number", kind.alias("_kind"))
+    return (v.alias("value"), "source_file", "line_number", kind.alias("_kind"))
 
 
 # --- step 2: the typed contract parse -----------------------------------------------------------
@@ -127,6 +154,12 @@ def with_parse(df: "DataFrame") -> "DataFrame":
     contract's keys and unescaped values is exactly ``compact_len`` long; anything else (extra or
     repeated keys, spaces, escapes) is longer and gets the key count.
     """
+    first, second = _parse_columns()
+    return df.select(*first).select(*second)
+
+
+@_per_jvm
+def _parse_columns() -> tuple:
     from pyspark.sql import functions as F
 
     v, jt = F.col("value"), F.col("jt")
@@ -137,9 +170,8 @@ def with_parse(df: "DataFrame") -> "DataFrame":
         present = present & c.isNotNull()
         compact_len = compact_len + (F.length(c.cast("string")) if n in ("age", "schema_version") else F.length(c) + 2)
     strict = present & ((F.length(v) == compact_len) | (F.regexp_count(v, F.lit(_KEY_TOKEN)) == len(CONTRACT_FIELDS)))
-    parsed = df.select(*_KEEP, "_kind",
-                       F.when(F.col("_kind") == "json", F.from_json(v, _json_schema(True))).alias("jt"))
-    return parsed.select("*", F.coalesce(strict, F.lit(False)).alias("_strict"))
+    first = (*_KEEP, "_kind", F.when(F.col("_kind") == "json", F.from_json(v, _json_schema(True))).alias("jt"))
+    return first, (*_KEEP, "_kind", "jt", F.coalesce(strict, F.lit(False)).alias("_strict"))
 
 
 # --- step 3: the fields, by salvage rule -------------------------------------------------------
@@ -192,12 +224,17 @@ def with_fields(df: "DataFrame") -> "DataFrame":
     Strict rows read the typed parse directly. Other JSON rows get a second, all-string parse that
     also knows the French keys; text rows get the csv / key:value split.
     """
+    first, second = _fields_columns()
+    return df.select(*first).select(*second)
+
+
+@_per_jvm
+def _fields_columns() -> tuple:
     from pyspark.sql import functions as F
 
     v, kind, strict = F.col("value"), F.col("_kind"), F.col("_strict")
     loose = F.when((kind == "json") & ~strict, F.from_json(v, _json_schema(False), _JSON_OPTS))
-    df = df.select(*_KEEP, "_kind", "_strict", "jt", loose.alias("js"),
-                   F.when(kind == "text", _text_fields()).alias("tx"))
+    first = (*_KEEP, "_kind", "_strict", "jt", loose.alias("js"), F.when(kind == "text", _text_fields()).alias("tx"))
     js_ok = F.col("js").isNotNull() & F.col("js._corrupt").isNull()
     is_js = ~strict & js_ok
     is_tx = ~strict & ~js_ok & F.col("tx").isNotNull()
@@ -211,7 +248,7 @@ def with_fields(df: "DataFrame") -> "DataFrame":
                  .when(is_js, _blank_to_null(jfield(name)))
                  .when(is_tx, _blank_to_null(F.col("tx").getField(name))))
 
-    return df.select(
+    return first, (
         *_KEEP, "_kind",
         F.when(strict, F.lit("json_strict")).when(is_js, F.lit("json_loose"))
          .when(is_tx, F.col("tx.rule")).alias("rule"),
@@ -244,9 +281,17 @@ def with_verdict(ref: Reference, *, age_min: int, age_max: int) -> Step:
     A canonical major is recognised by an exact ``isin``; only other spellings are folded and
     looked up in the alias map (a literal map, folded to a constant by the optimizer).
     """
+    def step(df: "DataFrame") -> "DataFrame":
+        first, second, third = _verdict_columns(ref, age_min, age_max)
+        return df.select(*first).select(*second).select(*third)
+    return step
+
+
+@_per_jvm
+def _verdict_columns(ref: Reference, age_min: int, age_max: int) -> tuple:
     from pyspark.sql import functions as F
 
-    def step(df: "DataFrame") -> "DataFrame":
+    if True:  # (one indentation level kept: the expressions read as before)
         age_l, age_s, major, kind, rule = (F.col(c) for c in ("_age_l", "_age_s", "_major", "_kind", "rule"))
         # an integer, possibly written 22.0 or in exponent form (2.2e1, 1e308): a whole number is
         # a number (then range-checked); 22.5 or vingt is not
@@ -258,7 +303,7 @@ def with_verdict(ref: Reference, *, age_min: int, age_max: int) -> Step:
                          F.when(whole & (F.abs(as_double) < 1e18), as_double.cast("long")))
         alias_map = F.create_map(*[F.lit(x) for kv_pair in ref.keys for x in kv_pair])
         canonical = F.when(major.isin(list(ref.majors)), major).otherwise(F.try_element_at(alias_map, fold(major)))
-        df = df.select("*", age.alias("_age"), canonical.alias("_canonical"))
+        first = (*_KEEP, "_kind", *_FIELDS, age.alias("_age"), canonical.alias("_canonical"))
         age_text = F.coalesce(age_l.cast("string"), age_s)
         reason = (F.when(kind == "header", F.lit("header"))   # not a reason: as_rows makes it the verdict
                   .when(kind == "bad_encoding", F.lit("invalid_encoding"))
@@ -287,15 +332,15 @@ def with_verdict(ref: Reference, *, age_min: int, age_max: int) -> Step:
                   .when(r == "missing_major", F.lit("major absent or blank"))
                   .when(r == "unknown_major", F.concat(F.lit("major="), major)))
         clean = r.isNull()
-        return (df.withColumn("_reason", reason)
-                  .select("source_file", "line_number", "rule", "_reason", "value", detail.alias("detail"),
-                          F.when(clean, F.coalesce(_blank_to_null(F.col("_event_id")), derived_event_id(F.col("value"))))
-                           .alias("event_id"),
-                          "student_id", "first_name", "last_name",
-                          F.when(clean, F.col("_age").cast("int")).alias("age"),
-                          F.when(clean, F.col("_canonical")).alias("major"),
-                          "emitted_at", "schema_version"))
-    return step
+        second = (*_KEEP, "_kind", *_FIELDS, "_age", "_canonical", reason.alias("_reason"))
+        third = ("source_file", "line_number", "rule", "_reason", "value", detail.alias("detail"),
+                 F.when(clean, F.coalesce(_blank_to_null(F.col("_event_id")), derived_event_id(F.col("value"))))
+                  .alias("event_id"),
+                 "student_id", "first_name", "last_name",
+                 F.when(clean, F.col("_age").cast("int")).alias("age"),
+                 F.when(clean, F.col("_canonical")).alias("major"),
+                 "emitted_at", "schema_version")
+        return first, second, third
 
 
 # --- step 5: duplicates -----------------------------------------------------------------------
@@ -306,18 +351,27 @@ def with_dedup(df: "DataFrame") -> "DataFrame":
     clean rows' ids (quarantined rows have none and pass through with a null id); the content is
     compared through one 64-bit hash. ``_first_at`` names the winner for a conflict's detail.
     """
+    first, second = _dedup_columns()
+    return df.select(*first).select(*second)
+
+
+_VERDICT_OUT = ("source_file", "line_number", "rule", "_reason", "value", "detail", "event_id", "student_id",
+                "first_name", "last_name", "age", "major", "emitted_at", "schema_version")
+
+
+@_per_jvm
+def _dedup_columns() -> tuple:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     w = Window.partitionBy("event_id").orderBy("source_file", "line_number")
     sig = F.xxhash64(*CONTENT_COLUMNS)
-    df = df.select("*", sig.alias("_sig"), F.row_number().over(w).alias("_rn"),
-                   F.first(F.struct(sig.alias("sig"), "source_file", "line_number")).over(w).alias("_first"))
+    first = (*_VERDICT_OUT, sig.alias("_sig"), F.row_number().over(w).alias("_rn"),
+             F.first(F.struct(sig.alias("sig"), "source_file", "line_number")).over(w).alias("_first"))
     later = F.col("event_id").isNotNull() & (F.col("_rn") > 1)
     dup = F.when(later & (F.col("_sig") != F.col("_first.sig")), F.lit("conflict")).when(later, F.lit("duplicate"))
     first_at = F.concat(F.col("_first.source_file"), F.lit(":"), F.col("_first.line_number").cast("string"))
-    return df.select(*(c for c in df.columns if c not in ("_sig", "_rn", "_first")),
-                     dup.alias("_dup"), first_at.alias("_first_at"))
+    return first, (*_VERDICT_OUT, dup.alias("_dup"), first_at.alias("_first_at"))
 
 
 # --- step 6: the output columns ---------------------------------------------------------------
@@ -332,8 +386,17 @@ def as_rows(run_id: str) -> Step:
     from pyspark.sql import functions as F
 
     def step(df: "DataFrame") -> "DataFrame":
+        return df.select(*_row_columns(), F.lit(run_id).alias("run_id"))
+    return step
+
+
+@_per_jvm
+def _row_columns() -> tuple:
+    from pyspark.sql import functions as F
+
+    if True:  # (one indentation level kept: the expressions read as before)
         dup, reason = F.col("_dup"), F.col("_reason")
-        return df.select(
+        return (
             "source_file", "line_number", F.col("value").alias("raw_line"),
             F.when(dup == "conflict", F.lit("quarantine")).when(dup == "duplicate", F.lit("duplicate"))
              .when(reason.isNull(), F.lit("clean")).when(reason == "header", F.lit("header"))
@@ -343,6 +406,4 @@ def as_rows(run_id: str) -> Step:
              .alias("reason"),
             F.when(dup == "conflict", conflict_detail(F.col("event_id"), F.col("_first_at")))
              .otherwise(F.col("detail")).alias("detail"),
-            "event_id", "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version",
-            F.lit(run_id).alias("run_id"))
-    return step
+            "event_id", "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version")

@@ -135,9 +135,10 @@ def _judge_against_warehouse(conn: sqlite3.Connection, scratch: str) -> None:
 
 
 def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_row: dict[str, Any],
-           marks: Iterable[Watermark], full_refresh: bool, updated_at: str) -> dict[str, int]:
+           marks: Iterable[Watermark], full_refresh: bool, updated_at: str) -> dict[str, Any]:
     """Judge, check, append, move the watermarks, record the run: one transaction. Returns the
-    verdict counts. Raises DataError (and rolls back) when the rows do not add up."""
+    verdict counts (plus ``by_rule`` and ``by_reason`` dicts, from this increment's rows only).
+    Raises DataError (and rolls back) when the rows do not add up."""
     conn.execute("PRAGMA synchronous=NORMAL")
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -148,6 +149,10 @@ def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_r
         else:
             _judge_against_warehouse(conn, scratch)
         counts = dict(conn.execute(f"SELECT verdict, count(*) FROM {scratch} GROUP BY verdict").fetchall())
+        counts["by_rule"] = dict(conn.execute(f"SELECT rule, count(*) FROM {scratch} WHERE verdict = 'clean' "
+                                              "GROUP BY rule").fetchall())
+        counts["by_reason"] = dict(conn.execute(f"SELECT reason, count(*) FROM {scratch} "
+                                                "WHERE verdict = 'quarantine' GROUP BY reason").fetchall())
         check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
                            counts.get("duplicate", 0), counts.get("header", 0))
         for table in (CLEAN, QUARANTINE):

@@ -152,7 +152,7 @@ class WarmDbt:
     """dbt in this process: the first call parses the project, later ones reuse the parse."""
 
     def __init__(self, settings: Settings) -> None:
-        from studentflow import transform
+        from studentflow import dbt_runner as transform
 
         self.settings = settings
         os.environ.update(transform.dbt_env(settings))   # the profile reads the warehouse path from here
@@ -163,7 +163,7 @@ class WarmDbt:
 
     def invoke(self, *command: str) -> tuple[bool, list[str]]:
         """(success, one line per failing node)."""
-        res = self._runner.invoke([*command, *self._argv_tail])
+        res = self._runner.invoke(["--quiet", *command, *self._argv_tail])
         problems = []
         for r in getattr(res.result, "results", None) or []:
             status = str(getattr(r, "status", ""))

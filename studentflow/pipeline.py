@@ -38,6 +38,22 @@ class RunSummary:
     outputs: dict[str, str] = field(default_factory=dict)
     gate_passed: bool | None = None
     total_seconds: float = 0.0
+    freshness: dict[str, float] = field(default_factory=dict)   # p50_s, p95_s, max_s (run --follow)
+    gate_failures: int = 0
+    stop_reason: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The machine-readable summary (`run --json`): counts, balance, stages, freshness, gate."""
+        c = self.counts
+        balanced = None
+        if "lines_read" in c:
+            balanced = c["lines_read"] == (c.get("clean", 0) + c.get("quarantined", 0)
+                                           + c.get("duplicates_removed", 0) + c.get("headers", 0))
+        return {"counts": dict(c), "balance_ok": balanced,
+                "stages": {s.name: round(s.seconds, 3) for s in self.stages},
+                "total_seconds": round(self.total_seconds, 3), "freshness": self.freshness,
+                "gate_passed": self.gate_passed, "gate_failures": self.gate_failures,
+                "stop_reason": self.stop_reason or None, "outputs": dict(self.outputs)}
 
     def as_report_input(self) -> dict[str, Any]:
         return {"stages": [vars(s) for s in self.stages], "counts": dict(self.counts),
@@ -251,7 +267,7 @@ class Pipeline:
                 self.summary.counts["run_id"] = self.normalize_result.run_id  # type: ignore[assignment]
 
     def _transform(self) -> None:
-        from studentflow import transform
+        from studentflow import dbt_runner as transform
 
         with self.stage("transform", "dbt build (staging, marts, tests)") as st:
             outcome = transform.run_dbt(self.s, ["build"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from studentflow.config import Settings
+from studentflow.core.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", choices=("fr", "en"), default="fr", help="report language (default fr)")
     p.add_argument("--no-gate", action="store_true", help="skip the Great Expectations gate")
     p.add_argument("--sink-timeout", type=float, default=600, help="seconds to wait for the sink to catch up")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object on stdout (progress goes to stderr)")
+    live = p.add_argument_group("continuous mode (--follow)")
+    live.add_argument("--follow", action="store_true",
+                      help="keep the statistics live: normalize -> marts -> gate -> report on every increment "
+                           "staged, until Ctrl-C / SIGTERM (or --duration); restarts resume from the watermarks")
+    live.add_argument("--rate", type=float, default=0.0,
+                      help="with --follow: generate this many events per second (default 0: follow whatever "
+                           "producers send); --malformed-rate applies")
+    live.add_argument("--interval", type=float, default=2.0, help="with --follow: seconds between looks (default 2)")
+    live.add_argument("--duration", type=float, help="with --follow: stop after this many seconds")
     p.set_defaults(handler=_run)
 
 
@@ -31,24 +42,57 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow.pipeline import Pipeline, RunOptions
 
     if args.count < 0 or not 0 <= args.malformed_rate <= 1:
-        from studentflow.errors import ConfigError
+        from studentflow.core.errors import ConfigError
         raise ConfigError("--count must be >= 0 and --malformed-rate between 0 and 1", "fix the option")
     opts = RunOptions(count=args.count, malformed_rate=args.malformed_rate, seed=args.seed,
                       produce=not args.no_produce and args.count > 0, keep_stack=args.keep_stack,
                       fresh=args.fresh, lang=args.lang, sink_timeout=args.sink_timeout, gate=not args.no_gate)
-    summary = Pipeline(settings, opts).run()
+    import json
+    import sys
+
+    out = sys.stderr if args.json else sys.stdout
+    say = lambda m: print(m, file=out, flush=True)  # noqa: E731
+    if args.follow:
+        from studentflow.follow import Follow, FollowOptions, tty_status
+
+        if args.rate < 0 or args.interval <= 0:
+            from studentflow.core.errors import ConfigError
+            raise ConfigError("--rate must be >= 0 and --interval > 0", "fix the option")
+        opts.produce = False
+        summary = Follow(settings, opts, FollowOptions(args.rate, args.interval, args.duration), progress=say,
+                         status=tty_status(out)).run()
+    else:
+        summary = Pipeline(settings, opts, progress=say).run()
+    if args.json:
+        print(json.dumps(summary.as_json(), sort_keys=True))
+    else:
+        _print_summary(summary)
+    if summary.gate_passed is False:
+        say("data-quality gate FAILED: see the table above and the Data Docs"
+            + (f" ({summary.gate_failures} failing increment(s))" if summary.gate_failures else ""))
+        return 1
+    return 0
+
+
+def _print_summary(summary) -> None:
     print()
     print("== summary ==")
     c = summary.counts
     for key, label in (("produced", "events produced (acked)"), ("staged_this_run", "lines staged this run"),
-                       ("sink_duplicates", "sink duplicates (at-least-once)"), ("lines_read", "lines normalized"),
-                       ("clean", "clean"), ("quarantined", "quarantined"), ("duplicates_removed", "duplicates removed"),
-                       ("headers", "CSV header lines")):
+                       ("sink_duplicates", "sink duplicates (at-least-once)"), ("increments", "increments"),
+                       ("lines_read", "lines normalized"), ("clean", "clean"), ("quarantined", "quarantined"),
+                       ("duplicates_removed", "duplicates removed"), ("headers", "CSV header lines"),
+                       ("staged_not_yet_normalized", "staged, not yet normalized")):
         if key in c:
             print(f"  {label:<34} {c[key]:>12,}")
-    if "lines_read" in c:
-        ok = c["lines_read"] == c["clean"] + c["quarantined"] + c["duplicates_removed"] + c.get("headers", 0)
-        print(f"  {'balance (read = clean+quar.+dup.)':<34} {'OK' if ok else 'BROKEN':>12}")
+    balance = summary.as_json()["balance_ok"]
+    if balance is not None:
+        print(f"  {'balance (read = clean+quar.+dup.)':<34} {'OK' if balance else 'BROKEN':>12}")
+    if summary.freshness:
+        f = summary.freshness
+        print(f"  {'freshness p50 / p95 / max':<34} {f['p50_s']:.1f} / {f['p95_s']:.1f} / {f['max_s']:.1f} s")
+    if summary.stop_reason:
+        print(f"  {'stopped':<34} {summary.stop_reason:>12}")
     print("  time per stage:")
     for st in summary.stages:
         print(f"    {st.name:<10} {st.seconds:>7.1f} s  {st.detail}")
@@ -56,7 +100,3 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     print("  outputs:")
     for name, path in summary.outputs.items():
         print(f"    {name:<18} {path}")
-    if summary.gate_passed is False:
-        print("data-quality gate FAILED: see the table above and the Data Docs", flush=True)
-        return 1
-    return 0
