@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import analytics_cli
-from tests.integration import analytics_warehouse as aw
+from studentflow import testing as aw
 from studentflow import dbt_runner
 from studentflow.core import config
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from studentflow import dbt_runner
-from tests.integration import analytics_warehouse as aw
+from studentflow import testing as aw
 
 pytestmark = pytest.mark.slow
 DBT = str(Path(sys.executable).with_name("dbt"))

@@ -17,7 +17,7 @@ import pytest
 
 from studentflow.core import procs
 from tests.conftest import needs
-from tests.integration import analytics_warehouse as aw
+from studentflow import testing as aw
 from tests.integration.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow

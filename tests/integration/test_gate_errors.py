@@ -14,7 +14,7 @@ import pytest
 
 from studentflow.core import config
 from tests.integration import analytics_cli
-from tests.integration import analytics_warehouse as aw
+from studentflow import testing as aw
 from tests.integration.stackutil import sf, stack_env
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 from studentflow import dbt_runner
 from studentflow.core import config
 from tests.integration import analytics_cli
-from tests.integration import analytics_warehouse as aw
+from studentflow import testing as aw
 
 pytestmark = pytest.mark.slow
 

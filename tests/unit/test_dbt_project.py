@@ -12,7 +12,7 @@ import yaml
 from studentflow import dbt_runner
 from studentflow.core import config
 from tests.integration import analytics_cli
-from tests.integration import analytics_warehouse as aw
+from studentflow import testing as aw
 
 PROJECT = dbt_runner.DBT_PROJECT
 MART_COLUMNS = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import cli
+from studentflow import cli, testing
 from studentflow.core.errors import DataError
 from studentflow.report import report as rep
 
@@ -46,20 +46,19 @@ def make_warehouse(path: Path, ages: dict[str, list[int]] = AGES) -> None:
     for major, values in ages.items():
         for age in values:
             n += 1
-            con.execute("insert into clean_students values (?,?,?,?,?,?,?,?,?,?)",
-                        (f"e{n}", f"s{n}", "Alice", "Dupont", age, major, "2026-11-27T10:00:00Z", 1,
-                         "json_strict", "run-2"))
+            testing.insert(con, "clean_students", testing.CLEAN_COLUMNS,
+                           [(f"e{n}", f"s{n}", "Alice", "Dupont", age, major, "2026-11-27T10:00:00Z", 1,
+                             "json_strict", "run-2")])
     q = 0
     for reason, count in REASONS.items():
         for _ in range(count):
             q += 1
             con.execute("insert into quarantine_students values (?,?,?,?,?,?)",
                         ("hello kafka", reason, "detail", "students.raw.txt", q, "run-2"))
-    con.execute("insert into pipeline_runs values (?,?,?,?,?,?,?,?,?)",
-                ("run-1", "2026-11-26T09:00:00Z", "2026-11-26T09:01:00Z", 5, 5, 0, 0, "old.txt", "success"))
-    con.execute("insert into pipeline_runs values (?,?,?,?,?,?,?,?,?)",
-                ("run-2", "2026-11-27T10:00:00Z", "2026-11-27T10:01:00Z", n + q + DUPLICATES, n, q, DUPLICATES,
-                 "students.raw.txt", "success"))
+    testing.insert(con, "pipeline_runs", testing.RUN_COLUMNS, [
+        ("run-1", "2026-11-26T09:00:00Z", "2026-11-26T09:01:00Z", 5, 5, 0, 0, "old.txt", "success"),
+        ("run-2", "2026-11-27T10:00:00Z", "2026-11-27T10:01:00Z", n + q + DUPLICATES, n, q, DUPLICATES,
+         "students.raw.txt", "success")])
     con.execute("create table major_age_stats (major text, student_count integer, avg_age real, min_age integer, "
                 "max_age integer, stddev_age real, median_age real)")
     con.execute("create table major_avg_age_over_20 (major text, student_count integer, avg_age real)")

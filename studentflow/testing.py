@@ -1,17 +1,21 @@
-"""A synthetic SQLite warehouse for the dbt and Great Expectations tests (and bench/).
+"""Helpers shared by the tests and the benchmarks (never imported by the pipeline itself).
 
-Creates the tables with the Spark stage's own DDL (spark_jobs/warehouse.sql: the contract) and
-fills them with reproducible random rows, so the analytics stage is tested without Spark.
+A synthetic SQLite warehouse: the tables are created with the Spark stage's own DDL
+(spark_jobs/warehouse.sql: the contract) and filled with reproducible random rows, so the
+analytics stage (dbt, Great Expectations, the report) is tested and benchmarked without Spark.
+Rows are inserted by column name, so a column the Spark stage adds later does not break them.
 """
 from __future__ import annotations
 
-import csv
 import random
 import sqlite3
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from studentflow.core.config import PROJECT_ROOT
+from studentflow.core.reference import load_majors
+
+REPO = PROJECT_ROOT
 DDL = REPO / "spark_jobs" / "warehouse.sql"
 MAJORS_CSV = REPO / "dbt_project" / "seeds" / "majors.csv"
 RULES = ("json_strict", "json_loose", "csv", "key_value")
@@ -21,9 +25,19 @@ CLEAN_COLUMNS = ("event_id", "student_id", "first_name", "last_name", "age", "ma
                  "emitted_at", "schema_version", "rule", "run_id")
 
 
+RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
+               "duplicates_removed", "staging_files", "status")
+QUARANTINE_COLUMNS = ("raw_line", "reason", "detail", "source_file", "line_number", "run_id")
+
+
 def majors() -> list[str]:
-    with MAJORS_CSV.open(encoding="utf-8", newline="") as fh:
-        return [row["major"] for row in csv.DictReader(fh)]
+    return list(load_majors(MAJORS_CSV))
+
+
+def insert(con: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert ``rows`` into ``table`` by column name (the other columns stay null)."""
+    marks = ",".join("?" * len(columns))
+    con.executemany(f"insert into {table} ({','.join(columns)}) values ({marks})", rows)
 
 
 def random_clean_rows(n: int, seed: int = 7, run_id: str = "run-0001",
@@ -63,8 +77,7 @@ def create(path: Path) -> sqlite3.Connection:
 
 
 def insert_clean(con: sqlite3.Connection, rows: list[tuple]) -> None:
-    marks = ",".join("?" * len(CLEAN_COLUMNS))
-    con.executemany(f"insert into clean_students ({','.join(CLEAN_COLUMNS)}) values ({marks})", rows)
+    insert(con, "clean_students", CLEAN_COLUMNS, rows)
     con.commit()
 
 
@@ -76,18 +89,14 @@ def build(path: Path, n: int = 300, seed: int = 7, quarantined: int = 5, duplica
     con = create(path)
     try:
         insert_clean(con, rows)
-        con.executemany(
-            "insert into quarantine_students values (?, ?, ?, ?, ?, ?)",
-            [("hello kafka", "not_json_or_csv", "no JSON object, no CSV fields", "students.txt", i + 1, run_id)
-             for i in range(quarantined)],
-        )
+        insert(con, "quarantine_students", QUARANTINE_COLUMNS,
+               [("hello kafka", "not_json_or_csv", "no JSON object, no CSV fields", "students.txt", i + 1, run_id)
+                for i in range(quarantined)])
         # an older run whose rows were replaced: its duplicates must not be counted
-        con.executemany(
-            "insert into pipeline_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [("run-0000", "2026-11-26T09:00:00Z", "2026-11-26T09:01:00Z", 10, 9, 0, 1, "old.txt", "success"),
-             (run_id, "2026-11-27T10:00:00Z", "2026-11-27T10:02:00Z", n + quarantined + duplicates,
-              n, quarantined, duplicates, "students.txt", "success")],
-        )
+        insert(con, "pipeline_runs", RUN_COLUMNS,
+               [("run-0000", "2026-11-26T09:00:00Z", "2026-11-26T09:01:00Z", 10, 9, 0, 1, "old.txt", "success"),
+                (run_id, "2026-11-27T10:00:00Z", "2026-11-27T10:02:00Z", n + quarantined + duplicates,
+                 n, quarantined, duplicates, "students.txt", "success")])
         con.commit()
     finally:
         con.close()
