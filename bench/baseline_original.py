@@ -1,6 +1,6 @@
 """The original notebook method, ported faithfully as a benchmark baseline (NOT part of the product).
 
-What the notebook did (DESIGN.md "Where it comes from", and the review in issue 11), in its order,
+What the notebook did (docs/architecture.md "Where it comes from", and the review in issue 11), in its order,
 each step timed as its own phase here:
 
 1. ``subscribe``  a confluent-kafka consumer is created and subscribed FIRST (the group join then
@@ -122,7 +122,7 @@ def make_consumer(conf: dict[str, str], topic: str, group: str):
     """Created and subscribed first, as the notebook did.
 
     The notebook used the client defaults against a hosted Kafka, where joining a group is quick.
-    The embedded broker makes a join last about half of session.timeout.ms (DESIGN.md), so the
+    The embedded broker makes a join last about half of session.timeout.ms (docs/architecture.md), so the
     baseline gets the same 6 s session timeout as studentflow's sink: that quirk is not the
     original method's fault.
     """

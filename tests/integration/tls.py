@@ -1,7 +1,7 @@
 """A TLS-terminated embedded broker for testing the hosted-Kafka SSL path.
 
 The embedded broker cannot speak TLS itself, so stunnel (Debian `stunnel4`) terminates mutual
-TLS in front of it and the broker advertises stunnel's port (DESIGN.md). Certificates are
+TLS in front of it and the broker advertises stunnel's port (docs/architecture.md). Certificates are
 made fresh with openssl for every test.
 """
 from __future__ import annotations

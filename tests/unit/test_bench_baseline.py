@@ -16,7 +16,7 @@ def quiet(text):
 
 
 @pytest.mark.parametrize("text, expected", [
-    # the message forms of the original topic (DESIGN.md, "Where it comes from")
+    # the message forms of the original topic (docs/architecture.md, "Where it comes from")
     ('{"first_name": "Claire", "last_name": "Lemoine", "age": 21, "major": "Chimie"}',
      {"first_name": "Claire", "last_name": "Lemoine", "age": 21, "major": "Chimie"}),
     ("Alice,Dupont,22,Informatique", {"first_name": "Alice", "last_name": "Dupont", "age": 22, "major": "Informatique"}),
