@@ -15,7 +15,7 @@ import json
 import random
 from collections import Counter
 from itertools import accumulate, repeat
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -101,6 +101,8 @@ AGE_WORDS = ("vingt", "dix-neuf", "twenty", "N/A", "inconnu", "?", "vingt-deux",
 SEEDED_EPOCH_MS = events.SEEDED_EPOCH_MS
 CHUNK = 2048
 
+
+_DROP = object()   # _altered: remove this field
 
 class Generator:
     """Seeded source of ``(kind, key, value)`` messages.
@@ -301,25 +303,28 @@ class Generator:
             r.randint(self.age_max + 1, self.age_max + 60)
         return ("age_out_of_range", ev["student_id"], events.encode(ev))
 
-    def _m_age_negative(self) -> Message:
+    def _altered(self, kind: str, **changes: Any) -> Message:
+        """A valid student event with fields replaced (a callable is drawn after the event, as the
+        random draws always were) or removed (``_DROP``)."""
         ev = self.student()
-        ev["age"] = -self.rng.randint(1, 30)
-        return ("age_negative", ev["student_id"], events.encode(ev))
+        for name, value in changes.items():
+            if value is _DROP:
+                del ev[name]
+            else:
+                ev[name] = value() if callable(value) else value
+        return (kind, ev["student_id"], events.encode(ev))
+
+    def _m_age_negative(self) -> Message:
+        return self._altered("age_negative", age=lambda: -self.rng.randint(1, 30))
 
     def _m_age_not_a_number(self) -> Message:
-        ev = self.student()
-        ev["age"] = self.rng.choice(AGE_WORDS)
-        return ("age_not_a_number", ev["student_id"], events.encode(ev))
+        return self._altered("age_not_a_number", age=lambda: self.rng.choice(AGE_WORDS))
 
     def _m_missing_major(self) -> Message:
-        ev = self.student()
-        del ev["major"]
-        return ("missing_major", ev["student_id"], events.encode(ev))
+        return self._altered("missing_major", major=_DROP)
 
     def _m_missing_age(self) -> Message:
-        ev = self.student()
-        del ev["age"]
-        return ("missing_age", ev["student_id"], events.encode(ev))
+        return self._altered("missing_age", age=_DROP)
 
     def _m_missing_name(self) -> Message:
         ev = self.student()
@@ -329,9 +334,7 @@ class Generator:
         return ("missing_name", ev["student_id"], events.encode(ev))
 
     def _m_unknown_major(self) -> Message:
-        ev = self.student()
-        ev["major"] = self.rng.choice(UNKNOWN_MAJORS)
-        return ("unknown_major", ev["student_id"], events.encode(ev))
+        return self._altered("unknown_major", major=lambda: self.rng.choice(UNKNOWN_MAJORS))
 
     def _m_duplicate(self) -> Message:
         _, key, value = self.rng.choice(self._recent)

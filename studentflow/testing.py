@@ -101,3 +101,16 @@ def build(path: Path, n: int = 300, seed: int = 7, quarantined: int = 5, duplica
     finally:
         con.close()
     return rows
+
+
+def markdown_table(markdown: str, header: str) -> list[list[str]]:
+    """The body rows of the markdown table whose header line is exactly ``header``."""
+    lines = markdown.splitlines()
+    start = lines.index(header)
+    assert set(lines[start + 1].replace("|", "").replace(":", "")) == {"-"}, "no separator line"
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+    return rows

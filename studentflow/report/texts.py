@@ -235,20 +235,22 @@ REASONS = {
     },
 }
 
-STAGES = {
-    "fr": {"stack": "Démarrage de la pile (broker + Kafka Connect)", "topic": "Création du topic",
-           "connect": "Application des connecteurs", "apply": "Application des connecteurs",
-           "produce": "Production des événements (Kafka)", "sink": "Staging (connecteur Kafka Connect)",
-           "stage": "Staging (connecteur Kafka Connect)", "staging": "Staging (connecteur Kafka Connect)",
-           "normalize": "Normalisation (PySpark)", "transform": "Transformation (dbt)",
-           "validate": "Qualité (Great Expectations)", "report": "Rapport"},
-    "en": {"stack": "Stack start (broker + Kafka Connect)", "topic": "Topic creation",
-           "connect": "Connector apply", "apply": "Connector apply",
-           "produce": "Event production (Kafka)", "sink": "Staging (Kafka Connect sink)",
-           "stage": "Staging (Kafka Connect sink)", "staging": "Staging (Kafka Connect sink)",
-           "normalize": "Normalization (PySpark)", "transform": "Transformation (dbt)",
-           "validate": "Quality (Great Expectations)", "report": "Report"},
+# stage name -> (fr, en); `apply`, `stage` and `staging` are other names the run summary may use
+_STAGE_LABELS = {
+    "stack": ("Démarrage de la pile (broker + Kafka Connect)", "Stack start (broker + Kafka Connect)"),
+    "topic": ("Création du topic", "Topic creation"),
+    "connect": ("Application des connecteurs", "Connector apply"),
+    "produce": ("Production des événements (Kafka)", "Event production (Kafka)"),
+    "sink": ("Staging (connecteur Kafka Connect)", "Staging (Kafka Connect sink)"),
+    "normalize": ("Normalisation (PySpark)", "Normalization (PySpark)"),
+    "transform": ("Transformation (dbt)", "Transformation (dbt)"),
+    "validate": ("Qualité (Great Expectations)", "Quality (Great Expectations)"),
+    "report": ("Rapport", "Report"),
 }
+_STAGE_ALIASES = {"apply": "connect", "stage": "sink", "staging": "sink"}
+STAGES = {lang: {**{k: v[i] for k, v in _STAGE_LABELS.items()},
+                 **{a: _STAGE_LABELS[k][i] for a, k in _STAGE_ALIASES.items()}}
+          for i, lang in enumerate(("fr", "en"))}
 
 COUNT_LABELS = {
     "fr": {"produced": "Événements produits (acquittés par Kafka)", "staged": "Lignes en staging",

@@ -5,7 +5,9 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from studentflow.core import procs
 
@@ -63,3 +65,15 @@ def produce(bootstrap: str, topic: str, values: list[bytes], key_mod: int = 50) 
                 p.poll(0.05)
     assert p.flush(60) == 0, "producer could not deliver everything"
     assert not errors, errors[:3]
+
+
+@contextmanager
+def stack_session(tmp_path: Path, *, up: bool = False, **extra: str) -> Iterator[dict[str, str]]:
+    """A project environment under tmp_path (with the stack up if asked), stopped afterwards."""
+    env = stack_env(tmp_path, **extra)
+    try:
+        if up:
+            sf(env, "stack", "up", check=True)
+        yield env
+    finally:
+        force_down(env)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stackutil import force_down, produce, sf, stack_env, status
+from tests.integration.stackutil import force_down, produce, sf, stack_env, status, stack_session
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -23,10 +23,8 @@ SINK = "students-staging-sink"
 
 @pytest.fixture()
 def env(tmp_path: Path):
-    e = stack_env(tmp_path, STUDENTFLOW_DROP_FILE=str(tmp_path / "data" / "drop" / "students.txt"))
-    sf(e, "stack", "up", check=True)
-    yield e
-    force_down(e)
+    with stack_session(tmp_path, up=True, STUDENTFLOW_DROP_FILE=str(tmp_path / "data" / "drop" / "students.txt")) as e:
+        yield e
 
 
 def _http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:

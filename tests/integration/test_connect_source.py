@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stackutil import force_down, sf, stack_env
+from tests.integration.stackutil import force_down, sf, stack_env, stack_session
 
 pytestmark = pytest.mark.slow
 SOURCE = "students-drop-source"
@@ -21,10 +21,8 @@ SOURCE = "students-drop-source"
 
 @pytest.fixture()
 def env(tmp_path: Path):
-    e = stack_env(tmp_path, STUDENTFLOW_DROP_FILE=str(tmp_path / "data" / "drop" / "students.txt"))
-    sf(e, "stack", "up", check=True)
-    yield e
-    force_down(e)
+    with stack_session(tmp_path, up=True, STUDENTFLOW_DROP_FILE=str(tmp_path / "data" / "drop" / "students.txt")) as e:
+        yield e
 
 
 def _staged(tmp_path: Path, n: int, timeout: float = 60) -> list[str]:

@@ -13,19 +13,12 @@ import pytest
 
 from studentflow.core import config, procs
 from tests.integration.test_producer_broker import cli, cli_env, consume
-from tests.integration.tls import make_pki, start_tls_broker
+from tests.integration.tls import make_pki, tls_broker  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
 
 KEY_PASSWORD = "kp-do-not-print-7c1e"
 SASL_PASSWORD = "sasl-do-not-print-52aa"
-
-
-@pytest.fixture()
-def tls_broker(tmp_path: Path):
-    b = start_tls_broker(tmp_path)
-    yield b
-    b.stop()
 
 
 def ssl_env(tmp_path: Path, b, *, ca: Path | None = None, key: Path | None = None) -> dict:

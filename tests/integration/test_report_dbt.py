@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from studentflow import testing
 from studentflow.report import report as rep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,12 +86,4 @@ def test_report_tables_match_the_dbt_marts(dbt_warehouse):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
-def _table(md: str, header: str) -> list[list[str]]:
-    lines = md.splitlines()
-    start = lines.index(header)
-    out = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        out.append([c.strip() for c in line.strip().strip("|").split(" | ")])
-    return out
+_table = testing.markdown_table

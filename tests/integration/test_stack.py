@@ -12,16 +12,15 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import procs
-from tests.integration.stackutil import force_down, produce, sf, stack_env, status
+from tests.integration.stackutil import force_down, produce, sf, stack_env, status, stack_session
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
 def env(tmp_path: Path):
-    e = stack_env(tmp_path)
-    yield e
-    force_down(e)
+    with stack_session(tmp_path) as e:
+        yield e
 
 
 def _values(n: int, tag: str = "m") -> list[bytes]:

@@ -13,18 +13,11 @@ import pytest
 
 from studentflow.core import config, procs
 from tests.integration.stackutil import force_down, sf, stack_env, status
-from tests.integration.tls import start_tls_broker
+from tests.integration.tls import tls_broker  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
 
 KEY_PASSWORD = "not-for-the-logs-9f3c"
-
-
-@pytest.fixture()
-def tls_broker(tmp_path: Path):
-    b = start_tls_broker(tmp_path)
-    yield b
-    b.stop()
 
 
 def _ssl_env(tmp_path: Path, b, ca: Path | None = None) -> dict:

@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from studentflow import broker as broker_mod
 from studentflow.core import procs
 
@@ -68,3 +70,11 @@ requireCert = yes
     s = procs.spawn([stunnel, str(conf)], tmp / "stunnel.log", tie_to_parent=True)
     procs.wait_until(lambda: procs.port_in_use(tls), timeout=10, what="stunnel", proc=s, log_path=tmp / "stunnel.log")
     return TlsBroker(f"127.0.0.1:{tls}", pki, b, s)
+
+
+@pytest.fixture()
+def tls_broker(tmp_path: Path):
+    """An embedded broker behind stunnel (mutual TLS), stopped after the test."""
+    b = start_tls_broker(tmp_path)
+    yield b
+    b.stop()

@@ -88,17 +88,7 @@ def make_warehouse(path: Path, ages: dict[str, list[int]] = AGES) -> None:
     con.close()
 
 
-def table_after(markdown: str, header: str) -> list[list[str]]:
-    """The body rows of the markdown table whose header line is exactly `header`."""
-    lines = markdown.splitlines()
-    start = lines.index(header)
-    assert set(lines[start + 1].replace("|", "").replace(":", "")) == {"-"}, "no separator line"
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip().strip("|").split(" | ")])
-    return rows
+table_after = testing.markdown_table   # the body rows of the table under a header line
 
 
 def mart(path: Path, sql: str) -> list[tuple]:
