@@ -183,7 +183,8 @@ class Follow(Pipeline):
             passed = bool(result.success and ok)
             if not passed:
                 self.gate_failures += 1
-                failed = ", ".join(o.name for o in result.failed) if result.failed else "dbt failed"
+                failed = ", ".join(f"{o.table}.{o.column or ''} {o.expectation}" for o in result.failed) \
+                    if result.failed else "dbt failed"
                 self.say(f"    gate FAILED on increment {res.run_id}: {failed} (committed; the loop goes on)")
         phases["gate"] = time.perf_counter() - t - sum(phases.values())
         paths = build_report(self.s, lang=self.o.lang, run_summary=self.summary.as_report_input())
