@@ -93,3 +93,42 @@ def read(settings: Settings) -> ReportData:
     last_run = max(runs, key=lambda r: (r.get("finished_at") or r.get("started_at") or "", r.get("started_at") or ""),
                    default=None)
     return ReportData(stats, over20, summary_rows[0], reasons, last_run, ages, quality, quality_path, runs)
+
+
+# --- what `studentflow run` tells the report (typed; the dict shapes older callers pass are read too) ---
+@dataclass(frozen=True)
+class StageRun:
+    """One stage of a run: its name (a key of texts.STAGES), time, count and a detail line."""
+
+    name: str
+    seconds: float | None = None
+    count: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """The run summary the report prints: stages in order, counts by key (texts.COUNT_LABELS),
+    the total time and the run id."""
+
+    stages: tuple[StageRun, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    total_seconds: float | None = None
+    run_id: str | None = None
+
+    @classmethod
+    def of(cls, value: "ReportRun | dict[str, Any] | None") -> "ReportRun | None":
+        """A ReportRun from itself, or from a dict: ``{"run_id", "counts", "stages", "total_seconds"}``
+        with ``stages`` a list of ``{"name"|"stage", "seconds", "count", "detail"}``, a mapping
+        ``{name: {...}}`` or ``{name: seconds}``; a non-numeric ``counts["run_id"]`` is the run id."""
+        if value is None or isinstance(value, ReportRun):
+            return value
+        stages = value.get("stages") or []
+        if isinstance(stages, dict):
+            stages = [{"name": k, **(v if isinstance(v, dict) else {"seconds": v})} for k, v in stages.items()]
+        raw_counts = dict(value.get("counts") or {})
+        counts = {k: v for k, v in raw_counts.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        run_id = value.get("run_id") or (raw_counts.get("run_id") if isinstance(raw_counts.get("run_id"), str) else None)
+        return cls(stages=tuple(StageRun(str(s.get("name") or s.get("stage") or "?"), s.get("seconds"), s.get("count"),
+                                         str(s.get("detail") or "")) for s in stages),
+                   counts=counts, total_seconds=value.get("total_seconds"), run_id=run_id)

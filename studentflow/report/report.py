@@ -15,7 +15,8 @@ The text is built once as blocks (sections.py) and rendered with a Jinja2 templa
 figure comes straight from the marts, formatted with two decimals. Kafka settings are printed
 through ``Settings.redacted()``: secrets never appear.
 
-``run_summary`` (optional, given by ``studentflow run``) adds per-stage counts and times::
+``run_summary`` (optional, given by ``studentflow run``) adds per-stage counts and times: a
+:class:`~studentflow.report.data.ReportRun` (stages, counts, total time, run id), or a dict::
 
     {"run_id": "...",                                    # optional
      "counts": {"produced": 10000, "staged": 10000, "clean": 9500,
@@ -36,7 +37,7 @@ from typing import Any
 from studentflow.core.config import Settings
 from studentflow.core.errors import DataError
 from studentflow.report import charts, data as data_mod, render, sections
-from studentflow.report.data import MARTS, ReportInputMissing  # noqa: F401 - public names
+from studentflow.report.data import MARTS, ReportInputMissing, ReportRun, StageRun  # noqa: F401 - public names
 from studentflow.report.texts import LANGS, MISSING, TEXT, fmt_int, fmt_number, fmt_percent  # noqa: F401
 
 REPORT_NAMES = {"fr": "rapport.md", "en": "report.md"}
@@ -68,7 +69,7 @@ def check_lang(lang: str) -> None:
         raise DataError(f"unknown report language {lang!r}", "use --lang fr or --lang en")
 
 
-def build_report(settings: Settings, lang: str = "fr", run_summary: dict[str, Any] | None = None,
+def build_report(settings: Settings, lang: str = "fr", run_summary: ReportRun | dict[str, Any] | None = None,
                  *, now: dt.datetime | None = None) -> ReportPaths:
     """Write the markdown report and its two PNG charts under ``<data_dir>/report/``."""
     check_lang(lang)
@@ -79,7 +80,7 @@ def build_report(settings: Settings, lang: str = "fr", run_summary: dict[str, An
     charts.draw_boxplot(data, paths.boxplot, t, lang)
     charts.draw_bar_chart(data, paths.bar_chart, t, lang)
     now = now or dt.datetime.now(dt.timezone.utc)
-    text = render.markdown(sections.report_blocks(settings, data, paths, lang, run_summary, now))
+    text = render.markdown(sections.report_blocks(settings, data, paths, lang, ReportRun.of(run_summary), now))
     tmp = paths.markdown.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(paths.markdown)

@@ -13,7 +13,7 @@ from typing import Any
 
 from studentflow.core.config import Settings
 from studentflow.core.staging import staging_files
-from studentflow.report.data import ReportData
+from studentflow.report.data import ReportData, ReportRun
 from studentflow.report.texts import (CONNECT_KEYS, COUNT_LABELS, KAFKA_KEYS, MISSING, REASONS, SASL_KEYS, SSL_KEYS,
                                       STAGES, TEXT, date_text, fmt_int, fmt_number, fmt_percent)
 
@@ -93,33 +93,24 @@ def _kafka_section(settings: Settings, t: dict[str, str]) -> list[dict]:
     return [h2(t["kafka"]), p(t["kafka_note"]), table([t["setting"], t["value"]], rows, "ll")]
 
 
-def _stage_rows(run_summary: dict[str, Any], t: dict[str, str], lang: str) -> list[list[str]]:
-    stages = run_summary.get("stages") or []
-    if isinstance(stages, dict):
-        stages = [{"name": k, **(v if isinstance(v, dict) else {"seconds": v})} for k, v in stages.items()]
-    rows = []
-    for st in stages:
-        name = str(st.get("name") or st.get("stage") or "?")
-        label = STAGES[lang].get(name, name)
-        rows.append([label, fmt_int(st.get("count"), lang), fmt_number(st.get("seconds"), 2, lang),
-                     str(st.get("detail") or "")])
-    if run_summary.get("total_seconds") is not None:
-        rows.append([f"**{t['total']}**", "", f"**{fmt_number(run_summary['total_seconds'], 2, lang)}**", ""])
+def _stage_rows(run: ReportRun, t: dict[str, str], lang: str) -> list[list[str]]:
+    rows = [[STAGES[lang].get(st.name, st.name), fmt_int(st.count, lang), fmt_number(st.seconds, 2, lang), st.detail]
+            for st in run.stages]
+    if run.total_seconds is not None:
+        rows.append([f"**{t['total']}**", "", f"**{fmt_number(run.total_seconds, 2, lang)}**", ""])
     return rows
 
 
-def _steps_section(data: ReportData, run_summary: dict[str, Any] | None, t: dict[str, str], lang: str) -> list[dict]:
+def _steps_section(data: ReportData, run_summary: ReportRun | None, t: dict[str, str], lang: str) -> list[dict]:
     out = [h2(t["steps"])]
     if run_summary:
         rows = _stage_rows(run_summary, t, lang)
         if rows:
             out.append(table([t["step"], t["count"], t["seconds"], t["detail"]], rows, "lrrl"))
-        counts = run_summary.get("counts") or {}
-        if counts:
+        if run_summary.counts:
             labels = COUNT_LABELS[lang]
             sep = " :" if lang == "fr" else ":"
-            out.append(ul([f"{labels.get(k, k)}{sep} {fmt_int(v, lang)}" for k, v in counts.items()
-                           if isinstance(v, (int, float)) and not isinstance(v, bool)]))
+            out.append(ul([f"{labels.get(k, k)}{sep} {fmt_int(v, lang)}" for k, v in run_summary.counts.items()]))
     run = data.last_run
     if run is None:
         return out + [p(t["no_runs"])]
@@ -225,11 +216,11 @@ def _files_section(settings: Settings, paths, data: ReportData, t: dict[str, str
 
 
 def report_blocks(settings: Settings, data: ReportData, paths, lang: str,
-                  run_summary: dict[str, Any] | None, now: dt.datetime) -> list[dict]:
+                  run_summary: ReportRun | None, now: dt.datetime) -> list[dict]:
     """The markdown report's blocks, in order."""
     t = TEXT[lang]
     sep = " :" if lang == "fr" else ":"
-    run_id = (run_summary or {}).get("run_id") or ((run_summary or {}).get("counts") or {}).get("run_id") or \
+    run_id = (run_summary.run_id if run_summary else None) or \
         data.summary.get("last_run_id") or (data.last_run or {}).get("run_id")
     header = [f"{t['generated']}{sep} {date_text(now, lang)}"]
     if run_id:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 LANGS = ("fr", "en")
@@ -267,26 +268,33 @@ COUNT_LABELS = {
            "duplicates": "Duplicates removed", "duplicates_removed": "Duplicates removed"},
 }
 
-MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-             "octobre", "novembre", "décembre")
-
 KAFKA_KEYS = ("bootstrap_servers", "topic", "topic_partitions", "security_protocol")
 SSL_KEYS = ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password")
 SASL_KEYS = ("sasl_mechanism", "sasl_username", "sasl_password")
 CONNECT_KEYS = ("connect_url", "connect_mode")
 
 
-# --- number formatting -------------------------------------------------------------------------
+# --- number and date formatting (Babel, CLDR locale data) ---------------------------------------
+LOCALES = {"fr": "fr_FR", "en": "en_US"}
+PERCENT_PATTERNS = {"fr": "#,##0.00\u00a0%", "en": "#,##0.00%"}
+DATE_PATTERNS = {"fr": "d MMMM y 'à' HH:mm", "en": "yyyy-MM-dd HH:mm"}
+
+
+def _exact(value: Any) -> Decimal:
+    # the float's exact binary value: rounding then matches Python's own (half-even on that value)
+    return Decimal(float(value))
+
 
 def fmt_number(value: Any, decimals: int, lang: str) -> str:
-    """Consistent number text: fixed decimals, French uses a decimal comma and a thin-space
-    thousands separator (``1 234,50``), English ``1,234.50``; None is an em dash."""
+    """Consistent number text: fixed decimals, French uses a decimal comma and a narrow no-break
+    space as thousands separator (``1 234,50``), English ``1,234.50``; None is an em dash."""
+    from babel.numbers import format_decimal
+
     if value is None:
         return MISSING
-    text = f"{float(value):,.{decimals}f}" if decimals else f"{int(round(float(value))):,}"
-    if lang == "fr":
-        text = text.replace(",", "\u202f").replace(".", ",")
-    return text
+    number = _exact(value) if decimals else int(round(float(value)))
+    return format_decimal(number, format="#,##0" + ("." + "0" * decimals if decimals else ""),
+                          locale=LOCALES[lang])
 
 
 def fmt_int(value: Any, lang: str) -> str:
@@ -294,14 +302,16 @@ def fmt_int(value: Any, lang: str) -> str:
 
 
 def fmt_percent(value: Any, lang: str) -> str:
+    """A share (0..1) as a percentage with two decimals: ``12,50 %`` / ``12.50%``."""
+    from babel.numbers import format_percent
+
     if value is None:
         return MISSING
-    return fmt_number(float(value) * 100, 2, lang) + ("\u00a0%" if lang == "fr" else "%")
+    return format_percent(_exact(float(value) * 100) / 100, format=PERCENT_PATTERNS[lang], locale=LOCALES[lang])
 
 
 def date_text(now: dt.datetime, lang: str) -> str:
-    tz = now.strftime("%Z") or now.strftime("%z")
-    if lang == "fr":
-        return f"{now.day} {MONTHS_FR[now.month - 1]} {now.year} à {now:%H:%M} {tz}".rstrip()
-    return f"{now:%Y-%m-%d %H:%M} {tz}".rstrip()
+    from babel.dates import format_datetime
 
+    tz = now.strftime("%Z") or now.strftime("%z")
+    return f"{format_datetime(now, DATE_PATTERNS[lang], tzinfo=now.tzinfo, locale=LOCALES[lang])} {tz}".rstrip()

@@ -29,14 +29,15 @@ def _fill_spark_tables(path: Path) -> dict[str, list[int]]:
         major = MAJORS[i % 7] if i else "Biologie"  # Biologie: exactly one student (no std dev)
         age = min(60, max(17, int(rng.gauss(22, 4))))
         ages.setdefault(major, []).append(age)
-        con.execute("insert into clean_students values (?,?,?,?,?,?,?,?,?,?)",
-                    (f"evt-{i:05d}", f"s{i}", "Alice", "Dupont", age, major, "2026-11-27T10:00:00Z", 1,
-                     "json_strict", "run-7"))
+        testing.insert(con, "clean_students", testing.CLEAN_COLUMNS,
+                       [(f"evt-{i:05d}", f"s{i}", "Alice", "Dupont", age, major, "2026-11-27T10:00:00Z", 1,
+                         "json_strict", "run-7")])
     quarantine = [("hello kafka", "not_json_or_csv")] * 4 + [('{"age": 7}', "age_out_of_range")] * 2
     con.executemany("insert into quarantine_students values (?, ?, 'detail', 'students.raw.txt', 1, 'run-7')",
                     quarantine)
-    con.execute("insert into pipeline_runs values ('run-7', '2026-11-27T10:00:00Z', '2026-11-27T10:00:09Z', "
-                "409, 400, 6, 3, 'students.raw.txt', 'success')")
+    testing.insert(con, "pipeline_runs", testing.RUN_COLUMNS,
+                   [("run-7", "2026-11-27T10:00:00Z", "2026-11-27T10:00:09Z", 409, 400, 6, 3, "students.raw.txt",
+                     "success")])
     con.commit()
     con.close()
     return ages
