@@ -34,13 +34,14 @@ the JVM to compile them (a method over 8,000 bytes of bytecode is never JIT-comp
 """
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from spark_jobs.contract import (  # noqa: F401  (re-exported: the contract's names, one place)
     CLEAN_COLUMNS, CONFLICT_DETAIL, CONTENT_COLUMNS, CONTRACT_FIELDS, CSV_HEADERS, JSON_ALIASES, KV_KEYS, MAX_KV_PARTS, QUARANTINE_COLUMNS, REASONS,
     REPLACEMENT_CHAR, RULES, Reference, fold, fold_text, load_reference,
 )
+
+from spark_jobs.exprcache import per_jvm as _per_jvm
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
@@ -55,27 +56,6 @@ class Normalized(NamedTuple):
     rows: "DataFrame"        # one row per input line, with verdict/rule/reason and every field
     clean: "DataFrame"       # clean_students columns, deduplicated
     quarantine: "DataFrame"  # quarantine_students columns
-
-
-def _per_jvm(build):
-    """Memoize a builder of Column expressions for the running JVM.
-
-    Building the transform's expressions costs thousands of py4j calls (about 1.5 s, for every
-    increment of a continuous run); unresolved expressions can be reused by every DataFrame of the
-    same JVM. An entry is valid while its gateway is the running one (a released JVM's are not).
-    """
-    cache: dict = {}
-
-    @functools.wraps(build)
-    def cached(*args):
-        from pyspark import SparkContext
-
-        gateway = SparkContext._gateway
-        hit = cache.get(args)
-        if hit is None or hit[0] is not gateway:
-            hit = cache[args] = (gateway, build(*args))
-        return hit[1]
-    return cached
 
 
 def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int, run_id: str) -> Normalized:
