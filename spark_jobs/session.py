@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studentflow.core.config import Settings
+from studentflow.core.config import PROJECT_ROOT, Settings
 from studentflow.core.errors import StackError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +27,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "8",
         "spark.sql.adaptive.enabled": "true",
         "spark.driver.memory": "2g",
-        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{LOG4J2_FILE}",
+        "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{LOG4J2_FILE} " + (
+            f"-XX:ArchiveClassesAtExit={os.environ['STUDENTFLOW_CDS_TRAINING']} -Xlog:cds=off"
+            if os.environ.get("STUDENTFLOW_CDS_TRAINING") else _class_data_sharing(settings)),
         "spark.log.structuredLogging.enabled": "false",
         # HotSpot never JIT-compiles a method over 8,000 bytes of bytecode; a fused stage above
         # that runs interpreted (seen: normalize's map stage at 10.9 KB). At this limit Spark
@@ -38,6 +40,46 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         conf["spark.jars"] = str(SQLITE_JDBC_JAR)
         conf["spark.driver.extraClassPath"] = str(SQLITE_JDBC_JAR)
     return conf
+
+
+CDS_ARCHIVE = PROJECT_ROOT / ".state" / "spark-classes.jsa"
+
+
+def _class_data_sharing(settings: Settings) -> str:
+    """JVM class-data sharing for the driver: map the archive of the classes a normalize loads, when
+    setup built one (`python -m spark_jobs.session --build-archive`, run by `make setup`). Measured:
+    a cold 10k-line normalize 27.8 s -> 19-24 s. A JVM that finds the archive unusable (another Java,
+    another classpath) ignores it silently; without one, nothing changes. Never written by a normal
+    run: dumping takes seconds at JVM exit."""
+    if CDS_ARCHIVE.is_file() and CDS_ARCHIVE.stat().st_size > 0:
+        return f"-XX:SharedArchiveFile={CDS_ARCHIVE} -Xshare:auto"
+    return ""
+
+
+def build_archive() -> Path:
+    """Normalize a few generated lines in a JVM that records its classes into CDS_ARCHIVE at exit."""
+    import tempfile
+
+    from spark_jobs.job import run_normalize
+    from studentflow.core import config
+
+    CDS_ARCHIVE.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sf-cds-") as tmp:
+        root = Path(tmp)
+        (root / "staging").mkdir()
+        lines = ['{"event_id":"00000000-0000-4000-8000-%012d","student_id":"S%d","first_name":"Léa",'
+                 '"last_name":"Martin","age":%d,"major":"Chimie","emitted_at":"2026-11-27T10:00:00Z",'
+                 '"schema_version":1}' % (i, i, 18 + i % 30) for i in range(200)]
+        lines += ["Alice,Dupont,22,Informatique", "hello kafka", "Bob,Martin,age:19,Physique", ""]
+        (root / "staging" / "students.raw.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        settings = config.load(data_dir=str(root), state_dir=str(root / "state"),
+                               staging_dir=str(root / "staging"), warehouse=str(root / "w.db"))
+        os.environ["STUDENTFLOW_CDS_TRAINING"] = str(CDS_ARCHIVE)
+        try:
+            run_normalize(settings, progress=lambda _m: None)   # releases the JVM: the archive is written
+        finally:
+            os.environ.pop("STUDENTFLOW_CDS_TRAINING", None)
+    return CDS_ARCHIVE
 
 
 def active_session() -> "SparkSession | None":
@@ -110,3 +152,11 @@ def release(spark: "SparkSession") -> None:
             proc.wait()
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+if __name__ == "__main__":   # `python -m spark_jobs.session --build-archive` (make setup)
+    import sys as _sys
+
+    if _sys.argv[1:] != ["--build-archive"]:
+        raise SystemExit("usage: python -m spark_jobs.session --build-archive")
+    print(f"[setup] Spark class-data archive: {build_archive()}")
