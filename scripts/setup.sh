@@ -72,7 +72,7 @@ fi
 #    cold starts). Built once; a JVM that cannot use it (another Java) ignores it.
 if [ ! -s .state/spark-classes.jsa ]; then
   say "building the Spark class-data archive (once, about 40 s)"
-  .venv/bin/python -m spark_jobs.session --build-archive 2>>"$STATE/setup-cds.log"
+  .venv/bin/python -m spark_jobs.archive 2>>"$STATE/setup-cds.log"
 else
   say "Spark class-data archive present"
 fi

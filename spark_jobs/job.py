@@ -156,7 +156,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
                             "make sure nothing rewrites the staging files during the run, then rerun")
         progress(f"normalize: [2/5] read {staged.lines_read:,} lines ({clock('scan'):.1f} s)")
         rows = _incoming(nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max,
-                                      run_id=run_id).rows, full_refresh)
+                                      run_id=run_id).rows)
         with closing(wh.connect(db)) as conn:
             if writer == "python":
                 table = rows.toArrow()
@@ -174,7 +174,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
                        "mode": mode}
             counts = wh.commit(conn, scratch_table, lines_expected=lines, run_row=run_row,
                                marks=[s.watermark() for s in slices], full_refresh=full_refresh,
-                               updated_at=result.finished_at)
+                               updated_at=result.finished_at, raw_lines=_raw_lines_of(slices, read))
             result.by_rule, result.by_reason = counts["by_rule"], counts["by_reason"]
         result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
         result.duplicates_removed, result.headers = counts.get("duplicate", 0), counts.get("header", 0)
@@ -189,12 +189,29 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
             release(spark)
 
 
-def _incoming(rows, full_refresh: bool):
-    """The columns of the warehouse's scratch table. The raw text travels only where it can be
-    kept: quarantine rows, and in an increment any row, since one that looks clean or duplicate
-    here may conflict with a row already in the warehouse (judged at commit)."""
+def _incoming(rows):
+    """The columns of the warehouse's scratch table. The raw text travels only for quarantine rows
+    (a fifth of the bytes of the whole increment); the few rows the commit finds in conflict with
+    the warehouse get theirs from the increment's copy (:func:`_raw_lines_of`)."""
     from pyspark.sql import functions as F
 
-    keep = F.col("verdict") == "quarantine" if full_refresh else F.lit(True)
+    keep = F.col("verdict") == "quarantine"
     return rows.select(*(F.when(keep, F.col(c)).alias(c) if c == "raw_line" else F.col(c)
                          for c in wh.INCOMING_COLUMNS))
+
+
+def _raw_lines_of(slices: list[inc.Slice], copies: list[Path]):
+    """A lookup (file, line) -> the staged text, reading the increment's copies (rarely needed)."""
+    where = {s.name: (copy, s.first_line) for s, copy in zip(slices, copies)}
+
+    def lookup(wanted: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        out: dict[tuple[str, int], str] = {}
+        for name in {f for f, _ in wanted}:
+            copy, first = where[name]
+            numbers = {n for f, n in wanted if f == name}
+            with open(copy, "rb") as fh:
+                for i, raw in enumerate(fh, start=first):
+                    if i in numbers:
+                        out[(name, i)] = raw.rstrip(b"\n").decode("utf-8", "replace")
+        return out
+    return lookup

@@ -47,39 +47,13 @@ CDS_ARCHIVE = PROJECT_ROOT / ".state" / "spark-classes.jsa"
 
 def _class_data_sharing(settings: Settings) -> str:
     """JVM class-data sharing for the driver: map the archive of the classes a normalize loads, when
-    setup built one (`python -m spark_jobs.session --build-archive`, run by `make setup`). Measured:
+    setup built one (`python -m spark_jobs.archive`, run by `make setup`). Measured:
     a cold 10k-line normalize 27.8 s -> 19-24 s. A JVM that finds the archive unusable (another Java,
     another classpath) ignores it silently; without one, nothing changes. Never written by a normal
     run: dumping takes seconds at JVM exit."""
     if CDS_ARCHIVE.is_file() and CDS_ARCHIVE.stat().st_size > 0:
         return f"-XX:SharedArchiveFile={CDS_ARCHIVE} -Xshare:auto"
     return ""
-
-
-def build_archive() -> Path:
-    """Normalize a few generated lines in a JVM that records its classes into CDS_ARCHIVE at exit."""
-    import tempfile
-
-    from spark_jobs.job import run_normalize
-    from studentflow.core import config
-
-    CDS_ARCHIVE.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sf-cds-") as tmp:
-        root = Path(tmp)
-        (root / "staging").mkdir()
-        lines = ['{"event_id":"00000000-0000-4000-8000-%012d","student_id":"S%d","first_name":"Léa",'
-                 '"last_name":"Martin","age":%d,"major":"Chimie","emitted_at":"2026-11-27T10:00:00Z",'
-                 '"schema_version":1}' % (i, i, 18 + i % 30) for i in range(200)]
-        lines += ["Alice,Dupont,22,Informatique", "hello kafka", "Bob,Martin,age:19,Physique", ""]
-        (root / "staging" / "students.raw.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        settings = config.load(data_dir=str(root), state_dir=str(root / "state"),
-                               staging_dir=str(root / "staging"), warehouse=str(root / "w.db"))
-        os.environ["STUDENTFLOW_CDS_TRAINING"] = str(CDS_ARCHIVE)
-        try:
-            run_normalize(settings, progress=lambda _m: None)   # releases the JVM: the archive is written
-        finally:
-            os.environ.pop("STUDENTFLOW_CDS_TRAINING", None)
-    return CDS_ARCHIVE
 
 
 def active_session() -> "SparkSession | None":
@@ -153,10 +127,3 @@ def release(spark: "SparkSession") -> None:
     SparkContext._gateway = None
     SparkContext._jvm = None
 
-
-if __name__ == "__main__":   # `python -m spark_jobs.session --build-archive` (make setup)
-    import sys as _sys
-
-    if _sys.argv[1:] != ["--build-archive"]:
-        raise SystemExit("usage: python -m spark_jobs.session --build-archive")
-    print(f"[setup] Spark class-data archive: {build_archive()}")

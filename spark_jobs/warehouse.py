@@ -22,7 +22,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from studentflow.core.errors import DataError
 
@@ -135,7 +135,8 @@ def _judge_against_warehouse(conn: sqlite3.Connection, scratch: str) -> None:
 
 
 def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_row: dict[str, Any],
-           marks: Iterable[Watermark], full_refresh: bool, updated_at: str) -> dict[str, Any]:
+           marks: Iterable[Watermark], full_refresh: bool, updated_at: str,
+           raw_lines: Callable[[list[tuple[str, int]]], dict[tuple[str, int], str]] | None = None) -> dict[str, Any]:
     """Judge, check, append, move the watermarks, record the run: one transaction. Returns the
     verdict counts (plus ``by_rule`` and ``by_reason`` dicts, from this increment's rows only).
     Raises DataError (and rolls back) when the rows do not add up."""
@@ -148,6 +149,13 @@ def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_r
             conn.execute(f"DROP INDEX IF EXISTS {CLEAN}_event_id")   # built once after the rows: faster
         else:
             _judge_against_warehouse(conn, scratch)
+            # rows that only now turned out to conflict travelled without their raw text: fetch it
+            missing = conn.execute(f"SELECT source_file, line_number FROM {scratch} "
+                                   "WHERE verdict = 'quarantine' AND raw_line IS NULL").fetchall()
+            if missing and raw_lines is not None:
+                found = raw_lines(missing)
+                conn.executemany(f"UPDATE {scratch} SET raw_line = ? WHERE source_file = ? AND line_number = ?",
+                                 [(found[(f, n)], f, n) for f, n in missing])
         counts = dict(conn.execute(f"SELECT verdict, count(*) FROM {scratch} GROUP BY verdict").fetchall())
         counts["by_rule"] = dict(conn.execute(f"SELECT rule, count(*) FROM {scratch} WHERE verdict = 'clean' "
                                               "GROUP BY rule").fetchall())

@@ -93,8 +93,9 @@ class Totals:
 def has_new_lines(settings: Settings) -> bool:
     """Any byte staged beyond the watermarks (one stat per staging file, one small query)."""
     from spark_jobs import increments, warehouse
+    from studentflow.core import staging
 
-    files = increments.staging_files(settings.staging_dir, must_exist=False)
+    files = staging.staging_files(settings.staging_dir, must_exist=False)
     return increments.pending_bytes(files, warehouse.read_watermarks(settings.warehouse)) > 0
 
 

@@ -91,14 +91,14 @@ class Traffic(threading.Thread):
     def run(self) -> None:
         from producer import generate
         from producer.publish import publish
-        from studentflow import stack
+        from studentflow.core import endpoints
 
         try:
             gen = generate.for_settings(self.settings, seed=None, malformed_rate=self.malformed_rate)
 
             def progress(report) -> None:
                 self.acked = report.acked
-            report = publish(self.settings, self._messages(gen), conf=stack.kafka_conf(self.settings),
+            report = publish(self.settings, self._messages(gen), conf=endpoints.kafka_conf(self.settings),
                              rate=self.rate, progress=progress)
             self.acked = report.acked
         except BaseException as exc:  # noqa: BLE001  (reported in the summary)
@@ -217,11 +217,11 @@ class Follow(Pipeline):
 
     def _lag(self) -> str:
         from connect import lag, rest
-        from studentflow import stack
+        from studentflow.core import endpoints
 
         try:
             sinks = [cf for cf in rest.connector_files(None, self.s) if not cf.is_source]
-            total = sum(x.lag for cf in sinks for x in lag.connector_lag(stack.kafka_conf(self.s), cf.name,
+            total = sum(x.lag for cf in sinks for x in lag.connector_lag(endpoints.kafka_conf(self.s), cf.name,
                                                                        self.s.topic))
             return f"{total:,}"
         except Exception:  # noqa: BLE001  (a status line never stops the loop)
@@ -241,9 +241,10 @@ class Follow(Pipeline):
 
     def _summarize(self) -> None:
         from spark_jobs import increments, warehouse
+        from studentflow.core import staging
 
         self.summary.counts.update(self.totals.counts())
-        files = increments.staging_files(self.s.staging_dir, must_exist=False)
+        files = staging.staging_files(self.s.staging_dir, must_exist=False)
         waiting = sum(s.lines for s in increments.plan(files, warehouse.read_watermarks(self.s.warehouse)))
         self.summary.counts["staged_not_yet_normalized"] = waiting
         self.summary.counts["increments"] = len(self.increments)

@@ -75,9 +75,9 @@ class RunOptions:
 
 def staged_lines(settings: Settings) -> int:
     """Complete lines in the staging files: the same lister and count normalize uses."""
-    from spark_jobs import increments
+    from studentflow.core import staging
 
-    return increments.count_lines(increments.staging_files(settings.staging_dir, must_exist=False))
+    return staging.count_lines(staging.staging_files(settings.staging_dir, must_exist=False))
 
 
 @contextmanager
@@ -165,15 +165,16 @@ class Pipeline:
         if stack.running(self.s):
             raise StudentflowError("--fresh would delete staging files the running sink is writing",
                                    "run `studentflow stack down` first")
-        from spark_jobs import increments
-        for f in increments.staging_files(self.s.staging_dir, must_exist=False):
+        from studentflow.core import staging
+        for f in staging.staging_files(self.s.staging_dir, must_exist=False):
             f.unlink()
         self.s.warehouse.unlink(missing_ok=True)
         self.say("==> fresh start: staging files and warehouse removed")
 
     def _stack(self) -> None:
         from connect import rest
-        from studentflow import broker, stack
+        from studentflow import stack
+        from studentflow.core import endpoints, kafka
 
         with self.stage("stack", "local stack and connectors") as st:
             if self.s.embedded_connect:
@@ -181,23 +182,11 @@ class Pipeline:
                                                      progress=lambda m: self.say("    " + m))
                 if not self.started_stack:
                     self.say(f"    reusing the running stack ({state.bootstrap}, {state.connect_url})")
-            conf = stack.kafka_conf(self.s)
-            if broker.ensure_topic(conf, self.s.topic, self.s.topic_partitions):
+            conf = endpoints.kafka_conf(self.s)
+            if kafka.ensure_topic(conf, self.s.topic, self.s.topic_partitions):
                 self.say(f"    created topic {self.s.topic} ({self.s.topic_partitions} partitions)")
-            client = rest.client(self.s, stack.connect_url(self.s))
-            names = []
-            for cf in rest.connector_files(None, self.s):
-                if cf.config.get("file"):
-                    Path(cf.config["file"]).parent.mkdir(parents=True, exist_ok=True)
-                errors = rest.validate(client, cf)
-                if errors:
-                    raise StudentflowError(f"connector {cf.name} is invalid: " +
-                                           "; ".join(f"{k}: {v}" for k, v in errors),
-                                           f"fix {cf.path.name} (`studentflow connect validate`)")
-                outcome = rest.apply(client, cf)
-                rest.wait_running(client, cf.name)
-                names.append(f"{cf.name} {outcome}, RUNNING")
-            st.detail = "; ".join(names)
+            client = rest.client(self.s, endpoints.connect_url(self.s))
+            st.detail = "; ".join(rest.apply_all(client, rest.connector_files(None, self.s)))
         self.staged_before = staged_lines(self.s)
 
     def _produce(self) -> None:
@@ -206,13 +195,13 @@ class Pipeline:
         from producer import generate
         from producer.cli import Progress
         from producer.publish import publish
-        from studentflow import stack
+        from studentflow.core import endpoints
 
         with self.stage("produce", f"producing {self.o.count:,} events "
                                    f"({self.o.malformed_rate:.0%} malformed) to {self.s.topic}") as st:
             gen = generate.for_settings(self.s, seed=self.o.seed, malformed_rate=self.o.malformed_rate)
             progress = Progress(self.o.count, sys.stderr)
-            report = publish(self.s, gen.messages(self.o.count), conf=stack.kafka_conf(self.s), progress=progress)
+            report = publish(self.s, gen.messages(self.o.count), conf=endpoints.kafka_conf(self.s), progress=progress)
             progress.clear()
             st.count = report.acked
             st.detail = report.summary()
@@ -225,10 +214,10 @@ class Pipeline:
 
     def _sink(self) -> None:
         from connect import lag, rest
-        from studentflow import stack
+        from studentflow.core import endpoints
 
         with self.stage("sink", "waiting for the staging sink to catch up") as st:
-            conf = stack.kafka_conf(self.s)
+            conf = endpoints.kafka_conf(self.s)
             for cf in rest.connector_files(None, self.s):
                 if cf.is_source:
                     continue
@@ -311,10 +300,10 @@ class StackReachable:
     @staticmethod
     def check(settings: Settings) -> bool:
         """With --no-produce: is there a topic/connector to drain before normalizing?"""
-        from studentflow import stack
+        from studentflow.core import endpoints
         try:
-            stack.kafka_conf(settings)
-            stack.connect_url(settings)
+            endpoints.kafka_conf(settings)
+            endpoints.connect_url(settings)
             return True
         except StudentflowError:
             return False
