@@ -95,8 +95,10 @@ def fill_python(conn: sqlite3.Connection, table: Any) -> str:
     conn.execute(f"DROP TABLE IF EXISTS temp.{SCRATCH}")
     conn.execute(f"CREATE TEMP TABLE {SCRATCH} AS SELECT * FROM {_incoming_shape()} WHERE 0")
     table = table.sort_by([("source_file", "ascending"), ("line_number", "ascending")])   # commit keeps rowid order
-    rows = zip(*(table.column(c).to_pylist() for c in INCOMING_COLUMNS))
-    conn.executemany(_insert_sql(f"temp.{SCRATCH}", INCOMING_COLUMNS), rows)
+    sql = _insert_sql(f"temp.{SCRATCH}", INCOMING_COLUMNS)
+    for batch in table.select(list(INCOMING_COLUMNS)).to_batches(max_chunksize=50_000):
+        # Python objects for one batch at a time: a million rows as lists would cost GBs
+        conn.executemany(sql, zip(*(col.to_pylist() for col in batch.columns)))
     return f"temp.{SCRATCH}"
 
 
