@@ -115,7 +115,7 @@ class Follow(Pipeline):
     def __init__(self, settings: Settings, options: RunOptions, follow: FollowOptions,
                  progress: Callable[[str], None] = print, status: Callable[[str], None] | None = None) -> None:
         super().__init__(settings, options, progress)
-        self.f = follow
+        self.follow_options = follow
         self.status = status or (lambda line: None)
         self.traffic: Traffic | None = None
         self.dbt = None
@@ -130,10 +130,10 @@ class Follow(Pipeline):
         self.totals = Totals()
         with sigterm_as_interrupt():
             try:
-                self.spark = WarmSpark(self.s).start()
+                self.spark = WarmSpark(self.settings).start()
                 self._stack()
-                if self.f.rate > 0:
-                    self.traffic = Traffic(self.s, self.f.rate, self.o.malformed_rate)
+                if self.follow_options.rate > 0:
+                    self.traffic = Traffic(self.settings, self.follow_options.rate, self.options.malformed_rate)
                     self.traffic.start()
                 self._loop()
             except KeyboardInterrupt:
@@ -147,16 +147,16 @@ class Follow(Pipeline):
     def _loop(self) -> None:
         from studentflow.engines import has_new_lines
 
-        deadline = None if self.f.duration is None else time.monotonic() + self.f.duration
-        self.say(f"==> following {self.s.staging_dir} every {self.f.interval:g} s"
-                 + (f", generating {self.f.rate:g} events/s" if self.traffic else "")
+        deadline = None if self.follow_options.duration is None else time.monotonic() + self.follow_options.duration
+        self.say(f"==> following {self.settings.staging_dir} every {self.follow_options.interval:g} s"
+                 + (f", generating {self.follow_options.rate:g} events/s" if self.traffic else "")
                  + " (Ctrl-C or SIGTERM to stop)")
         while deadline is None or time.monotonic() < deadline:
             tick = time.monotonic()
-            if has_new_lines(self.s):
+            if has_new_lines(self.settings):
                 self._increment()
             self.status(self._status_line())
-            time.sleep(max(0.0, self.f.interval - (time.monotonic() - tick)))
+            time.sleep(max(0.0, self.follow_options.interval - (time.monotonic() - tick)))
 
     def _increment(self) -> None:
         from expectations import gate
@@ -164,22 +164,23 @@ class Follow(Pipeline):
         from studentflow.report.report import build_report
 
         t = time.perf_counter()
-        res = increment(self.s, self.spark.get(), lambda _m: None)
+        res = increment(self.settings, self.spark.get(), lambda _m: None)
         if not res.written:
             return
         phases = {"normalize": time.perf_counter() - t}
         self.totals.add(res)
+        self.summary.run_id = res.run_id
         first = self.dbt is None
         if first:
-            self.dbt = WarmDbt(self.s)
+            self.dbt = WarmDbt(self.settings)
         ok, problems = self.dbt.invoke("build") if first else self.dbt.invoke("run", "--select", "marts")
         phases["marts"] = time.perf_counter() - t - sum(phases.values())
         if not ok:
             self.say("    dbt: " + "; ".join(problems or ["failed"]) + " (increment kept; the loop goes on)")
-        fresh = freshness(self.s.warehouse, res.run_id, datetime.now(timezone.utc)) if ok else None
+        fresh = freshness(self.settings.warehouse, res.run_id, datetime.now(timezone.utc)) if ok else None
         passed = None
-        if self.o.gate:
-            result = gate.run(self.s, docs=False)
+        if self.options.gate:
+            result = gate.run(self.settings, docs=False)
             passed = bool(result.success and ok)
             if not passed:
                 self.gate_failures += 1
@@ -187,7 +188,7 @@ class Follow(Pipeline):
                     if result.failed else "dbt failed"
                 self.say(f"    gate FAILED on increment {res.run_id}: {failed} (committed; the loop goes on)")
         phases["gate"] = time.perf_counter() - t - sum(phases.values())
-        paths = build_report(self.s, lang=self.o.lang, run_summary=self.summary.as_report_input())
+        paths = build_report(self.settings, lang=self.options.lang, run_summary=self.summary.as_report_input())
         phases["report"] = time.perf_counter() - t - sum(phases.values())
         for f in paths.files():
             self.summary.outputs[f.name if hasattr(f, "name") else str(f)] = str(f)
@@ -195,7 +196,7 @@ class Follow(Pipeline):
                "lines": res.lines_read, "seconds": time.perf_counter() - t,
                "freshness_p50_s": fresh and fresh.p50, "freshness_p95_s": fresh and fresh.p95,
                "freshness_max_s": fresh and fresh.max, "gate_passed": None if passed is None else int(passed)}
-        with closing(sqlite3.connect(self.s.warehouse)) as conn, conn:
+        with closing(sqlite3.connect(self.settings.warehouse)) as conn, conn:
             conn.execute(DDL)
             conn.execute(f"INSERT INTO follow_increments ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                          list(row.values()))
@@ -220,9 +221,9 @@ class Follow(Pipeline):
         from studentflow.core import endpoints
 
         try:
-            sinks = [cf for cf in rest.connector_files(None, self.s) if not cf.is_source]
-            total = sum(x.lag for cf in sinks for x in lag.connector_lag(endpoints.kafka_conf(self.s), cf.name,
-                                                                       self.s.topic))
+            sinks = [cf for cf in rest.connector_files(None, self.settings) if not cf.is_source]
+            total = sum(x.lag for cf in sinks for x in lag.connector_lag(endpoints.kafka_conf(self.settings), cf.name,
+                                                                       self.settings.topic))
             return f"{total:,}"
         except Exception:  # noqa: BLE001  (a status line never stops the loop)
             return "?"
@@ -233,9 +234,9 @@ class Follow(Pipeline):
             self.summary.counts["produced"] = self.traffic.acked
         if self.spark is not None:
             self.spark.release()
-        if self.started_stack and not self.o.keep_stack:
+        if self.started_stack and not self.options.keep_stack:
             from studentflow import stack
-            stopped = stack.down(self.s)
+            stopped = stack.down(self.settings)
             if stopped:
                 self.say(f"==> stopped the stack this run started ({', '.join(stopped)})")
 
@@ -244,8 +245,8 @@ class Follow(Pipeline):
         from studentflow.core import staging
 
         self.summary.counts.update(self.totals.counts())
-        files = staging.staging_files(self.s.staging_dir, must_exist=False)
-        waiting = sum(s.lines for s in increments.plan(files, warehouse.read_watermarks(self.s.warehouse)))
+        files = staging.staging_files(self.settings.staging_dir, must_exist=False)
+        waiting = sum(s.lines for s in increments.plan(files, warehouse.read_watermarks(self.settings.warehouse)))
         self.summary.counts["staged_not_yet_normalized"] = waiting
         self.summary.counts["increments"] = len(self.increments)
         fresh = [r for r in self.increments if r["freshness_p50_s"] is not None]
@@ -254,7 +255,7 @@ class Follow(Pipeline):
                 "p50_s": sorted(r["freshness_p50_s"] for r in fresh)[len(fresh) // 2],
                 "p95_s": max(r["freshness_p95_s"] for r in fresh),
                 "max_s": max(r["freshness_max_s"] for r in fresh)}
-        self.summary.gate_passed = None if not self.o.gate else self.gate_failures == 0
+        self.summary.gate_passed = None if not self.options.gate else self.gate_failures == 0
         self.summary.gate_failures = self.gate_failures
         self.summary.stop_reason = self.stop_reason
 

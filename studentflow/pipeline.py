@@ -38,6 +38,7 @@ class RunSummary:
     outputs: dict[str, str] = field(default_factory=dict)
     gate_passed: bool | None = None
     total_seconds: float = 0.0
+    run_id: str | None = None                                   # the last normalize increment's
     freshness: dict[str, float] = field(default_factory=dict)   # p50_s, p95_s, max_s (run --follow)
     gate_failures: int = 0
     stop_reason: str = ""
@@ -49,15 +50,21 @@ class RunSummary:
         if "lines_read" in c:
             balanced = c["lines_read"] == (c.get("clean", 0) + c.get("quarantined", 0)
                                            + c.get("duplicates_removed", 0) + c.get("headers", 0))
-        return {"counts": dict(c), "balance_ok": balanced,
+        return {"counts": dict(c), "run_id": self.run_id, "balance_ok": balanced,
                 "stages": {s.name: round(s.seconds, 3) for s in self.stages},
                 "total_seconds": round(self.total_seconds, 3), "freshness": self.freshness,
                 "gate_passed": self.gate_passed, "gate_failures": self.gate_failures,
                 "stop_reason": self.stop_reason or None, "outputs": dict(self.outputs)}
 
-    def as_report_input(self) -> dict[str, Any]:
-        return {"stages": [vars(s) for s in self.stages], "counts": dict(self.counts),
-                "total_seconds": self.total_seconds}
+    def as_report_input(self, total_seconds: float | None = None):
+        """The typed run summary the report prints (``total_seconds``: so far, when the report is
+        written before the run ends)."""
+        from studentflow.report.data import ReportRun, StageRun
+
+        return ReportRun(stages=tuple(StageRun(s.name, s.seconds, s.count, s.detail) for s in self.stages),
+                         counts=dict(self.counts),
+                         total_seconds=self.total_seconds if total_seconds is None else total_seconds,
+                         run_id=self.run_id)
 
 
 @dataclass
@@ -94,8 +101,8 @@ def sigterm_as_interrupt():
 
 class Pipeline:
     def __init__(self, settings: Settings, options: RunOptions, progress: Callable[[str], None] = print) -> None:
-        self.s = settings
-        self.o = options
+        self.settings = settings
+        self.options = options
         self.say = progress
         self.summary = RunSummary()
         self.started_stack = False
@@ -122,9 +129,9 @@ class Pipeline:
             try:
                 self._run()
             finally:
-                if self.started_stack and not self.o.keep_stack:
+                if self.started_stack and not self.options.keep_stack:
                     from studentflow import stack
-                    stopped = stack.down(self.s)
+                    stopped = stack.down(self.settings)
                     if stopped:
                         self.say(f"==> stopped the stack this run started ({', '.join(stopped)})")
         self.summary.total_seconds = time.perf_counter() - t0
@@ -133,18 +140,18 @@ class Pipeline:
     def _run(self) -> None:
         from studentflow.engines import Normalizer, WarmSpark
 
-        if self.o.fresh:
+        if self.options.fresh:
             self._fresh()
         # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
         # flow; increments run while the sink drains, so only a small one is left at the end.
-        self.spark = WarmSpark(self.s).start()
+        self.spark = WarmSpark(self.settings).start()
         try:
-            if self.o.produce:
+            if self.options.produce:
                 self._stack()
-                self.normalizer = Normalizer(self.s, self.spark, lambda m: self.say("    " + m)).start()
+                self.normalizer = Normalizer(self.settings, self.spark, lambda m: self.say("    " + m)).start()
                 self._produce()
                 self._sink()
-            elif StackReachable.check(self.s):
+            elif stack_reachable(self.settings):
                 self.say("==> --no-produce: draining what is on the topic into staging")
                 self._sink()
             else:
@@ -155,20 +162,20 @@ class Pipeline:
                 self.normalizer.abandon()
             self.spark.release()   # the JVM (GBs after a big run) is gone before dbt, GX and the report
         self._transform()
-        if self.o.gate:
+        if self.options.gate:
             self._validate()
         self._report()
 
     # -- stages ----------------------------------------------------------------------------
     def _fresh(self) -> None:
         from studentflow import stack
-        if stack.running(self.s):
+        if stack.running(self.settings):
             raise StudentflowError("--fresh would delete staging files the running sink is writing",
                                    "run `studentflow stack down` first")
         from studentflow.core import staging
-        for f in staging.staging_files(self.s.staging_dir, must_exist=False):
+        for f in staging.staging_files(self.settings.staging_dir, must_exist=False):
             f.unlink()
-        self.s.warehouse.unlink(missing_ok=True)
+        self.settings.warehouse.unlink(missing_ok=True)
         self.say("==> fresh start: staging files and warehouse removed")
 
     def _stack(self) -> None:
@@ -177,17 +184,17 @@ class Pipeline:
         from studentflow.core import endpoints, kafka
 
         with self.stage("stack", "local stack and connectors") as st:
-            if self.s.embedded_connect:
-                state, self.started_stack = stack.up(self.s, tie_to_parent=not self.o.keep_stack,
+            if self.settings.embedded_connect:
+                state, self.started_stack = stack.up(self.settings, tie_to_parent=not self.options.keep_stack,
                                                      progress=lambda m: self.say("    " + m))
                 if not self.started_stack:
                     self.say(f"    reusing the running stack ({state.bootstrap}, {state.connect_url})")
-            conf = endpoints.kafka_conf(self.s)
-            if kafka.ensure_topic(conf, self.s.topic, self.s.topic_partitions):
-                self.say(f"    created topic {self.s.topic} ({self.s.topic_partitions} partitions)")
-            client = rest.client(self.s, endpoints.connect_url(self.s))
-            st.detail = "; ".join(rest.apply_all(client, rest.connector_files(None, self.s)))
-        self.staged_before = staged_lines(self.s)
+            conf = endpoints.kafka_conf(self.settings)
+            if kafka.ensure_topic(conf, self.settings.topic, self.settings.topic_partitions):
+                self.say(f"    created topic {self.settings.topic} ({self.settings.topic_partitions} partitions)")
+            client = rest.client(self.settings, endpoints.connect_url(self.settings))
+            st.detail = "; ".join(rest.apply_all(client, rest.connector_files(None, self.settings)))
+        self.staged_before = staged_lines(self.settings)
 
     def _produce(self) -> None:
         import sys
@@ -197,11 +204,11 @@ class Pipeline:
         from producer.publish import publish
         from studentflow.core import endpoints
 
-        with self.stage("produce", f"producing {self.o.count:,} events "
-                                   f"({self.o.malformed_rate:.0%} malformed) to {self.s.topic}") as st:
-            gen = generate.for_settings(self.s, seed=self.o.seed, malformed_rate=self.o.malformed_rate)
-            progress = Progress(self.o.count, sys.stderr)
-            report = publish(self.s, gen.messages(self.o.count), conf=endpoints.kafka_conf(self.s), progress=progress)
+        with self.stage("produce", f"producing {self.options.count:,} events "
+                                   f"({self.options.malformed_rate:.0%} malformed) to {self.settings.topic}") as st:
+            gen = generate.for_settings(self.settings, seed=self.options.seed, malformed_rate=self.options.malformed_rate)
+            progress = Progress(self.options.count, sys.stderr)
+            report = publish(self.settings, gen.messages(self.options.count), conf=endpoints.kafka_conf(self.settings), progress=progress)
             progress.clear()
             st.count = report.acked
             st.detail = report.summary()
@@ -217,13 +224,13 @@ class Pipeline:
         from studentflow.core import endpoints
 
         with self.stage("sink", "waiting for the staging sink to catch up") as st:
-            conf = endpoints.kafka_conf(self.s)
-            for cf in rest.connector_files(None, self.s):
+            conf = endpoints.kafka_conf(self.settings)
+            for cf in rest.connector_files(None, self.settings):
                 if cf.is_source:
                     continue
-                lag.wait_for_zero(conf, cf.name, self.s.topic, timeout=self.o.sink_timeout)
+                lag.wait_for_zero(conf, cf.name, self.settings.topic, timeout=self.options.sink_timeout)
             # The sink commits offsets after flushing its file, so lag 0 means the lines are on disk.
-            staged = staged_lines(self.s)
+            staged = staged_lines(self.settings)
             st.count = staged
             new = staged - self.staged_before
             self.summary.counts["staged_total"] = staged
@@ -244,7 +251,7 @@ class Pipeline:
                 totals = self.normalizer.finish()
             else:
                 totals = Totals()
-                totals.add(increment(self.s, self.spark.get(), lambda m: self.say("    " + m)))
+                totals.add(increment(self.settings, self.spark.get(), lambda m: self.say("    " + m)))
             counts = totals.counts()
             self.normalize_result = totals.increments[-1] if totals.increments else None
             st.count = counts["lines_read"]
@@ -253,13 +260,13 @@ class Pipeline:
                          f"increment(s); Spark started in {self.spark.startup_seconds or 0:.1f} s in the background")
             self.summary.counts.update(counts)
             if self.normalize_result is not None:
-                self.summary.counts["run_id"] = self.normalize_result.run_id  # type: ignore[assignment]
+                self.summary.run_id = self.normalize_result.run_id
 
     def _transform(self) -> None:
         from studentflow import dbt_runner as transform
 
         with self.stage("transform", "dbt build (staging, marts, tests)") as st:
-            outcome = transform.run_dbt(self.s, ["build"])
+            outcome = transform.run_dbt(self.settings, ["build"])
             for line in transform.summarize(outcome):
                 self.say("    " + line)
             if not outcome.ok:
@@ -271,7 +278,7 @@ class Pipeline:
         from expectations import gate
 
         with self.stage("validate", "Great Expectations gate") as st:
-            result = gate.run(self.s)
+            result = gate.run(self.settings)
             for line in gate.table_lines(result):
                 self.say("    " + line)
             failed = len(result.failed)
@@ -285,25 +292,23 @@ class Pipeline:
         from studentflow.report.report import build_report
 
         with self.stage("report", "report (markdown + plots)") as st:
-            partial = self.summary.as_report_input()
-            partial["total_seconds"] = time.perf_counter() - self.t0  # so far: the report is the last stage
-            paths = build_report(self.s, lang=self.o.lang, run_summary=partial)
+            so_far = time.perf_counter() - self.t0   # the report is the last stage
+            paths = build_report(self.settings, lang=self.options.lang,
+                                 run_summary=self.summary.as_report_input(so_far))
             files = paths.files()
             st.count = len(files)
             st.detail = f"{len(files)} files in {paths.directory}"
             for f in files:
                 self.summary.outputs[Path(f).name] = str(f)
-        self.summary.outputs["warehouse"] = str(self.s.warehouse)
+        self.summary.outputs["warehouse"] = str(self.settings.warehouse)
 
 
-class StackReachable:
-    @staticmethod
-    def check(settings: Settings) -> bool:
-        """With --no-produce: is there a topic/connector to drain before normalizing?"""
-        from studentflow.core import endpoints
-        try:
-            endpoints.kafka_conf(settings)
-            endpoints.connect_url(settings)
-            return True
-        except StudentflowError:
-            return False
+def stack_reachable(settings: Settings) -> bool:
+    """With --no-produce: is there a topic/connector to drain before normalizing?"""
+    from studentflow.core import endpoints
+    try:
+        endpoints.kafka_conf(settings)
+        endpoints.connect_url(settings)
+        return True
+    except StudentflowError:
+        return False

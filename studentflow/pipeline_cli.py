@@ -7,33 +7,41 @@ from studentflow.core.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from studentflow.pipeline import RunOptions
+
+    d = RunOptions()   # the defaults live there, once
     p = sub.add_parser(
         "run", help="run the whole pipeline: stack, produce, sink, normalize, dbt, gate, report",
         description="Brings the embedded stack up when no Kafka is configured (or uses the configured one), "
                     "applies the connectors, produces demo events, waits for the staging sink, normalizes with "
                     "Spark, builds the dbt marts, runs the Great Expectations gate and writes the report. "
                     "Stops what it started unless --keep-stack. Exit 1 if the gate fails.")
-    p.add_argument("--count", type=int, default=10_000, help="demo events to produce (default 10,000)")
-    p.add_argument("--malformed-rate", type=float, default=0.05,
-                   help="share of malformed messages, so the quarantine is visible (default 0.05)")
+    p.add_argument("--count", type=int, default=d.count, help=f"demo events to produce (default {d.count:,})")
+    p.add_argument("--malformed-rate", type=float, default=d.malformed_rate,
+                   help=f"share of malformed messages, so the quarantine is visible (default {d.malformed_rate})")
     p.add_argument("--seed", type=int, help="seed for reproducible events (default: new events every run)")
     p.add_argument("--no-produce", action="store_true",
                    help="produce nothing: process what is already on the topic or in staging")
     p.add_argument("--keep-stack", action="store_true", help="leave the embedded stack running afterwards")
     p.add_argument("--fresh", action="store_true", help="delete staging files and the warehouse first")
-    p.add_argument("--lang", choices=("fr", "en"), default="fr", help="report language (default fr)")
+    p.add_argument("--lang", choices=("fr", "en"), default=d.lang, help=f"report language (default {d.lang})")
     p.add_argument("--no-gate", action="store_true", help="skip the Great Expectations gate")
-    p.add_argument("--sink-timeout", type=float, default=600, help="seconds to wait for the sink to catch up")
+    p.add_argument("--sink-timeout", type=float, default=d.sink_timeout,
+                   help=f"seconds to wait for the sink to catch up (default {d.sink_timeout:g})")
     p.add_argument("--json", action="store_true",
                    help="print the summary as one JSON object on stdout (progress goes to stderr)")
     live = p.add_argument_group("continuous mode (--follow)")
     live.add_argument("--follow", action="store_true",
                       help="keep the statistics live: normalize -> marts -> gate -> report on every increment "
                            "staged, until Ctrl-C / SIGTERM (or --duration); restarts resume from the watermarks")
-    live.add_argument("--rate", type=float, default=0.0,
+    from studentflow.follow import FollowOptions
+
+    fd = FollowOptions()
+    live.add_argument("--rate", type=float, default=fd.rate,
                       help="with --follow: generate this many events per second (default 0: follow whatever "
                            "producers send); --malformed-rate applies")
-    live.add_argument("--interval", type=float, default=2.0, help="with --follow: seconds between looks (default 2)")
+    live.add_argument("--interval", type=float, default=fd.interval,
+                      help=f"with --follow: seconds between looks (default {fd.interval:g})")
     live.add_argument("--duration", type=float, help="with --follow: stop after this many seconds")
     p.set_defaults(handler=_run)
 
