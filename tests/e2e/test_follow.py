@@ -42,11 +42,24 @@ def _follow(env: dict, *args: str) -> subprocess.Popen:
 
 
 def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Wait for the loop to reach a state; a loop that died or never gets there is killed."""
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "timed out waiting for the follow loop"
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            _out, err = proc.communicate()
+            raise AssertionError(f"the follow loop ended or timed out before the expected state:\n{err[-3000:]}")
         time.sleep(0.5)
+
+
+def _sigterm(proc: subprocess.Popen) -> tuple[str, str]:
+    """Stop a follow loop the way a service manager would; its (stdout, stderr)."""
+    try:
+        proc.send_signal(signal.SIGTERM)
+        return proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def _staged_lines(env: dict) -> int:
@@ -74,13 +87,8 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     proc = _follow(env, "--rate", "400", "--interval", "1")
-    try:
-        _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments")) >= 2, proc)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments")) >= 2, proc)
+    out, err = _sigterm(proc)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
     summary = json.loads(out.strip().splitlines()[-1])
@@ -128,19 +136,14 @@ def test_a_gate_failure_mid_follow_is_recorded_and_the_loop_goes_on(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     proc = _follow(env, "--rate", "300", "--interval", "1")
-    try:
-        _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments WHERE gate_passed = 1")) >= 1, proc)
-        # a row that breaks the age expectation, written straight into the warehouse (as a faulty
-        # upstream tool would): the next gates fail, the increments still land
-        with sqlite3.connect(db, timeout=30) as conn:
-            conn.execute("INSERT INTO clean_students (event_id, first_name, last_name, age, major, rule) "
-                         "VALUES ('bad-row', 'X', 'Y', 500, 'Chimie', 'json_strict')")
-        _wait_for(lambda: _query(db, "SELECT count(*) FROM follow_increments WHERE gate_passed = 0")[0][0] >= 2, proc)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments WHERE gate_passed = 1")) >= 1, proc)
+    # a row that breaks the age expectation, written straight into the warehouse (as a faulty
+    # upstream tool would): the next gates fail, the increments still land
+    with sqlite3.connect(db, timeout=30) as conn:
+        conn.execute("INSERT INTO clean_students (event_id, first_name, last_name, age, major, rule) "
+                     "VALUES ('bad-row', 'X', 'Y', 500, 'Chimie', 'json_strict')")
+    _wait_for(lambda: _query(db, "SELECT count(*) FROM follow_increments WHERE gate_passed = 0")[0][0] >= 2, proc)
+    out, err = _sigterm(proc)
     assert proc.returncode == 1, err[-3000:]                # the exit status says a gate failed
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["gate_passed"] is False and summary["gate_failures"] >= 2
