@@ -123,7 +123,7 @@ def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: b
             out["counts"] = {k: v for k, v in summary.counts.items() if isinstance(v, int)}
             out["gate_passed"] = summary.gate_passed
             out["pipeline_total_s"] = round(summary.total_seconds, 3)
-            res = pipe.normalize_result
+            res = pipe.last_increment
             if pipe.normalize_profile:
                 out["normalize_profile"] = pipe.normalize_profile
             if res is not None:

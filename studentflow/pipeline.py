@@ -107,7 +107,7 @@ class Pipeline:
         self.summary = RunSummary()
         self.started_stack = False
         self.t0 = time.perf_counter()
-        self.normalize_result = None  # the last increment's NormalizeResult, for callers (bench) that want phases
+        self.last_increment = None  # spark_jobs.job.NormalizeResult of the last increment (run id, phases)
         self.normalizer = None        # studentflow.engines.Normalizer, while events are produced
         self.spark = None             # studentflow.engines.WarmSpark
         self.staged_before = 0
@@ -253,14 +253,14 @@ class Pipeline:
                 totals = Totals()
                 totals.add(increment(self.settings, self.spark.get(), lambda m: self.say("    " + m)))
             counts = totals.counts()
-            self.normalize_result = totals.increments[-1] if totals.increments else None
+            self.last_increment = totals.increments[-1] if totals.increments else None
             st.count = counts["lines_read"]
             st.detail = (f"{counts['clean']:,} clean, {counts['quarantined']:,} quarantined, "
                          f"{counts['duplicates_removed']:,} duplicates removed, in {len(totals.increments)} "
                          f"increment(s); Spark started in {self.spark.startup_seconds or 0:.1f} s in the background")
             self.summary.counts.update(counts)
-            if self.normalize_result is not None:
-                self.summary.run_id = self.normalize_result.run_id
+            if self.last_increment is not None:
+                self.summary.run_id = self.last_increment.run_id
 
     def _transform(self) -> None:
         from studentflow import dbt_runner as transform
