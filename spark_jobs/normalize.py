@@ -271,56 +271,55 @@ def with_verdict(ref: Reference, *, age_min: int, age_max: int) -> Step:
 def _verdict_columns(ref: Reference, age_min: int, age_max: int) -> tuple:
     from pyspark.sql import functions as F
 
-    if True:  # (one indentation level kept: the expressions read as before)
-        age_l, age_s, major, kind, rule = (F.col(c) for c in ("_age_l", "_age_s", "_major", "_kind", "rule"))
-        # an integer, possibly written 22.0 or in exponent form (2.2e1, 1e308): a whole number is
-        # a number (then range-checked); 22.5 or vingt is not
-        as_double = F.when(age_s.rlike(r"^[+-]?[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+$"), age_s.try_cast("double"))
-        whole = as_double.isNotNull() & ~F.isnan(as_double) & (as_double % 1.0 == 0)
-        age_s_is_int = age_s.rlike(r"^[+-]?[0-9]+(\.0+)?$") | F.coalesce(whole, F.lit(False))
-        age = F.coalesce(age_l, F.when(age_s.rlike(r"^[+-]?[0-9]+(\.0+)?$"),
-                                       F.regexp_extract(age_s, r"^([+-]?[0-9]+)", 1).try_cast("long")),
-                         F.when(whole & (F.abs(as_double) < 1e18), as_double.cast("long")))
-        alias_map = F.create_map(*[F.lit(x) for kv_pair in ref.keys for x in kv_pair])
-        canonical = F.when(major.isin(list(ref.majors)), major).otherwise(F.try_element_at(alias_map, fold(major)))
-        first = (*_KEEP, "_kind", *_FIELDS, age.alias("_age"), canonical.alias("_canonical"))
-        age_text = F.coalesce(age_l.cast("string"), age_s)
-        reason = (F.when(kind == "header", F.lit("header"))   # not a reason: as_rows makes it the verdict
-                  .when(kind == "bad_encoding", F.lit("invalid_encoding"))
-                  .when(kind == "empty", F.lit("empty"))
-                  .when((kind == "json") & rule.isNull(), F.lit("invalid_json"))
-                  .when(rule.isNull(), F.lit("not_json_or_csv"))
-                  .when(F.col("first_name").isNull() | F.col("last_name").isNull(), F.lit("missing_name"))
-                  .when(age_l.isNull() & age_s.isNull(), F.lit("missing_age"))
-                  .when(F.col("_age").isNull() & ~age_s_is_int, F.lit("age_not_a_number"))
-                  .when(~F.coalesce(F.col("_age").between(age_min, age_max), F.lit(False)), F.lit("age_out_of_range"))
-                  .when(major.isNull(), F.lit("missing_major"))
-                  # fold only for the few majors that are not canonical: blank after folding
-                  # (tabs, no-break spaces) is missing, anything else unknown
-                  .when(F.col("_canonical").isNull(),
-                        F.when(fold(major) == "", F.lit("missing_major")).otherwise(F.lit("unknown_major"))))
-        r = F.col("_reason")
-        detail = (F.when(r.isNull() | (r == "header"), F.lit(None).cast("string"))
-                  .when(r == "invalid_encoding", F.lit("the message was not valid UTF-8 (U+FFFD in the staged line)"))
-                  .when(r == "empty", F.lit("empty line"))
-                  .when(r == "invalid_json", F.lit("starts like JSON but does not parse as an object"))
-                  .when(r == "not_json_or_csv", F.lit("neither a JSON object nor first,last,age,major"))
-                  .when(r == "missing_name", F.lit("first_name or last_name absent or blank"))
-                  .when(r == "missing_age", F.lit("age absent or blank"))
-                  .when(r == "age_not_a_number", F.concat(F.lit("age="), age_text))
-                  .when(r == "age_out_of_range", F.concat(F.lit("age="), age_text, F.lit(f" outside {age_min}..{age_max}")))
-                  .when(r == "missing_major", F.lit("major absent or blank"))
-                  .when(r == "unknown_major", F.concat(F.lit("major="), major)))
-        clean = r.isNull()
-        second = (*_KEEP, "_kind", *_FIELDS, "_age", "_canonical", reason.alias("_reason"))
-        third = ("source_file", "line_number", "rule", "_reason", "value", detail.alias("detail"),
-                 F.when(clean, F.coalesce(_blank_to_null(F.col("_event_id")), derived_event_id(F.col("value"))))
-                  .alias("event_id"),
-                 "student_id", "first_name", "last_name",
-                 F.when(clean, F.col("_age").cast("int")).alias("age"),
-                 F.when(clean, F.col("_canonical")).alias("major"),
-                 "emitted_at", "schema_version")
-        return first, second, third
+    age_l, age_s, major, kind, rule = (F.col(c) for c in ("_age_l", "_age_s", "_major", "_kind", "rule"))
+    # an integer, possibly written 22.0 or in exponent form (2.2e1, 1e308): a whole number is
+    # a number (then range-checked); 22.5 or vingt is not
+    as_double = F.when(age_s.rlike(r"^[+-]?[0-9]+(\.[0-9]+)?[eE][+-]?[0-9]+$"), age_s.try_cast("double"))
+    whole = as_double.isNotNull() & ~F.isnan(as_double) & (as_double % 1.0 == 0)
+    age_s_is_int = age_s.rlike(r"^[+-]?[0-9]+(\.0+)?$") | F.coalesce(whole, F.lit(False))
+    age = F.coalesce(age_l, F.when(age_s.rlike(r"^[+-]?[0-9]+(\.0+)?$"),
+                                   F.regexp_extract(age_s, r"^([+-]?[0-9]+)", 1).try_cast("long")),
+                     F.when(whole & (F.abs(as_double) < 1e18), as_double.cast("long")))
+    alias_map = F.create_map(*[F.lit(x) for kv_pair in ref.keys for x in kv_pair])
+    canonical = F.when(major.isin(list(ref.majors)), major).otherwise(F.try_element_at(alias_map, fold(major)))
+    first = (*_KEEP, "_kind", *_FIELDS, age.alias("_age"), canonical.alias("_canonical"))
+    age_text = F.coalesce(age_l.cast("string"), age_s)
+    reason = (F.when(kind == "header", F.lit("header"))   # not a reason: as_rows makes it the verdict
+              .when(kind == "bad_encoding", F.lit("invalid_encoding"))
+              .when(kind == "empty", F.lit("empty"))
+              .when((kind == "json") & rule.isNull(), F.lit("invalid_json"))
+              .when(rule.isNull(), F.lit("not_json_or_csv"))
+              .when(F.col("first_name").isNull() | F.col("last_name").isNull(), F.lit("missing_name"))
+              .when(age_l.isNull() & age_s.isNull(), F.lit("missing_age"))
+              .when(F.col("_age").isNull() & ~age_s_is_int, F.lit("age_not_a_number"))
+              .when(~F.coalesce(F.col("_age").between(age_min, age_max), F.lit(False)), F.lit("age_out_of_range"))
+              .when(major.isNull(), F.lit("missing_major"))
+              # fold only for the few majors that are not canonical: blank after folding
+              # (tabs, no-break spaces) is missing, anything else unknown
+              .when(F.col("_canonical").isNull(),
+                    F.when(fold(major) == "", F.lit("missing_major")).otherwise(F.lit("unknown_major"))))
+    r = F.col("_reason")
+    detail = (F.when(r.isNull() | (r == "header"), F.lit(None).cast("string"))
+              .when(r == "invalid_encoding", F.lit("the message was not valid UTF-8 (U+FFFD in the staged line)"))
+              .when(r == "empty", F.lit("empty line"))
+              .when(r == "invalid_json", F.lit("starts like JSON but does not parse as an object"))
+              .when(r == "not_json_or_csv", F.lit("neither a JSON object nor first,last,age,major"))
+              .when(r == "missing_name", F.lit("first_name or last_name absent or blank"))
+              .when(r == "missing_age", F.lit("age absent or blank"))
+              .when(r == "age_not_a_number", F.concat(F.lit("age="), age_text))
+              .when(r == "age_out_of_range", F.concat(F.lit("age="), age_text, F.lit(f" outside {age_min}..{age_max}")))
+              .when(r == "missing_major", F.lit("major absent or blank"))
+              .when(r == "unknown_major", F.concat(F.lit("major="), major)))
+    clean = r.isNull()
+    second = (*_KEEP, "_kind", *_FIELDS, "_age", "_canonical", reason.alias("_reason"))
+    third = ("source_file", "line_number", "rule", "_reason", "value", detail.alias("detail"),
+             F.when(clean, F.coalesce(_blank_to_null(F.col("_event_id")), derived_event_id(F.col("value"))))
+              .alias("event_id"),
+             "student_id", "first_name", "last_name",
+             F.when(clean, F.col("_age").cast("int")).alias("age"),
+             F.when(clean, F.col("_canonical")).alias("major"),
+             "emitted_at", "schema_version")
+    return first, second, third
 
 
 # --- step 5: duplicates -----------------------------------------------------------------------
@@ -374,16 +373,15 @@ def as_rows(run_id: str) -> Step:
 def _row_columns() -> tuple:
     from pyspark.sql import functions as F
 
-    if True:  # (one indentation level kept: the expressions read as before)
-        dup, reason = F.col("_dup"), F.col("_reason")
-        return (
-            "source_file", "line_number", F.col("value").alias("raw_line"),
-            F.when(dup == "conflict", F.lit("quarantine")).when(dup == "duplicate", F.lit("duplicate"))
-             .when(reason.isNull(), F.lit("clean")).when(reason == "header", F.lit("header"))
-             .otherwise(F.lit("quarantine")).alias("verdict"),
-            "rule",
-            F.when(dup == "conflict", F.lit("conflicting_duplicate")).when(reason != "header", reason)
-             .alias("reason"),
-            F.when(dup == "conflict", conflict_detail(F.col("event_id"), F.col("_first_at")))
-             .otherwise(F.col("detail")).alias("detail"),
-            "event_id", "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version")
+    dup, reason = F.col("_dup"), F.col("_reason")
+    return (
+        "source_file", "line_number", F.col("value").alias("raw_line"),
+        F.when(dup == "conflict", F.lit("quarantine")).when(dup == "duplicate", F.lit("duplicate"))
+         .when(reason.isNull(), F.lit("clean")).when(reason == "header", F.lit("header"))
+         .otherwise(F.lit("quarantine")).alias("verdict"),
+        "rule",
+        F.when(dup == "conflict", F.lit("conflicting_duplicate")).when(reason != "header", reason)
+         .alias("reason"),
+        F.when(dup == "conflict", conflict_detail(F.col("event_id"), F.col("_first_at")))
+         .otherwise(F.col("detail")).alias("detail"),
+        "event_id", "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version")
