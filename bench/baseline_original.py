@@ -171,7 +171,7 @@ def spark_session(master: str):
     from pyspark.sql import SparkSession
 
     from spark_jobs.session import spark_conf
-    from studentflow.core import config
+    from core import config
 
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

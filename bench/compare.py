@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import compare_lib as cl
-from studentflow.core import config
+from core import config
 
 RESULTS_DIR = config.PROJECT_ROOT / "bench" / "results"
 ROOT = config.PROJECT_ROOT
@@ -128,7 +128,7 @@ def first_event_time(bootstrap: str, topic: str, timeout: float = 30) -> float |
     """Epoch seconds of the earliest message timestamp at the head of each partition."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from studentflow.core.kafka import quiet_logger
+    from core.kafka import quiet_logger
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-compare-first", "enable.auto.commit": False,
                   "enable.partition.eof": True, "logger": quiet_logger()})
@@ -207,7 +207,7 @@ def studentflow_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the original
 def original_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
     from studentflow import broker
-    from studentflow.core import procs
+    from core import procs
 
     port = procs.free_port()
     bootstrap = f"127.0.0.1:{port}"

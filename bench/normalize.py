@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from spark_jobs.job import run_normalize
     from spark_jobs.session import get_session, release
-    from studentflow.core import config
+    from core import config
 
     with tempfile.TemporaryDirectory(prefix="sf-bench-normalize-") as tmp:
         tmp = Path(tmp)

@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from studentflow.core.config import Settings
-from studentflow.core.errors import ConnectError
+from core.config import Settings
+from core.errors import ConnectError
 
 FILES_HELP = "connector JSON file(s) (default: every file in connect/connectors/)"
 
@@ -151,7 +151,7 @@ def _status(args, settings: Settings) -> int:
 
 def _lag(args, settings: Settings) -> int:
     from connect import lag as lag_mod
-    from studentflow.core.endpoints import kafka_conf
+    from core.endpoints import kafka_conf
 
     name = args.name or _default_connector(settings)
     if args.name and lag_mod.is_source(name, settings):

@@ -12,7 +12,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from studentflow.core.errors import ConnectError
+from core.errors import ConnectError
 
 
 @dataclass
@@ -29,7 +29,7 @@ class PartitionLag:
 def is_source(connector: str, settings=None) -> bool:
     """True when the connector file of that name is a source (it produces; it has no lag)."""
     from connect import rest
-    from studentflow.core import config
+    from core import config
 
     settings = settings or config.load()
     try:
@@ -60,7 +60,7 @@ def group_for(connector: str) -> str:
 def true_end_offsets(client_conf: dict, topic: str, timeout: float = 10.0) -> dict[int, int]:
     from confluent_kafka import Consumer
 
-    from studentflow.core.kafka import quiet_logger
+    from core.kafka import quiet_logger
 
     consumer = Consumer({**client_conf, "logger": quiet_logger(), "group.id": f"studentflow-lag-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": True,
@@ -109,7 +109,7 @@ def committed_offsets(client_conf: dict, group: str, topic: str, partitions: lis
                       timeout: float = 10.0) -> dict[int, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    from studentflow.core.kafka import quiet_logger
+    from core.kafka import quiet_logger
 
     consumer = Consumer({**client_conf, "logger": quiet_logger(), "group.id": group, "enable.auto.commit": False})
     try:

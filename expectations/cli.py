@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from studentflow.core import config
-from studentflow.core.errors import DataError
+from core import config
+from core.errors import DataError
 
 from expectations.suites import TABLES
 

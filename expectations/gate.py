@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from expectations.suites import Suite, build_suites
-from studentflow.core import config
-from studentflow.core.warehouse import quality_paths, require_tables  # noqa: F401  (quality_paths: part of this API)
+from core import config
+from core.warehouse import quality_paths, require_tables  # noqa: F401  (quality_paths: part of this API)
 
 
 @dataclass

@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from studentflow.core.errors import ConfigError
+from core.errors import ConfigError
 
 EXAMPLES = """\
 examples:
@@ -68,7 +68,7 @@ def _produce(args: argparse.Namespace, settings) -> int:
         return _dry_run(messages, args.with_kinds)
 
     from producer.publish import publish, redact
-    from studentflow.core.endpoints import kafka_conf
+    from core.endpoints import kafka_conf
 
     conf = kafka_conf(settings)
     topic = args.topic or settings.topic

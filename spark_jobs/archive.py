@@ -16,7 +16,7 @@ def build_archive() -> Path:
     import tempfile
 
     from spark_jobs.job import run_normalize
-    from studentflow.core import config
+    from core import config
 
     CDS_ARCHIVE.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sf-cds-") as tmp:

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from studentflow.core.config import Settings
-from studentflow.core.errors import DataError
+from core.config import Settings
+from core.errors import DataError
 
 from spark_jobs import increments as inc
 from spark_jobs import normalize as nz

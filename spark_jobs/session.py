@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studentflow.core.config import PROJECT_ROOT, Settings
-from studentflow.core.errors import StackError
+from core.config import PROJECT_ROOT, Settings
+from core.errors import StackError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
-from studentflow.core.errors import DataError
+from core.errors import DataError
 
-from studentflow.core.staging import HINT, staging_files as list_staging
+from core.staging import HINT, staging_files as list_staging
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from studentflow.core.errors import DataError
+from core.errors import DataError
 
 from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS
 from spark_jobs.increments import Watermark

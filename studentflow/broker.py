@@ -9,9 +9,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from studentflow.core import procs
-from studentflow.core.errors import StackError
-from studentflow.core.kafka import ensure_topic, is_ready, quiet_logger  # noqa: F401  (callers of the stack use them here)
+from core import procs
+from core.errors import StackError
+from core.kafka import ensure_topic, is_ready, quiet_logger  # noqa: F401  (callers of the stack use them here)
 
 
 def tansu_binary() -> Path:

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from studentflow import __version__
-from studentflow.core import config
+from core import config
 
 STAGE_CLIS = (
     "studentflow.stack_cli",   # stack up|down|status
@@ -108,7 +108,7 @@ def locked_command(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from studentflow.core.errors import from_world
+    from core.errors import from_world
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studentflow.core import config
-from studentflow.core.errors import ConfigError
-from studentflow.core.warehouse import MARTS, SOURCE_TABLES, connect_readonly, existing_tables  # noqa: F401
+from core import config
+from core.errors import ConfigError
+from core.warehouse import MARTS, SOURCE_TABLES, connect_readonly, existing_tables  # noqa: F401
 
 DBT_PROJECT = config.PROJECT_ROOT / "dbt_project"
 

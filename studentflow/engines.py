@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from studentflow.core.config import Settings
+from core.config import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -93,7 +93,7 @@ class Totals:
 def has_new_lines(settings: Settings) -> bool:
     """Any byte staged beyond the watermarks (one stat per staging file, one small query)."""
     from spark_jobs import increments, warehouse
-    from studentflow.core import staging
+    from core import staging
 
     files = staging.staging_files(settings.staging_dir, must_exist=False)
     return increments.pending_bytes(files, warehouse.read_watermarks(settings.warehouse)) > 0

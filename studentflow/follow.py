@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from studentflow.core.config import Settings
+from core.config import Settings
 from studentflow.pipeline import Pipeline, RunOptions, RunSummary, sigterm_as_interrupt
 
 DDL = """CREATE TABLE IF NOT EXISTS follow_increments (
@@ -91,7 +91,7 @@ class Traffic(threading.Thread):
     def run(self) -> None:
         from producer import generate
         from producer.publish import publish
-        from studentflow.core import endpoints
+        from core import endpoints
 
         try:
             gen = generate.for_settings(self.settings, seed=None, malformed_rate=self.malformed_rate)
@@ -218,7 +218,7 @@ class Follow(Pipeline):
 
     def _lag(self) -> str:
         from connect import lag, rest
-        from studentflow.core import endpoints
+        from core import endpoints
 
         try:
             sinks = [cf for cf in rest.connector_files(None, self.settings) if not cf.is_source]
@@ -242,7 +242,7 @@ class Follow(Pipeline):
 
     def _summarize(self) -> None:
         from spark_jobs import increments, warehouse
-        from studentflow.core import staging
+        from core import staging
 
         self.summary.counts.update(self.totals.counts())
         files = staging.staging_files(self.settings.staging_dir, must_exist=False)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from studentflow.core.config import Settings
-from studentflow.core.errors import DataError, StudentflowError
+from core.config import Settings
+from core.errors import DataError, StudentflowError
 
 
 @dataclass
@@ -82,7 +82,7 @@ class RunOptions:
 
 def staged_lines(settings: Settings) -> int:
     """Complete lines in the staging files: the same lister and count normalize uses."""
-    from studentflow.core import staging
+    from core import staging
 
     return staging.count_lines(staging.staging_files(settings.staging_dir, must_exist=False))
 
@@ -172,7 +172,7 @@ class Pipeline:
         if stack.running(self.settings):
             raise StudentflowError("--fresh would delete staging files the running sink is writing",
                                    "run `studentflow stack down` first")
-        from studentflow.core import staging
+        from core import staging
         for f in staging.staging_files(self.settings.staging_dir, must_exist=False):
             f.unlink()
         self.settings.warehouse.unlink(missing_ok=True)
@@ -181,7 +181,7 @@ class Pipeline:
     def _stack(self) -> None:
         from connect import rest
         from studentflow import stack
-        from studentflow.core import endpoints, kafka
+        from core import endpoints, kafka
 
         with self.stage("stack", "local stack and connectors") as st:
             if self.settings.embedded_connect:
@@ -202,7 +202,7 @@ class Pipeline:
         from producer import generate
         from producer.cli import Progress
         from producer.publish import publish
-        from studentflow.core import endpoints
+        from core import endpoints
 
         with self.stage("produce", f"producing {self.options.count:,} events "
                                    f"({self.options.malformed_rate:.0%} malformed) to {self.settings.topic}") as st:
@@ -221,7 +221,7 @@ class Pipeline:
 
     def _sink(self) -> None:
         from connect import lag, rest
-        from studentflow.core import endpoints
+        from core import endpoints
 
         with self.stage("sink", "waiting for the staging sink to catch up") as st:
             conf = endpoints.kafka_conf(self.settings)
@@ -305,7 +305,7 @@ class Pipeline:
 
 def stack_reachable(settings: Settings) -> bool:
     """With --no-produce: is there a topic/connector to drain before normalizing?"""
-    from studentflow.core import endpoints
+    from core import endpoints
     try:
         endpoints.kafka_conf(settings)
         endpoints.connect_url(settings)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from studentflow.core.config import Settings
+from core.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow.pipeline import Pipeline, RunOptions
 
     if args.count < 0 or not 0 <= args.malformed_rate <= 1:
-        from studentflow.core.errors import ConfigError
+        from core.errors import ConfigError
         raise ConfigError("--count must be >= 0 and --malformed-rate between 0 and 1", "fix the option")
     opts = RunOptions(count=args.count, malformed_rate=args.malformed_rate, seed=args.seed,
                       produce=not args.no_produce and args.count > 0, keep_stack=args.keep_stack,
@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from studentflow.follow import Follow, FollowOptions, tty_status
 
         if args.rate < 0 or args.interval <= 0:
-            from studentflow.core.errors import ConfigError
+            from core.errors import ConfigError
             raise ConfigError("--rate must be >= 0 and --interval > 0", "fix the option")
         opts.produce = False
         summary = Follow(settings, opts, FollowOptions(args.rate, args.interval, args.duration), progress=say,

@@ -1,6 +1,6 @@
 """The embedded local stack: Tansu broker + Apache Kafka Connect worker, as background processes.
 
-State (ports, PIDs, log paths) lives in ``<state_dir>/stack.json`` (:mod:`studentflow.core.endpoints`,
+State (ports, PIDs, log paths) lives in ``<state_dir>/stack.json`` (:mod:`core.endpoints`,
 where every stage asks ``kafka_conf(settings)`` / ``connect_url(settings)`` for where to connect).
 """
 from __future__ import annotations
@@ -9,10 +9,10 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from studentflow.core import procs
-from studentflow.core.config import Settings
-from studentflow.core.endpoints import StackState, connect_url, kafka_conf  # noqa: F401  (re-exported for the orchestration)
-from studentflow.core.errors import StackError
+from core import procs
+from core.config import Settings
+from core.endpoints import StackState, connect_url, kafka_conf  # noqa: F401  (re-exported for the orchestration)
+from core.errors import StackError
 
 
 # --- lifecycle -------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
 
     brk = _start_broker(settings, broker_port, tie_to_parent, progress)
     try:
-        from studentflow.core.kafka import ensure_topic
+        from core.kafka import ensure_topic
         ensure_topic(brk.client_conf or {}, settings.topic, settings.topic_partitions)
         worker = _start_worker(settings, brk.address, connect_port, mode, tie_to_parent, progress)
     except BaseException:

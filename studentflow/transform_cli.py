@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from studentflow.core import config
-from studentflow.core.errors import DataError, StudentflowError
-from studentflow.core.warehouse import SOURCE_TABLES, require_tables
+from core import config
+from core.errors import DataError, StudentflowError
+from core.warehouse import SOURCE_TABLES, require_tables
 
 
 def _tail_errors(output: str, limit: int = 12) -> list[str]:

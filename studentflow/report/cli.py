@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from studentflow.core.config import Settings
+from core.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

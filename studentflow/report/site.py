@@ -17,10 +17,10 @@ import posixpath
 import urllib.parse
 from pathlib import Path
 
-from studentflow.core.config import Settings
+from core.config import Settings
 from studentflow.report import charts, data as data_mod, render, sections
-from studentflow.core.errors import WarehouseNotReady
-from studentflow.core.warehouse import SOURCE_TABLES, quality_paths, require_tables
+from core.errors import WarehouseNotReady
+from core.warehouse import SOURCE_TABLES, quality_paths, require_tables
 from studentflow.report.report import report_paths
 from studentflow.report.texts import LANGS, TEXT
 

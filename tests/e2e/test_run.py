@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow.core import procs
+from core import procs
 from tests.integration.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow

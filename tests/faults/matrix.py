@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from studentflow.core import procs
+from core import procs
 from tests.faults import harness as h
 from tests.integration.stackutil import REPO, sf, status
 from tests.integration.topicwatch import topic_size

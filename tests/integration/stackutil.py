@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from studentflow.core import procs
+from core import procs
 
 REPO = Path(__file__).resolve().parents[2]
 

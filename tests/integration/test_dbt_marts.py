@@ -20,7 +20,7 @@ import pytest
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 from studentflow import dbt_runner
-from studentflow.core import config
+from core import config
 
 pytestmark = pytest.mark.slow
 TOL = 1e-9

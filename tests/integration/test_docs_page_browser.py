@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow.core import procs
+from core import procs
 from tests.conftest import needs
 from studentflow import testing as aw
 from tests.integration.stackutil import REPO, sf, stack_env

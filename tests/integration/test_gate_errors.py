@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow.core import config
+from core import config
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 from tests.integration.stackutil import sf, stack_env

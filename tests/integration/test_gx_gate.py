@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from studentflow import dbt_runner
-from studentflow.core import config
+from core import config
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 

@@ -12,8 +12,8 @@ from bench import staged as gen
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs.job import run_normalize
-from studentflow.core import config
-from studentflow.core.errors import DataError
+from core import config
+from core.errors import DataError
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer
 
 from producer import generate
 from producer.publish import publish
-from studentflow.core import config
+from core import config
 
 pytestmark = pytest.mark.slow
 REPO = config.PROJECT_ROOT

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from studentflow import dbt_runner
-from studentflow.core import config
+from core import config
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 

@@ -1,11 +1,11 @@
 """The layering rule (docs/architecture.md), checked by reading every import with ``ast``.
 
-- studentflow/core/ (the ground floor) imports only the standard library, third-party libraries
+- core/ (the ground floor) imports only the standard library, third-party libraries
   and itself;
 - a stage package (producer, connect, spark_jobs, expectations) imports only itself, the core
   and third-party libraries: never another stage, never the orchestration;
-- the orchestration (the rest of studentflow/: cli, pipeline, stack, broker, the dbt runner, the
-  report, lock) sits on top and may import anything.
+- the orchestration (studentflow/: cli, pipeline, stack, broker, the dbt runner, the report,
+  lock) sits on top and may import anything; nothing below imports it.
 
 Imports inside functions count too (a lazy import is still a dependency).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ("producer", "connect", "spark_jobs", "expectations")
-FIRST_PARTY = ("studentflow", "bench", "tests", *STAGES)
+FIRST_PARTY = ("core", "studentflow", "bench", "tests", *STAGES)
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
@@ -37,22 +37,20 @@ def imports(path: Path) -> list[tuple[int, str]]:
 def allowed(importer: str, module: str) -> bool:
     top = module.split(".")[0]
     if importer == "core":
-        return module == "studentflow.core" or module.startswith("studentflow.core.")
+        return module == "core" or module.startswith("core.")
     if importer in STAGES:
-        return top == importer or module == "studentflow.core" or module.startswith("studentflow.core.")
+        return top == importer or module == "core" or module.startswith("core.")
     return True
 
 
 def layer_of(path: Path) -> str:
     rel = path.relative_to(REPO).parts
-    if rel[:2] == ("studentflow", "core"):
-        return "core"
     return rel[0]
 
 
 def violations() -> list[str]:
     out = []
-    for package in ("studentflow/core", *STAGES):
+    for package in ("core", *STAGES):
         for path in sorted((REPO / package).rglob("*.py")):
             layer = layer_of(path)
             for line, module in imports(path):
@@ -73,5 +71,6 @@ def test_the_check_sees_a_violation(tmp_path):
     assert not allowed("connect", "studentflow.stack")
     assert not allowed("connect", "producer.events")
     assert not allowed("core", "studentflow.report")
-    assert allowed("connect", "studentflow.core.endpoints") and allowed("connect", "connect.rest")
+    assert not allowed("core", "spark_jobs.contract")   # the ground floor stands on nothing above
+    assert allowed("connect", "core.endpoints") and allowed("connect", "connect.rest")
     assert allowed("studentflow", "connect.rest")   # the orchestration sits on top

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from studentflow import lock
-from studentflow.core import config
+from core import config
 from studentflow.cli import build_parser, locked_command
 from tests.integration.stackutil import REPO, stack_env
 
@@ -26,7 +26,7 @@ HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from studentflow import lock
-    from studentflow.core import config
+    from core import config
     s = config.load()
     with lock.project_lock(s, sys.argv[1]):
         print("held", flush=True)

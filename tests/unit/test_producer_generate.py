@@ -12,7 +12,7 @@ import pytest
 
 from producer import events, generate
 from producer.generate import EXPECTED, MALFORMED_KINDS, Generator
-from studentflow.core import config
+from core import config
 
 REPO = config.PROJECT_ROOT
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from studentflow import cli, testing
-from studentflow.core.errors import DataError
+from core.errors import DataError
 from studentflow.report import report as rep
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from studentflow.core import procs
-from studentflow.core.config import Settings
-from studentflow.core.errors import StackError
+from core import procs
+from core.config import Settings
+from core.errors import StackError
 
 
 @dataclass
