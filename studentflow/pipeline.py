@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from core.config import Settings
 from core.errors import DataError, StudentflowError
+from studentflow import shortfall
 
 
 @dataclass
@@ -151,6 +152,11 @@ class Pipeline:
                 self.normalizer = Normalizer(self.settings, self.spark, lambda m: self.say("    " + m)).start()
                 self._produce()
                 self._sink()
+            elif worker_died(self.settings):
+                self.say("==> --no-produce: the stack's Connect worker is not running: restarting it, then draining "
+                         "the topic into staging")
+                self._stack()
+                self._sink()
             elif stack_reachable(self.settings):
                 self.say("==> --no-produce: draining what is on the topic into staging")
                 self._sink()
@@ -185,9 +191,13 @@ class Pipeline:
 
         with self.stage("stack", "local stack and connectors") as st:
             if self.settings.embedded_connect:
-                state, self.started_stack = stack.up(self.settings, tie_to_parent=not self.options.keep_stack,
-                                                     progress=lambda m: self.say("    " + m))
-                if not self.started_stack:
+                # A stack found with its broker running is not this run's: a worker restarted in it
+                # is neither tied to this process nor stopped at the end (the broker keeps its topic).
+                found = broker_running(self.settings)
+                state, started = stack.up(self.settings, tie_to_parent=not (self.options.keep_stack or found),
+                                          progress=lambda m: self.say("    " + m))
+                self.started_stack = started and not found
+                if not started:
                     self.say(f"    reusing the running stack ({state.bootstrap}, {state.connect_url})")
             conf = endpoints.kafka_conf(self.settings)
             if kafka.ensure_topic(conf, self.settings.topic, self.settings.topic_partitions):
@@ -215,6 +225,9 @@ class Pipeline:
             self.summary.counts["produced"] = report.acked
             if gen.counts:
                 self.say("    kinds: " + ", ".join(f"{k} {n:,}" for k, n in sorted(gen.counts.items())))
+            if not report.ok and shortfall.broker_stopped(self.settings):
+                self.say(f"    {report.summary()}")
+                raise self._lost_with_broker(report.acked, report.attempted)
             if not report.ok:
                 raise DataError(f"not every event was delivered: {report.summary()}",
                                 "check the broker (`studentflow stack status`) and rerun")
@@ -224,24 +237,44 @@ class Pipeline:
         from core import endpoints
 
         with self.stage("sink", "waiting for the staging sink to catch up") as st:
-            conf = endpoints.kafka_conf(self.settings)
-            for cf in rest.connector_files(None, self.settings):
-                if cf.is_source:
-                    continue
-                lag.wait_for_zero(conf, cf.name, self.settings.topic, timeout=self.options.sink_timeout)
+            produced = self.summary.counts.get("produced")
+            try:
+                conf = endpoints.kafka_conf(self.settings)
+                for cf in rest.connector_files(None, self.settings):
+                    if cf.is_source:
+                        continue
+                    lag.wait_for_zero(conf, cf.name, self.settings.topic, timeout=self.options.sink_timeout)
+            except StudentflowError:   # the sink did not catch up: a cause we can name comes first
+                if produced is not None:
+                    self._shortfall(produced)
+                raise
             # The sink commits offsets after flushing its file, so lag 0 means the lines are on disk.
             staged = staged_lines(self.settings)
             st.count = staged
             new = staged - self.staged_before
             self.summary.counts["staged_total"] = staged
             self.summary.counts["staged_this_run"] = new
-            produced = self.summary.counts.get("produced")
             if produced is not None:
                 if new < produced:
+                    self._shortfall(produced)
                     raise DataError(f"only {new:,} of {produced:,} acknowledged events reached staging",
                                     "check `studentflow connect status`; the worker log says why")
                 self.summary.counts["sink_duplicates"] = new - produced
             st.detail = f"{staged:,} lines staged ({new:,} this run)"
+
+    def _lost_with_broker(self, acked: int, attempted: int | None = None) -> DataError:
+        staged = shortfall.settled_lines(self.settings) - self.staged_before
+        self.summary.counts["staged_this_run"] = staged
+        self.summary.counts["lost_with_broker"] = max(acked - staged, 0)
+        return shortfall.broker_lost(acked, staged, attempted)
+
+    def _shortfall(self, produced: int) -> None:
+        """Raise the error naming why acknowledged events are missing from staging, if it can be seen."""
+        if shortfall.broker_stopped(self.settings):
+            raise self._lost_with_broker(produced) from None
+        full = shortfall.disk_full(self.settings, staged_lines(self.settings) - self.staged_before, produced)
+        if full is not None:
+            raise full from None
 
     def _normalize(self) -> None:
         from studentflow.engines import Totals, increment
@@ -301,6 +334,26 @@ class Pipeline:
             for f in files:
                 self.summary.outputs[Path(f).name] = str(f)
         self.summary.outputs["warehouse"] = str(self.settings.warehouse)
+
+
+def broker_running(settings: Settings) -> bool:
+    """A recorded embedded stack whose broker (or the hosted Kafka it points at) is still there."""
+    from core import procs
+    from core.endpoints import StackState
+
+    state = StackState.read(settings)
+    return bool(state and (not state.broker_pid or procs.pid_alive(state.broker_pid)))
+
+
+def worker_died(settings: Settings) -> bool:
+    """With --no-produce: the recorded stack's broker runs but its embedded Connect worker is dead."""
+    from core import procs
+    from core.endpoints import StackState
+
+    if not settings.embedded_connect or not broker_running(settings):
+        return False
+    state = StackState.read(settings)
+    return bool(state and not procs.pid_alive(state.connect_pid))
 
 
 def stack_reachable(settings: Settings) -> bool:

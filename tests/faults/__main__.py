@@ -19,7 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-FAULTS = ("worker_kill", "normalize_killed", "broker_kill", "disk_full")
+FAULTS = ("worker_kill", "normalize_killed", "worker_dead_no_produce", "broker_kill", "disk_full")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                         counts = matrix.worker_kill(env, shared_tmp, args.events, seed=1)
                         prior = h.messages(args.events, 1) + h.messages(2000, 2)
                     counts = matrix.normalize_killed(env, shared_tmp, args.events, seed=3, prior=prior)
+                elif fault == "worker_dead_no_produce":
+                    counts = matrix.worker_dead_no_produce(env, tmp, args.events, seed=9)
                 elif fault == "broker_kill":
                     counts = matrix.broker_kill(env, tmp, args.events, seed=5)
                 else:

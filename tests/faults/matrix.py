@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -82,6 +83,60 @@ def worker_kill(env: dict, tmp: Path, n: int, seed: int = 1, run_count: int = 20
             "sink_duplicates": sink_dups, **counts}
 
 
+# --- 1b. Connect worker kill -9 mid-stream, then `studentflow run --no-produce` -----------------
+def worker_dead_no_produce(env: dict, tmp: Path, n: int, seed: int = 9) -> dict:
+    """A stack with ``n`` events on the topic, its worker killed while the sink drains them; then
+    `run --no-produce` must restart the worker on the live broker, drain the rest and normalize."""
+    staging, db = Path(env["STUDENTFLOW_STAGING_DIR"]), Path(env["STUDENTFLOW_WAREHOUSE"])
+    sf(env, "stack", "up", check=True)
+    st = status(env)
+    msgs = h.messages(n, seed)
+    acked = h.produce_counted(st["bootstrap"], msgs)
+    assert sum(acked.values()) == n
+    sf(env, "connect", "apply", str(_slow_sink(tmp)), check=True)
+    while h.staged_count(staging) == 0:   # observed progress: the sink has started writing
+        assert procs.pid_alive(st["connect_pid"])
+        time.sleep(0.005)
+    os.kill(st["connect_pid"], signal.SIGKILL)
+    _wait_dead(st["connect_pid"])
+    at_kill = h.staged_count(staging)
+    assert 0 < at_kill < n, f"the kill did not land mid-stream: {at_kill:,} of {n:,} staged"
+    dead = status(env)
+    assert dead["alive"] == {"broker": True, "connect": False}, dead
+
+    run = sf(env, "run", "--no-produce", "--no-gate", timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert "Connect worker is not running: restarting it" in run.stdout, run.stdout[-3000:]
+    st2 = status(env)   # the broker was reused, and the stack it did not start is left running
+    assert st2["running"], st2
+    assert st2["broker_pid"] == st["broker_pid"] and st2["connect_pid"] != st["connect_pid"]
+
+    on_topic = h.consume_topic(st["bootstrap"])           # independent count 1: the topic itself
+    assert on_topic == acked, "the topic does not hold exactly what was acknowledged"   # 2: delivery reports
+    lines, tail = h.staged(staging)                       # 3: the staged bytes
+    assert tail == b"", "staging ends with a half-written line"
+    missing = [v for v in on_topic if lines[v] < on_topic[v]]
+    assert not missing, f"{len(missing)} acknowledged messages never reached staging, e.g. {missing[:2]}"
+    staged_n = sum(lines.values())
+    summary = _summary(run.stdout)
+    assert summary["lines normalized"] == staged_n, (summary, staged_n)   # the run normalized every line, once
+    counts = h.conservation(lines, h.verdicts(msgs), db)                  # 4: the warehouse, read with sqlite3
+    assert counts["normalize_runs"] >= 1
+    return {"fault": "worker_dead_no_produce", "produced": n, "staged_at_kill": at_kill,
+            "sink_duplicates": staged_n - n, "run_normalized": summary["lines normalized"], **counts}
+
+
+def _summary(out: str) -> dict[str, int]:
+    """The counts of `run`'s printed summary."""
+    rows = {}
+    for line in out.split("== summary ==", 1)[-1].splitlines():
+        m = re.match(r"\s{2}(\S.*?)\s{2,}([\d,]+)$", line)
+        if m:
+            rows[m.group(1)] = _int(m.group(2))
+    return rows
+
+
 # --- 2. normalize SIGKILLed inside the warehouse transaction ------------------------------------
 def normalize_killed(env: dict, tmp: Path, n: int, seed: int = 3, prior: list | None = None) -> dict:
     """Needs a running stack whose staging was normalized before (``prior``: its messages)."""
@@ -148,28 +203,40 @@ def broker_kill(env: dict, tmp: Path, n: int, seed: int = 5, warmup: int = 1000)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode not in (0, None), out
+    assert proc.returncode == 1, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
-    acked = _acked(out)
-    assert acked is not None and acked < n, f"the kill did not land mid-produce: acked {acked}\n{out[-2000:]}"
+    error = [ln for ln in out.strip().splitlines() if ln.startswith("studentflow: error")]
+    assert len(error) == 1, out[-3000:]   # the run stops with one line
+    said = _broker_lost(error[0])
+    assert said is not None, error[0]
+    lost, acked = said
+    assert acked < n, f"the kill did not land mid-produce: acked {acked}\n{out[-2000:]}"
+    # the producer's own report (printed before the error) accounts for every event: acked + failed
+    delivery = re.search(r"([\d,]+) of ([\d,]+) messages acknowledged .*?; failed: ([\d,]+)", out)
+    assert delivery, out[-2000:]
+    d_acked, d_sent, d_failed = (_int(g) for g in delivery.groups())
+    assert (d_acked, d_sent) == (acked, n) and d_acked + d_failed == n, delivery.group(0)
     lines, tail = h.staged(staging)
-    expected = h.verdicts(warm + h.messages(n, seed))
-    staged_run = sum(lines.values()) - warmup
+    staged_run = sum(lines.values()) - warmup   # counted from the staged bytes, not by the pipeline
     assert 0 <= staged_run <= acked
+    assert lost == acked - staged_run, f"run says {lost:,} lost, staging says {acked - staged_run:,}"
+    expected = h.verdicts(warm + h.messages(n, seed))
     h.normalize_json(env)   # what `run` had not normalized yet (it normalizes while the sink drains)
     counts = h.conservation(lines, expected, Path(env["STUDENTFLOW_WAREHOUSE"]))   # every staged line, once
-    error = [ln for ln in out.strip().splitlines() if ln.startswith("studentflow: error")]
     return {"fault": "broker_kill", "produced": n, "on_topic_at_freeze": at_freeze, "staged_at_freeze": staged_at_freeze,
-            "acked": acked, "staged_of_run": staged_run, "acked_not_staged": acked - staged_run,
-            "partial_tail": len(tail), "run_exit": proc.returncode, "run_error": error[-1] if error else "",
-            "warmup": warmup, **counts}
+            "acked": acked, "staged_of_run": staged_run, "acked_not_staged": acked - staged_run, "run_says_lost": lost,
+            "partial_tail": len(tail), "run_exit": proc.returncode, "run_error": error[-1], "warmup": warmup, **counts}
 
 
-def _acked(out: str) -> int | None:
-    import re
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
 
-    m = re.search(r"([\d,]+) of ([\d,]+) messages acknowledged", out)
-    return int(m.group(1).replace(",", "")) if m else None
+
+def _broker_lost(line: str) -> tuple[int, int] | None:
+    """(lost, acknowledged) from the run's broker-stopped error line."""
+    m = re.search(r"the broker stopped during the run: ([\d,]+) of ([\d,]+) acknowledged events never reached "
+                  r"staging \(lost with the memory-only broker\)", line)
+    return (_int(m.group(1)), _int(m.group(2))) if m else None
 
 
 # --- 4. staging disk full (a small tmpfs) -------------------------------------------------------
@@ -193,10 +260,22 @@ def disk_full(env: dict, tmp: Path, n: int, seed: int = 7) -> dict:
     unknown = [t for t in lines if t not in expected]
     assert not unknown, f"{len(unknown)} staged lines are not messages, e.g. {unknown[:2]}"
     error = [ln for ln in out.strip().splitlines() if ln.startswith("studentflow: error")]
+    assert len(error) == 1, out[-3000:]
+    # The run names the cause: the staging folder, its disk full, and the count it fell short by.
+    m = re.search(r"no space left on device for the staging folder (.+?) \(([\d,]+) bytes free\): only ([\d,]+) of "
+                  r"([\d,]+) acknowledged events reached staging, ([\d,]+) did not", error[0])
+    named = bool(m) and Path(m.group(1)).resolve() == staging.resolve()
+    assert named, error[0]
+    assert (_int(m.group(3)), _int(m.group(4)), _int(m.group(5))) == (staged_n, n, n - staged_n), m.group(0)
+    assert _int(m.group(2)) < 1 << 20
+    # Kafka's file sink swallows the write error (PrintStream): its log does not name the disk.
     log = Path(env["STUDENTFLOW_STATE_DIR"]) / "logs" / "connect.log"
     worker_said = "No space left" in (log.read_text(errors="replace") if log.exists() else "")
-    counts = {"fault": "disk_full", "worker_log_names_the_disk": worker_said, "produced": n, "staged_lines": staged_n, "partial_tail_bytes": len(tail),
-              "run_exit": proc.returncode, "run_error": error[-1] if error else "", "run_output": out[-1500:]}
+    counts = {"fault": "disk_full", "error_names_the_disk": named, "worker_log_names_the_disk": worker_said,
+              "produced": n, "staged_lines": staged_n, "partial_tail_bytes": len(tail),
+              "run_exit": proc.returncode, "run_error": error[0], "run_output": out[-1500:]}
+    if tail:   # the cut line is named and waits (normalize reads complete lines only)
+        assert f"the last line is cut ({len(tail):,} bytes" in error[0], error[0]
     # Then normalize what was staged: exact conservation (the half-written tail waits).
     res = subprocess.run([sys.executable, "-m", "studentflow.cli", "normalize", "--json"], env=env, cwd=REPO,
                          capture_output=True, text=True, timeout=600)

@@ -45,6 +45,16 @@ def test_normalize_killed_during_warehouse_write(shared):
     assert counts["next_run"] == counts["new_lines"]
 
 
+def test_worker_killed_then_run_no_produce_restarts_it(tmp_path):
+    env = stack_env(tmp_path)
+    try:
+        counts = matrix.worker_dead_no_produce(env, tmp_path, N, seed=9)
+    finally:
+        force_down(env)
+    print(json.dumps(counts))
+    assert counts["staged_at_kill"] < N <= counts["run_normalized"]
+
+
 def test_broker_kill_mid_produce(tmp_path):
     env = stack_env(tmp_path)
     try:
@@ -52,7 +62,7 @@ def test_broker_kill_mid_produce(tmp_path):
     finally:
         force_down(env)
     print(json.dumps(counts))
-    assert counts["acked"] < N
+    assert counts["acked"] < N and counts["run_says_lost"] == counts["acked_not_staged"]
 
 
 def test_staging_disk_full(tmp_path):
