@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"share of malformed messages, so the quarantine is visible (default {d.malformed_rate})")
     p.add_argument("--seed", type=int, help="seed for reproducible events (default: new events every run)")
     p.add_argument("--no-produce", action="store_true",
-                   help="produce nothing: process what is already on the topic or in staging")
+                   help="produce nothing: process what is already on the topic or in staging (a running stack's "
+                        "dead Connect worker is restarted first)")
     p.add_argument("--keep-stack", action="store_true", help="leave the embedded stack running afterwards")
     p.add_argument("--fresh", action="store_true", help="delete staging files and the warehouse first")
     p.add_argument("--lang", choices=("fr", "en"), default=d.lang, help=f"report language (default {d.lang})")
