@@ -60,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--increments", type=int, default=10, help="increments to time (default 10)")
     ap.add_argument("--increment-lines", type=int, default=100_000, help="lines per increment (default 100000)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: cold,warm,incr,small")
-    ap.add_argument("--writer", choices=("python", "jdbc"), default="python", help="SQLite write path (default python)")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 else f"UNEXPECTED counts {got}"
 
         if "cold" not in skip:
-            c = cold(tmp / "staging", tmp / "cold", "--full-refresh", "--writer", args.writer)
+            c = cold(tmp / "staging", tmp / "cold", "--full-refresh")
             figures["cold"] = c
             print(f"cold    {args.lines:,} lines, whole process: {c['wall_s']:.1f} s (Spark start-up "
                   f"{c['spark_startup_s']:.1f} s), peak RSS of the Python process {c['peak_rss_mb']:.0f} MB; "
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if "small" not in skip:
             small = generate(10_000, malformed=0.05, duplicates=0.01, seed=3)
             write_staging(small, tmp / "small")
-            c = cold(tmp / "small", tmp / "small-out", "--writer", args.writer)
+            c = cold(tmp / "small", tmp / "small-out")
             figures["small"] = c
             print(f"small   10,000 lines, whole process: {c['wall_s']:.1f} s (Spark start-up "
                   f"{c['spark_startup_s']:.1f} s); load {c['load']}", flush=True)
@@ -103,10 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if "warm" not in skip:
                 rates = []
-                run_normalize(settings, spark=spark, progress=lambda _m: None, full_refresh=True, writer=args.writer)
+                run_normalize(settings, spark=spark, progress=lambda _m: None, full_refresh=True)
                 for i in range(args.repeat):
-                    r = run_normalize(settings, spark=spark, progress=lambda _m: None, full_refresh=True,
-                                      writer=args.writer)
+                    r = run_normalize(settings, spark=spark, progress=lambda _m: None, full_refresh=True)
                     rates.append(r.lines_read / r.steady_seconds)
                     phases = ", ".join(f"{k} {v:.2f}s" for k, v in r.timings.items())
                     print(f"warm    #{i + 1}: {r.steady_seconds:.2f} s = {rates[-1]:,.0f} lines/s ({phases}); "
@@ -124,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                     with open(target, "a", encoding="utf-8") as fh:
                         fh.write("".join(f"{line}\n" for _k, line in part))
                     t = time.perf_counter()
-                    r = run_normalize(inc, spark=spark, progress=lambda _m: None, writer=args.writer)
+                    r = run_normalize(inc, spark=spark, progress=lambda _m: None)
                     seconds.append(time.perf_counter() - t)
                     print(f"incr    #{i + 1}: {r.lines_read:,} new lines of {(i + 1) * args.increment_lines:,} "
                           f"staged in {seconds[-1]:.2f} s; load {load()}", flush=True)

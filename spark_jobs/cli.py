@@ -22,9 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a staging folder or file to read instead of the staging_dir setting")
     p.add_argument("--full-refresh", action="store_true",
                    help="rebuild clean_students, quarantine_students and the watermarks from everything staged")
-    p.add_argument("--writer", choices=("python", "jdbc"), default="python",
-                   help="how rows reach SQLite: python (Arrow + sqlite3, default, faster here) or jdbc "
-                        "(Spark JDBC with Debian's sqlite-jdbc)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (for scripts and CI)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary (or the JSON)")
     p.set_defaults(handler=_normalize)
@@ -34,7 +31,7 @@ def _normalize(args: argparse.Namespace, settings: Settings) -> int:
     from spark_jobs.job import run_normalize
 
     quiet = args.quiet or args.json
-    result = run_normalize(settings, staging=args.staging, writer=args.writer, full_refresh=args.full_refresh,
+    result = run_normalize(settings, staging=args.staging, full_refresh=args.full_refresh,
                            progress=(lambda _m: None) if quiet else print)
     if args.json:
         print(json.dumps({

@@ -97,18 +97,55 @@ def plan(files: tuple[Path, ...], marks: Mapping[str, Watermark], *, full_refres
     return slices
 
 
-def materialize(slices: list[Slice], scratch: Path) -> list[Path]:
-    """The files Spark reads: each slice copied into ``scratch`` under the staging file's name (so
-    Spark's file name is still the staging file's). Always a copy, even of a whole file: the sink
-    may append while Spark reads, and Spark must see exactly the bytes that were counted."""
-    out = []
+@dataclass(frozen=True)
+class Chunk:
+    """A copy of some complete lines of one staging file: what one Spark task reads whole."""
+
+    path: Path        # the copy: <scratch>/<n>/<staging file name>, so Spark's file name is the staging one
+    name: str         # the staging file's name
+    first_line: int   # number of the chunk's first line in the staging file
+    lines: int
+
+
+CHUNK_MIN, CHUNK_MAX, CHUNKS = 4 << 20, 64 << 20, 8
+
+
+def materialize(slices: list[Slice], scratch: Path, chunk_bytes: int | None = None) -> list[Chunk]:
+    """Copy the increment into chunks of whole lines under ``scratch``, each with its first line.
+
+    Always a copy, even of a whole file: the sink may append while Spark reads, and Spark must see
+    exactly the bytes that were counted. Chunks, cut at line ends and counted here, let Spark read
+    each one as a single task and number its lines as first line + row index, without a counting
+    pass over the data (a whole Spark job: seconds on a cold JVM); about CHUNKS of them keep both
+    cores busy on a big increment, no chunk is split (see staging.read_staging)."""
+    total = sum(s.end_byte - s.start_byte for s in slices)
+    size = chunk_bytes or min(CHUNK_MAX, max(CHUNK_MIN, total // CHUNKS))
+    out: list[Chunk] = []
     for s in slices:
-        scratch.mkdir(parents=True, exist_ok=True)
-        target = scratch / s.name
-        with open(s.path, "rb") as src, open(target, "wb") as dst:
-            _copy_range(src, dst, s.start_byte, s.end_byte - s.start_byte, s.path)
-        out.append(target)
+        start, line = s.start_byte, s.first_line
+        with open(s.path, "rb") as src:
+            while start < s.end_byte:
+                end = _line_end_after(src, start + size, s.end_byte)
+                target = scratch / str(len(out)) / s.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as dst:
+                    _copy_range(src, dst, start, end - start, s.path)
+                lines, _ = _scan(s.path, start, end)
+                out.append(Chunk(target, s.name, line, lines))
+                start, line = end, line + lines
     return out
+
+
+def _line_end_after(src, offset: int, end: int) -> int:
+    """The offset just after the first newline at or after ``offset`` (``end`` when none before it)."""
+    while offset < end:
+        src.seek(offset)
+        block = src.read(min(1 << 16, end - offset))
+        at = block.find(b"\n")
+        if at >= 0:
+            return offset + at + 1
+        offset += len(block)
+    return end
 
 
 def _copy_range(src, dst, offset: int, left: int, path: Path) -> None:

@@ -28,13 +28,11 @@ from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs import warehouse as wh
+from spark_jobs.dedup import dedup
 from spark_jobs.warehouse import check_conservation  # noqa: F401  (part of this module's API)
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
-
-WRITERS = ("python", "jdbc")
-
 
 @dataclass
 class NormalizeResult:
@@ -49,7 +47,6 @@ class NormalizeResult:
     by_reason: dict[str, int]
     files: tuple[Path, ...]
     warehouse: Path
-    writer: str
     mode: str = "incremental"                                # or full_refresh
     headers: int = 0                                         # CSV header lines: counted, not written
     timings: dict[str, float] = field(default_factory=dict)   # phase -> seconds (no Spark start-up)
@@ -104,10 +101,8 @@ class _Clock:
 
 def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = None,
                   spark: "SparkSession | None" = None, progress: Callable[[str], None] = print,
-                  writer: str = "python", full_refresh: bool = False) -> NormalizeResult:
+                  full_refresh: bool = False) -> NormalizeResult:
     """Normalize the next increment (or everything, with ``full_refresh``) into the warehouse."""
-    if writer not in WRITERS:
-        raise ValueError(f"writer must be one of {WRITERS}")
     clock = _Clock()
     db = settings.warehouse
     started = datetime.now(timezone.utc)
@@ -120,7 +115,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         files = inc.staging_files(settings.staging_dir)
     slices = inc.plan(files, marks, full_refresh=full_refresh)
     lines = sum(s.lines for s in slices)
-    result = NormalizeResult(run_id, _iso(started), _iso(started), lines, 0, 0, 0, {}, {}, files, db, writer,
+    result = NormalizeResult(run_id, _iso(started), _iso(started), lines, 0, 0, 0, {}, {}, files, db,
                              mode=mode, timings=clock.timings)
     progress(f"normalize: [1/5] {mode.replace('_', ' ')}: {lines:,} new lines in "
              f"{len(slices)} of {len(files)} staging file(s) ({clock('plan'):.1f} s)")
@@ -147,34 +142,24 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         clock.restart()
     scratch = settings.state_dir / "normalize" / run_id
     try:
-        read = inc.materialize(slices, scratch)
-        staged = stg.read_staging(spark, tuple(read), {s.name: s.first_line for s in slices})
-        mismatch = [s.name for s in slices if staged.per_file.get(s.name, staged.lines_read) != s.lines]
-        if staged.lines_read != lines or mismatch:
-            raise DataError(f"Spark read {staged.lines_read:,} lines but the staged bytes hold {lines:,} complete "
-                            f"lines ({', '.join(mismatch) or 'in total'}); nothing was written",
-                            "make sure nothing rewrites the staging files during the run, then rerun")
-        progress(f"normalize: [2/5] read {staged.lines_read:,} lines ({clock('scan'):.1f} s)")
-        rows = _incoming(nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max,
-                                      run_id=run_id).rows)
+        chunks = inc.materialize(slices, scratch)
+        staged = stg.read_staging(spark, chunks)
+        progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
+        rows = nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max).toArrow()
+        progress(f"normalize: [3/5] transform: {rows.num_rows:,} rows to the driver ({clock('transform'):.1f} s)")
+        stg.check_line_numbers(rows, chunks)
+        rows = dedup(rows)
+        progress(f"normalize: [4/5] duplicates judged ({clock('dedup'):.1f} s)")
         with closing(wh.connect(db)) as conn:
-            if writer == "python":
-                table = rows.toArrow()
-                progress(f"normalize: [3/5] transform: {table.num_rows:,} rows to the driver ({clock('transform'):.1f} s)")
-                scratch_table = wh.fill_python(conn, table)
-                del table
-            else:
-                scratch_table = wh.fill_jdbc(db, rows)
-                progress(f"normalize: [3/5] transform: rows written through JDBC ({clock('transform'):.1f} s)")
-            progress(f"normalize: [4/5] staged in {scratch_table} ({clock('stage'):.1f} s)")
             finished = datetime.now(timezone.utc)
             result.finished_at = _iso(finished)
             run_row = {"run_id": run_id, "started_at": result.started_at, "finished_at": result.finished_at,
                        "lines_read": lines, "staging_files": ",".join(s.name for s in slices), "status": "ok",
                        "mode": mode}
-            counts = wh.commit(conn, scratch_table, lines_expected=lines, run_row=run_row,
+            counts = wh.commit(conn, rows, run_id=run_id, lines_expected=lines, run_row=run_row,
                                marks=[s.watermark() for s in slices], full_refresh=full_refresh,
-                               updated_at=result.finished_at, raw_lines=_raw_lines_of(slices, read))
+                               updated_at=result.finished_at, raw_lines=_raw_lines_of(chunks))
+            del rows
             result.by_rule, result.by_reason = counts["by_rule"], counts["by_reason"]
         result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
         result.duplicates_removed, result.headers = counts.get("duplicate", 0), counts.get("header", 0)
@@ -189,29 +174,18 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
             release(spark)
 
 
-def _incoming(rows):
-    """The columns of the warehouse's scratch table. The raw text travels only for quarantine rows
-    (a fifth of the bytes of the whole increment); the few rows the commit finds in conflict with
-    the warehouse get theirs from the increment's copy (:func:`_raw_lines_of`)."""
-    from pyspark.sql import functions as F
-
-    keep = F.col("verdict") == "quarantine"
-    return rows.select(*(F.when(keep, F.col(c)).alias(c) if c == "raw_line" else F.col(c)
-                         for c in wh.INCOMING_COLUMNS))
-
-
-def _raw_lines_of(slices: list[inc.Slice], copies: list[Path]):
-    """A lookup (file, line) -> the staged text, reading the increment's copies (rarely needed)."""
-    where = {s.name: (copy, s.first_line) for s, copy in zip(slices, copies)}
-
+def _raw_lines_of(chunks: list[inc.Chunk]):
+    """A lookup (file, line) -> the staged text, reading the increment's copies (rarely needed:
+    only rows that turn out to conflict, whose text Spark did not send)."""
     def lookup(wanted: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
         out: dict[tuple[str, int], str] = {}
-        for name in {f for f, _ in wanted}:
-            copy, first = where[name]
-            numbers = {n for f, n in wanted if f == name}
-            with open(copy, "rb") as fh:
-                for i, raw in enumerate(fh, start=first):
+        for c in chunks:
+            numbers = {n for f, n in wanted if f == c.name and c.first_line <= n < c.first_line + c.lines}
+            if not numbers:
+                continue
+            with open(c.path, "rb") as fh:
+                for i, raw in enumerate(fh, start=c.first_line):
                     if i in numbers:
-                        out[(name, i)] = raw.rstrip(b"\n").decode("utf-8", "replace")
+                        out[(c.name, i)] = raw.rstrip(b"\n").decode("utf-8", "replace")
         return out
     return lookup

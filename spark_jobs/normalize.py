@@ -2,7 +2,9 @@
 
 Input: a DataFrame with ``value`` (the staged line, untouched), ``source_file`` and
 ``line_number``. Output (:func:`normalize`): one row per input line with a ``verdict``
-(``clean`` | ``quarantine`` | ``duplicate`` | ``header``), plus projections onto the two warehouse tables.
+(``clean`` | ``quarantine`` | ``header``) and every warehouse column. :func:`classify` adds the
+last step, duplicates (``duplicate`` or ``conflicting_duplicate``), in Arrow on the driver
+(spark_jobs/dedup.py), and returns the rows of both warehouse tables.
 
 The transform is a chain of small ``DataFrame -> DataFrame`` steps, each testable alone::
 
@@ -10,8 +12,8 @@ The transform is a chain of small ``DataFrame -> DataFrame`` steps, each testabl
          .transform(with_parse)         # the typed contract parse; is the line exactly the contract?
          .transform(with_fields)        # the fields, by salvage rule
          .transform(with_verdict(...))  # types, ranges, canonical major -> clean or a reason
-         .transform(with_dedup)         # first occurrence (file, line) of an event_id wins
-         .transform(as_rows(run_id))    # the output columns
+         .transform(as_rows)            # the output columns, and a content hash for the dedup step
+    dedup(rows.toArrow())               # first occurrence (file, line) of an event_id wins
 
 Salvage rules, tried in this order, the one used is recorded in ``rule``:
 
@@ -44,6 +46,7 @@ from spark_jobs.contract import (  # noqa: F401  (re-exported: the contract's na
 from spark_jobs.exprcache import per_jvm as _per_jvm
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
     from pyspark.sql import Column, DataFrame
 
 Step = Callable[["DataFrame"], "DataFrame"]
@@ -53,26 +56,38 @@ _FIELDS = ("rule", "_event_id", "student_id", "first_name", "last_name", "_age_l
 
 
 class Normalized(NamedTuple):
-    rows: "DataFrame"        # one row per input line, with verdict/rule/reason and every field
-    clean: "DataFrame"       # clean_students columns, deduplicated
-    quarantine: "DataFrame"  # quarantine_students columns
+    rows: "pa.Table"         # one row per input line, with verdict/rule/reason, every field and the run id
+    clean: "pa.Table"        # clean_students columns, deduplicated
+    quarantine: "pa.Table"   # quarantine_students columns
 
 
-def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int, run_id: str) -> Normalized:
-    """Classify every staged line; deduplicate clean rows by event_id (first occurrence wins).
+def normalize(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int,
+              every_raw_line: bool = False) -> "DataFrame":
+    """Classify every staged line (the Spark part: no shuffle, one stage).
 
-    ``lines`` needs ``value`` (string), ``source_file`` (string) and ``line_number`` (long).
+    ``lines`` needs ``value`` (string), ``source_file`` (string) and ``line_number`` (long). The
+    duplicates are not judged yet: :func:`spark_jobs.dedup.dedup` does that on the rows in Arrow.
+    ``raw_line`` is kept for quarantine rows only unless ``every_raw_line``.
     """
-    from pyspark.sql import functions as F
-
-    rows = (lines.transform(with_kind)
+    return (lines.transform(with_kind)
                  .transform(with_parse)
                  .transform(with_fields)
                  .transform(with_verdict(ref, age_min=age_min, age_max=age_max))
-                 .transform(with_dedup)
-                 .transform(as_rows(run_id)))
-    clean = rows.where(F.col("verdict") == "clean").select(*CLEAN_COLUMNS)
-    quarantine = rows.where(F.col("verdict") == "quarantine").select(*QUARANTINE_COLUMNS)
+                 .transform(as_rows(every_raw_line)))
+
+
+def classify(lines: "DataFrame", ref: Reference, *, age_min: int, age_max: int, run_id: str) -> Normalized:
+    """The whole transform for a library caller or a test: :func:`normalize`, then the dedup step,
+    as Arrow tables (with the run id), in (file, line) order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from spark_jobs.dedup import dedup
+
+    rows = dedup(normalize(lines, ref, age_min=age_min, age_max=age_max, every_raw_line=True).toArrow())
+    rows = rows.append_column("run_id", pa.array([run_id] * rows.num_rows, pa.string()))
+    clean = rows.filter(pc.equal(rows["verdict"], "clean")).select(list(CLEAN_COLUMNS))
+    quarantine = rows.filter(pc.equal(rows["verdict"], "quarantine")).select(list(QUARANTINE_COLUMNS))
     return Normalized(rows, clean, quarantine)
 
 
@@ -322,66 +337,27 @@ def _verdict_columns(ref: Reference, age_min: int, age_max: int) -> tuple:
     return first, second, third
 
 
-# --- step 5: duplicates -----------------------------------------------------------------------
-def with_dedup(df: "DataFrame") -> "DataFrame":
-    """``_dup``: null, ``duplicate`` (same id, same content) or ``conflict`` (same id, other content).
-
-    The first occurrence by (source_file, line_number) of each event_id wins. One window over the
-    clean rows' ids (quarantined rows have none and pass through with a null id); the content is
-    compared through one 64-bit hash. ``_first_at`` names the winner for a conflict's detail.
-    """
-    first, second = _dedup_columns()
-    return df.select(*first).select(*second)
-
-
-_VERDICT_OUT = ("source_file", "line_number", "rule", "_reason", "value", "detail", "event_id", "student_id",
-                "first_name", "last_name", "age", "major", "emitted_at", "schema_version")
-
-
-@_per_jvm
-def _dedup_columns() -> tuple:
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    w = Window.partitionBy("event_id").orderBy("source_file", "line_number")
-    sig = F.xxhash64(*CONTENT_COLUMNS)
-    first = (*_VERDICT_OUT, sig.alias("_sig"), F.row_number().over(w).alias("_rn"),
-             F.first(F.struct(sig.alias("sig"), "source_file", "line_number")).over(w).alias("_first"))
-    later = F.col("event_id").isNotNull() & (F.col("_rn") > 1)
-    dup = F.when(later & (F.col("_sig") != F.col("_first.sig")), F.lit("conflict")).when(later, F.lit("duplicate"))
-    first_at = F.concat(F.col("_first.source_file"), F.lit(":"), F.col("_first.line_number").cast("string"))
-    return first, (*_VERDICT_OUT, dup.alias("_dup"), first_at.alias("_first_at"))
-
-
-# --- step 6: the output columns ---------------------------------------------------------------
-def conflict_detail(event_id: "Column", first_at: "Column") -> "Column":
-    from pyspark.sql import functions as F
-
-    return F.format_string(CONFLICT_DETAIL.format(event_id="%s", first_at="%s"), event_id, first_at)
-
-
-def as_rows(run_id: str) -> Step:
-    """verdict, rule, reason, detail, the raw line, the fields and the run id (one row per line)."""
-    from pyspark.sql import functions as F
-
+# --- step 5: the output columns ---------------------------------------------------------------
+def as_rows(every_raw_line: bool = False) -> Step:
+    """verdict (before duplicates), rule, reason, detail, the raw line (quarantine rows only, by
+    default: the rest would cross to the driver for nothing), the fields, and ``_sig``: one 64-bit
+    hash of a clean row's content, which the dedup step compares instead of six columns."""
     def step(df: "DataFrame") -> "DataFrame":
-        return df.select(*_row_columns(), F.lit(run_id).alias("run_id"))
+        return df.select(*_row_columns(every_raw_line))
     return step
 
 
 @_per_jvm
-def _row_columns() -> tuple:
+def _row_columns(every_raw_line: bool) -> tuple:
     from pyspark.sql import functions as F
 
-    dup, reason = F.col("_dup"), F.col("_reason")
+    reason = F.col("_reason")
+    verdict = (F.when(reason.isNull(), F.lit("clean")).when(reason == "header", F.lit("header"))
+               .otherwise(F.lit("quarantine")))
     return (
-        "source_file", "line_number", F.col("value").alias("raw_line"),
-        F.when(dup == "conflict", F.lit("quarantine")).when(dup == "duplicate", F.lit("duplicate"))
-         .when(reason.isNull(), F.lit("clean")).when(reason == "header", F.lit("header"))
-         .otherwise(F.lit("quarantine")).alias("verdict"),
-        "rule",
-        F.when(dup == "conflict", F.lit("conflicting_duplicate")).when(reason != "header", reason)
-         .alias("reason"),
-        F.when(dup == "conflict", conflict_detail(F.col("event_id"), F.col("_first_at")))
-         .otherwise(F.col("detail")).alias("detail"),
-        "event_id", "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version")
+        "source_file", "line_number",
+        (F.col("value") if every_raw_line else F.when(verdict == "quarantine", F.col("value"))).alias("raw_line"),
+        verdict.alias("verdict"), "rule",
+        F.when(reason != "header", reason).alias("reason"), "detail",
+        "event_id", "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version",
+        F.when(reason.isNull(), F.xxhash64(*CONTENT_COLUMNS)).alias("_sig"))

@@ -1,23 +1,25 @@
 """Read edge: staged lines as a DataFrame (value, source_file, line_number), for Spark.
 
-What to read is decided in :mod:`spark_jobs.increments` (pure Python): whole staging files, or
-copies of their new complete lines. Lines are read with Spark's text source split on ``\\n``
-only (the sink's line end; a ``\\r`` inside a message stays part of it), never with a JSON reader
-(which would drop or reinterpret lines); empty lines are kept. Line numbers are exact without a
-shuffle: one cheap counting pass per file split gives each split's first line, then each row's
-number is its offset inside the split, plus the line the slice starts at in its staging file.
-That counting pass also gives Spark's own line count per file, which the job compares with the
-count made from the bytes.
+What to read is decided in :mod:`spark_jobs.increments` (pure Python): chunks of whole lines
+copied from the staging files, each with the number of its first line. Lines are read with
+Spark's text source split on ``\\n`` only (the sink's line end; a ``\\r`` inside a message stays
+part of it), never with a JSON reader (which would drop or reinterpret lines); empty lines are
+kept. Line numbers are exact without a shuffle or a counting pass: every chunk is read whole by
+one task, so a row's number is its chunk's first line plus its index in the task
+(``monotonically_increasing_id`` keeps that index in its low 33 bits). The job checks the numbers
+it gets against the chunks' counts (:func:`check_line_numbers`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from core.errors import DataError
 
 from core.staging import HINT, staging_files as list_staging
+
+from spark_jobs.increments import Chunk
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -26,9 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass(frozen=True)
 class Staged:
     lines: "DataFrame"          # value, source_file, line_number
-    lines_read: int
-    files: tuple[Path, ...]
-    per_file: Mapping[str, int] = field(default_factory=dict)   # Spark's line count per file name
+    lines_read: int             # counted from the bytes when the chunks were cut
+    chunks: tuple[Chunk, ...]
 
 
 def staging_files(staging: Path | Iterable[Path]) -> tuple[Path, ...]:
@@ -42,37 +43,44 @@ def staging_files(staging: Path | Iterable[Path]) -> tuple[Path, ...]:
     return candidates
 
 
-def read_staging(spark: "SparkSession", files: tuple[Path, ...],
-                 first_lines: Mapping[str, int] | None = None) -> Staged:
-    """Lines of ``files`` as (value, source_file, line_number), plus the number of lines read.
+_ROW_BITS = (1 << 33) - 1   # monotonically_increasing_id = partition index << 33 | row index
 
-    ``first_lines``: file name -> number of its first line in the staging file (1 when absent),
-    for files that hold a staging file's tail (an increment).
-    """
+
+def read_staging(spark: "SparkSession", chunks: Sequence[Chunk]) -> Staged:
+    """Lines of ``chunks`` as (value, source_file, line_number)."""
     from pyspark.sql import functions as F
 
-    raw = (spark.read.option("lineSep", "\n").text([str(p) for p in files])
-           .select("value",
-                   F.col("_metadata.file_name").alias("source_file"),
-                   F.col("_metadata.file_block_start").alias("_block"),
-                   F.monotonically_increasing_id().alias("_rid")))
-    splits = (raw.groupBy("source_file", "_block")
-                 .agg(F.count(F.lit(1)).alias("n"), F.min("_rid").alias("first_rid"))
-                 .collect())
-    first_line: list[tuple[str, int, int, int]] = []
-    per_file: dict[str, int] = {}
-    for name in sorted({r["source_file"] for r in splits}):
-        line = (first_lines or {}).get(name, 1)
-        for r in sorted((r for r in splits if r["source_file"] == name), key=lambda r: r["_block"]):
-            first_line.append((name, int(r["_block"]), int(r["first_rid"]), line))
-            line += int(r["n"])
-            per_file[name] = per_file.get(name, 0) + int(r["n"])
-    lines_read = sum(per_file.values())
-    if lines_read == 0:
-        raise DataError(f"staging holds no line ({', '.join(p.name for p in files)})", HINT)
-    offsets = F.broadcast(spark.createDataFrame(
-        first_line, "source_file string, _block long, _first_rid long, _first_line long"))
-    lines = (raw.join(offsets, ["source_file", "_block"])
-                .select("value", "source_file",
-                        (F.col("_first_line") + F.col("_rid") - F.col("_first_rid")).alias("line_number")))
-    return Staged(lines, lines_read, tuple(files), per_file)
+    if not chunks:
+        raise DataError("staging holds no line", HINT)
+    # One task per chunk, never a chunk split in two: a split as big as the largest chunk, and
+    # opening a file "costs" a whole split, so two chunks never share a task either.
+    whole = str(max(128 << 20, max(c.path.stat().st_size for c in chunks) + 1))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", whole)
+    spark.conf.set("spark.sql.files.openCostInBytes", whole)
+    first_lines = F.array(*(F.lit(c.first_line) for c in chunks))
+    chunk_no = F.regexp_extract(F.col("_metadata.file_path"), r"/([0-9]+)/[^/]*$", 1).cast("int")
+    lines = (spark.read.option("lineSep", "\n").text([str(c.path) for c in chunks])
+             .select("value", F.col("_metadata.file_name").alias("source_file"),
+                     (F.element_at(first_lines, chunk_no + 1)
+                      + F.monotonically_increasing_id().bitwiseAND(F.lit(_ROW_BITS))).alias("line_number")))
+    return Staged(lines, sum(c.lines for c in chunks), tuple(chunks))
+
+
+def check_line_numbers(rows: Any, chunks: Sequence[Chunk]) -> None:
+    """Every chunk's lines arrived once each, numbered first_line .. first_line + lines - 1
+    (``rows``: a pyarrow Table with source_file and line_number). A DataError otherwise: a chunk
+    read in two tasks would number two rows alike."""
+    got = rows.group_by("source_file").aggregate([("line_number", "count"), ("line_number", "count_distinct"),
+                                                  ("line_number", "min"), ("line_number", "max")]).to_pylist()
+    want: dict[str, list[int]] = {}
+    for c in chunks:
+        w = want.setdefault(c.name, [0, c.first_line, c.first_line + c.lines - 1])
+        w[0] += c.lines
+        w[1], w[2] = min(w[1], c.first_line), max(w[2], c.first_line + c.lines - 1)
+    have = {g["source_file"]: [g["line_number_count"], g["line_number_min"], g["line_number_max"]]
+            for g in got if g["line_number_count"] == g["line_number_count_distinct"]}
+    wrong = sorted(n for n in set(want) | {g["source_file"] for g in got} if have.get(n) != want.get(n))
+    if wrong:
+        raise DataError(f"Spark read the lines of {', '.join(wrong)} otherwise than the staged bytes hold "
+                        f"({sum(c.lines for c in chunks):,} complete lines); nothing was written",
+                        "make sure nothing rewrites the staging files during the run, then rerun")

@@ -1,20 +1,19 @@
 """Write edge: the SQLite warehouse (tables in warehouse.sql, created before any write).
 
-An increment lands in two moves:
+An increment lands in ONE transaction (:func:`commit`), from its classified rows (a pyarrow
+Table in (file, line) order, duplicates within the increment already judged):
 
-1. its classified rows (clean, quarantine and duplicate verdicts) go into a scratch table,
-   either from the driver (``python`` writer: Arrow -> ``sqlite3.executemany`` into a TEMP
-   table of the committing connection) or from Spark (``jdbc`` writer: Debian's sqlite-jdbc, one
-   writer, into a real scratch table; Spark 4.2+ cannot create SQLite tables over JDBC, so it is
-   created here first);
-2. ONE transaction (:func:`commit`) then judges the scratch rows against what the warehouse
-   already holds (an event_id already in ``clean_students`` is a duplicate, or a
-   ``conflicting_duplicate`` when its content differs), checks that the rows add up to the lines
-   counted from the staged bytes, appends clean and quarantine rows in (file, line) order,
-   moves the staging watermarks and adds the ``pipeline_runs`` row. A crash at any point before
-   COMMIT leaves the warehouse as it was; after it, everything is there.
+1. its clean rows are appended to ``clean_students`` straight from Arrow batches (no scratch
+   table: every row is written once);
+2. the new rows whose event_id was already clean in the warehouse are judged against it (one
+   index lookup per new row): same content, a duplicate, removed; other content, a
+   ``conflicting_duplicate``, moved to quarantine. A committed row is never taken back;
+3. the quarantine rows are appended in (file, line) order, the rows are checked to add up to the
+   lines counted from the staged bytes, the staging watermarks move and the ``pipeline_runs`` row
+   is added.
 
-A full refresh is the same transaction, starting by emptying the rows and the watermarks.
+A crash at any point before COMMIT leaves the warehouse as it was; after it, everything is
+there. A full refresh is the same transaction, starting by emptying the rows and the watermarks.
 """
 from __future__ import annotations
 
@@ -22,25 +21,18 @@ import sqlite3
 from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from core.errors import DataError
 
 from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS
 from spark_jobs.increments import Watermark
 
-if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
-
 SCHEMA_FILE = Path(__file__).with_name("warehouse.sql")
 CLEAN, QUARANTINE, RUNS, MARKS = "clean_students", "quarantine_students", "pipeline_runs", "staging_watermarks"
-SCRATCH = "normalize_incoming"
+SCRATCH = "normalize_incoming"   # the scratch table of older versions: dropped when found
 RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
                "duplicates_removed", "headers_skipped", "staging_files", "status", "mode")
-# The scratch table: one row per line of the increment, whatever its verdict.
-INCOMING_COLUMNS = ("verdict", "rule", "reason", "detail", "raw_line", "source_file", "line_number", "event_id",
-                    "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version",
-                    "run_id")
 # columns added since the first release: a warehouse written by an older version gets them
 _ADDED = {CLEAN: (("source_file", "TEXT"), ("line_number", "INTEGER")),
           RUNS: (("mode", "TEXT"), ("headers_skipped", "INTEGER"))}
@@ -73,7 +65,7 @@ def ensure_tables(db: Path) -> None:
                 if have and name not in have:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
         conn.executescript(SCHEMA_FILE.read_text(encoding="utf-8"))
-        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")   # a JDBC scratch table left by a killed run
+        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")   # left by an older version's killed run
 
 
 def read_watermarks(db: Path) -> dict[str, Watermark]:
@@ -90,86 +82,130 @@ def _insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str
     return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
-def fill_python(conn: sqlite3.Connection, table: Any) -> str:
-    """The increment's rows from a pyarrow Table (INCOMING_COLUMNS) into a TEMP scratch table."""
-    conn.execute(f"DROP TABLE IF EXISTS temp.{SCRATCH}")
-    conn.execute(f"CREATE TEMP TABLE {SCRATCH} AS SELECT * FROM {_incoming_shape()} WHERE 0")
-    table = table.sort_by([("source_file", "ascending"), ("line_number", "ascending")])   # commit keeps rowid order
-    sql = _insert_sql(f"temp.{SCRATCH}", INCOMING_COLUMNS)
-    for batch in table.select(list(INCOMING_COLUMNS)).to_batches(max_chunksize=50_000):
-        # Python objects for one batch at a time: a million rows as lists would cost GBs
-        conn.executemany(sql, zip(*(col.to_pylist() for col in batch.columns)))
-    return f"temp.{SCRATCH}"
+def _append(conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple], run_id: str) -> None:
+    """Rows (tuples of ``columns``) appended to ``table``, the run id bound once in the statement."""
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}, run_id) "
+           f"VALUES ({', '.join('?' for _ in columns)}, '{run_id}')")
+    conn.executemany(sql, rows)
 
 
-def _incoming_shape() -> str:
-    """A zero-row SELECT with the scratch table's columns and SQLite types."""
-    types = {"line_number": "INTEGER", "age": "INTEGER", "schema_version": "INTEGER"}
-    cols = ", ".join(f"CAST(NULL AS {types.get(c, 'TEXT')}) AS {c}" for c in INCOMING_COLUMNS)
-    return f"(SELECT {cols})"
+def _clean_tuples(rows: Any, columns: Sequence[str]) -> Iterator[tuple]:
+    """The clean rows of an Arrow table as tuples, 50,000 at a time: Python objects for one batch
+    only (a million rows as Python lists would cost GBs)."""
+    import pyarrow.compute as pc
+
+    for batch in rows.select(["verdict", *columns]).to_batches(max_chunksize=50_000):
+        batch = batch.filter(pc.equal(batch.column(0), "clean"))
+        yield from zip(*(batch.column(i + 1).to_pylist() for i in range(len(columns))))
 
 
-def fill_jdbc(db: Path, rows: "DataFrame") -> str:
-    """The increment's rows written by Spark over JDBC (one writer) into a real scratch table."""
-    with closing(connect(db)) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")
-        conn.execute(f"CREATE TABLE {SCRATCH} AS SELECT * FROM {_incoming_shape()} WHERE 0")
-    props = {"driver": "org.sqlite.JDBC", "batchsize": "50000", "isolationLevel": "SERIALIZABLE",
-             "numPartitions": "1"}
-    rows.sortWithinPartitions("source_file", "line_number").write.jdbc(f"jdbc:sqlite:{db}", SCRATCH, mode="append", properties=props)
-    return f"main.{SCRATCH}"
+def _judge_against_warehouse(conn: sqlite3.Connection, before: int) -> list[tuple]:
+    """The rows appended after rowid ``before`` whose event_id was already clean: (rowid, rule,
+    source_file, line_number, event_id, same content?, first file, first line)."""
+    same = " AND ".join(f"n.{col} IS o.{col}" for col in CONTENT_COLUMNS)
+    return conn.execute(f"""
+        SELECT n.rowid, n.rule, n.source_file, n.line_number, n.event_id, {same}, o.source_file, o.line_number
+        FROM {CLEAN} AS n CROSS JOIN {CLEAN} AS o   -- CROSS: the new rows drive, one event_id index lookup each
+          ON o.event_id = n.event_id
+        WHERE n.rowid > ? AND o.rowid <= ?""", (before, before)).fetchall()
 
 
-def _judge_against_warehouse(conn: sqlite3.Connection, scratch: str) -> None:
-    """Rows of the increment whose event_id is already clean in the warehouse: a duplicate when the
-    content is the same, else a conflicting_duplicate naming where the first one was staged."""
-    same = " AND ".join(f"c.{col} IS i.{col}" for col in CONTENT_COLUMNS)
-    detail = CONFLICT_DETAIL.format(event_id="' || i.event_id || '", first_at="' || c.source_file || ':' || "
-                                    "c.line_number || '")
-    conn.execute(f"""
-        UPDATE {scratch} AS i SET
-            verdict = CASE WHEN {same} THEN 'duplicate' ELSE 'quarantine' END,
-            reason  = CASE WHEN {same} THEN NULL ELSE 'conflicting_duplicate' END,
-            detail  = CASE WHEN {same} THEN NULL ELSE '{detail}' END
-        FROM {CLEAN} AS c   -- event_id is unique there (deduplicated) and indexed: one lookup per row
-        WHERE c.event_id = i.event_id AND i.event_id IS NOT NULL
-          AND (i.verdict IN ('clean', 'duplicate') OR i.reason = 'conflicting_duplicate')""")
+def _rejudge(conn: sqlite3.Connection, before: int, later: list[dict]) -> dict[tuple[str, int], tuple]:
+    """Later occurrences judged within the increment whose id was already clean in the warehouse:
+    the warehouse row is the first occurrence. (file, line) -> (same content?, first file, first line)."""
+    out: dict[tuple[str, int], tuple] = {}
+    ids = sorted({r["event_id"] for r in later})
+    cols = ", ".join(("event_id", *CONTENT_COLUMNS, "source_file", "line_number"))
+    found = {}
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        for row in conn.execute(f"SELECT {cols} FROM {CLEAN} WHERE rowid <= ? AND event_id IN "
+                                f"({', '.join('?' for _ in part)})", (before, *part)):
+            found[row[0]] = row
+    for r in later:
+        first = found.get(r["event_id"])
+        if first is not None:
+            same = tuple(first[1:1 + len(CONTENT_COLUMNS)]) == tuple(r[c] for c in CONTENT_COLUMNS)
+            out[(r["source_file"], r["line_number"])] = (same, first[-2], first[-1])
+    return out
 
 
-def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_row: dict[str, Any],
+def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: int, run_row: dict[str, Any],
            marks: Iterable[Watermark], full_refresh: bool, updated_at: str,
            raw_lines: Callable[[list[tuple[str, int]]], dict[tuple[str, int], str]] | None = None) -> dict[str, Any]:
-    """Judge, check, append, move the watermarks, record the run: one transaction. Returns the
-    verdict counts (plus ``by_rule`` and ``by_reason`` dicts, from this increment's rows only).
-    Raises DataError (and rolls back) when the rows do not add up."""
+    """Append, judge, check, move the watermarks, record the run: one transaction. ``rows``: the
+    increment's classified rows (pyarrow Table, after spark_jobs.dedup). Returns the verdict counts
+    (plus ``by_rule`` and ``by_reason`` dicts, from this increment's rows only). Raises DataError
+    (and rolls back) when the rows do not add up."""
+    import pyarrow.compute as pc
+
     conn.execute("PRAGMA synchronous=NORMAL")
+    clean_cols = [c for c in table_columns(conn, CLEAN) if c != "run_id"]
+    verdicts = rows["verdict"]
+    counts: dict[str, Any] = {v["values"]: v["counts"] for v in pc.value_counts(verdicts).to_pylist()}
+    clean_mask = pc.equal(verdicts, "clean")
+    by_rule = {v["values"]: v["counts"] for v in pc.value_counts(pc.filter(rows["rule"], clean_mask)).to_pylist()}
+    # the rows other than clean and header are few: as dicts
+    special = rows.filter(pc.is_in(verdicts, value_set=pa_strings("quarantine", "duplicate"))).to_pylist()
     try:
         conn.execute("BEGIN IMMEDIATE")
         if full_refresh:
             for table in (CLEAN, QUARANTINE, MARKS):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute(f"DROP INDEX IF EXISTS {CLEAN}_event_id")   # built once after the rows: faster
-        else:
-            _judge_against_warehouse(conn, scratch)
-            # rows that only now turned out to conflict travelled without their raw text: fetch it
-            missing = conn.execute(f"SELECT source_file, line_number FROM {scratch} "
-                                   "WHERE verdict = 'quarantine' AND raw_line IS NULL").fetchall()
-            if missing and raw_lines is not None:
-                found = raw_lines(missing)
-                conn.executemany(f"UPDATE {scratch} SET raw_line = ? WHERE source_file = ? AND line_number = ?",
-                                 [(found[(f, n)], f, n) for f, n in missing])
-        counts = dict(conn.execute(f"SELECT verdict, count(*) FROM {scratch} GROUP BY verdict").fetchall())
-        counts["by_rule"] = dict(conn.execute(f"SELECT rule, count(*) FROM {scratch} WHERE verdict = 'clean' "
-                                              "GROUP BY rule").fetchall())
-        counts["by_reason"] = dict(conn.execute(f"SELECT reason, count(*) FROM {scratch} "
-                                                "WHERE verdict = 'quarantine' GROUP BY reason").fetchall())
+        before = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {CLEAN}").fetchone()[0]
+        _append(conn, CLEAN, clean_cols, _clean_tuples(rows, clean_cols), run_id)
+        quarantine = [r for r in special if r["verdict"] == "quarantine"]
+        if before:
+            # new clean rows whose id the warehouse already holds clean: the warehouse's row stays
+            moved = _judge_against_warehouse(conn, before)
+            conn.executemany(f"DELETE FROM {CLEAN} WHERE rowid = ?", [(m[0],) for m in moved])
+            for _rowid, rule, file, line, event_id, same, first_file, first_line in moved:
+                counts["clean"] -= 1
+                by_rule[rule] -= 1
+                if same:
+                    counts["duplicate"] = counts.get("duplicate", 0) + 1
+                else:
+                    counts["quarantine"] = counts.get("quarantine", 0) + 1
+                    quarantine.append(_conflict(event_id, file, line, first_file, first_line))
+            # later occurrences within the increment: their first occurrence is the warehouse's row
+            later = [r for r in special if r["verdict"] == "duplicate" or r["reason"] == "conflicting_duplicate"]
+            fates = _rejudge(conn, before, later)
+            for r in later:
+                fate = fates.get((r["source_file"], r["line_number"]))
+                if fate is None:
+                    continue
+                same, first_file, first_line = fate
+                if r["verdict"] == "quarantine":
+                    quarantine.remove(r)
+                if same:
+                    counts[r["verdict"]] -= 1
+                    counts["duplicate"] = counts.get("duplicate", 0) + 1
+                    if r["verdict"] == "quarantine":
+                        continue
+                    r["verdict"] = "duplicate"
+                else:
+                    counts[r["verdict"]] -= 1
+                    counts["quarantine"] = counts.get("quarantine", 0) + 1
+                    quarantine.append(_conflict(r["event_id"], r["source_file"], r["line_number"], first_file,
+                                                first_line))
+        # rows that turned out to conflict travelled without their raw text: fetch it
+        missing = [(r["source_file"], r["line_number"]) for r in quarantine if r["raw_line"] is None]
+        if missing and raw_lines is not None:
+            found = raw_lines(missing)
+            for r in quarantine:
+                if r["raw_line"] is None:
+                    r["raw_line"] = found[(r["source_file"], r["line_number"])]
+        quarantine.sort(key=lambda r: (r["source_file"], r["line_number"]))
+        counts["by_rule"] = {k: v for k, v in by_rule.items() if v}
+        reasons: dict[str, int] = {}
+        for r in quarantine:
+            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+        counts["by_reason"] = reasons
         check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
                            counts.get("duplicate", 0), counts.get("header", 0))
-        for table in (CLEAN, QUARANTINE):
-            cols = ", ".join(table_columns(conn, table))
-            verdict = "clean" if table == CLEAN else "quarantine"
-            conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {scratch} "
-                         f"WHERE verdict = '{verdict}' ORDER BY rowid")   # filled in (file, line) order
+        q_cols = [c for c in table_columns(conn, QUARANTINE) if c != "run_id"]
+        _append(conn, QUARANTINE, q_cols, [tuple(r[c] for c in q_cols) for r in quarantine], run_id)
         conn.execute(f"CREATE INDEX IF NOT EXISTS {CLEAN}_event_id ON {CLEAN} (event_id)")
         for m in marks:
             conn.execute(_insert_sql(MARKS, (*asdict(m), "run_id", "updated_at"), "INSERT OR REPLACE"),
@@ -177,13 +213,23 @@ def commit(conn: sqlite3.Connection, scratch: str, *, lines_expected: int, run_r
         row = {**run_row, "clean_count": counts.get("clean", 0), "quarantined_count": counts.get("quarantine", 0),
                "duplicates_removed": counts.get("duplicate", 0), "headers_skipped": counts.get("header", 0)}
         conn.execute(_insert_sql(RUNS, RUN_COLUMNS), [row[c] for c in RUN_COLUMNS])
-        conn.execute(f"DROP TABLE {scratch}")
         conn.execute("COMMIT")
         return counts
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _conflict(event_id: str, file: str, line: int, first_file: str, first_line: int) -> dict[str, Any]:
+    return {"raw_line": None, "reason": "conflicting_duplicate", "source_file": file, "line_number": line,
+            "detail": CONFLICT_DETAIL.format(event_id=event_id, first_at=f"{first_file}:{first_line}")}
+
+
+def pa_strings(*values: str) -> Any:
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
 
 
 def check_conservation(lines_read: int, clean: int, quarantined: int, duplicates: int, headers: int = 0) -> None:

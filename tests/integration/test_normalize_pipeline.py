@@ -6,11 +6,14 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pytest
 
 from bench import staged as gen
+from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
+from spark_jobs import job
 from spark_jobs.job import run_normalize
 from core import config
 from core.errors import DataError
@@ -96,14 +99,14 @@ def test_line_numbers_stay_exact_when_files_are_split(spark, settings):
     for i, text in bad.items():
         lines[i] = text
     stage(settings, lines)
-    old = spark.conf.get("spark.sql.files.maxPartitionBytes")
-    spark.conf.set("spark.sql.files.maxPartitionBytes", "16384")   # ~40 splits for one 330 KB file
-    try:
-        staged = stg.read_staging(spark, stg.staging_files(settings.staging_dir))
-        assert staged.lines.rdd.getNumPartitions() > 10
-        got = {r["line_number"]: r["value"] for r in staged.lines.collect()}
-    finally:
-        spark.conf.set("spark.sql.files.maxPartitionBytes", old)
+    files = stg.staging_files(settings.staging_dir)
+    slices = inc.plan(files, {})
+    chunks = inc.materialize(slices, settings.state_dir / "chunks", chunk_bytes=16384)   # ~20 chunks of 330 KB
+    staged = stg.read_staging(spark, chunks)
+    assert staged.lines.rdd.getNumPartitions() == len(chunks) > 10
+    rows = staged.lines.toArrow()
+    stg.check_line_numbers(rows, chunks)
+    got = dict(zip(rows["line_number"].to_pylist(), rows["value"].to_pylist()))
     assert staged.lines_read == 3000
     assert sorted(got) == list(range(1, 3001))
     assert all(got[i + 1] == text for i, text in enumerate(lines))
@@ -139,14 +142,13 @@ def test_failed_conservation_writes_nothing(spark, settings, monkeypatch):
     ok = run_normalize(settings, spark=spark, progress=QUIET)
     before = {t: table(settings.warehouse, t) for t in ("clean_students", "quarantine_students", "pipeline_runs")}
     stage(settings, SMALL + ["Zoé,Roy,20,Chimie"])
-    real = nz.normalize
+    real = job.dedup
 
-    def drops_a_row(*args, **kw):   # a normalizer bug: one line vanishes between read and write
-        out = real(*args, **kw)
-        rows = out.rows.where("line_number != 3")
-        return nz.Normalized(rows, out.clean, out.quarantine)
+    def drops_a_row(rows):   # a normalizer bug: one line vanishes between read and write
+        out = real(rows)
+        return out.filter(pc.not_equal(out["line_number"], 3))
 
-    monkeypatch.setattr(nz, "normalize", drops_a_row)
+    monkeypatch.setattr(job, "dedup", drops_a_row)
     with pytest.raises(DataError, match="conservation check failed") as err:
         run_normalize(settings, spark=spark, progress=QUIET, full_refresh=True)
     assert "12 lines" in err.value.message and "nothing was written" in err.value.message
@@ -154,11 +156,11 @@ def test_failed_conservation_writes_nothing(spark, settings, monkeypatch):
     assert after == before and len(after["pipeline_runs"]) == 1 and after["pipeline_runs"][0][0] == ok.run_id
 
 
-def test_jdbc_writer_gives_the_same_tables(spark, settings):
+def test_a_full_refresh_gives_the_same_tables_as_the_increment(spark, settings):
     stage(settings, SMALL + [_event(10 + i) for i in range(50)])
-    run_normalize(settings, spark=spark, progress=QUIET, writer="python")
+    run_normalize(settings, spark=spark, progress=QUIET)
     py = {t: table(settings.warehouse, t, ("run_id",)) for t in ("clean_students", "quarantine_students")}
-    res = run_normalize(settings, spark=spark, progress=QUIET, writer="jdbc", full_refresh=True)
+    res = run_normalize(settings, spark=spark, progress=QUIET, full_refresh=True)
     jd = {t: table(settings.warehouse, t, ("run_id",)) for t in py}
     assert jd == py and len(jd["clean_students"]) == res.clean == 55
     with sqlite3.connect(settings.warehouse) as conn:
@@ -184,8 +186,8 @@ def test_producer_generator_kinds_get_their_contract_verdicts(spark):
     assert set(kinds) >= set(generate.EXPECTED)
     frame = spark.createDataFrame([(v, "gen.txt", i + 1) for i, (_k, _key, v) in enumerate(messages)],
                                   "value string, source_file string, line_number long")
-    rows = nz.normalize(frame, ref, age_min=s.age_min, age_max=s.age_max, run_id="gen").rows
-    got = {r["line_number"]: r for r in rows.select("line_number", "verdict", "rule", "reason").collect()}
+    rows = nz.classify(frame, ref, age_min=s.age_min, age_max=s.age_max, run_id="gen").rows
+    got = {r["line_number"]: r for r in rows.select(["line_number", "verdict", "rule", "reason"]).to_pylist()}
     wrong = Counter()
     for i, kind in enumerate(kinds, start=1):
         verdict, why = generate.EXPECTED[kind]

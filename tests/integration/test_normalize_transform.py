@@ -121,12 +121,12 @@ def _frame(spark, lines, source="students.raw.txt"):
 
 def _run(spark, ref, lines, **kw):
     kw = {"age_min": 15, "age_max": 100, "run_id": "run-test", **kw}
-    return nz.normalize(_frame(spark, lines), ref, **kw)
+    return nz.classify(_frame(spark, lines), ref, **kw)
 
 
 def test_corpus_every_line_ends_where_it_should(spark, ref):
     result = _run(spark, ref, [c[0] for c in CORPUS])
-    got = {r["line_number"]: r for r in result.rows.collect()}
+    got = {r["line_number"]: r for r in result.rows.to_pylist()}
     assert len(got) == len(CORPUS)
     wrong = []
     for i, (line, verdict, why) in enumerate(CORPUS, start=1):
@@ -147,7 +147,7 @@ def test_clean_fields_are_typed_trimmed_and_canonical(spark, ref):
     lines = ['{"first_name": "  Claire ", "last_name": "Lemoine", "age": 23, "major": "  biologie  "}',
              "Alice, Dupont , 22 ,INFO",
              event(event_id=eid(1), major="maths", first_name="éMILE")]
-    rows = {r["line_number"]: r for r in _run(spark, ref, lines).rows.collect()}
+    rows = {r["line_number"]: r for r in _run(spark, ref, lines).rows.to_pylist()}
     assert (rows[1]["first_name"], rows[1]["last_name"], rows[1]["age"], rows[1]["major"]) == \
         ("Claire", "Lemoine", 23, "Biologie")
     assert (rows[2]["first_name"], rows[2]["last_name"], rows[2]["age"], rows[2]["major"], rows[2]["rule"]) == \
@@ -158,7 +158,7 @@ def test_clean_fields_are_typed_trimmed_and_canonical(spark, ref):
     assert strict["schema_version"] == 1
     # derived ids: UUID-shaped, from the raw line's content only
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", rows[1]["event_id"])
-    again = {r["line_number"]: r for r in _run(spark, ref, ["x", lines[1]]).rows.collect()}
+    again = {r["line_number"]: r for r in _run(spark, ref, ["x", lines[1]]).rows.to_pylist()}
     assert again[2]["event_id"] == rows[2]["event_id"]
 
 
@@ -166,16 +166,16 @@ def test_duplicates_keep_the_first_occurrence_and_are_counted(spark, ref):
     a, b = event(event_id=eid(1)), event(event_id=eid(2))
     lines = [a, b, a, "Alice,Dupont,22,Informatique", a, "Alice,Dupont,22,Informatique", event(event_id=None)]
     result = _run(spark, ref, lines)
-    verdicts = {r["line_number"]: r["verdict"] for r in result.rows.collect()}
+    verdicts = {r["line_number"]: r["verdict"] for r in result.rows.to_pylist()}
     assert verdicts == {1: "clean", 2: "clean", 3: "duplicate", 4: "clean", 5: "duplicate", 6: "duplicate",
                         7: "clean"}
-    assert result.clean.count() == 4 and result.quarantine.count() == 0
-    assert sorted(r["event_id"] for r in result.clean.collect())[:2] == [eid(1), eid(2)]
+    assert result.clean.num_rows == 4 and result.quarantine.num_rows == 0
+    assert sorted(r["event_id"] for r in result.clean.to_pylist())[:2] == [eid(1), eid(2)]
 
 
 def test_age_bounds_come_from_the_caller(spark, ref):
     lines = [event(event_id=eid(1), age=18), event(event_id=eid(2), age=30)]
-    rows = {r["line_number"]: r for r in _run(spark, ref, lines, age_min=20, age_max=25).rows.collect()}
+    rows = {r["line_number"]: r for r in _run(spark, ref, lines, age_min=20, age_max=25).rows.to_pylist()}
     assert rows[1]["reason"] == "age_out_of_range" and rows[1]["detail"] == "age=18 outside 20..25"
     assert rows[2]["reason"] == "age_out_of_range"
 
@@ -183,7 +183,7 @@ def test_age_bounds_come_from_the_caller(spark, ref):
 def test_an_analyst_alias_is_honoured(spark, ref):
     extended = nz.Reference.build(list(ref.majors), list(ref.keys) + [("Génie logiciel", "Informatique")])
     lines = [event(event_id=eid(1), major="genie  LOGICIEL"), event(event_id=eid(2), major="Génie civil")]
-    rows = {r["line_number"]: r for r in _run(spark, extended, lines).rows.collect()}
+    rows = {r["line_number"]: r for r in _run(spark, extended, lines).rows.to_pylist()}
     assert rows[1]["major"] == "Informatique" and rows[1]["verdict"] == "clean"
     assert rows[2]["reason"] == "unknown_major" and rows[2]["detail"] == "major=Génie civil"
 
@@ -199,8 +199,8 @@ def test_spark_folding_matches_the_python_twin(spark):
 
 def test_outputs_have_the_warehouse_columns(spark, ref):
     result = _run(spark, ref, ["hello kafka", "Alice,Dupont,22,Informatique"])
-    assert tuple(result.clean.columns) == nz.CLEAN_COLUMNS
-    assert tuple(result.quarantine.columns) == nz.QUARANTINE_COLUMNS
-    q = result.quarantine.collect()[0]
+    assert tuple(result.clean.column_names) == nz.CLEAN_COLUMNS
+    assert tuple(result.quarantine.column_names) == nz.QUARANTINE_COLUMNS
+    q = result.quarantine.to_pylist()[0]
     assert (q["raw_line"], q["reason"], q["source_file"], q["line_number"]) == \
         ("hello kafka", "not_json_or_csv", "students.raw.txt", 1)
