@@ -125,7 +125,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         progress(result.summary())
         return result
 
-    from spark_jobs.session import active_session, get_session, release
+    from spark_jobs.session import QUICK_JIT_LINES, active_session, get_session, release
 
     wh.ensure_tables(db)
     ref = nz.load_reference(settings.majors_file, settings.major_aliases_file)
@@ -135,7 +135,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
     if spark is None:
         progress(f"normalize: starting Spark ({settings.spark_master}) ...")
         t = time.perf_counter()
-        spark = get_session(settings)
+        spark = get_session(settings, quick=lines < QUICK_JIT_LINES)
         own_spark = True
         result.spark_startup = time.perf_counter() - t
         progress(f"normalize: Spark ready in {result.spark_startup:.1f} s")

@@ -26,8 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 class WarmSpark:
     """A SparkSession started in the background, shared by every increment of a run."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, quick: bool = False) -> None:
         self.settings = settings
+        self.quick = quick   # a small run: a JVM tuned to start fast (spark_jobs.session.QUICK_JIT_LINES)
         self._session: "SparkSession | None" = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._start, name="spark-start", daemon=True)
@@ -42,7 +43,7 @@ class WarmSpark:
 
         t = time.perf_counter()
         try:
-            self._session = get_session(self.settings)
+            self._session = get_session(self.settings, quick=self.quick)
             self.startup_seconds = time.perf_counter() - t
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread by get())
             self._error = exc

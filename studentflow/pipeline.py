@@ -145,7 +145,8 @@ class Pipeline:
             self._fresh()
         # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
         # flow; increments run while the sink drains, so only a small one is left at the end.
-        self.spark = WarmSpark(self.settings).start()
+        from spark_jobs.session import QUICK_JIT_LINES
+        self.spark = WarmSpark(self.settings, quick=self.options.produce and self.options.count < QUICK_JIT_LINES).start()
         try:
             if self.options.produce:
                 self._stack()
