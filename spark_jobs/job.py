@@ -174,6 +174,40 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
             release(spark)
 
 
+# One line of each kind the salvage rules know, for :func:`warm_up`.
+_WARM_UP_LINES = (
+    '{"event_id":"00000000-0000-4000-8000-000000000001","student_id":"S1","first_name":"Léa","last_name":"Martin",'
+    '"age":22,"major":"Physique","emitted_at":"2026-01-01T00:00:00Z","schema_version":1}',
+    '{"prénom": "Léa", "nom": "Martin", "age": "22", "filière": "physique "}',
+    "Léa,Martin,22,Physique", "first_name:Léa,last_name:Martin,age:22,major:Physique",
+    "prénom,nom,age,filière", "", "hello", '{"first_name": "Léa"',
+)
+
+
+def warm_up(settings: Settings, spark: "SparkSession") -> float:
+    """Run the Spark part of normalize once on a few lines of every kind, writing nothing.
+
+    A fresh JVM spends seconds on the first increment that are not about its data: building the
+    expressions (thousands of py4j calls, then cached per JVM), loading and compiling classes,
+    generating code. A caller that starts Spark ahead of time (``run`` while events are
+    produced, ``run --follow`` before its first increment) pays them here, off the critical path.
+    Returns the seconds it took."""
+    t = time.perf_counter()
+    folder = settings.state_dir / "normalize" / f"warm-up-{secrets.token_hex(3)}"
+    try:
+        copy = folder / "0" / "warm-up.txt"
+        copy.parent.mkdir(parents=True)
+        copy.write_text("".join(f"{line}\n" for line in _WARM_UP_LINES), encoding="utf-8")
+        chunk = inc.Chunk(copy, copy.name, 1, len(_WARM_UP_LINES))
+        ref = nz.load_reference(settings.majors_file, settings.major_aliases_file)
+        rows = nz.normalize(stg.read_staging(spark, [chunk]).lines, ref, age_min=settings.age_min,
+                            age_max=settings.age_max).toArrow()
+        dedup(rows)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return time.perf_counter() - t
+
+
 def _raw_lines_of(chunks: list[inc.Chunk]):
     """A lookup (file, line) -> the staged text, reading the increment's copies (rarely needed:
     only rows that turn out to conflict, whose text Spark did not send)."""

@@ -33,18 +33,22 @@ class WarmSpark:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._start, name="spark-start", daemon=True)
         self.startup_seconds: float | None = None
+        self.warm_up_seconds: float | None = None
 
     def start(self) -> "WarmSpark":
         self._thread.start()
         return self
 
     def _start(self) -> None:
+        from spark_jobs.job import warm_up
         from spark_jobs.session import get_session
 
         t = time.perf_counter()
         try:
-            self._session = get_session(self.settings, quick=self.quick)
+            session = get_session(self.settings, quick=self.quick)
             self.startup_seconds = time.perf_counter() - t
+            self.warm_up_seconds = warm_up(self.settings, session)   # the first increment's cold costs, paid now
+            self._session = session
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread by get())
             self._error = exc
 
