@@ -77,7 +77,7 @@ def test_produce_cli_hostile_option_lists_and_draws_them():
                                     capture_output=True, timeout=120, cwd=config.PROJECT_ROOT)
     listed = run("--list-kinds").stdout.decode()
     assert all(k in listed for k in hostile.HOSTILE_KINDS)
-    out = run("--count", "2000", "--seed", "1", "--malformed-rate", "1", "--kinds", "empty",
+    out = run("--count", "200", "--seed", "1", "--malformed-rate", "1", "--kinds", "empty",
               "--hostile", "--dry-run", "--with-kinds").stdout
     kinds = Counter(line.split(b"\t", 1)[0].decode() for line in out.split(b"\n") if b"\t" in line)
     assert set(kinds) == {"empty", *hostile.HOSTILE_KINDS}
