@@ -37,8 +37,10 @@ def kill_and_restart(broker) -> None:
 
 
 def snapshot(broker, topic: str) -> set[bytes]:
-    """Everything the broker holds on ``topic`` once nothing more arrives (the producer is held)."""
+    """Everything the broker holds on ``topic`` once nothing more arrives (the producer is held or done)."""
     conf = {"bootstrap.servers": broker.bootstrap}
+    if topic not in topics_on(conf):
+        return set()   # nothing reached this broker (it never saw the topic)
     previous = -1
     while True:   # settled: two readings of the true end agree (in-flight batches have landed)
         size = sum(true_end_offsets(conf, topic).values())
@@ -49,6 +51,12 @@ def snapshot(broker, topic: str) -> set[bytes]:
     got = consume(conf, topic, size, timeout=60)
     assert len(got) == size, f"read {len(got)} of {size} messages before the kill"
     return {m.value() for m in got}
+
+
+def topics_on(conf: dict) -> set[str]:
+    from confluent_kafka.admin import AdminClient
+
+    return set(AdminClient(conf).list_topics(timeout=10).topics)
 
 
 def generated(seed: int, n: int) -> set[bytes]:
@@ -111,7 +119,8 @@ def _publish_with_pause(settings, broker, n: int, seed: int, topic: str, **kw):
         resume.set()
     worker.join(timeout=120)
     assert not worker.is_alive(), "publish hung after a broker restart"
-    after = {m.value() for m in consume({"bootstrap.servers": broker.bootstrap}, topic, n, timeout=20)}
+    # Everything the new broker holds, read to its settled end (publish has returned: nothing more comes).
+    after = snapshot(broker, topic)
     return out["report"], before, after
 
 
