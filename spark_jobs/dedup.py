@@ -42,21 +42,25 @@ def dedup(rows: "pa.Table") -> "pa.Table":
     # per row: the index of its id's first clean occurrence (null for ids seen once, non-clean rows)
     first = pc.take(twice["i_min"], pc.index_in(pc.if_else(clean, rows["event_id"], None), value_set=twice["event_id"]))
     later = pc.fill_null(pc.not_equal(first, index), False)
-    later_at = np.flatnonzero(later.to_numpy(zero_copy_only=False))
+    later_at = np.flatnonzero(later.to_numpy(zero_copy_only=False))        # ascending
     first_at = first.to_numpy(zero_copy_only=False)[later_at].astype(np.int64)
     sig = rows["_sig"].to_numpy(zero_copy_only=False)
     conflict = sig[later_at] != sig[first_at]
-    verdict = rows["verdict"].to_numpy(zero_copy_only=False).astype(object)
-    reason = rows["reason"].to_numpy(zero_copy_only=False).astype(object)
-    detail = rows["detail"].to_numpy(zero_copy_only=False).astype(object)
+    # Only the few re-judged rows change: masks over the table, no Python object per row.
     files, lines, event_ids = rows["source_file"], rows["line_number"], rows["event_id"]
-    for row, first_row, is_conflict in zip(later_at.tolist(), first_at.tolist(), conflict.tolist()):
-        if is_conflict:
-            verdict[row], reason[row] = "quarantine", "conflicting_duplicate"
-            detail[row] = CONFLICT_DETAIL.format(event_id=event_ids[row].as_py(),
-                                                 first_at=f"{files[first_row].as_py()}:{lines[first_row].as_py()}")
-        else:
-            verdict[row] = "duplicate"
-    for name, values in (("verdict", verdict), ("reason", reason), ("detail", detail)):
-        rows = rows.set_column(rows.schema.get_field_index(name), name, pa.array(values, pa.string()))
+    details = [CONFLICT_DETAIL.format(event_id=event_ids[row].as_py(),
+                                      first_at=f"{files[first_row].as_py()}:{lines[first_row].as_py()}")
+               for row, first_row in zip(later_at[conflict].tolist(), first_at[conflict].tolist())]
+    changes = {
+        "verdict": (later_at, np.where(conflict, "quarantine", "duplicate").tolist()),
+        "reason": (later_at[conflict], ["conflicting_duplicate"] * len(details)),
+        "detail": (later_at[conflict], details),
+    }
+    for name, (at, values) in changes.items():
+        if not len(at):
+            continue
+        mask = np.zeros(rows.num_rows, dtype=bool)
+        mask[at] = True
+        column = pc.replace_with_mask(rows[name].combine_chunks(), pa.array(mask), pa.array(values, pa.string()))
+        rows = rows.set_column(rows.schema.get_field_index(name), name, column)
     return rows
