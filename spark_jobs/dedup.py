@@ -6,8 +6,8 @@ through the 64-bit hash ``_sig`` the Spark steps computed) is the first one's, e
 
 Why on the driver and not in Spark: the rows cross to the driver anyway (SQLite is written from
 here), and a Spark window over event_id shuffles and sorts every row: 3 s of a warm 1M-line run,
-plus a second stage to compile on a cold JVM. Here it is one hash group-by in Arrow's C++ over
-the ids (a fraction of a second at 1M), and only the few ids seen twice are looked at row by row.
+plus a second stage to compile on a cold JVM. Here it is one sort of 64-bit id hashes in numpy
+(a fraction of a second and 8 MB at 1M), and only the few ids seen twice are looked at row by row.
 Ids already in the warehouse are judged at commit time (spark_jobs/warehouse.py), by the same rule.
 """
 from __future__ import annotations
@@ -21,8 +21,58 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def in_line_order(rows: "pa.Table") -> "pa.Table":
-    """Rows in (source_file, line_number) order: the order "first occurrence" and the tables use."""
+    """Rows in (source_file, line_number) order: the order "first occurrence" and the tables use.
+
+    Spark returns each chunk's rows in line order, one chunk per task, but the tasks in its own
+    order (bigger files first). So the record batches are put in order, not the rows: no copy of
+    the table (a 1M-row sort would copy all of it, +250 MB). Rows in any other order (a test's
+    DataFrame) are sorted.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    batches = [b for b in rows.to_batches() if b.num_rows]
+    f, n = rows.schema.get_field_index("source_file"), rows.schema.get_field_index("line_number")
+
+    def ends(b: "pa.RecordBatch") -> tuple:
+        return (b.column(f)[0].as_py(), b.column(n)[0].as_py()), (b.column(f)[-1].as_py(), b.column(n)[-1].as_py())
+
+    batches.sort(key=lambda b: ends(b)[0])
+    ordered = all(ends(b)[0][0] == ends(b)[1][0] and bool(np.all(np.diff(b.column(n).to_numpy()) > 0))
+                  and len(b.column(f).unique()) == 1 for b in batches)
+    ordered = ordered and all(ends(a)[1] < ends(b)[0] for a, b in zip(batches, batches[1:]))
+    if ordered:
+        return pa.Table.from_batches(batches, rows.schema)
     return rows.sort_by([("source_file", "ascending"), ("line_number", "ascending")])
+
+
+def _later_occurrences(rows: "pa.Table") -> tuple:
+    """(positions of later occurrences, position of each one's first occurrence), ascending, for
+    the clean rows of ``rows`` (in line order).
+
+    Candidates come from ``_idh``, a 64-bit hash of the id: one integer sort (8 MB at 1M rows,
+    where a group-by over the id strings held hundreds of MB); the few ids whose hash is seen twice
+    are then compared as strings, so a hash collision is never taken for a duplicate."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    clean = np.flatnonzero(pc.equal(rows["verdict"], "clean").to_numpy(zero_copy_only=False))
+    h = pc.fill_null(rows["_idh"], 0).to_numpy()[clean]   # filled: an int64 with nulls would become float
+    order = np.argsort(h, kind="stable")
+    same = h[order][1:] == h[order][:-1]
+    seen_twice = np.zeros(len(clean), dtype=bool)
+    seen_twice[1:] |= same
+    seen_twice[:-1] |= same
+    candidates = np.sort(clean[order[seen_twice]])
+    firsts: dict[str, int] = {}
+    later, first = [], []
+    for pos, event_id in zip(candidates.tolist(), rows["event_id"].take(candidates).to_pylist()):
+        if event_id in firsts:
+            later.append(pos)
+            first.append(firsts[event_id])
+        else:
+            firsts[event_id] = pos
+    return np.array(later, dtype=np.int64), np.array(first, dtype=np.int64)
 
 
 def dedup(rows: "pa.Table") -> "pa.Table":
@@ -32,19 +82,10 @@ def dedup(rows: "pa.Table") -> "pa.Table":
     import pyarrow.compute as pc
 
     rows = in_line_order(rows)
-    clean = pc.equal(rows["verdict"], "clean")
-    index = pa.array(np.arange(rows.num_rows, dtype=np.int64))
-    ids = pa.table({"event_id": rows["event_id"], "i": index}).filter(clean)
-    groups = ids.group_by("event_id").aggregate([("i", "min"), ("i", "count")])
-    twice = groups.filter(pc.greater(groups["i_count"], 1))
-    if twice.num_rows == 0:
+    later_at, first_at = _later_occurrences(rows)
+    if not len(later_at):
         return rows
-    # per row: the index of its id's first clean occurrence (null for ids seen once, non-clean rows)
-    first = pc.take(twice["i_min"], pc.index_in(pc.if_else(clean, rows["event_id"], None), value_set=twice["event_id"]))
-    later = pc.fill_null(pc.not_equal(first, index), False)
-    later_at = np.flatnonzero(later.to_numpy(zero_copy_only=False))        # ascending
-    first_at = first.to_numpy(zero_copy_only=False)[later_at].astype(np.int64)
-    sig = rows["_sig"].to_numpy(zero_copy_only=False)
+    sig = pc.fill_null(rows["_sig"], 0).to_numpy()   # exact 64-bit values (with nulls: floats)
     conflict = sig[later_at] != sig[first_at]
     # Only the few re-judged rows change: masks over the table, no Python object per row.
     files, lines, event_ids = rows["source_file"], rows["line_number"], rows["event_id"]

@@ -341,7 +341,8 @@ def _verdict_columns(ref: Reference, age_min: int, age_max: int) -> tuple:
 def as_rows(every_raw_line: bool = False) -> Step:
     """verdict (before duplicates), rule, reason, detail, the raw line (quarantine rows only, by
     default: the rest would cross to the driver for nothing), the fields, and ``_sig``: one 64-bit
-    hash of a clean row's content, which the dedup step compares instead of six columns."""
+    hash of a clean row's content, which the dedup step compares instead of six columns, and
+    ``_idh``, one of its event_id, which the dedup step sorts instead of the id strings."""
     def step(df: "DataFrame") -> "DataFrame":
         return df.select(*_row_columns(every_raw_line))
     return step
@@ -360,4 +361,5 @@ def _row_columns(every_raw_line: bool) -> tuple:
         verdict.alias("verdict"), "rule",
         F.when(reason != "header", reason).alias("reason"), "detail",
         "event_id", "student_id", "first_name", "last_name", "age", "major", "emitted_at", "schema_version",
-        F.when(reason.isNull(), F.xxhash64(*CONTENT_COLUMNS)).alias("_sig"))
+        F.when(reason.isNull(), F.xxhash64(*CONTENT_COLUMNS)).alias("_sig"),
+        F.when(reason.isNull(), F.xxhash64("event_id")).alias("_idh"))

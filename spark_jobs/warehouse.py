@@ -42,9 +42,10 @@ def connect(db: Path) -> sqlite3.Connection:
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(db), isolation_level=None, timeout=30)
-        # A big page cache keeps the event_id index's B-tree in memory while a million random
-        # UUIDs go in (the 2 MB default turns that into disk reads); scratch rows stay in memory.
-        conn.execute("PRAGMA cache_size = -262144")
+        # A 64 MB page cache keeps the event_id index's B-tree in memory while random UUIDs go in
+        # (the 2 MB default turns that into disk reads). 256 MB took the peak RSS of a 1M-line
+        # run from 589 MB to 650 MB: dirty pages stay cached until COMMIT.
+        conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
     except (OSError, sqlite3.Error) as exc:
         raise DataError(f"cannot open the warehouse {db}: {exc}",

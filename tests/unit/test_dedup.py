@@ -1,17 +1,23 @@
 """The dedup step alone (pure Arrow, no Spark): first occurrence (file, line) of an event_id wins."""
 from __future__ import annotations
 
+import zlib
+
 import pyarrow as pa
 
 from spark_jobs.contract import CONFLICT_DETAIL
 from spark_jobs.dedup import dedup
 
-COLUMNS = ("source_file", "line_number", "verdict", "reason", "detail", "event_id", "_sig")
+COLUMNS = ("source_file", "line_number", "verdict", "reason", "detail", "event_id", "_sig", "_idh")
 
 
-def table(rows: list[tuple]) -> pa.Table:
-    cols = list(zip(*rows))
-    types = (pa.string(), pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int64())
+def id_hash(event_id: str | None) -> int | None:
+    return None if event_id is None else zlib.crc32(event_id.encode())   # any 64-bit hash will do
+
+
+def table(rows: list[tuple], idh=id_hash) -> pa.Table:
+    cols = list(zip(*(r + (idh(r[5]),) for r in rows)))
+    types = (pa.string(), pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64())
     return pa.table({n: pa.array(c, t) for n, c, t in zip(COLUMNS, cols, types)})
 
 
@@ -51,3 +57,18 @@ def test_no_duplicate_leaves_the_rows_as_they_were_in_line_order():
     rows = [("a.txt", 2, "clean", None, None, "id-2", 2), ("a.txt", 1, "clean", None, None, "id-1", 1)]
     out = dedup(table(rows))
     assert out["line_number"].to_pylist() == [1, 2] and out["verdict"].to_pylist() == ["clean", "clean"]
+
+
+def test_ids_that_only_share_a_hash_are_not_duplicates():
+    rows = [("a.txt", 1, "clean", None, None, "id-1", 1), ("a.txt", 2, "clean", None, None, "id-2", 1),
+            ("a.txt", 3, "clean", None, None, "id-1", 1)]
+    out = dedup(table(rows, idh=lambda _id: None if _id is None else 7))   # every id collides
+    assert out["verdict"].to_pylist() == ["clean", "clean", "duplicate"]
+
+
+def test_content_hashes_are_compared_exactly():
+    # two 64-bit hashes a float64 cannot tell apart: other content, so a conflict
+    big = 2 ** 62
+    rows = [("a.txt", 1, "clean", None, None, "id-1", big), ("a.txt", 2, "clean", None, None, "id-1", big + 1),
+            ("a.txt", 3, "quarantine", "empty", "empty line", None, None)]
+    assert dedup(table(rows))["reason"].to_pylist() == [None, "conflicting_duplicate", "empty"]
