@@ -44,13 +44,14 @@ def _wait_dead(pid: int) -> None:
         time.sleep(0.01)
 
 
-# --- 1. Connect worker kill -9 mid-stream, restarted by `studentflow run` -----------------------
-def worker_kill(env: dict, tmp: Path, n: int, seed: int = 1, run_count: int = 2000) -> dict:
-    staging = Path(env["STUDENTFLOW_STAGING_DIR"])
+def _kill_worker_while_draining(env: dict, tmp: Path, msgs: list) -> tuple[dict, Counter, int]:
+    """Stack up, ``msgs`` produced as a backlog, a slow sink applied, the worker killed -9 once it
+    has started writing: (stack status before the kill, acknowledged messages, lines staged at the
+    kill). Fails unless the kill landed mid-stream."""
+    staging, n = Path(env["STUDENTFLOW_STAGING_DIR"]), len(msgs)
     sf(env, "stack", "up", check=True)
     st = status(env)
-    first = h.messages(n, seed)
-    acked = h.produce_counted(st["bootstrap"], first)   # a backlog: the kill lands while the sink drains it
+    acked = h.produce_counted(st["bootstrap"], msgs)   # a backlog: the kill lands while the sink drains it
     assert sum(acked.values()) == n
     sf(env, "connect", "apply", str(_slow_sink(tmp)), check=True)
     while h.staged_count(staging) == 0:   # observed progress: the sink has started writing
@@ -60,6 +61,14 @@ def worker_kill(env: dict, tmp: Path, n: int, seed: int = 1, run_count: int = 20
     _wait_dead(st["connect_pid"])
     at_kill = h.staged_count(staging)
     assert 0 < at_kill < n, f"the kill did not land mid-stream: {at_kill:,} of {n:,} staged"
+    return st, acked, at_kill
+
+
+# --- 1. Connect worker kill -9 mid-stream, restarted by `studentflow run` -----------------------
+def worker_kill(env: dict, tmp: Path, n: int, seed: int = 1, run_count: int = 2000) -> dict:
+    staging = Path(env["STUDENTFLOW_STAGING_DIR"])
+    first = h.messages(n, seed)
+    st, acked, at_kill = _kill_worker_while_draining(env, tmp, first)
 
     run = sf(env, "run", "--count", str(run_count), "--seed", str(seed + 1), "--no-gate", "--keep-stack",
              timeout=900)
@@ -88,19 +97,8 @@ def worker_dead_no_produce(env: dict, tmp: Path, n: int, seed: int = 9) -> dict:
     """A stack with ``n`` events on the topic, its worker killed while the sink drains them; then
     `run --no-produce` must restart the worker on the live broker, drain the rest and normalize."""
     staging, db = Path(env["STUDENTFLOW_STAGING_DIR"]), Path(env["STUDENTFLOW_WAREHOUSE"])
-    sf(env, "stack", "up", check=True)
-    st = status(env)
     msgs = h.messages(n, seed)
-    acked = h.produce_counted(st["bootstrap"], msgs)
-    assert sum(acked.values()) == n
-    sf(env, "connect", "apply", str(_slow_sink(tmp)), check=True)
-    while h.staged_count(staging) == 0:   # observed progress: the sink has started writing
-        assert procs.pid_alive(st["connect_pid"])
-        time.sleep(0.005)
-    os.kill(st["connect_pid"], signal.SIGKILL)
-    _wait_dead(st["connect_pid"])
-    at_kill = h.staged_count(staging)
-    assert 0 < at_kill < n, f"the kill did not land mid-stream: {at_kill:,} of {n:,} staged"
+    st, acked, at_kill = _kill_worker_while_draining(env, tmp, msgs)
     dead = status(env)
     assert dead["alive"] == {"broker": True, "connect": False}, dead
 
