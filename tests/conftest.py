@@ -50,6 +50,18 @@ def broker(tmp_path: Path):
     b.stop()
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for the whole test session (per xdist worker): a cold driver JVM
+    costs seconds, so every in-process Spark test shares this one. Tests that must start their own
+    Spark (a `studentflow normalize` process, a released session) do so in a subprocess."""
+    from spark_jobs.session import get_session
+
+    s = get_session(config.load(env={}, spark_master="local[2]"))
+    yield s
+    s.stop()
+
+
 def needs(binary: str) -> None:
     if shutil.which(binary) is None:
         pytest.fail(f"{binary} is not installed: run `make setup` (scripts/apt-packages.txt lists it)")

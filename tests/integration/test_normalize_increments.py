@@ -28,15 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 TABLES = ("clean_students", "quarantine_students")
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from spark_jobs.session import get_session
-
-    s = get_session(config.load(env={}, spark_master="local[2]"))
-    yield s
-    s.stop()
-
-
 def _event(n: int, **over) -> str:
     e = {"event_id": f"00000000-0000-4000-8000-{n:012d}", "student_id": f"S{n}", "first_name": "Léa",
          "last_name": "Martin", "age": 18 + n % 40, "major": ("Chimie", "Physique", "Biologie")[n % 3],

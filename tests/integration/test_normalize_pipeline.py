@@ -23,15 +23,6 @@ pytestmark = pytest.mark.slow
 QUIET = lambda _m: None  # noqa: E731
 
 
-@pytest.fixture(scope="session")
-def spark():
-    from spark_jobs.session import get_session
-
-    s = get_session(config.load(env={}, spark_master="local[2]"))
-    yield s
-    s.stop()
-
-
 def stage(settings: config.Settings, lines: list[str], name: str = "students.raw.txt") -> Path:
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
     path = settings.staging_dir / name

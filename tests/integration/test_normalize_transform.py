@@ -19,15 +19,6 @@ EID = "6f1c2a4e-8b1d-4c3e-9f00-0123456789ab"
 
 
 @pytest.fixture(scope="session")
-def spark():
-    from spark_jobs.session import get_session
-
-    s = get_session(config.load(env={}, spark_master="local[2]"))
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="session")
 def ref():
     s = config.load(env={})
     return nz.load_reference(s.majors_file, s.major_aliases_file)

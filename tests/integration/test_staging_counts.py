@@ -23,7 +23,7 @@ def _event(i: int) -> str:
                        "emitted_at": "2026-11-27T10:00:00Z", "schema_version": 1})
 
 
-def test_pipeline_count_equals_sparks_lines_read(settings):
+def test_pipeline_count_equals_sparks_lines_read(settings, spark):
     staging = settings.staging_dir
     staging.mkdir(parents=True, exist_ok=True)
     (staging / "students.raw.txt").write_text("".join(_event(i) + "\n" for i in range(40)) + "hello kafka\n\n",
@@ -38,6 +38,6 @@ def test_pipeline_count_equals_sparks_lines_read(settings):
     counted = count_lines(files)
     assert counted == 43
 
-    res = run_normalize(settings, progress=lambda _m: None)
+    res = run_normalize(settings, spark=spark, progress=lambda _m: None)
     assert res.lines_read == counted
     assert res.lines_read == res.clean + res.quarantined + res.duplicates_removed + res.headers
