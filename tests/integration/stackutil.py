@@ -42,12 +42,17 @@ def status(env: dict) -> dict:
 
 
 def force_down(env: dict) -> None:
-    """Teardown: stop the stack, and make sure its processes are gone even if `down` failed."""
+    """Teardown: the stack's processes are gone and its state file with them.
+
+    A test's stack holds nothing worth a graceful stop (its worker's offsets and the memory-only
+    broker die with its tmp folder): SIGTERM with a short grace, then SIGKILL, instead of
+    `stack down`'s graceful seconds per teardown; `stack down` then finds them gone and clears the
+    state. What `stack down` itself does is asserted in test_stack.py and test_concurrency.py."""
     st = status(env)
-    sf(env, "stack", "down")
     for key in ("connect_pid", "broker_pid"):
         if st.get(key):
-            procs.stop_pid(st[key], timeout=5)
+            procs.stop_pid(st[key], timeout=0.5)
+    sf(env, "stack", "down")
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes], key_mod: int = 50) -> None:
