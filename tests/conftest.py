@@ -14,6 +14,17 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (pyproject's addopts): one worker per CPU, at most 2. The suite is measured on
+    2 cores; each worker may hold a Spark driver and start stacks and pipeline runs of its own.
+    PYTEST_XDIST_AUTO_NUM_WORKERS overrides it, `-n 0` runs without workers."""
+    wanted = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if wanted:
+        return int(wanted)
+    return max(1, min(2, len(os.sched_getaffinity(0))))
+
+
 @pytest.fixture()
 def settings(tmp_path: Path) -> config.Settings:
     """Settings whose every writable path lives under this test's tmp_path."""
