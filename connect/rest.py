@@ -271,7 +271,7 @@ def wait_running(client: RestClient, name: str, timeout: float = 60.0) -> dict:
                                f"`studentflow connect status {name}` shows the trace; fix and `connect restart {name}`")
         if tasks and all(s == "RUNNING" for s in states):
             return last
-        time.sleep(0.25)
+        time.sleep(0.1)
     raise ConnectError(f"connector {name} not RUNNING after {timeout:.0f}s (last: {last})",
                        "see the worker log (`studentflow stack status`)")
 

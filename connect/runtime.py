@@ -154,7 +154,9 @@ def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mod
         "plugin.discovery": "service_load",
         # Lets the connector JSON tune its consumer (session timeout, fetch wait, poll size).
         "connector.client.config.override.policy": "All",
-        "offset.flush.interval.ms": "1000",
+        # The sink flushes its file and commits its offsets this often: `run` waits for the commit of
+        # the last event (lag 0), so a short interval is a shorter sink stage (1000 ms: 0.5 s more on average).
+        "offset.flush.interval.ms": "250",
         "task.shutdown.graceful.timeout.ms": "5000",
         **CONFIG_PROVIDERS,
     }
@@ -229,9 +231,27 @@ def log4j_properties(log: Path) -> dict[str, str]:
     return props
 
 
+def class_archive(settings: Settings) -> Path:
+    """The worker's class-data archive (``-XX:SharedArchiveFile``): the classes a worker loads to start
+    and run the sinks, beside the jars it was built for. `make setup` builds it
+    (``python -m studentflow.connect_archive``); a JVM that cannot use it (another Java, other jars)
+    starts without it. Measured on 2 loaded cores: REST ready in 1.8-3.8 s instead of 4.3-5.7 s."""
+    return settings.connect_libs_dir.parent / "connect-classes.jsa"
+
+
+def _class_data_sharing(settings: Settings, archive_at_exit: Path | None) -> list[str]:
+    if archive_at_exit is not None:
+        return [f"-XX:ArchiveClassesAtExit={archive_at_exit}", "-Xlog:cds=off"]
+    archive = class_archive(settings)
+    if not settings.kafka_home and archive.is_file() and archive.stat().st_size > 0:
+        return [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
+    return []
+
+
 def start_worker(settings: Settings, *, bootstrap: str, rest_port: int, mode: str, log_path: Path,
-                 tie_to_parent: bool = False) -> subprocess.Popen:
-    """Launch the Connect worker JVM; returns at once (poll its REST API for readiness)."""
+                 tie_to_parent: bool = False, archive_at_exit: Path | None = None) -> subprocess.Popen:
+    """Launch the Connect worker JVM; returns at once (poll its REST API for readiness).
+    ``archive_at_exit``: record the classes it loads into that class-data archive when it exits."""
     if procs.port_in_use(rest_port):
         raise StackError(f"port {rest_port} is already in use", "stop what listens there or let studentflow pick a free port")
     java = java_binary()
@@ -242,7 +262,7 @@ def start_worker(settings: Settings, *, bootstrap: str, rest_port: int, mode: st
     log4j = state / "connect-log4j2.properties"
     write_properties(log4j, log4j_properties(log_path))
     main = STANDALONE_MAIN if mode == "standalone" else DISTRIBUTED_MAIN
-    cmd = [java, f"-Xmx{settings.connect_heap}", "-Xms64m", "-XX:+UseSerialGC",
+    cmd = [java, f"-Xmx{settings.connect_heap}", "-Xms64m", "-XX:+UseSerialGC", *_class_data_sharing(settings, archive_at_exit),
            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
            "-cp", os.pathsep.join(str(j) for j in jars), main, str(props_file)]
     # stdout/stderr (JVM crashes, early failures) go to a sibling file; the worker logs via log4j2.

@@ -76,4 +76,13 @@ if [ ! -s .state/spark-classes.jsa ]; then
 else
   say "Spark class-data archive present"
 fi
+# 5. Connect class-data archive: the classes a worker loads, mapped by later workers (REST ready
+#    sooner). Built again when the Connect jars change; a JVM that cannot use it ignores it.
+CONNECT_CDS="$(dirname "$LIBS")/connect-classes.jsa"   # connect.runtime.class_archive
+if [ ! -s "$CONNECT_CDS" ] || [ "$LIBS/.source" -nt "$CONNECT_CDS" ]; then
+  say "building the Kafka Connect class-data archive (once, about 15 s)"
+  .venv/bin/python -m studentflow.connect_archive 2>>"$STATE/setup-cds.log"
+else
+  say "Kafka Connect class-data archive present"
+fi
 say "ready"
