@@ -8,7 +8,8 @@
   ``<data_dir>/quality/docs/`` (replaced on each run).
 - A machine-readable summary at ``<data_dir>/quality/validation.json`` (read by the report).
 
-``import great_expectations`` costs about 4 s, so it happens inside run() only.
+``import great_expectations`` costs about 4 s, so it happens inside run() only (or preload(), which
+`studentflow run` calls in a thread while the dbt build process runs).
 """
 from __future__ import annotations
 
@@ -66,6 +67,12 @@ def check_warehouse(settings: config.Settings, suites: list[Suite]) -> None:
                    "or set STUDENTFLOW_WAREHOUSE")
     require_tables(settings.warehouse, [t for t in tables if t not in sources],
                    "run `studentflow transform` first (dbt builds the marts)")
+
+
+def preload() -> None:
+    """Import Great Expectations now (about 4 s), e.g. in a thread while another process works."""
+    import great_expectations  # noqa: F401
+    import great_expectations.expectations  # noqa: F401
 
 
 def _context(docs_dir: Path):

@@ -111,6 +111,7 @@ class Pipeline:
         self.last_increment = None  # spark_jobs.job.NormalizeResult of the last increment (run id, phases)
         self.normalizer = None        # studentflow.engines.Normalizer, while events are produced
         self.spark = None             # studentflow.engines.WarmSpark
+        self.preload = None           # a thread importing GX and the report's libraries during the dbt build
         self.staged_before = 0
 
     # -- stage plumbing --------------------------------------------------------------------
@@ -244,7 +245,8 @@ class Pipeline:
                 for cf in rest.connector_files(None, self.settings):
                     if cf.is_source:
                         continue
-                    lag.wait_for_zero(conf, cf.name, self.settings.topic, timeout=self.options.sink_timeout)
+                    lag.wait_for_zero(conf, cf.name, self.settings.topic, timeout=self.options.sink_timeout,
+                                      interval=0.1)   # a committed-offsets query: cheap, and the stage ends sooner
             except StudentflowError:   # the sink did not catch up: a cause we can name comes first
                 if produced is not None:
                     self._shortfall(produced)
@@ -296,10 +298,30 @@ class Pipeline:
             if self.last_increment is not None:
                 self.summary.run_id = self.last_increment.run_id
 
+    def _preload(self) -> None:
+        """GX's and the report's imports (about 3 s of one core) in a thread, while the dbt process runs on
+        the other core: the validate and report stages then only validate and draw."""
+        import threading
+
+        def work() -> None:
+            try:
+                if self.options.gate:
+                    from expectations import gate
+                    gate.preload()
+                from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401  (what report/charts.py draws with)
+                from matplotlib.figure import Figure  # noqa: F401
+
+                from studentflow.report import report  # noqa: F401
+            except Exception:  # noqa: BLE001  (the stage imports it again and says what is wrong)
+                pass
+        self.preload = threading.Thread(target=work, name="preload", daemon=True)
+        self.preload.start()
+
     def _transform(self) -> None:
         from studentflow import dbt_runner as transform
 
         with self.stage("transform", "dbt build (staging, marts, tests)") as st:
+            self._preload()   # while the dbt process runs
             outcome = transform.run_dbt(self.settings, ["build"])
             for line in transform.summarize(outcome):
                 self.say("    " + line)
@@ -312,6 +334,8 @@ class Pipeline:
         from expectations import gate
 
         with self.stage("validate", "Great Expectations gate") as st:
+            if self.preload is not None:
+                self.preload.join()
             result = gate.run(self.settings)
             for line in gate.table_lines(result):
                 self.say("    " + line)
@@ -326,6 +350,8 @@ class Pipeline:
         from studentflow.report.report import build_report
 
         with self.stage("report", "report (markdown + plots)") as st:
+            if self.preload is not None:
+                self.preload.join()
             so_far = time.perf_counter() - self.t0   # the report is the last stage
             paths = build_report(self.settings, lang=self.options.lang,
                                  run_summary=self.summary.as_report_input(so_far))
