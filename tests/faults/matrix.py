@@ -156,9 +156,9 @@ def normalize_killed(env: dict, tmp: Path, n: int, seed: int = 3, prior: list | 
     proc.send_signal(signal.SIGKILL)
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == -signal.SIGKILL
-    # The kill landed inside the commit: rows were staged for it, the commit line never came,
+    # The kill landed inside the commit: the rows were ready for it, the commit line never came,
     # and the journal is left behind (a hot journal: SQLite rolls it back on the next open).
-    assert "[4/5] staged in" in out and "[5/5] committed" not in out, out
+    assert "[4/5] duplicates judged" in out and "[5/5] committed" not in out, out
     assert journal.exists() and journal.stat().st_size > 0
     after = h.warehouse(db)
     assert after == before, "the warehouse changed although the write was killed"
