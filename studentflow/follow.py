@@ -180,7 +180,7 @@ class Follow(Pipeline):
         fresh = freshness(self.settings.warehouse, res.run_id, datetime.now(timezone.utc)) if ok else None
         passed = None
         if self.options.gate:
-            result = gate.run(self.settings, docs=False)
+            result = gate.run(self.settings, docs=False, run_id=res.run_id)   # the new data
             passed = bool(result.success and ok)
             if not passed:
                 self.gate_failures += 1

@@ -122,3 +122,34 @@ def test_injected_bad_rows_fail_validate_and_dbt_tests(good, tmp_path, capfd):
     # the marts are not refreshed from bad data: dbt build skips everything downstream
     skipped = {r["unique_id"] for r in by_status["skipped"]}
     assert {"model.studentflow.major_age_stats", "model.studentflow.global_summary"} <= skipped
+
+
+def test_the_gate_on_one_increment_sees_only_its_rows(good, tmp_path):
+    from expectations import gate
+
+    good_settings, rows = good
+    settings = settings_in(tmp_path)
+    settings.warehouse.parent.mkdir(parents=True)
+    shutil.copy(good_settings.warehouse, settings.warehouse)
+    template = list(rows[0])
+
+    def row(event_id, age, run_id):
+        r = list(template)
+        r[0], r[4], r[-1] = event_id, age, run_id
+        return tuple(r)
+
+    con = sqlite3.connect(settings.warehouse)
+    aw.insert_clean(con, [row("old-bad-age", 140, "run-old")] + [row(f"new-{i}", 30, "run-new") for i in range(3)])
+    con.close()
+    whole = gate.run(settings, docs=False)
+    assert not whole.success and [(o.table, o.column, o.unexpected_count) for o in whole.failed] == [
+        ("clean_students", "age", 1)]
+    new = gate.run(settings, docs=False, run_id="run-new")
+    assert new.success, [o for o in new.failed]
+    checked = {(o.table, o.expectation) for o in new.outcomes}
+    assert ("clean_students", "expect_column_values_to_be_between") in checked
+    assert ("clean_students", "expect_table_row_count_to_be_between") not in checked   # an increment may be all quarantine
+    old = gate.run(settings, docs=False, run_id="run-old")
+    assert [(o.table, o.column, o.unexpected_count) for o in old.failed] == [("clean_students", "age", 1)]
+    with pytest.raises(ValueError):
+        gate.run(settings, docs=False, run_id="x' OR '1'='1")
