@@ -173,7 +173,9 @@ class Follow(Pipeline):
         first = self.dbt is None
         if first:
             self.dbt = WarmDbt(self.settings)
-        ok, problems = self.dbt.invoke("build") if first else self.dbt.invoke("run", "--select", "marts")
+        # +marts: the marts AND what they are built from (int_major_age_counts is a table: with the
+        # marts alone, new rows never reached major_age_stats)
+        ok, problems = self.dbt.invoke("build") if first else self.dbt.invoke("run", "--select", "+marts")
         phases["marts"] = time.perf_counter() - t - sum(phases.values())
         if not ok:
             self.say("    dbt: " + "; ".join(problems or ["failed"]) + " (increment kept; the loop goes on)")

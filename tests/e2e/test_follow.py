@@ -101,6 +101,12 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     assert len(rows) == c["increments"] and all(r[1] is not None and 0 <= r[1] <= r[2] for r in rows)
     assert summary["freshness"]["p95_s"] >= summary["freshness"]["p50_s"] > 0
     assert {r[3] for r in rows} == {1}
+    # the marts hold every clean row of every recorded increment (not only the first one's)
+    (in_marts,), = _query(db, "SELECT sum(student_count) FROM major_age_stats")
+    (recorded,), = _query(db, "SELECT sum(clean_count) FROM pipeline_runs WHERE run_id IN "
+                              "(SELECT run_id FROM follow_increments)")
+    (clean,), = _query(db, "SELECT count(*) FROM clean_students")
+    assert recorded <= in_marts <= clean and len(rows) >= 2
     assert not json.loads(sf(env, "stack", "status", "--json").stdout)["running"]   # stopped what it started
 
 
