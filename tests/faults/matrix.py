@@ -30,6 +30,13 @@ def _cli(env: dict, *args: str) -> subprocess.Popen:
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _slow_sink(tmp: Path) -> Path:
     """The staging sink taking small bites (500 records a poll), so a drain lasts long enough to be cut."""
     doc = json.loads(SINK_FILE.read_text())
@@ -150,11 +157,18 @@ def normalize_killed(env: dict, tmp: Path, n: int, seed: int = 3, prior: list | 
 
     journal = db.with_name(db.name + "-journal")   # SQLite's rollback journal: a write transaction is open
     proc = _cli(env, "normalize")
-    while proc.poll() is None and not journal.exists():
-        time.sleep(0.001)
-    assert proc.poll() is None, "normalize finished before its warehouse write was seen:\n" + proc.stdout.read()
+    # The commit is one short transaction: follow the progress to the line printed just before it,
+    # then watch for the journal without sleeping (a 1 ms poll missed it on a loaded machine).
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "[4/5] duplicates judged" in line:
+            break
+    while proc.poll() is None and _size(journal) == 0:   # the journal holds the first original pages
+        pass
+    assert proc.poll() is None, "normalize finished before its warehouse write was seen:\n" + "".join(seen)
     proc.send_signal(signal.SIGKILL)
-    out = proc.communicate(timeout=60)[0]
+    out = "".join(seen) + proc.communicate(timeout=60)[0]
     assert proc.returncode == -signal.SIGKILL
     # The kill landed inside the commit: the rows were ready for it, the commit line never came,
     # and the journal is left behind (a hot journal: SQLite rolls it back on the next open).
