@@ -141,6 +141,9 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
     import pyarrow.compute as pc
 
     conn.execute("PRAGMA synchronous=NORMAL")
+    # An increment's random ids go into an event_id index that grows with the history: a bigger
+    # page cache keeps it in memory. A full refresh builds the index once, after the rows.
+    conn.execute(f"PRAGMA cache_size = {-65536 if full_refresh else -262144}")
     clean_cols = [c for c in table_columns(conn, CLEAN) if c != "run_id"]
     verdicts = rows["verdict"]
     counts: dict[str, Any] = {v["values"]: v["counts"] for v in pc.value_counts(verdicts).to_pylist()}
