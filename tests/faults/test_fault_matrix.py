@@ -47,23 +47,24 @@ def test_normalize_killed_during_warehouse_write(shared):
     assert counts["next_run"] == counts["new_lines"]
 
 
-def test_worker_killed_then_run_no_produce_restarts_it(tmp_path):
-    env = stack_env(tmp_path)
+def _on_own_stack(case, tmp_path, seed: int, **env_extra) -> dict:
+    """One fault case on a stack of its own, always torn down; its counts printed for the report."""
+    env = stack_env(tmp_path, **env_extra)
     try:
-        counts = matrix.worker_dead_no_produce(env, tmp_path, N, seed=9)
+        counts = case(env, tmp_path, N, seed=seed)
     finally:
         force_down(env)
     print(json.dumps(counts))
+    return counts
+
+
+def test_worker_killed_then_run_no_produce_restarts_it(tmp_path):
+    counts = _on_own_stack(matrix.worker_dead_no_produce, tmp_path, seed=9)
     assert counts["staged_at_kill"] < N <= counts["run_normalized"]
 
 
 def test_broker_kill_mid_produce(tmp_path):
-    env = stack_env(tmp_path)
-    try:
-        counts = matrix.broker_kill(env, tmp_path, N, seed=5)
-    finally:
-        force_down(env)
-    print(json.dumps(counts))
+    counts = _on_own_stack(matrix.broker_kill, tmp_path, seed=5)
     assert counts["acked"] < N and counts["run_says_lost"] == counts["acked_not_staged"]
 
 
@@ -72,14 +73,9 @@ def test_staging_disk_full(tmp_path):
     if not matrix.mount_tmpfs(mnt, "4m"):
         pytest.skip("cannot mount a tmpfs here (not root?)")
     try:
-        env = stack_env(tmp_path, STUDENTFLOW_STAGING_DIR=str(mnt / "staging"))
-        try:
-            counts = matrix.disk_full(env, tmp_path, N, seed=7)
-        finally:
-            force_down(env)
+        counts = _on_own_stack(matrix.disk_full, tmp_path, seed=7, STUDENTFLOW_STAGING_DIR=str(mnt / "staging"))
     finally:
         matrix.umount(mnt)
-    print(json.dumps(counts))
     assert counts["staged_lines"] < N
     # staging on a tmpfs, the state folder elsewhere: the increment's copy crosses file systems
     assert counts["normalize_exit"] == 0, counts["normalize_error"]
