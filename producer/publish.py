@@ -16,6 +16,8 @@ many. With ``resend=False`` they are counted as failed instead ("may have been l
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 UNKNOWN_PID_THRESHOLD = 5     # "unknown producer id" log lines before the producer is declared lost
 POLL_EVERY = 1024             # messages between two polls (callbacks, progress, rate limit)
+DESTROY_WAIT = 1.0            # seconds publish() waits for its producers' destruction (normally instant)
 _RESEND_CODES = {"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_FATAL", "_MSG_TIMED_OUT", "UNKNOWN_PRODUCER_ID",
                  "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH"}
 @dataclass
@@ -125,6 +128,8 @@ class _Instance:
         if err is not None:
             self.errors += 1
             self.failed.append((err.name(), err.str(), msg.key(), msg.value()))
+            if err.name() == "_FATAL":   # the instance is in its fatal state: its error event may come later
+                self.fatal = self.fatal or f"{err.name()}: {err.str()}"
 
     def _error(self, err) -> None:
         if err.fatal():
@@ -186,6 +191,7 @@ class _Run:
         self.settled_acked = 0
         self.backlog: deque[tuple[Any, Any]] = deque()
         self.inst = _Instance(pconf, on_error)
+        self.finished: list[Any] = []   # dropped producers, destroyed by release()
 
     def send(self, key: Any, value: Any) -> None:
         """Queue one message: waits (bounded) while the queue is full, swaps a lost producer."""
@@ -234,6 +240,8 @@ class _Run:
         self.settle(self.inst, dropping=True)
         self.report.producer_restarts += 1
         self.report.restart_reasons.append(reason)
+        self.finished.append(self.inst.producer)
+        self.inst.producer = None
         self.inst = _Instance(self.pconf, self.on_error)
         while self.backlog:
             self.send(*self.backlog.popleft())
@@ -248,9 +256,27 @@ class _Run:
 
     def sync(self) -> None:
         """Bring the report's acked/pending up to date (live estimate while running)."""
-        pending = len(self.inst.producer)
+        pending = len(self.inst.producer) if self.inst.producer is not None else 0
         self.report.pending = pending
         self.report.acked = self.settled_acked + max(0, self.inst.queued - self.inst.errors - pending)
+
+    def release(self) -> None:
+        """Destroy every producer of this run on a daemon thread, waiting at most DESTROY_WAIT.
+
+        librdkafka's destroy of a producer whose broker went away and came back can block forever
+        in thrd_join (a known librdkafka hang, e.g. confluentinc/librdkafka#4674; seen here at
+        interpreter exit, after the summary was printed). Left to the garbage collector, that
+        destroy runs on the main thread; here it runs where a hang costs nothing (the GIL is
+        released while librdkafka waits, and a daemon thread does not hold the process's exit).
+        The thread must hold the last references, so callers drop theirs first.
+        """
+        if self.inst.producer is not None:
+            self.finished.append(self.inst.producer)
+            self.inst.producer = None
+        doomed, self.finished = self.finished, []
+        worker = threading.Thread(target=doomed.clear, name="studentflow-producer-destroy", daemon=True)
+        worker.start()
+        worker.join(DESTROY_WAIT)
 
 
 def publish(settings, messages: Iterable[Message], *, topic: str | None = None, conf: dict | None = None,
@@ -284,6 +310,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
         except BaseException:
             run.inst._on_error = None   # the preflight's one-line error says it all
             run.inst.close(0)
+            run.release()
             raise
 
     start = time.monotonic()
@@ -335,6 +362,9 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
         run.backlog.clear()
     finally:
         report.elapsed = time.monotonic() - start
+        produce = None   # publish's own reference to the last producer: release() must hold the last one
+        if sys.exc_info()[0] is not None:
+            run.release()
     run.sync()
     report.pending = 0
     missing = report.attempted - report.acked - report.failed   # e.g. the message in hand when we stopped
@@ -342,6 +372,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
         run.fail("not sent (producer lost)", "")
         report.failures["not sent (producer lost)"] += missing - 1
         report.failed += missing - 1
+    run.release()
     return report
 
 

@@ -79,6 +79,7 @@ class RunOptions:
     lang: str = "fr"
     sink_timeout: float = 600.0
     gate: bool = True
+    rate: float = 0.0             # cap on events/s while producing (0: as fast as the broker takes them)
 
 
 def staged_lines(settings: Settings) -> int:
@@ -220,7 +221,8 @@ class Pipeline:
                                    f"({self.options.malformed_rate:.0%} malformed) to {self.settings.topic}") as st:
             gen = generate.for_settings(self.settings, seed=self.options.seed, malformed_rate=self.options.malformed_rate)
             progress = Progress(self.options.count, sys.stderr)
-            report = publish(self.settings, gen.messages(self.options.count), conf=endpoints.kafka_conf(self.settings), progress=progress)
+            report = publish(self.settings, gen.messages(self.options.count), conf=endpoints.kafka_conf(self.settings),
+                             rate=self.options.rate or None, progress=progress)
             progress.clear()
             st.count = report.acked
             st.detail = report.summary()

@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-gate", action="store_true", help="skip the Great Expectations gate")
     p.add_argument("--sink-timeout", type=float, default=d.sink_timeout,
                    help=f"seconds to wait for the sink to catch up (default {d.sink_timeout:g})")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="events per second: a cap on producing for a batch run (default 0: as fast as the "
+                        "broker takes them); with --follow, generate this many (default 0: follow whatever "
+                        "producers send); --malformed-rate applies")
     p.add_argument("--json", action="store_true",
                    help="print the summary as one JSON object on stdout (progress goes to stderr)")
     live = p.add_argument_group("continuous mode (--follow)")
@@ -38,9 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     from studentflow.follow import FollowOptions
 
     fd = FollowOptions()
-    live.add_argument("--rate", type=float, default=fd.rate,
-                      help="with --follow: generate this many events per second (default 0: follow whatever "
-                           "producers send); --malformed-rate applies")
     live.add_argument("--interval", type=float, default=fd.interval,
                       help=f"with --follow: seconds between looks (default {fd.interval:g})")
     live.add_argument("--duration", type=float, help="with --follow: stop after this many seconds")
@@ -50,12 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow.pipeline import Pipeline, RunOptions
 
-    if args.count < 0 or not 0 <= args.malformed_rate <= 1:
+    if args.count < 0 or not 0 <= args.malformed_rate <= 1 or args.rate < 0 or args.interval <= 0:
         from core.errors import ConfigError
-        raise ConfigError("--count must be >= 0 and --malformed-rate between 0 and 1", "fix the option")
+        raise ConfigError("--count and --rate must be >= 0, --malformed-rate between 0 and 1, --interval > 0",
+                          "fix the option")
     opts = RunOptions(count=args.count, malformed_rate=args.malformed_rate, seed=args.seed,
                       produce=not args.no_produce and args.count > 0, keep_stack=args.keep_stack,
-                      fresh=args.fresh, lang=args.lang, sink_timeout=args.sink_timeout, gate=not args.no_gate)
+                      fresh=args.fresh, lang=args.lang, sink_timeout=args.sink_timeout, gate=not args.no_gate,
+                      rate=args.rate)
     import json
     import sys
 
@@ -64,9 +67,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.follow:
         from studentflow.follow import Follow, FollowOptions, tty_status
 
-        if args.rate < 0 or args.interval <= 0:
-            from core.errors import ConfigError
-            raise ConfigError("--rate must be >= 0 and --interval > 0", "fix the option")
         opts.produce = False
         summary = Follow(settings, opts, FollowOptions(args.rate, args.interval, args.duration), progress=say,
                          status=tty_status(out)).run()

@@ -191,7 +191,9 @@ def broker_kill(env: dict, tmp: Path, n: int, seed: int = 5, warmup: int = 1000)
     """A stack whose sink is already consuming (a warm-up batch drained), then `studentflow run`
     producing ``n`` events into it; the broker is frozen (SIGSTOP) as soon as its first are on the
     topic, then killed (SIGKILL): the kill lands mid-produce (the producer outruns the sink, so
-    how much of the run reached staging first varies: it is counted, not required)."""
+    how much of the run reached staging first varies: it is counted, not required). The run
+    produces at a capped rate (``--rate``, ~5 s for 100k) so that a loaded machine's slow look
+    at the topic still lands inside the produce: uncapped, 100k took 1.4 s and once ended first."""
     staging = Path(env["STUDENTFLOW_STAGING_DIR"])
     sf(env, "stack", "up", check=True)
     st = status(env)
@@ -200,7 +202,7 @@ def broker_kill(env: dict, tmp: Path, n: int, seed: int = 5, warmup: int = 1000)
     sf(env, "connect", "apply", check=True)
     sf(env, "connect", "lag", "--wait", "--timeout", "120", check=True)
     assert h.staged_count(staging) == warmup
-    proc = _cli(env, "run", "--count", str(n), "--seed", str(seed), "--no-gate")
+    proc = _cli(env, "run", "--count", str(n), "--seed", str(seed), "--no-gate", "--rate", str(max(1000, n // 5)))
     try:
         seen = 0
         while seen <= warmup:   # the run's first events are on the topic: it is producing

@@ -75,9 +75,13 @@ def test_cli_recovers_from_a_broker_restart(broker, tmp_path):
         before = snapshot(broker, "t.restart")
         assert 0 < len(before) < n   # the fault lands mid-stream
         kill_and_restart(broker)
-    finally:
         os.kill(proc.pid, signal.SIGCONT)
-    stdout, stderr = proc.communicate(timeout=120)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:   # a hang (or a failed assertion above): never leave the producer running
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+            proc.communicate()
     summary = stdout.decode().strip().splitlines()[-1]
     assert proc.returncode == 0, (summary, stderr.decode())
     assert f"{n:,} of {n:,} messages acknowledged" in summary

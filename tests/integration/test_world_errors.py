@@ -177,3 +177,13 @@ def test_broker_gone(stack):
     down = sf(env, "stack", "status")
     assert down.returncode == 1 and "DEGRADED" in down.stdout and "broker" in down.stdout
     assert "Traceback" not in down.stderr
+
+
+@pytest.mark.parametrize("option", [["--rate", "-1"], ["--count", "-5"], ["--malformed-rate", "1.5"],
+                                    ["--follow", "--interval", "0"]])
+def test_run_refuses_a_bad_option_before_starting_anything(tmp_path, option):
+    env = stack_env(tmp_path)
+    res = sf(env, "run", *option)
+    one_line_error(res, "fix the option")
+    assert res.returncode == 2
+    assert not (tmp_path / "state" / "stack.json").exists() and not (tmp_path / "data" / "staging").exists()
