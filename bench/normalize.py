@@ -28,9 +28,12 @@ from pathlib import Path
 from bench.staged import expected_counts, generate, write_staging
 
 REPO = Path(__file__).resolve().parents[1]
-# the child prints its own peak RSS (RUSAGE_SELF: the Python process, not the JVM it starts)
-_CHILD = ("import resource, sys\nfrom studentflow.cli import main\ncode = main(sys.argv[1:])\n"
-          "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+# The child prints its own peak RSS: VmHWM, the high-water mark of its own address space (the
+# Python process, not the JVM it starts). Not getrusage's ru_maxrss: Linux carries that across
+# fork + exec, so it reported this benchmark's own memory (1M generated lines, ~745 MB) instead.
+_CHILD = ("import sys\nfrom studentflow.cli import main\ncode = main(sys.argv[1:])\n"
+          "hwm = next(ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM'))\n"
+          "print('peak_rss_kb', hwm, file=sys.stderr)\n"
           "raise SystemExit(code)\n")
 
 

@@ -18,6 +18,9 @@ CREATE TABLE IF NOT EXISTS clean_students (
 );
 -- Not UNIQUE on purpose (see above); it makes the across-increments duplicate check a lookup.
 CREATE INDEX IF NOT EXISTS clean_students_event_id ON clean_students (event_id);
+-- Lookups by run: the continuous mode's gate reads one increment's rows, and global_summary asks
+-- which runs still have rows; without these, each is a scan of the whole history.
+CREATE INDEX IF NOT EXISTS clean_students_run_id ON clean_students (run_id);
 CREATE TABLE IF NOT EXISTS quarantine_students (
     raw_line     TEXT,        -- the staged line, untouched
     reason       TEXT,        -- machine-readable: empty, not_json_or_csv, missing_major, unknown_major, ...
@@ -26,6 +29,7 @@ CREATE TABLE IF NOT EXISTS quarantine_students (
     line_number  INTEGER,
     run_id       TEXT
 );
+CREATE INDEX IF NOT EXISTS quarantine_students_run_id ON quarantine_students (run_id);
 CREATE TABLE IF NOT EXISTS pipeline_runs (
     run_id              TEXT,
     started_at          TEXT,

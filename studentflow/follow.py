@@ -13,8 +13,10 @@ exit status says a gate failed. After a kill -9, the next run resumes from the w
 """
 from __future__ import annotations
 
+import math
 import sqlite3
 import sys
+from collections import Counter
 import threading
 import time
 from contextlib import closing
@@ -50,10 +52,22 @@ class Freshness:
     p50: float
     p95: float
     max: float
+    tenths: Counter        # delay rounded up to 0.1 s -> rows: merged across increments for the run's quantiles
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1))))]
+
+
+def histogram_quantile(tenths: Counter, q: float) -> float:
+    """The ``q`` quantile (seconds, 0.1 s resolution, rounded up) of a merged delay histogram."""
+    total = sum(tenths.values())
+    rank, seen = min(total - 1, int(round(q * (total - 1)))), 0
+    for bucket in sorted(tenths):
+        seen += tenths[bucket]
+        if seen > rank:
+            return bucket / 10
+    raise ValueError("empty histogram")
 
 
 def freshness(db, run_id: str, now: datetime) -> Freshness | None:
@@ -71,7 +85,8 @@ def freshness(db, run_id: str, now: datetime) -> Freshness | None:
     if not delays:
         return None
     delays.sort()
-    return Freshness(len(delays), _quantile(delays, 0.5), _quantile(delays, 0.95), delays[-1])
+    tenths = Counter(math.ceil(d * 10) for d in delays)
+    return Freshness(len(delays), _quantile(delays, 0.5), _quantile(delays, 0.95), delays[-1], tenths)
 
 
 class Traffic(threading.Thread):
@@ -120,6 +135,7 @@ class Follow(Pipeline):
         self.traffic: Traffic | None = None
         self.dbt = None
         self.increments: list[dict[str, Any]] = []
+        self.delays: Counter = Counter()   # freshness of every clean event so far (0.1 s buckets)
         self.gate_failures = 0
         self.stop_reason = "duration reached"
 
@@ -180,6 +196,8 @@ class Follow(Pipeline):
         if not ok:
             self.say("    dbt: " + "; ".join(problems or ["failed"]) + " (increment kept; the loop goes on)")
         fresh = freshness(self.settings.warehouse, res.run_id, datetime.now(timezone.utc)) if ok else None
+        if fresh is not None:
+            self.delays.update(fresh.tenths)
         passed = None
         if self.options.gate:
             result = gate.run(self.settings, docs=False, run_id=res.run_id)   # the new data
@@ -251,12 +269,12 @@ class Follow(Pipeline):
         waiting = sum(s.lines for s in increments.plan(files, warehouse.read_watermarks(self.settings.warehouse)))
         self.summary.counts["staged_not_yet_normalized"] = waiting
         self.summary.counts["increments"] = len(self.increments)
-        fresh = [r for r in self.increments if r["freshness_p50_s"] is not None]
-        if fresh:
-            self.summary.freshness = {
-                "p50_s": sorted(r["freshness_p50_s"] for r in fresh)[len(fresh) // 2],
-                "p95_s": max(r["freshness_p95_s"] for r in fresh),
-                "max_s": max(r["freshness_max_s"] for r in fresh)}
+        if self.delays:   # over every event of the run, not a quantile of per-increment quantiles
+            self.summary.freshness = {"p50_s": histogram_quantile(self.delays, 0.5),
+                                      "p95_s": histogram_quantile(self.delays, 0.95),
+                                      "max_s": max(r["freshness_max_s"] for r in self.increments
+                                                   if r["freshness_max_s"] is not None),
+                                      "events": sum(self.delays.values())}
         self.summary.gate_passed = None if not self.options.gate else self.gate_failures == 0
         self.summary.gate_failures = self.gate_failures
         self.summary.stop_reason = self.stop_reason

@@ -40,7 +40,7 @@ class RunSummary:
     gate_passed: bool | None = None
     total_seconds: float = 0.0
     run_id: str | None = None                                   # the last normalize increment's
-    freshness: dict[str, float] = field(default_factory=dict)   # p50_s, p95_s, max_s (run --follow)
+    freshness: dict[str, float] = field(default_factory=dict)   # p50_s, p95_s, max_s, events (run --follow)
     gate_failures: int = 0
     stop_reason: str = ""
 

@@ -114,7 +114,8 @@ def _print_summary(summary) -> None:
         print(f"  {'balance (read = clean+quar.+dup.)':<34} {'OK' if balance else 'BROKEN':>12}")
     if summary.freshness:
         f = summary.freshness
-        print(f"  {'freshness p50 / p95 / max':<34} {f['p50_s']:.1f} / {f['p95_s']:.1f} / {f['max_s']:.1f} s")
+        print(f"  {'freshness p50 / p95 / max':<34} {f['p50_s']:.1f} / {f['p95_s']:.1f} / {f['max_s']:.1f} s "
+              f"(over {f['events']:,} events)")
     if summary.stop_reason:
         print(f"  {'stopped':<34} {summary.stop_reason:>12}")
     print("  time per stage:")

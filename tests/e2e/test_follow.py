@@ -99,7 +99,13 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     assert c["lines_read"] + c["staged_not_yet_normalized"] == _staged_lines(env)
     rows = _query(db, "SELECT lines, freshness_p50_s, freshness_p95_s, gate_passed FROM follow_increments")
     assert len(rows) == c["increments"] and all(r[1] is not None and 0 <= r[1] <= r[2] for r in rows)
-    assert summary["freshness"]["p95_s"] >= summary["freshness"]["p50_s"] > 0
+    f = summary["freshness"]
+    assert f["p95_s"] >= f["p50_s"] > 0
+    # run-wide quantiles over every event (0.1 s buckets, rounded up): within the increments' own range
+    assert f["p95_s"] <= max(r[2] for r in rows) + 0.1 and f["p50_s"] >= min(r[1] for r in rows)
+    (timed,), = _query(db, "SELECT count(*) FROM clean_students WHERE emitted_at IS NOT NULL AND run_id IN "
+                           "(SELECT run_id FROM follow_increments)")
+    assert f["events"] == timed
     assert {r[3] for r in rows} == {1}
     # the marts hold every clean row of every recorded increment (not only the first one's)
     (in_marts,), = _query(db, "SELECT sum(student_count) FROM major_age_stats")
