@@ -6,26 +6,33 @@ parsing) -> the Great Expectations gate -> the report refreshed. Each increment 
 ``follow_increments`` with its freshness: for its clean rows, the time from the event's
 ``emitted_at`` to the row being in ``major_age_stats`` (p50, p95, max).
 
-Ctrl-C or SIGTERM ends the loop: an increment in flight either committed or rolls back (one
-SQLite transaction), what the run started is stopped, the summary printed. A gate failure loses
+Freshness waits for normalize and the marts only, so the gate and the report of increment k run
+on a second thread while increment k+1 normalizes (they read what that commit does not touch, or
+an increment's rows by run_id), and are joined before k+1's marts: dbt rewrites the tables they
+read. One increment's normalize, marts, gate and report still happen in that order.
+
+Ctrl-C or SIGTERM ends the loop once the increment in flight has committed (a second signal
+stops at once: its one SQLite transaction rolls back); what the run started is stopped, the
+summary printed. A gate failure loses
 no data: the increment is committed, the failure recorded and printed, the loop goes on, and the
 exit status says a gate failed. After a kill -9, the next run resumes from the watermarks.
 """
 from __future__ import annotations
 
 import math
+import signal
 import sqlite3
 import sys
 from collections import Counter
 import threading
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from core.config import Settings
-from studentflow.pipeline import Pipeline, RunOptions, RunSummary, sigterm_as_interrupt
+from studentflow.pipeline import Pipeline, RunOptions, RunSummary
 
 DDL = """CREATE TABLE IF NOT EXISTS follow_increments (
     run_id           TEXT,     -- the normalize run (pipeline_runs.run_id) of this increment
@@ -136,6 +143,9 @@ class Follow(Pipeline):
         self.dbt = None
         self.increments: list[dict[str, Any]] = []
         self.delays: Counter = Counter()   # freshness of every clean event so far (0.1 s buckets)
+        self.stopping = threading.Event()               # set by SIGTERM / Ctrl-C
+        self.post: threading.Thread | None = None     # the last increment's gate and report
+        self.post_error: BaseException | None = None
         self.gate_failures = 0
         self.stop_reason = "duration reached"
 
@@ -144,7 +154,7 @@ class Follow(Pipeline):
 
         t0 = self.t0 = time.perf_counter()
         self.totals = Totals()
-        with sigterm_as_interrupt():
+        with stop_on_signal(self.stopping):
             try:
                 self.spark = WarmSpark(self.settings).start()
                 self._stack()
@@ -152,9 +162,11 @@ class Follow(Pipeline):
                     self.traffic = Traffic(self.settings, self.follow_options.rate, self.options.malformed_rate)
                     self.traffic.start()
                 self._loop()
-            except KeyboardInterrupt:
-                self.stop_reason = "stopped by a signal"
+            except KeyboardInterrupt:   # a second signal: stop now (an increment in flight rolls back)
+                self.stopping.set()
             finally:
+                if self.stopping.is_set():
+                    self.stop_reason = "stopped by a signal"
                 self._shutdown()
         self.summary.total_seconds = time.perf_counter() - t0
         self._summarize()
@@ -167,60 +179,90 @@ class Follow(Pipeline):
         self.say(f"==> following {self.settings.staging_dir} every {self.follow_options.interval:g} s"
                  + (f", generating {self.follow_options.rate:g} events/s" if self.traffic else "")
                  + " (Ctrl-C or SIGTERM to stop)")
-        while deadline is None or time.monotonic() < deadline:
+        while not self.stopping.is_set() and (deadline is None or time.monotonic() < deadline):
             tick = time.monotonic()
             if has_new_lines(self.settings):
                 self._increment()
             self.status(self._status_line())
-            time.sleep(max(0.0, self.follow_options.interval - (time.monotonic() - tick)))
+            self.stopping.wait(max(0.0, self.follow_options.interval - (time.monotonic() - tick)))
+        self._join_post()
 
     def _increment(self) -> None:
-        from expectations import gate
+        """normalize -> marts on the loop's thread (what freshness waits for); the gate and the
+        report of this increment then run on a thread of their own, beside the next increment's
+        normalize, and are joined before its marts (dbt rewrites the tables they read)."""
         from studentflow.engines import WarmDbt, increment
-        from studentflow.report.report import build_report
 
         t = time.perf_counter()
         res = increment(self.settings, self.spark.get(), lambda _m: None)
         if not res.written:
             return
-        phases = {"normalize": time.perf_counter() - t}
+        normalized = time.perf_counter()
+        self._join_post()
+        phases = {"normalize": normalized - t}
         self.totals.add(res)
         self.summary.run_id = res.run_id
+        t = time.perf_counter()
         first = self.dbt is None
         if first:
             self.dbt = WarmDbt(self.settings)
         # +marts: the marts AND what they are built from (int_major_age_counts is a table: with the
         # marts alone, new rows never reached major_age_stats)
         ok, problems = self.dbt.invoke("build") if first else self.dbt.invoke("run", "--select", "+marts")
-        phases["marts"] = time.perf_counter() - t - sum(phases.values())
+        phases["marts"] = time.perf_counter() - t
+        in_marts = datetime.now(timezone.utc)
         if not ok:
             self.say("    dbt: " + "; ".join(problems or ["failed"]) + " (increment kept; the loop goes on)")
-        fresh = freshness(self.settings.warehouse, res.run_id, datetime.now(timezone.utc)) if ok else None
+        fresh = freshness(self.settings.warehouse, res.run_id, in_marts) if ok else None
         if fresh is not None:
             self.delays.update(fresh.tenths)
-        passed = None
-        if self.options.gate:
-            result = gate.run(self.settings, docs=False, run_id=res.run_id)   # the new data
-            passed = bool(result.success and ok)
-            if not passed:
-                self.gate_failures += 1
-                failed = ", ".join(f"{o.table}.{o.column or ''} {o.expectation}" for o in result.failed) \
-                    if result.failed else "dbt failed"
-                self.say(f"    gate FAILED on increment {res.run_id}: {failed} (committed; the loop goes on)")
-        phases["gate"] = time.perf_counter() - t - sum(phases.values())
-        paths = build_report(self.settings, lang=self.options.lang, run_summary=self.summary.as_report_input())
-        phases["report"] = time.perf_counter() - t - sum(phases.values())
-        for f in paths.files():
-            self.summary.outputs[f.name if hasattr(f, "name") else str(f)] = str(f)
-        row = {"run_id": res.run_id, "finished_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-               "lines": res.lines_read, "seconds": time.perf_counter() - t,
-               "freshness_p50_s": fresh and fresh.p50, "freshness_p95_s": fresh and fresh.p95,
-               "freshness_max_s": fresh and fresh.max, "gate_passed": None if passed is None else int(passed)}
-        with closing(sqlite3.connect(self.settings.warehouse)) as conn, conn:
-            conn.execute(DDL)
-            conn.execute(f"INSERT INTO follow_increments ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                         list(row.values()))
-        self.increments.append({**row, "phases": phases})
+        self.post = threading.Thread(target=self._post, args=(res, ok, fresh, in_marts, phases),
+                                     name="follow-gate-report", daemon=True)
+        self.post.start()
+
+    def _post(self, res, ok: bool, fresh: Freshness | None, in_marts: datetime, phases: dict[str, float]) -> None:
+        """The gate on the increment's data and the report; the increment's row. Errors are kept for
+        the loop's thread, which raises them when it joins this one."""
+        from expectations import gate
+        from studentflow.report.report import build_report
+
+        try:
+            t = time.perf_counter()
+            passed = None
+            if self.options.gate:
+                result = gate.run(self.settings, docs=False, run_id=res.run_id)   # the new data
+                passed = bool(result.success and ok)
+                if not passed:
+                    self.gate_failures += 1
+                    failed = ", ".join(f"{o.table}.{o.column or ''} {o.expectation}" for o in result.failed) \
+                        if result.failed else "dbt failed"
+                    self.say(f"    gate FAILED on increment {res.run_id}: {failed} (committed; the loop goes on)")
+            phases["gate"] = time.perf_counter() - t
+            t = time.perf_counter()
+            paths = build_report(self.settings, lang=self.options.lang, run_summary=self.summary.as_report_input())
+            phases["report"] = time.perf_counter() - t
+            for f in paths.files():
+                self.summary.outputs[f.name if hasattr(f, "name") else str(f)] = str(f)
+            row = {"run_id": res.run_id, "finished_at": in_marts.isoformat(timespec="milliseconds"),
+                   "lines": res.lines_read, "seconds": sum(phases.values()),
+                   "freshness_p50_s": fresh and fresh.p50, "freshness_p95_s": fresh and fresh.p95,
+                   "freshness_max_s": fresh and fresh.max, "gate_passed": None if passed is None else int(passed)}
+            with closing(sqlite3.connect(self.settings.warehouse, timeout=60)) as conn, conn:
+                conn.execute(DDL)
+                conn.execute(f"INSERT INTO follow_increments ({', '.join(row)}) VALUES "
+                             f"({', '.join('?' * len(row))})", list(row.values()))
+            self.increments.append({**row, "phases": phases})
+        except BaseException as exc:  # noqa: BLE001  (raised on the loop's thread by _join_post)
+            self.post_error = exc
+
+    def _join_post(self) -> None:
+        """Wait for the previous increment's gate and report; raise what went wrong there."""
+        if self.post is not None:
+            self.post.join()
+            self.post = None
+        if self.post_error is not None:
+            exc, self.post_error = self.post_error, None
+            raise exc
 
     def _status_line(self) -> str:
         last = self.increments[-1] if self.increments else None
@@ -249,6 +291,10 @@ class Follow(Pipeline):
             return "?"
 
     def _shutdown(self) -> None:
+        if self.post is not None:   # stopped by a signal: the last gate and report still finish
+            self.post.join(timeout=120)
+            if self.post_error is not None:
+                self.say(f"    the last increment's gate or report failed: {self.post_error}")
         if self.traffic is not None:
             self.traffic.stop()
             self.summary.counts["produced"] = self.traffic.acked
@@ -278,6 +324,24 @@ class Follow(Pipeline):
         self.summary.gate_passed = None if not self.options.gate else self.gate_failures == 0
         self.summary.gate_failures = self.gate_failures
         self.summary.stop_reason = self.stop_reason
+
+
+@contextmanager
+def stop_on_signal(stopping: threading.Event):
+    """SIGTERM and Ctrl-C set ``stopping``: the loop ends after the increment in flight, which
+    commits. Interrupting it instead would land inside a Spark call most of the time, where PySpark
+    turns the KeyboardInterrupt in its socket read into a second error with a traceback. A second
+    signal interrupts at once (the increment's transaction then rolls back)."""
+    def handler(signum, frame):
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def tty_status(stream=sys.stderr) -> Callable[[str], None]:
