@@ -17,6 +17,7 @@ there. A full refresh is the same transaction, starting by emptying the rows and
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import closing
 from dataclasses import asdict
@@ -30,7 +31,13 @@ from spark_jobs.increments import Watermark
 
 SCHEMA_FILE = Path(__file__).with_name("warehouse.sql")
 CLEAN, QUARANTINE, RUNS, MARKS = "clean_students", "quarantine_students", "pipeline_runs", "staging_watermarks"
-RUN_INDEXES = (f"{CLEAN}_run_id", f"{QUARANTINE}_run_id")   # as in warehouse.sql
+
+
+def schema_indexes() -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of every index in warehouse.sql: a full refresh drops them
+    before its rows and builds each once after them (faster than keeping them up to date)."""
+    text = SCHEMA_FILE.read_text(encoding="utf-8")
+    return [(name, stmt) for stmt, name in re.findall(r"(CREATE INDEX IF NOT EXISTS (\w+) ON [^;]+);", text)]
 SCRATCH = "normalize_incoming"   # the scratch table of older versions: dropped when found
 RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
                "duplicates_removed", "headers_skipped", "staging_files", "status", "mode")
@@ -157,8 +164,8 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
         if full_refresh:
             for table in (CLEAN, QUARANTINE, MARKS):
                 conn.execute(f"DELETE FROM {table}")
-            for index in RUN_INDEXES + (f"{CLEAN}_event_id",):   # built once after the rows: faster
-                conn.execute(f"DROP INDEX IF EXISTS {index}")
+            for name, _ in schema_indexes():   # built once after the rows: faster
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
         before = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {CLEAN}").fetchone()[0]
         _append(conn, CLEAN, clean_cols, _clean_tuples(rows, clean_cols), run_id)
         quarantine = [r for r in special if r["verdict"] == "quarantine"]
@@ -212,10 +219,8 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
                            counts.get("duplicate", 0), counts.get("header", 0))
         q_cols = [c for c in table_columns(conn, QUARANTINE) if c != "run_id"]
         _append(conn, QUARANTINE, q_cols, [tuple(r[c] for c in q_cols) for r in quarantine], run_id)
-        conn.execute(f"CREATE INDEX IF NOT EXISTS {CLEAN}_event_id ON {CLEAN} (event_id)")
-        for index in RUN_INDEXES:
-            table = index.removesuffix("_run_id")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} (run_id)")
+        for _, create in schema_indexes():
+            conn.execute(create)
         for m in marks:
             conn.execute(_insert_sql(MARKS, (*asdict(m), "run_id", "updated_at"), "INSERT OR REPLACE"),
                          (*asdict(m).values(), run_row["run_id"], updated_at))

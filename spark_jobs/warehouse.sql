@@ -21,6 +21,10 @@ CREATE INDEX IF NOT EXISTS clean_students_event_id ON clean_students (event_id);
 -- Lookups by run: the continuous mode's gate reads one increment's rows, and global_summary asks
 -- which runs still have rows; without these, each is a scan of the whole history.
 CREATE INDEX IF NOT EXISTS clean_students_run_id ON clean_students (run_id);
+-- Covering index of the marts' only scan (int_major_age_counts groups by major, age;
+-- global_summary counts and averages ages): the continuous mode rebuilds the marts on every
+-- increment over the whole history (1.5M rows: dbt run +marts 1.4-1.7 s -> 0.44-0.6 s).
+CREATE INDEX IF NOT EXISTS clean_students_major_age ON clean_students (major, age);
 CREATE TABLE IF NOT EXISTS quarantine_students (
     raw_line     TEXT,        -- the staged line, untouched
     reason       TEXT,        -- machine-readable: empty, not_json_or_csv, missing_major, unknown_major, ...

@@ -1,8 +1,8 @@
 """`studentflow run --follow`: the continuous mode, statistics kept live on warm engines.
 
 Loop: when lines were staged beyond the watermarks (checked every ``interval`` seconds), one
-increment: normalize (one SparkSession for the whole run) -> dbt marts (in-process, partial
-parsing) -> the Great Expectations gate -> the report refreshed. Each increment is recorded in
+increment: normalize (one SparkSession for the whole run) -> dbt marts (in-process, the
+project parsed once) -> the Great Expectations gate -> the report refreshed. Each increment is recorded in
 ``follow_increments`` with its freshness: for its clean rows, the time from the event's
 ``emitted_at`` to the row being in ``major_age_stats`` (p50, p95, max).
 

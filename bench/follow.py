@@ -1,0 +1,190 @@
+"""Benchmark of the continuous mode: freshness, memory over time, the balance at the end.
+
+    python -m bench.follow --rate 5000 --duration 600
+
+Runs ``studentflow run --follow --rate R --duration D --json`` in private data/state/staging
+folders (its own embedded stack, started and stopped by the run) and samples, every
+``--sample`` seconds, the resident memory of each of its processes by role: the follow process
+(Python), its Spark driver JVM, the Connect worker and the broker. It prints:
+
+- freshness over every event (p50/p95/max from the run's summary) and per increment after the
+  first minute (median and worst of the increments' p95);
+- the RSS of each role at the end of the first minute and at the end, and the growth between;
+  the broker holds the whole topic in memory, so its growth is given per million events sent;
+- the balance: clean + quarantined + duplicates = lines normalized, and lines normalized + lines
+  still waiting = lines staged (counted from the staging files by this benchmark).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+from bench.rss import descendants, parent_map, read_status_kb
+
+REPO = Path(__file__).resolve().parents[1]
+ROLES = ("python", "spark_jvm", "connect", "broker")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _stack_pids(env: dict) -> dict[int, str]:
+    out = subprocess.run([sys.executable, "-m", "studentflow.cli", "stack", "status", "--json"], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    try:
+        st = json.loads(out.stdout)
+    except ValueError:
+        return {}
+    return {pid: role for pid, role in ((st.get("broker_pid"), "broker"), (st.get("connect_pid"), "connect")) if pid}
+
+
+class Sampler(threading.Thread):
+    """RSS (MB) of the follow process, its JVM children and the stack, every ``interval`` seconds."""
+
+    def __init__(self, proc: subprocess.Popen, env: dict, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.proc, self.env, self.interval = proc, env, interval
+        self.samples: list[tuple[float, dict[str, float]]] = []   # (seconds since start, role -> MB)
+        self.stack: dict[int, str] = {}
+        self.stop = threading.Event()
+        self.t0 = time.monotonic()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            if not self.stack:
+                self.stack = _stack_pids(self.env)
+            mb = {r: 0.0 for r in ROLES}
+            pids = {self.proc.pid: "python", **self.stack}
+            for pid in descendants(self.proc.pid, parent_map()):
+                if pid in pids:
+                    continue
+                try:
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                pids[pid] = "spark_jvm" if b"org.apache.spark" in cmd else "other"
+            for pid, role in pids.items():
+                if role in mb:
+                    mb[role] += read_status_kb(pid).get("VmRSS", 0) / 1024
+            self.samples.append((time.monotonic() - self.t0, mb))
+
+
+def staged_lines(staging: Path) -> int:
+    total = 0
+    for f in staging.rglob("*"):
+        if f.is_file() and not f.name.startswith("."):
+            with open(f, "rb") as fh:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    return total
+
+
+def _at(samples: list[tuple[float, dict[str, float]]], t: float) -> tuple[float, dict[str, float]]:
+    """The first sample at or after ``t`` seconds (the last one if none)."""
+    return next((s for s in samples if s[0] >= t), samples[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.follow", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=5000, help="events per second generated (default 5000)")
+    ap.add_argument("--duration", type=float, default=600, help="seconds of following (default 600)")
+    ap.add_argument("--sample", type=float, default=5, help="seconds between two RSS samples (default 5)")
+    ap.add_argument("--warm", type=float, default=60, help="the first minute: excluded from growth (default 60)")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="studentflow-follow-bench-") as tmp:
+        root = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STUDENTFLOW_")}
+        env.update({"STUDENTFLOW_DATA_DIR": str(root / "data"), "STUDENTFLOW_STATE_DIR": str(root / "state"),
+                    "STUDENTFLOW_STAGING_DIR": str(root / "data" / "staging"),
+                    "STUDENTFLOW_WAREHOUSE": str(root / "data" / "warehouse.db")})
+        print(f"follow --rate {args.rate:g} for {args.duration:g} s (load {load()})", flush=True)
+        proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--follow", "--rate", str(args.rate),
+                                 "--duration", str(args.duration), "--json"],
+                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        sampler = Sampler(proc, env, args.sample)
+        sampler.start()
+        sent: list[tuple[float, int]] = []   # (seconds, events sent) from the status lines
+        try:
+            for line in proc.stderr:
+                m = re.search(r"([\d,]+) events sent", line)
+                if m:
+                    sent.append((time.monotonic() - sampler.t0, int(m.group(1).replace(",", ""))))
+                    if len(sent) % 30 == 1:
+                        print("   ", line.strip()[:160], flush=True)
+            out = proc.communicate(timeout=args.duration + 300)[0]
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=60)
+            sampler.stop.set()
+            sampler.join(timeout=10)
+        if proc.returncode != 0:
+            raise SystemExit(f"follow exited {proc.returncode}:\n{out[-2000:]}")
+        summary = json.loads(out.strip().splitlines()[-1])
+        db = root / "data" / "warehouse.db"
+        with closing(sqlite3.connect(db)) as conn:
+            incs = conn.execute("SELECT finished_at, lines, seconds, freshness_p95_s FROM follow_increments "
+                                "ORDER BY rowid").fetchall()
+        staged = staged_lines(root / "data" / "staging")
+
+    c = summary["counts"]
+    # the run's own shutdown stops the stack: the last sample with every process alive is the end
+    samples = [x for x in sampler.samples if all(x[1][r] > 0 for r in ROLES)]
+    if not samples:
+        raise SystemExit("no sample saw the follow process, its JVM and the stack alive at once")
+    t_warm, warm = _at(samples, args.warm)
+    t_end, end = samples[-1]
+    growth = {r: (end[r] - warm[r]) / warm[r] * 100 if warm[r] else None for r in ROLES}
+    sent_warm = max((n for t, n in sent if t <= t_warm), default=0)
+    sent_end = sent[-1][1] if sent else 0
+    broker_per_m = ((end["broker"] - warm["broker"]) / ((sent_end - sent_warm) / 1e6)
+                    if sent_end > sent_warm else None)
+    first = datetime_of(incs[0][0]) if incs else None
+    later = [r for r in incs if first and (datetime_of(r[0]) - first).total_seconds() >= args.warm]
+    p95s = sorted(r[3] for r in later if r[3] is not None)
+    figures = {
+        "rate": args.rate, "duration_s": args.duration, "load_at_end": load(),
+        "freshness_run": summary["freshness"],
+        "freshness_after_first_minute": {"increments": len(later),
+                                         "median_of_p95_s": statistics.median(p95s) if p95s else None,
+                                         "worst_p95_s": p95s[-1] if p95s else None},
+        "increment_seconds_median": statistics.median([r[2] for r in later]) if later else None,
+        "increment_lines_median": statistics.median([r[1] for r in later]) if later else None,
+        "rss_mb_at": {"warm_s": round(t_warm), "end_s": round(t_end),
+                      "warm": {r: round(warm[r]) for r in ROLES}, "end": {r: round(end[r]) for r in ROLES}},
+        "rss_growth_pct_after_warm": {r: None if g is None else round(g, 1) for r, g in growth.items()},
+        "events_sent": sent_end, "broker_growth_mb_per_million_events": broker_per_m and round(broker_per_m),
+        "counts": c, "staged_lines_counted": staged,
+        "balance_ok": summary["balance_ok"]
+        and c["lines_read"] + c.get("staged_not_yet_normalized", 0) == staged,
+    }
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps({**figures, "samples": sampler.samples}, indent=1))
+    return 0 if figures["balance_ok"] else 1
+
+
+def datetime_of(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
