@@ -1,0 +1,79 @@
+"""Benchmark of one continuous-mode increment's analytics on a grown warehouse: marts and gate.
+
+    python -m bench.marts --rows 1500000 --runs 60
+
+Builds a synthetic warehouse (``studentflow.testing``: valid clean rows spread over ``--runs``
+normalize runs, the schema of spark_jobs/warehouse.sql with its indexes), then times, on warm
+engines as `run --follow` uses them: ``dbt run --select +marts`` (in-process) and the gate on the
+last run's rows (``gate.run(run_id=...)``), three times each; then drops the named indexes and
+times both again. What it shows: which costs follow the history rather than the increment.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+INDEXES = ("clean_students_run_id", "quarantine_students_run_id", "clean_students_major_age")
+
+
+def _median_of_3(call) -> float:
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.marts", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_500_000, help="clean rows in the warehouse (default 1500000)")
+    ap.add_argument("--runs", type=int, default=60, help="normalize runs they belong to (default 60)")
+    ap.add_argument("--drop", default=",".join(INDEXES), help="indexes to drop for the second measure")
+    args = ap.parse_args(argv)
+
+    from core import config
+    from studentflow import testing
+
+    with tempfile.TemporaryDirectory(prefix="sf-bench-marts-") as tmp:
+        root = Path(tmp)
+        db = root / "data" / "warehouse.db"
+        per_run = args.rows // args.runs
+        rows: list[tuple] = []
+        for r in range(args.runs):
+            rows += testing.random_clean_rows(per_run, seed=r, run_id=f"run-{r:05d}")
+        last = f"run-{args.runs - 1:05d}"
+        testing.build(db, rows=rows, run_id=last)
+        with sqlite3.connect(db) as conn:   # one pipeline_runs row per run (build() wrote the last one)
+            conn.executemany("INSERT INTO pipeline_runs (run_id, clean_count, duplicates_removed, status) "
+                             "VALUES (?, ?, 0, 'success')", [(f"run-{r:05d}", per_run) for r in range(args.runs - 1)])
+        settings = config.load(data_dir=str(root / "data"), state_dir=str(root / "state"), warehouse=str(db))
+        os.environ["STUDENTFLOW_WAREHOUSE"] = str(db)
+        from expectations import gate
+        from studentflow.engines import WarmDbt
+
+        dbt = WarmDbt(settings)
+        ok, problems = dbt.invoke("build")
+        if not ok:
+            raise SystemExit("dbt build failed on the synthetic warehouse: " + "; ".join(problems))
+        gate.run(settings, docs=False, run_id=last)   # imports and first context: not timed
+        print(f"{len(rows):,} clean rows over {args.runs} runs (load {os.getloadavg()[0]:.2f})", flush=True)
+        for label in ("with the indexes", f"without {args.drop}"):
+            marts = _median_of_3(lambda: dbt.invoke("run", "--select", "+marts"))
+            gated = _median_of_3(lambda: gate.run(settings, docs=False, run_id=last))
+            print(f"{label:<40} dbt run +marts {marts:.2f} s   gate on one run's rows {gated:.2f} s "
+                  f"(medians of 3; load {os.getloadavg()[0]:.2f})", flush=True)
+            with sqlite3.connect(db) as conn:
+                for name in filter(None, args.drop.split(",")):
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
