@@ -23,14 +23,15 @@ import math
 import signal
 import sqlite3
 import sys
-from collections import Counter
 import threading
 import time
+from collections import Counter
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from core import procs
 from core.config import Settings
 from studentflow.pipeline import Pipeline, RunOptions, RunSummary
 
@@ -183,6 +184,7 @@ class Follow(Pipeline):
             tick = time.monotonic()
             if has_new_lines(self.settings):
                 self._increment()
+                procs.release_freed_memory()   # the increment's Arrow batches and page cache are freed
             self.status(self._status_line())
             self.stopping.wait(max(0.0, self.follow_options.interval - (time.monotonic() - tick)))
         self._join_post()
