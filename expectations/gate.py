@@ -76,7 +76,37 @@ def preload() -> None:
     import great_expectations.expectations  # noqa: F401
 
 
+# The last context this process built, by its Data Docs folder: `run --follow` gates every
+# increment through one context (building one is ~0.1-0.2 s of set-up each time). One slot only:
+# Great Expectations keeps a process-wide "current" context, which is always the last one built.
+_LAST_CONTEXT: dict[str, Any] = {}
+
+
 def _context(docs_dir: Path):
+    """The context for ``docs_dir``: the one this process built last when it was for the same
+    folder (emptied of what the previous run added: every name below is fixed), else a new one."""
+    key = str(docs_dir)
+    context = _LAST_CONTEXT.get(key)
+    if context is not None:
+        for checkpoint in context.checkpoints.all():
+            context.checkpoints.delete(checkpoint.name)
+        for definition in context.validation_definitions.all():
+            context.validation_definitions.delete(definition.name)
+        for suite in context.suites.all():
+            context.suites.delete(suite.name)
+        for name in list(context.data_sources.all()):
+            context.data_sources.delete(name)
+        results = context.validation_results_store   # in memory: the Data Docs show this run only
+        for result_key in results.list_keys():
+            results.remove_key(result_key)
+        return context
+    context = _new_context(docs_dir)
+    _LAST_CONTEXT.clear()
+    _LAST_CONTEXT[key] = context
+    return context
+
+
+def _new_context(docs_dir: Path):
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

@@ -144,6 +144,7 @@ def test_the_gate_on_one_increment_sees_only_its_rows(good, tmp_path):
     whole = gate.run(settings, docs=False)
     assert not whole.success and [(o.table, o.column, o.unexpected_count) for o in whole.failed] == [
         ("clean_students", "age", 1)]
+    (context,) = gate._LAST_CONTEXT.values()   # the continuous mode gates every increment through one
     new = gate.run(settings, docs=False, run_id="run-new")
     assert new.success, [o for o in new.failed]
     checked = {(o.table, o.expectation) for o in new.outcomes}
@@ -151,5 +152,9 @@ def test_the_gate_on_one_increment_sees_only_its_rows(good, tmp_path):
     assert ("clean_students", "expect_table_row_count_to_be_between") not in checked   # an increment may be all quarantine
     old = gate.run(settings, docs=False, run_id="run-old")
     assert [(o.table, o.column, o.unexpected_count) for o in old.failed] == [("clean_students", "age", 1)]
+    # one context served the three runs, and nothing of one run leaked into the next (above)
+    assert list(gate._LAST_CONTEXT.values()) == [context]
+    # the stored results are the last run's only (one per suite), not the three runs' (the Data Docs show them)
+    assert len(context.validation_results_store.list_keys()) == len({o.suite for o in old.outcomes}) == 4
     with pytest.raises(ValueError):
         gate.run(settings, docs=False, run_id="x' OR '1'='1")
