@@ -31,14 +31,11 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from bench.normalize import load
 from bench.rss import descendants, parent_map, read_status_kb
 
 REPO = Path(__file__).resolve().parents[1]
 ROLES = ("python", "spark_jvm", "connect", "broker")
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _stack_pids(env: dict) -> dict[int, str]:

@@ -31,6 +31,9 @@ from spark_jobs.increments import Watermark
 
 SCHEMA_FILE = Path(__file__).with_name("warehouse.sql")
 CLEAN, QUARANTINE, RUNS, MARKS = "clean_students", "quarantine_students", "pipeline_runs", "staging_watermarks"
+SCRATCH = "normalize_incoming"   # the scratch table of older versions: dropped when found
+RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
+               "duplicates_removed", "headers_skipped", "staging_files", "status", "mode")
 
 
 def schema_indexes() -> list[tuple[str, str]]:
@@ -38,9 +41,8 @@ def schema_indexes() -> list[tuple[str, str]]:
     before its rows and builds each once after them (faster than keeping them up to date)."""
     text = SCHEMA_FILE.read_text(encoding="utf-8")
     return [(name, stmt) for stmt, name in re.findall(r"(CREATE INDEX IF NOT EXISTS (\w+) ON [^;]+);", text)]
-SCRATCH = "normalize_incoming"   # the scratch table of older versions: dropped when found
-RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
-               "duplicates_removed", "headers_skipped", "staging_files", "status", "mode")
+
+
 # columns added since the first release: a warehouse written by an older version gets them
 _ADDED = {CLEAN: (("source_file", "TEXT"), ("line_number", "INTEGER")),
           RUNS: (("mode", "TEXT"), ("headers_skipped", "INTEGER"))}
