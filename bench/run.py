@@ -39,7 +39,7 @@ from bench import analysis
 from bench.tables import _stage_seconds, render, scaling_of  # noqa: F401  (run.render, run.scaling_of: the API)
 from core import config
 from core.errors import ConfigError, StudentflowError
-from studentflow.pipeline import sigterm_as_interrupt
+from studentflow.signals import sigterm_as_interrupt
 
 RESULTS_DIR = config.PROJECT_ROOT / "bench" / "results"
 

@@ -20,13 +20,12 @@ exit status says a gate failed. After a kill -9, the next run resumes from the w
 from __future__ import annotations
 
 import math
-import signal
 import sqlite3
 import sys
 import threading
 import time
 from collections import Counter
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -34,6 +33,7 @@ from typing import Any, Callable
 from core import procs
 from core.config import Settings
 from studentflow.pipeline import Pipeline, RunOptions, RunSummary
+from studentflow.signals import stop_on_signal
 
 DDL = """CREATE TABLE IF NOT EXISTS follow_increments (
     run_id           TEXT,     -- the normalize run (pipeline_runs.run_id) of this increment
@@ -144,7 +144,6 @@ class Follow(Pipeline):
         self.dbt = None
         self.increments: list[dict[str, Any]] = []
         self.delays: Counter = Counter()   # freshness of every clean event so far (0.1 s buckets)
-        self.stopping = threading.Event()               # set by SIGTERM / Ctrl-C
         self.post: threading.Thread | None = None     # the last increment's gate and report
         self.post_error: BaseException | None = None
         self.gate_failures = 0
@@ -155,7 +154,7 @@ class Follow(Pipeline):
 
         t0 = self.t0 = time.perf_counter()
         self.totals = Totals()
-        with stop_on_signal(self.stopping):
+        with stop_on_signal(self.stopping, "the loop ends once the increment in flight has committed"):
             try:
                 self.spark = WarmSpark(self.settings).start()
                 self._stack()
@@ -326,24 +325,6 @@ class Follow(Pipeline):
         self.summary.gate_passed = None if not self.options.gate else self.gate_failures == 0
         self.summary.gate_failures = self.gate_failures
         self.summary.stop_reason = self.stop_reason
-
-
-@contextmanager
-def stop_on_signal(stopping: threading.Event):
-    """SIGTERM and Ctrl-C set ``stopping``: the loop ends after the increment in flight, which
-    commits. Interrupting it instead would land inside a Spark call most of the time, where PySpark
-    turns the KeyboardInterrupt in its socket read into a second error with a traceback. A second
-    signal interrupts at once (the increment's transaction then rolls back)."""
-    def handler(signum, frame):
-        if stopping.is_set():
-            raise KeyboardInterrupt
-        stopping.set()
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def tty_status(stream=sys.stderr) -> Callable[[str], None]:

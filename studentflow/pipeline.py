@@ -12,7 +12,6 @@ normalized is clean, quarantined, a removed duplicate or a CSV header.
 """
 from __future__ import annotations
 
-import signal
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Callable
 from core.config import Settings
 from core.errors import DataError, StudentflowError
 from studentflow import shortfall
+from studentflow.signals import StopRequest, stop_on_signal
 
 
 @dataclass
@@ -89,18 +89,6 @@ def staged_lines(settings: Settings) -> int:
     return staging.count_lines(staging.staging_files(settings.staging_dir, must_exist=False))
 
 
-@contextmanager
-def sigterm_as_interrupt():
-    """`kill <pid>` of the run unwinds like Ctrl-C, so every stage stops what it started."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Pipeline:
     def __init__(self, settings: Settings, options: RunOptions, progress: Callable[[str], None] = print) -> None:
         self.settings = settings
@@ -108,6 +96,7 @@ class Pipeline:
         self.say = progress
         self.summary = RunSummary()
         self.started_stack = False
+        self.stopping = StopRequest()  # set by SIGTERM / Ctrl-C; the run unwinds at its next safe point
         self.t0 = time.perf_counter()
         self.last_increment = None  # spark_jobs.job.NormalizeResult of the last increment (run id, phases)
         self.normalizer = None        # studentflow.engines.Normalizer, while events are produced
@@ -118,6 +107,7 @@ class Pipeline:
     # -- stage plumbing --------------------------------------------------------------------
     @contextmanager
     def stage(self, name: str, title: str):
+        self.stopping.check()
         self.say(f"==> {title}")
         t0 = time.perf_counter()
         record = StageTime(name, 0.0)
@@ -125,10 +115,13 @@ class Pipeline:
         record.seconds = time.perf_counter() - t0
         self.summary.stages.append(record)
         self.say(f"    {name} done in {record.seconds:.1f}s" + (f": {record.detail}" if record.detail else ""))
+        self.stopping.check()
 
     def run(self) -> RunSummary:
         t0 = self.t0 = time.perf_counter()
-        with sigterm_as_interrupt():
+        # SIGTERM / Ctrl-C: the run unwinds at its next safe point (see studentflow.signals), the
+        # stack it started is stopped, and the exit says it was interrupted.
+        with stop_on_signal(self.stopping, "the run stops after its current step, and stops what it started"):
             try:
                 self._run()
             finally:
@@ -137,6 +130,7 @@ class Pipeline:
                     stopped = stack.down(self.settings)
                     if stopped:
                         self.say(f"==> stopped the stack this run started ({', '.join(stopped)})")
+        self.stopping.check()   # a signal that came during the last steps is not lost
         self.summary.total_seconds = time.perf_counter() - t0
         return self.summary
 
@@ -222,7 +216,8 @@ class Pipeline:
             gen = generate.for_settings(self.settings, seed=self.options.seed, malformed_rate=self.options.malformed_rate)
             progress = Progress(self.options.count, sys.stderr)
             report = publish(self.settings, gen.messages(self.options.count), conf=endpoints.kafka_conf(self.settings),
-                             rate=self.options.rate or None, progress=progress)
+                             rate=self.options.rate or None,
+                             progress=lambda r: (self.stopping.check(), progress(r)))
             progress.clear()
             st.count = report.acked
             st.detail = report.summary()
@@ -248,7 +243,8 @@ class Pipeline:
                     if cf.is_source:
                         continue
                     lag.wait_for_zero(conf, cf.name, self.settings.topic, timeout=self.options.sink_timeout,
-                                      interval=0.1)   # a committed-offsets query: cheap, and the stage ends sooner
+                                      interval=0.1,   # a committed-offsets query: cheap, and the stage ends sooner
+                                      progress=lambda _lag, _end: self.stopping.check())
             except StudentflowError:   # the sink did not catch up: a cause we can name comes first
                 if produced is not None:
                     self._shortfall(produced)

@@ -137,3 +137,38 @@ def test_killing_the_run_leaves_nothing_running(tmp_path, sig):
             proc.kill()
         for p in seen:
             procs.stop_pid(p, timeout=2)
+
+
+def test_sigterm_during_normalize_stops_after_the_increment_commits(tmp_path):
+    """A SIGTERM that lands while Spark works must not become a PySpark traceback (it did: exit 1,
+    a Py4JJavaError) nor be lost (a CI run ended with exit 0): the run finishes the increment in
+    flight, stops before the next stage, stops its stack and exits 130."""
+    env = stack_env(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--count", "20000", "--no-gate"],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("==> Spark:"):      # the normalize stage has begun: Spark is at work
+                proc.send_signal(signal.SIGTERM)
+                break
+        assert any(l.startswith("==> Spark:") for l in lines), "".join(lines)
+        rest, _ = proc.communicate(timeout=300)
+        out = "".join(lines) + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out[-3000:]
+    assert "studentflow: SIGTERM: the run stops after its current step" in out
+    assert "studentflow: interrupted" in out and "Traceback" not in out and "Py4J" not in out
+    assert "normalize done" in out           # the increment in flight committed ...
+    assert "==> dbt build" not in out         # ... and the run stopped before the next stage
+    assert not json.loads(sf(env, "stack", "status", "--json").stdout)["running"]
+    con = sqlite3.connect(tmp_path / "data" / "warehouse.db")
+    read, accounted = con.execute("select sum(lines_read), sum(clean_count + quarantined_count + duplicates_removed "
+                                  "+ headers_skipped) from pipeline_runs").fetchone()
+    con.close()
+    staged = sum(1 for f in (tmp_path / "data" / "staging").iterdir() for _ in f.open("rb"))
+    assert read == accounted == staged >= 20000  # every staged line normalized and accounted for, once
