@@ -12,7 +12,10 @@ folders (its own embedded stack, started and stopped by the run) and samples, ev
 - the RSS of each role at the end of the first minute and at the end, and the growth between;
   the broker holds the whole topic in memory, so its growth is given per million events sent;
 - the balance: clean + quarantined + duplicates = lines normalized, and lines normalized + lines
-  still waiting = lines staged (counted from the staging files by this benchmark).
+  still waiting = lines staged (counted from the staging files by this benchmark);
+- a profile per minute: events sent, increments (median lines, and the median seconds of each
+  phase from ``follow_increments``), worst freshness p95, CPU seconds used by each role, and the
+  RSS of each role (for Python, its anonymous part too: heap rather than mapped files).
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from contextlib import closing
 from pathlib import Path
 
 from bench.normalize import load
-from bench.rss import descendants, parent_map, read_status_kb
+from bench.rss import CLK_TCK, descendants, parent_map, read_cpu_ticks, read_status_kb
 
 REPO = Path(__file__).resolve().parents[1]
 ROLES = ("python", "spark_jvm", "connect", "broker")
@@ -55,6 +58,8 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.proc, self.env, self.interval = proc, env, interval
         self.samples: list[tuple[float, dict[str, float]]] = []   # (seconds since start, role -> MB)
+        self.cpu: list[tuple[float, dict[str, float]]] = []       # (seconds, role -> CPU seconds so far)
+        self.cpu_seen: dict[int, tuple[str, float]] = {}          # pid -> (role, its last CPU seconds)
         self.stack: dict[int, str] = {}
         self.stop = threading.Event()
         self.t0 = time.monotonic()
@@ -75,8 +80,19 @@ class Sampler(threading.Thread):
                 pids[pid] = "spark_jvm" if b"org.apache.spark" in cmd else "other"
             for pid, role in pids.items():
                 if role in mb:
-                    mb[role] += read_status_kb(pid).get("VmRSS", 0) / 1024
-            self.samples.append((time.monotonic() - self.t0, mb))
+                    st = read_status_kb(pid)
+                    mb[role] += st.get("VmRSS", 0) / 1024
+                    if role == "python":
+                        mb["python_anon"] = st.get("RssAnon", 0) / 1024
+                ticks = read_cpu_ticks(pid)
+                if ticks is not None:   # a process that is gone keeps its last figure
+                    self.cpu_seen[pid] = (role, ticks / CLK_TCK)
+            now = time.monotonic() - self.t0
+            self.samples.append((now, mb))
+            cpu = {r: 0.0 for r in (*ROLES, "other")}
+            for role, seconds in self.cpu_seen.values():
+                cpu[role] = cpu.get(role, 0.0) + seconds
+            self.cpu.append((now, cpu))
 
 
 def staged_lines(staging: Path) -> int:
@@ -115,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                                 cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         sampler = Sampler(proc, env, args.sample)
+        sampler_t0_utc = time.time()   # wall clock of the sampler's t0: follow_increments times are UTC
         sampler.start()
         sent: list[tuple[float, int]] = []   # (seconds, events sent) from the status lines
         try:
@@ -138,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         with closing(sqlite3.connect(db)) as conn:
             incs = conn.execute("SELECT finished_at, lines, seconds, freshness_p95_s FROM follow_increments "
                                 "ORDER BY rowid").fetchall()
+            phases = conn.execute("SELECT finished_at, lines, normalize_s, marts_s, gate_s, report_s, freshness_p95_s "
+                                  "FROM follow_increments ORDER BY rowid").fetchall()
         staged = staged_lines(root / "data" / "staging")
 
     c = summary["counts"]
@@ -171,10 +190,59 @@ def main(argv: list[str] | None = None) -> int:
         "balance_ok": summary["balance_ok"]
         and c["lines_read"] + c.get("staged_not_yet_normalized", 0) == staged,
     }
+    minutes = per_minute(phases, sent, sampler, sampler_t0_utc)
+    figures["per_minute"] = minutes
     print(json.dumps(figures, indent=2))
+    print(minute_table(minutes))
     if args.json:
-        args.json.write_text(json.dumps({**figures, "samples": sampler.samples}, indent=1))
+        args.json.write_text(json.dumps({**figures, "samples": sampler.samples, "cpu": sampler.cpu}, indent=1))
     return 0 if figures["balance_ok"] else 1
+
+
+def per_minute(phases: list[tuple], sent: list[tuple[float, int]], sampler: Sampler, t0_utc: float) -> list[dict]:
+    """One row per minute of the run: what arrived, what the loop did, who used the CPU, the RSS."""
+    rows = []
+    end = max([sampler.samples[-1][0] if sampler.samples else 0.0] + [t for t, _ in sent])
+    for m in range(int(end // 60) + 1):
+        lo, hi = m * 60.0, (m + 1) * 60.0
+        incs = [r for r in phases if lo <= datetime_of(r[0]).timestamp() - t0_utc < hi]
+        sent_in = [n for t, n in sent if lo <= t < hi]
+        prev = [n for t, n in sent if t < lo]
+        cpu = [c for t, c in sampler.cpu if lo <= t < hi]
+        cpu_before = [c for t, c in sampler.cpu if t < lo]
+        rss = [x for t, x in sampler.samples if lo <= t < hi]
+        row: dict = {"minute": m + 1, "events_sent": (sent_in[-1] - (prev[-1] if prev else 0)) if sent_in else 0,
+                     "increments": len(incs),
+                     "lines_median": statistics.median([r[1] for r in incs]) if incs else None}
+        for i, phase in enumerate(("normalize", "marts", "gate", "report")):
+            vals = [r[2 + i] for r in incs if r[2 + i] is not None]
+            row[f"{phase}_s_median"] = round(statistics.median(vals), 2) if vals else None
+        p95 = [r[6] for r in incs if r[6] is not None]
+        row["worst_p95_s"] = max(p95) if p95 else None
+        if cpu:
+            start = cpu_before[-1] if cpu_before else {k: 0.0 for k in cpu[-1]}
+            row["cpu_s"] = {k: round(cpu[-1][k] - start.get(k, 0.0), 1) for k in cpu[-1]}
+        if rss:
+            row["rss_mb"] = {k: round(v) for k, v in rss[-1].items()}
+        rows.append(row)
+    return rows
+
+
+def minute_table(rows: list[dict]) -> str:
+    """The per-minute profile as a markdown table."""
+    head = ("| min | events sent | incr. | lines (med.) | normalize / marts / gate / report s (med.) | worst p95 s "
+            "| CPU-s python / spark / connect / broker / other | RSS MB python (anon) / spark / connect / broker |")
+    out = [head, "|" + "---|" * 8]
+    fmt = lambda v: "–" if v is None else f"{v:g}"   # noqa: E731
+    for r in rows:
+        c, m = r.get("cpu_s", {}), r.get("rss_mb", {})
+        out.append(f"| {r['minute']} | {r['events_sent']:,} | {r['increments']} | {fmt(r['lines_median'])} | "
+                   + " / ".join(fmt(r[f'{p}_s_median']) for p in ("normalize", "marts", "gate", "report"))
+                   + f" | {fmt(r['worst_p95_s'])} | "
+                   + " / ".join(fmt(c.get(k)) for k in ("python", "spark_jvm", "connect", "broker", "other"))
+                   + f" | {fmt(m.get('python'))} ({fmt(m.get('python_anon'))}) / "
+                   + " / ".join(fmt(m.get(k)) for k in ("spark_jvm", "connect", "broker")) + " |")
+    return "\n".join(out)
 
 
 def datetime_of(text: str):

@@ -22,12 +22,13 @@ PROC = Path("/proc")
 
 
 def read_status_kb(pid: int, proc: Path = PROC) -> dict[str, int]:
-    """``VmRSS`` and ``VmHWM`` of ``pid`` in kB (empty dict if it is gone or a kernel thread)."""
+    """``VmRSS``, ``VmHWM`` and ``RssAnon`` (the heap and other private memory, as opposed to
+    mapped files) of ``pid`` in kB (empty dict if it is gone or a kernel thread)."""
     out: dict[str, int] = {}
     try:
         with open(proc / str(pid) / "status", "rb") as fh:
             for line in fh:
-                if line.startswith((b"VmRSS:", b"VmHWM:")):
+                if line.startswith((b"VmRSS:", b"VmHWM:", b"RssAnon:")):
                     key, value = line.split(b":", 1)
                     out[key.decode()] = int(value.split()[0])
     except (OSError, ValueError, IndexError):

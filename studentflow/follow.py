@@ -40,11 +40,25 @@ DDL = """CREATE TABLE IF NOT EXISTS follow_increments (
     finished_at      TEXT,     -- when its rows were in the marts
     lines            INTEGER,
     seconds          REAL,     -- normalize + marts + gate + report
+    normalize_s      REAL,     -- Spark: new staged lines -> clean_students + quarantine_students
+    marts_s          REAL,     -- dbt run --select +marts
+    gate_s           REAL,     -- Great Expectations on the increment's rows
+    report_s         REAL,     -- the markdown report and its plots
     freshness_p50_s  REAL,     -- emitted_at -> row in major_age_stats, over the increment's clean rows
     freshness_p95_s  REAL,
     freshness_max_s  REAL,
     gate_passed      INTEGER   -- 1, 0, or NULL when the gate was off
 )"""
+PHASES = ("normalize", "marts", "gate", "report")
+
+
+def ensure_increments_table(conn: sqlite3.Connection) -> None:
+    """The table, and the per-phase columns a warehouse from an earlier version lacks."""
+    conn.execute(DDL)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(follow_increments)")}
+    for phase in PHASES:
+        if f"{phase}_s" not in have:
+            conn.execute(f"ALTER TABLE follow_increments ADD COLUMN {phase}_s REAL")
 
 
 @dataclass
@@ -247,9 +261,10 @@ class Follow(Pipeline):
             row = {"run_id": res.run_id, "finished_at": in_marts.isoformat(timespec="milliseconds"),
                    "lines": res.lines_read, "seconds": sum(phases.values()),
                    "freshness_p50_s": fresh and fresh.p50, "freshness_p95_s": fresh and fresh.p95,
-                   "freshness_max_s": fresh and fresh.max, "gate_passed": None if passed is None else int(passed)}
+                   "freshness_max_s": fresh and fresh.max, "gate_passed": None if passed is None else int(passed),
+                   **{f"{p}_s": phases.get(p) for p in PHASES}}
             with closing(sqlite3.connect(self.settings.warehouse, timeout=60)) as conn, conn:
-                conn.execute(DDL)
+                ensure_increments_table(conn)
                 conn.execute(f"INSERT INTO follow_increments ({', '.join(row)}) VALUES "
                              f"({', '.join('?' * len(row))})", list(row.values()))
             self.increments.append({**row, "phases": phases})

@@ -135,7 +135,7 @@ class Pipeline:
         return self.summary
 
     def _run(self) -> None:
-        from studentflow.engines import Normalizer, WarmSpark
+        from studentflow.engines import WarmSpark
 
         if self.options.fresh:
             self._fresh()
@@ -146,16 +146,18 @@ class Pipeline:
         try:
             if self.options.produce:
                 self._stack()
-                self.normalizer = Normalizer(self.settings, self.spark, lambda m: self.say("    " + m)).start()
+                self._start_normalizer()
                 self._produce()
                 self._sink()
             elif worker_died(self.settings):
                 self.say("==> --no-produce: the stack's Connect worker is not running: restarting it, then draining "
                          "the topic into staging")
                 self._stack()
+                self._start_normalizer()
                 self._sink()
             elif stack_reachable(self.settings):
                 self.say("==> --no-produce: draining what is on the topic into staging")
+                self._start_normalizer()
                 self._sink()
             else:
                 self.say("==> --no-produce and no stack running: normalizing what is already in staging")
@@ -168,6 +170,12 @@ class Pipeline:
         if self.options.gate:
             self._validate()
         self._report()
+
+    def _start_normalizer(self) -> None:
+        """Increments from here on, while events arrive and the sink drains (once Spark is warm)."""
+        from studentflow.engines import Normalizer
+
+        self.normalizer = Normalizer(self.settings, self.spark, lambda m: self.say("    " + m)).start()
 
     # -- stages ----------------------------------------------------------------------------
     def _fresh(self) -> None:

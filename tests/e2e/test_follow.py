@@ -107,6 +107,9 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
                            "(SELECT run_id FROM follow_increments)")
     assert f["events"] == timed
     assert {r[3] for r in rows} == {1}
+    # where each increment's time went: the four phases, which add up to its seconds
+    phases = _query(db, "SELECT seconds, normalize_s, marts_s, gate_s, report_s FROM follow_increments")
+    assert all(min(r[1:]) > 0 and abs(sum(r[1:]) - r[0]) < 1e-6 for r in phases)
     # the marts hold every clean row of every recorded increment (not only the first one's)
     (in_marts,), = _query(db, "SELECT sum(student_count) FROM major_age_stats")
     (recorded,), = _query(db, "SELECT sum(clean_count) FROM pipeline_runs WHERE run_id IN "

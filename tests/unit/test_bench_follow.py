@@ -21,3 +21,27 @@ def test_staged_lines_counts_newlines_of_every_visible_file(tmp_path):
 
 def test_datetime_of_reads_the_warehouse_timestamps():
     assert datetime_of("2026-11-30T04:19:31.123Z").utcoffset().total_seconds() == 0
+
+
+def test_per_minute_splits_increments_cpu_and_events_by_minute():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from bench.follow import minute_table, per_minute
+
+    t0 = 1_800_000_000.0   # the sampler's start, as a UTC timestamp
+    iso = lambda s: datetime.fromtimestamp(t0 + s, timezone.utc).isoformat()  # noqa: E731  (as follow writes it)
+    phases = [(iso(10), 100, 1.0, 0.5, 0.3, 0.2, 2.0), (iso(20), 300, 3.0, 0.5, 0.3, 0.2, 4.0),
+              (iso(70), 500, 2.0, 1.0, 0.4, 0.4, 9.0)]
+    sent = [(30.0, 1000), (59.0, 2500), (90.0, 4000), (119.0, 5500)]
+    cpu = [(30.0, {"python": 10.0, "broker": 1.0}), (59.0, {"python": 20.0, "broker": 2.0}),
+           (119.0, {"python": 50.0, "broker": 8.0})]
+    samples = [(59.0, {"python": 500.0, "python_anon": 300.0}), (119.0, {"python": 520.0, "python_anon": 310.0})]
+    rows = per_minute(phases, sent, SimpleNamespace(cpu=cpu, samples=samples), t0)
+    assert [r["events_sent"] for r in rows] == [2500, 3000]
+    assert [r["increments"] for r in rows] == [2, 1]
+    assert rows[0]["lines_median"] == 200 and rows[0]["normalize_s_median"] == 2.0 and rows[0]["worst_p95_s"] == 4.0
+    assert rows[0]["cpu_s"] == {"python": 20.0, "broker": 2.0} and rows[1]["cpu_s"] == {"python": 30.0, "broker": 6.0}
+    assert rows[1]["rss_mb"] == {"python": 520, "python_anon": 310}
+    table = minute_table(rows)
+    assert table.count("\n") == 3 and "| 2 | 3,000 | 1 | 500 | 2 / 1 / 0.4 / 0.4 | 9 |" in table
