@@ -181,6 +181,17 @@ class WarmDbt:
                 newest = max(newest, path.stat().st_mtime_ns)
         return files, newest
 
+    def prepare(self) -> bool:
+        """Parse the project now (imports included, a few seconds), so the first call does not."""
+        from dbt.cli.main import dbtRunner
+
+        stamp = self._project_stamp()
+        parsed = dbtRunner().invoke(["--quiet", "parse", *self._argv_tail])
+        if parsed.success:
+            self._manifest, self._stamp = parsed.result, stamp
+            self._calls += 1
+        return bool(parsed.success)
+
     def _runner(self):
         from dbt.cli.main import dbtRunner
 

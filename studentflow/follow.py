@@ -155,7 +155,8 @@ class Follow(Pipeline):
         self.follow_options = follow
         self.status = status or (lambda line: None)
         self.traffic: Traffic | None = None
-        self.dbt = None
+        self.dbt = None                    # studentflow.engines.WarmDbt, parsed before the loop starts
+        self.built = False                 # the first increment runs `dbt build`, later ones the marts
         self.increments: list[dict[str, Any]] = []
         self.delays: Counter = Counter()   # freshness of every clean event so far (0.1 s buckets)
         self.post: threading.Thread | None = None     # the last increment's gate and report
@@ -172,6 +173,7 @@ class Follow(Pipeline):
             try:
                 self.spark = WarmSpark(self.settings).start()
                 self._stack()
+                self._warm_engines()
                 if self.follow_options.rate > 0:
                     self.traffic = Traffic(self.settings, self.follow_options.rate, self.options.malformed_rate)
                     self.traffic.start()
@@ -185,6 +187,18 @@ class Follow(Pipeline):
         self.summary.total_seconds = time.perf_counter() - t0
         self._summarize()
         return self.summary
+
+    def _warm_engines(self) -> None:
+        """dbt parsed and Spark started and warmed up before the generator's first event: its
+        events meet a running loop, and the freshness figures measure the loop, not the minute the
+        engines take to start (events other producers sent earlier wait, and are counted)."""
+        from studentflow.engines import WarmDbt
+
+        t = time.perf_counter()
+        self.dbt = WarmDbt(self.settings)
+        self.dbt.prepare()          # while the Spark JVM starts in the background
+        self.spark.get()
+        self.say(f"==> engines warm in {time.perf_counter() - t:.1f} s (dbt parsed, Spark started and warmed up)")
 
     def _loop(self) -> None:
         from studentflow.engines import has_new_lines
@@ -206,7 +220,7 @@ class Follow(Pipeline):
         """normalize -> marts on the loop's thread (what freshness waits for); the gate and the
         report of this increment then run on a thread of their own, beside the next increment's
         normalize, and are joined before its marts (dbt rewrites the tables they read)."""
-        from studentflow.engines import WarmDbt, increment
+        from studentflow.engines import increment
 
         t = time.perf_counter()
         res = increment(self.settings, self.spark.get(), lambda _m: None)
@@ -218,9 +232,8 @@ class Follow(Pipeline):
         self.totals.add(res)
         self.summary.run_id = res.run_id
         t = time.perf_counter()
-        first = self.dbt is None
-        if first:
-            self.dbt = WarmDbt(self.settings)
+        first = not self.built
+        self.built = True
         # +marts: the marts AND what they are built from (int_major_age_counts is a table: with the
         # marts alone, new rows never reached major_age_stats)
         ok, problems = self.dbt.invoke("build") if first else self.dbt.invoke("run", "--select", "+marts")

@@ -91,6 +91,8 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     out, err = _sigterm(proc)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
+    # the generator starts once the engines are warm: its first events meet a running loop
+    assert "==> engines warm in" in err and err.index("==> engines warm in") < err.index("events sent")
     summary = json.loads(out.strip().splitlines()[-1])
     c = summary["counts"]
     assert summary["stop_reason"] == "stopped by a signal" and summary["balance_ok"] is True
