@@ -146,6 +146,40 @@ class Traffic(threading.Thread):
         self.join(timeout=60)
 
 
+class LagWatch(threading.Thread):
+    """The sink's lag for the status line, asked every ``every`` seconds on a thread of its own:
+    each question opens two Kafka clients and reads the partitions' ends, which the loop's thread
+    (the increments) should not wait for."""
+
+    def __init__(self, settings: Settings, every: float = 2.0) -> None:
+        super().__init__(name="follow-lag", daemon=True)
+        self.settings, self.every = settings, every
+        self.text = "?"
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.text = self.ask()
+            if self.stopping.wait(self.every):
+                return
+
+    def ask(self) -> str:
+        from connect import lag, rest
+        from core import endpoints
+
+        try:
+            sinks = [cf for cf in rest.connector_files(None, self.settings) if not cf.is_source]
+            total = sum(x.lag for cf in sinks for x in lag.connector_lag(endpoints.kafka_conf(self.settings), cf.name,
+                                                                       self.settings.topic))
+            return f"{total:,}"
+        except Exception:  # noqa: BLE001  (a status line never stops the loop)
+            return "?"
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=30)
+
+
 class Follow(Pipeline):
     """The stack stage of :class:`Pipeline`, then the increment loop on warm engines."""
 
@@ -155,6 +189,7 @@ class Follow(Pipeline):
         self.follow_options = follow
         self.status = status or (lambda line: None)
         self.traffic: Traffic | None = None
+        self.lag: LagWatch | None = None
         self.dbt = None                    # studentflow.engines.WarmDbt, parsed before the loop starts
         self.built = False                 # the first increment runs `dbt build`, later ones the marts
         self.increments: list[dict[str, Any]] = []
@@ -173,6 +208,8 @@ class Follow(Pipeline):
             try:
                 self.spark = WarmSpark(self.settings).start()
                 self._stack()
+                self.lag = LagWatch(self.settings)
+                self.lag.start()
                 self._warm_engines()
                 if self.follow_options.rate > 0:
                     self.traffic = Traffic(self.settings, self.follow_options.rate, self.options.malformed_rate)
@@ -298,7 +335,7 @@ class Follow(Pipeline):
         parts = [f"{len(self.increments)} increments, {self.totals.total('lines_read'):,} lines"]
         if self.traffic:
             parts.append(f"{self.traffic.acked:,} events sent")
-        parts.append(f"sink lag {self._lag()}")
+        parts.append(f"sink lag {self.lag.text if self.lag else '?'}")
         if last:
             parts.append(f"last +{last['lines']:,} in {last['seconds']:.1f} s ("
                          + ", ".join(f"{k} {v:.1f}" for k, v in last["phases"].items()) + ")")
@@ -307,23 +344,13 @@ class Follow(Pipeline):
             parts.append("gate " + {None: "off", 1: "ok", 0: "FAILED"}[last["gate_passed"]])
         return " | ".join(parts)
 
-    def _lag(self) -> str:
-        from connect import lag, rest
-        from core import endpoints
-
-        try:
-            sinks = [cf for cf in rest.connector_files(None, self.settings) if not cf.is_source]
-            total = sum(x.lag for cf in sinks for x in lag.connector_lag(endpoints.kafka_conf(self.settings), cf.name,
-                                                                       self.settings.topic))
-            return f"{total:,}"
-        except Exception:  # noqa: BLE001  (a status line never stops the loop)
-            return "?"
-
     def _shutdown(self) -> None:
         if self.post is not None:   # stopped by a signal: the last gate and report still finish
             self.post.join(timeout=120)
             if self.post_error is not None:
                 self.say(f"    the last increment's gate or report failed: {self.post_error}")
+        if self.lag is not None:
+            self.lag.stop()
         if self.traffic is not None:
             self.traffic.stop()
             self.summary.counts["produced"] = self.traffic.acked
