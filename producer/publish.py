@@ -303,7 +303,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
     # A rate cap trickles messages: with the default linger each batch holds a few dozen, and the
     # embedded broker's cost per fetch grows with the number of batches it holds (measured with
     # `run --follow --rate 5000`: its CPU went from 7 to 60 CPU-s per minute over ten minutes with
-    # 20 ms, 3 to 7 over four minutes with 100 ms). 100 ms more latency is nothing at a capped rate.
+    # 20 ms, 3 to 14 with 100 ms). 100 ms more latency is nothing at a capped rate.
     linger = {"linger.ms": RATE_CAPPED_LINGER_MS} if rate else {}
     pconf = {**conf, **PRODUCER_DEFAULTS, **linger, "message.timeout.ms": int(delivery_timeout * 1000),
              **(extra_conf or {})}

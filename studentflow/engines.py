@@ -183,28 +183,26 @@ class WarmDbt:
 
     def prepare(self) -> bool:
         """Parse the project now (imports included, a few seconds), so the first call does not."""
+        return self._parse()
+
+    def _parse(self) -> bool:
+        """Parse the project into the manifest later calls reuse; on a parse error, none."""
         from dbt.cli.main import dbtRunner
 
         stamp = self._project_stamp()
         parsed = dbtRunner().invoke(["--quiet", "parse", *self._argv_tail])
-        if parsed.success:
-            self._manifest, self._stamp = parsed.result, stamp
-            self._calls += 1
+        self._manifest, self._stamp = (parsed.result, stamp) if parsed.success else (None, None)
         return bool(parsed.success)
 
     def _runner(self):
         from dbt.cli.main import dbtRunner
 
         self._calls += 1
-        if self._calls == 1:
-            return dbtRunner()          # parses (the first build)
-        stamp = self._project_stamp()
-        if self._manifest is None or stamp != self._stamp:
-            parsed = dbtRunner().invoke(["--quiet", "parse", *self._argv_tail])
-            if not parsed.success:      # the invoke below parses and reports the error itself
-                self._manifest = None
+        if self._manifest is None and self._calls == 1:
+            return dbtRunner()          # nothing prepared: the first build parses for itself
+        if self._manifest is None or self._project_stamp() != self._stamp:
+            if not self._parse():       # the invoke below parses and reports the error itself
                 return dbtRunner()
-            self._manifest, self._stamp = parsed.result, stamp
         return dbtRunner(manifest=self._manifest)
 
     def invoke(self, *command: str) -> tuple[bool, list[str]]:
