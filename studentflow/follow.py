@@ -7,9 +7,10 @@ project parsed once) -> the Great Expectations gate -> the report refreshed. Eac
 ``emitted_at`` to the row being in ``major_age_stats`` (p50, p95, max).
 
 Freshness waits for normalize and the marts only, so the gate and the report of increment k run
-on a second thread while increment k+1 normalizes (they read what that commit does not touch, or
-an increment's rows by run_id), and are joined before k+1's marts: dbt rewrites the tables they
-read. One increment's normalize, marts, gate and report still happen in that order.
+beside increment k+1's normalize, in a process of their own (studentflow/checker.py: Great
+Expectations and matplotlib would otherwise hold this process's GIL), and are waited for before
+k+1's marts: dbt rewrites the tables they read. One increment's normalize, marts, gate and report
+still happen in that order.
 
 Ctrl-C or SIGTERM ends the loop once the increment in flight has committed (a second signal
 stops at once: its one SQLite transaction rolls back); what the run started is stopped, the
@@ -28,6 +29,7 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from core import procs
@@ -194,7 +196,8 @@ class Follow(Pipeline):
         self.built = False                 # the first increment runs `dbt build`, later ones the marts
         self.increments: list[dict[str, Any]] = []
         self.delays: Counter = Counter()   # freshness of every clean event so far (0.1 s buckets)
-        self.post: threading.Thread | None = None     # the last increment's gate and report
+        self.checker = None                # studentflow.checker.Checker: the gate and the report, off this GIL
+        self.post: threading.Thread | None = None     # waits for the last increment's gate and report
         self.post_error: BaseException | None = None
         self.gate_failures = 0
         self.stop_reason = "duration reached"
@@ -229,13 +232,17 @@ class Follow(Pipeline):
         """dbt parsed and Spark started and warmed up before the generator's first event: its
         events meet a running loop, and the freshness figures measure the loop, not the minute the
         engines take to start (events other producers sent earlier wait, and are counted)."""
+        from studentflow.checker import Checker
         from studentflow.engines import WarmDbt
 
         t = time.perf_counter()
+        self.checker = Checker(self.settings).start()   # imports Great Expectations and matplotlib meanwhile
         self.dbt = WarmDbt(self.settings)
         self.dbt.prepare()          # while the Spark JVM starts in the background
         self.spark.get()
-        self.say(f"==> engines warm in {time.perf_counter() - t:.1f} s (dbt parsed, Spark started and warmed up)")
+        self.checker.wait_ready()
+        self.say(f"==> engines warm in {time.perf_counter() - t:.1f} s (dbt parsed, Spark started and warmed up, "
+                 "gate and report ready)")
 
     def _loop(self) -> None:
         from studentflow.engines import has_new_lines
@@ -286,28 +293,19 @@ class Follow(Pipeline):
         self.post.start()
 
     def _post(self, res, ok: bool, fresh: Freshness | None, in_marts: datetime, phases: dict[str, float]) -> None:
-        """The gate on the increment's data and the report; the increment's row. Errors are kept for
-        the loop's thread, which raises them when it joins this one."""
-        from expectations import gate
-        from studentflow.report.report import build_report
-
+        """The gate on the increment's data and the report (in the checker process); the increment's
+        row. Errors are kept for the loop's thread, which raises them when it joins this one."""
         try:
-            t = time.perf_counter()
-            passed = None
-            if self.options.gate:
-                result = gate.run(self.settings, docs=False, run_id=res.run_id)   # the new data
-                passed = bool(result.success and ok)
-                if not passed:
-                    self.gate_failures += 1
-                    failed = ", ".join(f"{o.table}.{o.column or ''} {o.expectation}" for o in result.failed) \
-                        if result.failed else "dbt failed"
-                    self.say(f"    gate FAILED on increment {res.run_id}: {failed} (committed; the loop goes on)")
-            phases["gate"] = time.perf_counter() - t
-            t = time.perf_counter()
-            paths = build_report(self.settings, lang=self.options.lang, run_summary=self.summary.as_report_input())
-            phases["report"] = time.perf_counter() - t
-            for f in paths.files():
-                self.summary.outputs[f.name if hasattr(f, "name") else str(f)] = str(f)
+            checked = self.checker.check(res.run_id, gate=self.options.gate, lang=self.options.lang,
+                                         run_summary=self.summary.as_report_input())
+            phases.update(checked.seconds)
+            passed = None if checked.passed is None else bool(checked.passed and ok)
+            if passed is False:
+                self.gate_failures += 1
+                failed = ", ".join(checked.failed) if checked.failed else "dbt failed"
+                self.say(f"    gate FAILED on increment {res.run_id}: {failed} (committed; the loop goes on)")
+            for f in checked.files:
+                self.summary.outputs[Path(f).name] = f
             row = {"run_id": res.run_id, "finished_at": in_marts.isoformat(timespec="milliseconds"),
                    "lines": res.lines_read, "seconds": sum(phases.values()),
                    "freshness_p50_s": fresh and fresh.p50, "freshness_p95_s": fresh and fresh.p95,
@@ -349,6 +347,8 @@ class Follow(Pipeline):
             self.post.join(timeout=120)
             if self.post_error is not None:
                 self.say(f"    the last increment's gate or report failed: {self.post_error}")
+        if self.checker is not None:
+            self.checker.stop()
         if self.lag is not None:
             self.lag.stop()
         if self.traffic is not None:

@@ -62,6 +62,18 @@ def _sigterm(proc: subprocess.Popen) -> tuple[str, str]:
             proc.kill()
 
 
+def _children(pid: int) -> dict[int, str]:
+    """pid -> command line of the direct children of ``pid``."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 def _staged_lines(env: dict) -> int:
     return sum(p.read_bytes().count(b"\n") for p in Path(env["STUDENTFLOW_STAGING_DIR"]).glob("*.txt"))
 
@@ -88,9 +100,16 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     proc = _follow(env, "--rate", "400", "--interval", "1")
     _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments")) >= 2, proc)
+    # the gate and the report run in a child process of their own (studentflow/checker.py)
+    helpers = [pid for pid, cmd in _children(proc.pid).items() if "multiprocessing" in cmd]   # + its resource tracker
+    assert len([p for p in helpers if "spawn_main" in _children(proc.pid)[p]]) == 1, _children(proc.pid)
     out, err = _sigterm(proc)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
+    deadline = time.monotonic() + 10       # the resource tracker ends once its last client has
+    while any(Path(f"/proc/{p}").exists() for p in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in helpers if Path(f"/proc/{p}").exists()]   # stopped with their owner
     # the generator starts once the engines are warm: its first events meet a running loop
     assert "==> engines warm in" in err and err.index("==> engines warm in") < err.index("events sent")
     summary = json.loads(out.strip().splitlines()[-1])

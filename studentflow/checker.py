@@ -1,0 +1,142 @@
+"""The gate and the report of `run --follow`, in a process of their own.
+
+Great Expectations and matplotlib are pure Python: in the follow process they held the GIL about
+60 % of the time (py-spy, ``--gil``), so the next increment's normalize (its py4j calls, the
+Arrow batches, the SQLite commit) and its dbt marts waited for them, and freshness with it. Here
+they run in one long-lived child process (its own interpreter and GIL; one Great Expectations
+context and one matplotlib for the whole run), fed one increment at a time through a pipe.
+
+    checker = Checker(settings).start()        # spawns the child; it imports GX and matplotlib
+    done = checker.check(run_id, gate=True, lang="fr", run_summary=summary.as_report_input())
+    checker.stop()
+
+The child ends when its owner asks, and also when the owner dies (its pipe closes: no orphan).
+It ignores Ctrl-C and SIGTERM (a terminal or a supervisor signals the whole process group): the
+owner decides when its last increment's gate and report are finished, then stops it.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.config import Settings
+
+
+@dataclass
+class Checked:
+    """What the child did for one increment."""
+
+    passed: bool | None                  # None: the gate is off
+    failed: list[str]                    # "table.column expectation" per failed expectation
+    seconds: dict[str, float]            # gate, report
+    files: list[str] = field(default_factory=list)
+
+
+class CheckerError(RuntimeError):
+    """The gate or the report failed in the child (the message carries its traceback's last line)."""
+
+
+def _check(settings: Settings, job: dict[str, Any]) -> Checked:
+    from expectations import gate
+    from studentflow.report.report import build_report
+
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    passed, failed = None, []
+    if job["gate"]:
+        result = gate.run(settings, docs=False, run_id=job["run_id"])   # the increment's rows
+        passed = bool(result.success)
+        failed = [f"{o.table}.{o.column or ''} {o.expectation}" for o in result.failed]
+    seconds["gate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    paths = build_report(settings, lang=job["lang"], run_summary=job["run_summary"])
+    seconds["report"] = time.perf_counter() - t
+    return Checked(passed, failed, seconds, [str(f) for f in paths.files()])
+
+
+def _serve(conn, settings: Settings) -> None:
+    """The child: import once, then one job per message until None or the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        from expectations import gate
+        import studentflow.report.report  # noqa: F401  (matplotlib, Jinja: paid before the first job)
+
+        gate.preload()
+        conn.send(("ready", None))
+        while True:
+            try:
+                job = conn.recv()
+            except (EOFError, OSError):   # the owner is gone
+                return
+            if job is None:
+                return
+            try:
+                conn.send(("ok", _check(settings, job)))
+            except Exception as exc:  # noqa: BLE001  (sent to the owner, which raises it)
+                conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"))
+    except (EOFError, OSError, BrokenPipeError):
+        return
+
+
+class Checker:
+    """The owner's side: start the child, hand it increments, stop it."""
+
+    def __init__(self, settings: Settings, ready_timeout: float = 180) -> None:
+        self.settings = settings
+        self.ready_timeout = ready_timeout
+        ctx = multiprocessing.get_context("spawn")   # never fork a process that holds a JVM gateway and threads
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, settings), name="studentflow-checker", daemon=True)
+        self._child_end = child
+        self._ready = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def start(self) -> "Checker":
+        self._proc.start()
+        self._child_end.close()   # the child's copy is the only one left: its death closes the pipe
+        return self
+
+    def _receive(self, timeout: float | None) -> tuple[str, Any]:
+        if not self._conn.poll(timeout):
+            raise CheckerError(f"the gate/report process did not answer in {timeout:g} s")
+        try:
+            return self._conn.recv()
+        except EOFError:
+            raise CheckerError(f"the gate/report process ended (exit code {self._proc.exitcode}); "
+                               "its error is above, if it printed one") from None
+
+    def wait_ready(self) -> None:
+        """Block until the child has imported Great Expectations and matplotlib."""
+        if not self._ready:
+            kind, _ = self._receive(self.ready_timeout)
+            self._ready = kind == "ready"
+
+    def check(self, run_id: str, *, gate: bool, lang: str, run_summary: Any, timeout: float = 600) -> Checked:
+        """The gate on ``run_id``'s rows (when ``gate``) and the report; raises CheckerError."""
+        self.wait_ready()
+        self._conn.send({"run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary})
+        kind, payload = self._receive(timeout)
+        if kind != "ok":
+            raise CheckerError(str(payload).strip())
+        return payload
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._proc.pid is None:
+            return
+        try:
+            self._conn.send(None)
+        except (OSError, BrokenPipeError):
+            pass
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.kill()   # it ignores SIGTERM
+            self._proc.join(5)
+        self._conn.close()

@@ -1,0 +1,119 @@
+"""The gate and the report of `run --follow` in a process of their own (studentflow/checker.py):
+the same verdicts as the gate run in this process, errors that reach the owner, and a child that
+never outlives its owner. Real Great Expectations, real dbt marts, a real SQLite file."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core import config
+from studentflow import testing as aw
+from studentflow.checker import Checker, CheckerError
+from tests.integration import analytics_cli
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def settings_in(base: Path) -> config.Settings:
+    return config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
+                       warehouse=str(base / "data" / "warehouse.db"))
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_checker_gives_the_gates_verdicts_and_writes_the_report_in_another_process(tmp_path):
+    from expectations import gate
+
+    settings = settings_in(tmp_path)
+    rows = aw.build(settings.warehouse, n=200)
+    template = list(rows[0])
+
+    def row(event_id, age, run_id):
+        r = list(template)
+        r[0], r[4], r[-1] = event_id, age, run_id
+        return tuple(r)
+
+    code, err = analytics_cli.run(["transform"], settings)   # the marts, on good rows
+    assert code == 0, err
+    con = sqlite3.connect(settings.warehouse)   # then two increments' rows (the gate reads them by run_id)
+    aw.insert_clean(con, [row("old-bad-age", 140, "run-old")] + [row(f"new-{i}", 30, "run-new") for i in range(3)])
+    con.close()
+
+    checker = Checker(settings).start()
+    try:
+        assert checker.pid is not None and checker.pid != os.getpid() and alive(checker.pid)
+        new = checker.check("run-new", gate=True, lang="en", run_summary=None)
+        old = checker.check("run-old", gate=True, lang="en", run_summary=None)
+        # the same verdicts as the gate in this process, on the same rows
+        here_new, here_old = gate.run(settings, docs=False, run_id="run-new"), gate.run(settings, docs=False, run_id="run-old")
+        assert new.passed is here_new.success is True and new.failed == []
+        assert old.passed is here_old.success is False
+        assert old.failed == [f"{o.table}.{o.column or ''} {o.expectation}" for o in here_old.failed] == [
+            "clean_students.age expect_column_values_to_be_between"]
+        report = settings.data_dir / "report" / "report.md"
+        assert str(report) in old.files and report.is_file() and (settings.data_dir / "report" / "age_boxplot.png").is_file()
+        assert set(old.seconds) == {"gate", "report"} and all(s > 0 for s in old.seconds.values())
+        # Ctrl-C reaches the whole process group on a terminal: the child ignores it, the owner decides
+        os.kill(checker.pid, signal.SIGINT)
+        os.kill(checker.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        off = checker.check("run-old", gate=False, lang="en", run_summary=None)
+        assert off.passed is None and off.failed == [] and alive(checker.pid)
+    finally:
+        checker.stop()
+    assert not alive(checker.pid) and checker._proc.exitcode == 0
+
+
+def test_an_error_in_the_checker_reaches_the_owner_and_the_next_increment_is_still_checked(tmp_path):
+    settings = settings_in(tmp_path)
+    aw.build(settings.warehouse, n=50)          # clean_students, but no marts yet: the gate refuses
+    checker = Checker(settings).start()
+    try:
+        with pytest.raises(CheckerError, match="studentflow transform"):
+            checker.check("run-0001", gate=True, lang="en", run_summary=None)
+        code, err = analytics_cli.run(["transform"], settings)
+        assert code == 0, err
+        assert checker.check("run-0001", gate=True, lang="en", run_summary=None).passed is True
+    finally:
+        checker.stop()
+
+
+OWNER = """
+import sys, time
+from core import config
+from studentflow.checker import Checker
+checker = Checker(config.load(env={}, data_dir=sys.argv[1], state_dir=sys.argv[1])).start()
+checker.wait_ready()
+print(checker.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_checker_ends_when_its_owner_is_killed(tmp_path):
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(owner.stdout.readline())
+        assert alive(child)
+        owner.kill()                              # kill -9: no chance to stop its child
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(child), "the checker outlived its owner"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
