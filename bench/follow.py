@@ -5,7 +5,8 @@
 Runs ``studentflow run --follow --rate R --duration D --json`` in private data/state/staging
 folders (its own embedded stack, started and stopped by the run) and samples, every
 ``--sample`` seconds, the resident memory of each of its processes by role: the follow process
-(Python), its Spark driver JVM, the Connect worker and the broker. It prints:
+(Python), its gate/report child process (the checker), its Spark driver JVM, the Connect worker
+and the broker. It prints:
 
 - freshness over every event (p50/p95/max from the run's summary) and per increment after the
   first minute (median and worst of the increments' p95);
@@ -38,7 +39,7 @@ from bench.normalize import load
 from bench.rss import CLK_TCK, descendants, parent_map, read_cpu_ticks, read_status_kb
 
 REPO = Path(__file__).resolve().parents[1]
-ROLES = ("python", "spark_jvm", "connect", "broker")
+ROLES = ("python", "checker", "spark_jvm", "connect", "broker")   # checker: the gate/report child process
 
 
 def _stack_pids(env: dict) -> dict[int, str]:
@@ -77,13 +78,14 @@ class Sampler(threading.Thread):
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
                     continue
-                pids[pid] = "spark_jvm" if b"org.apache.spark" in cmd else "other"
+                pids[pid] = ("spark_jvm" if b"org.apache.spark" in cmd
+                             else "checker" if b"multiprocessing.spawn" in cmd else "other")
             for pid, role in pids.items():
                 if role in mb:
                     st = read_status_kb(pid)
                     mb[role] += st.get("VmRSS", 0) / 1024
-                    if role == "python":
-                        mb["python_anon"] = st.get("RssAnon", 0) / 1024
+                    if role in ("python", "checker"):
+                        mb[f"{role}_anon"] = st.get("RssAnon", 0) / 1024
                 ticks = read_cpu_ticks(pid)
                 if ticks is not None:   # a process that is gone keeps its last figure
                     self.cpu_seen[pid] = (role, ticks / CLK_TCK)
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb_at": {"warm_s": round(t_warm), "end_s": round(t_end),
                       "warm": {r: round(warm[r]) for r in ROLES}, "end": {r: round(end[r]) for r in ROLES}},
         "rss_growth_pct_after_warm": {r: None if g is None else round(g, 1) for r, g in growth.items()},
+        "rss_growth_pct_median_minutes": median_growth(samples, args.warm),
         "events_sent": sent_end, "broker_growth_mb_per_million_events": broker_per_m and round(broker_per_m),
         "counts": c, "staged_lines_counted": staged,
         "balance_ok": summary["balance_ok"]
@@ -197,6 +200,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({**figures, "samples": sampler.samples, "cpu": sampler.cpu}, indent=1))
     return 0 if figures["balance_ok"] else 1
+
+
+def median_growth(samples: list[tuple[float, dict[str, float]]], warm: float) -> dict:
+    """RSS growth per role from the median of the minute after ``warm`` seconds to the median of
+    the last whole minute: one sample swings with the increment in flight (a Python process moves
+    by 100 MB within a minute), a minute's median does not."""
+    if not samples:
+        return {}
+    end = samples[-1][0]
+    first = [x for t, x in samples if warm <= t < warm + 60]
+    last = [x for t, x in samples if end - 60 < t <= end]
+    out = {}
+    for role in ROLES:
+        a = statistics.median(x[role] for x in first) if first else 0
+        b = statistics.median(x[role] for x in last) if last else 0
+        out[role] = {"from_mb": round(a), "to_mb": round(b), "pct": round((b - a) / a * 100, 1) if a else None}
+    return out
 
 
 def per_minute(phases: list[tuple], sent: list[tuple[float, int]], sampler: Sampler, t0_utc: float) -> list[dict]:
@@ -231,7 +251,8 @@ def per_minute(phases: list[tuple], sent: list[tuple[float, int]], sampler: Samp
 def minute_table(rows: list[dict]) -> str:
     """The per-minute profile as a markdown table."""
     head = ("| min | events sent | incr. | lines (med.) | normalize / marts / gate / report s (med.) | worst p95 s "
-            "| CPU-s python / spark / connect / broker / other | RSS MB python (anon) / spark / connect / broker |")
+            "| CPU-s python / checker / spark / connect / broker / other "
+            "| RSS MB python (anon) / checker (anon) / spark / connect / broker |")
     out = [head, "|" + "---|" * 8]
     fmt = lambda v: "–" if v is None else f"{v:g}"   # noqa: E731
     for r in rows:
@@ -239,8 +260,9 @@ def minute_table(rows: list[dict]) -> str:
         out.append(f"| {r['minute']} | {r['events_sent']:,} | {r['increments']} | {fmt(r['lines_median'])} | "
                    + " / ".join(fmt(r[f'{p}_s_median']) for p in ("normalize", "marts", "gate", "report"))
                    + f" | {fmt(r['worst_p95_s'])} | "
-                   + " / ".join(fmt(c.get(k)) for k in ("python", "spark_jvm", "connect", "broker", "other"))
+                   + " / ".join(fmt(c.get(k)) for k in ("python", "checker", "spark_jvm", "connect", "broker", "other"))
                    + f" | {fmt(m.get('python'))} ({fmt(m.get('python_anon'))}) / "
+                   + f"{fmt(m.get('checker'))} ({fmt(m.get('checker_anon'))}) / "
                    + " / ".join(fmt(m.get(k)) for k in ("spark_jvm", "connect", "broker")) + " |")
     return "\n".join(out)
 

@@ -23,6 +23,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import procs
 from core.config import Settings
 
 
@@ -79,6 +80,7 @@ def _serve(conn, settings: Settings) -> None:
                 conn.send(("ok", _check(settings, job)))
             except Exception as exc:  # noqa: BLE001  (sent to the owner, which raises it)
                 conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"))
+            procs.release_freed_memory()   # the heap a job freed, back to the system between jobs
     except (EOFError, OSError, BrokenPipeError):
         return
 

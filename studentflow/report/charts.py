@@ -29,21 +29,57 @@ def _fit_labels(ax, n: int) -> None:
             label.set_horizontalalignment("right")
 
 
-def draw_boxplot(data: ReportData, path: Path, t: dict[str, str], lang: str) -> None:
+def box_stats(histogram: list[tuple[int, int]], whis: float = 1.5) -> dict:
+    """The statistics of one box (matplotlib's ``bxp`` keys) from an (age, count) histogram.
+
+    The same figures as ``matplotlib.cbook.boxplot_stats`` on the expanded list of ages (numpy's
+    linear-interpolated percentiles, whiskers at the most extreme ages within ``whis`` IQR of the
+    box), without building that list: it has one entry per student, so drawing the chart cost
+    memory and time that grew with the warehouse (the continuous mode redraws it every increment).
+    Fliers are the distinct ages outside the whiskers (repeats would be drawn on the same spot)."""
     import numpy as np
 
-    majors = [r["major"] for r in data.stats if data.ages.get(r["major"])]
+    pairs = sorted((a, n) for a, n in histogram if n > 0)
+    ages = np.array([a for a, _ in pairs], dtype=float)
+    counts = np.array([n for _, n in pairs], dtype=np.int64)
+    total = int(counts.sum())
+    ends = np.cumsum(counts)            # the sorted expanded list's index k holds ages[searchsorted(ends, k, "right")]
+
+    def at(k: int) -> float:
+        return float(ages[np.searchsorted(ends, k, side="right")])
+
+    def percentile(p: float) -> float:
+        h = (total - 1) * p / 100
+        lo = int(np.floor(h))
+        below = at(lo)
+        return below if lo + 1 >= total else below + (h - lo) * (at(lo + 1) - below)
+
+    q1, med, q3 = percentile(25), percentile(50), percentile(75)
+    iqr = q3 - q1
+    inside_hi = ages[ages <= q3 + whis * iqr]
+    inside_lo = ages[ages >= q1 - whis * iqr]
+    whishi = q3 if len(inside_hi) == 0 or inside_hi.max() < q3 else float(inside_hi.max())
+    whislo = q1 if len(inside_lo) == 0 or inside_lo.min() > q1 else float(inside_lo.min())
+    notch = 1.57 * iqr / np.sqrt(total)
+    return {"mean": float((ages * counts).sum() / total), "med": med, "q1": q1, "q3": q3, "iqr": iqr,
+            "cilo": med - notch, "cihi": med + notch, "whislo": whislo, "whishi": whishi,
+            "fliers": np.concatenate([ages[ages < whislo], ages[ages > whishi]]), "n": total}
+
+
+def draw_boxplot(data: ReportData, path: Path, t: dict[str, str], lang: str) -> None:
+    majors = [r["major"] for r in data.stats if any(n > 0 for _, n in data.ages.get(r["major"], ()))]
     fig = _new_figure(10, 6)
     ax = fig.add_subplot()
     if majors:
-        series = [np.repeat([a for a, _ in data.ages[m]], [n for _, n in data.ages[m]]) for m in majors]
-        labels = [f"{m}\n(n={fmt_int(len(s), lang)})" for m, s in zip(majors, series)]
-        ax.boxplot(series, tick_labels=labels, showmeans=True, patch_artist=True,
-                   boxprops={"facecolor": "#cfe2f3", "edgecolor": "#1f4e79"},
-                   medianprops={"color": "#c0392b", "linewidth": 2},
-                   meanprops={"marker": "D", "markerfacecolor": "#f39c12", "markeredgecolor": "#7e5109",
-                              "markersize": 6},
-                   flierprops={"marker": "o", "markersize": 3, "alpha": 0.4})
+        boxes = [box_stats(data.ages[m]) for m in majors]
+        for m, box in zip(majors, boxes):
+            box["label"] = f"{m}\n(n={fmt_int(box.pop('n'), lang)})"
+        ax.bxp(boxes, showmeans=True, patch_artist=True,
+               boxprops={"facecolor": "#cfe2f3", "edgecolor": "#1f4e79"},
+               medianprops={"color": "#c0392b", "linewidth": 2},
+               meanprops={"marker": "D", "markerfacecolor": "#f39c12", "markeredgecolor": "#7e5109",
+                          "markersize": 6},
+               flierprops={"marker": "o", "markersize": 3, "alpha": 0.4})
         _fit_labels(ax, len(majors))
     else:
         ax.text(0.5, 0.5, t["no_data"], ha="center", va="center", transform=ax.transAxes, fontsize=14)

@@ -45,3 +45,17 @@ def test_per_minute_splits_increments_cpu_and_events_by_minute():
     assert rows[1]["rss_mb"] == {"python": 520, "python_anon": 310}
     table = minute_table(rows)
     assert table.count("\n") == 3 and "| 2 | 3,000 | 1 | 500 | 2 / 1 / 0.4 / 0.4 | 9 |" in table
+
+
+def test_median_growth_compares_the_medians_of_the_minute_after_warm_up_and_of_the_last_minute():
+    from bench.follow import ROLES, median_growth
+
+    def sample(t, python):
+        return (t, {**{r: 100.0 for r in ROLES}, "python": python})
+    # minute 1-2: 100, 300 (a spike), 110 -> median 110; the last minute: 120, 500, 121 -> 121
+    samples = [sample(50, 999), sample(60, 100), sample(80, 300), sample(100, 110),
+               sample(200, 120), sample(220, 500), sample(240, 121)]
+    got = median_growth(samples, warm=60)
+    assert got["python"] == {"from_mb": 110, "to_mb": 121, "pct": 10.0}
+    assert got["broker"]["pct"] == 0.0
+    assert median_growth([], 60) == {}
