@@ -280,7 +280,10 @@ class Follow(Pipeline):
         self.built = True
         # +marts: the marts AND what they are built from (int_major_age_counts is a table: with the
         # marts alone, new rows never reached major_age_stats)
-        ok, problems = self.dbt.invoke("build") if first else self.dbt.invoke("run", "--select", "+marts")
+        # later increments write no manifest/run_results JSON and no debug lines to dbt.log (warnings
+        # and errors still go there): the marts 0.35 -> 0.26 s (median of 15, 20k rows)
+        ok, problems = self.dbt.invoke("build") if first else self.dbt.invoke(
+            "run", "--select", "+marts", "--no-write-json", "--log-level-file", "warn")
         phases["marts"] = time.perf_counter() - t
         in_marts = datetime.now(timezone.utc)
         if not ok:
