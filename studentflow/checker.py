@@ -59,15 +59,16 @@ def _check(settings: Settings, job: dict[str, Any]) -> Checked:
     return Checked(passed, failed, seconds, [str(f) for f in paths.files()])
 
 
-def _serve(conn, settings: Settings) -> None:
+def _serve(conn, settings: Settings, gate_on: bool) -> None:
     """The child: import once, then one job per message until None or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        from expectations import gate
         import studentflow.report.report  # noqa: F401  (matplotlib, Jinja: paid before the first job)
 
-        gate.preload()
+        if gate_on:                        # about 4 s of imports, for nothing with --no-gate
+            from expectations import gate
+            gate.preload()
         conn.send(("ready", None))
         while True:
             try:
@@ -88,12 +89,12 @@ def _serve(conn, settings: Settings) -> None:
 class Checker:
     """The owner's side: start the child, hand it increments, stop it."""
 
-    def __init__(self, settings: Settings, ready_timeout: float = 180) -> None:
+    def __init__(self, settings: Settings, *, gate: bool = True, ready_timeout: float = 180) -> None:
         self.settings = settings
         self.ready_timeout = ready_timeout
         ctx = multiprocessing.get_context("spawn")   # never fork a process that holds a JVM gateway and threads
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, settings), name="studentflow-checker", daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child, settings, gate), name="studentflow-checker", daemon=True)
         self._child_end = child
         self._ready = False
 

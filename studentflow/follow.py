@@ -236,7 +236,7 @@ class Follow(Pipeline):
         from studentflow.engines import WarmDbt
 
         t = time.perf_counter()
-        self.checker = Checker(self.settings).start()   # imports Great Expectations and matplotlib meanwhile
+        self.checker = Checker(self.settings, gate=self.options.gate).start()   # imports GX and matplotlib meanwhile
         self.dbt = WarmDbt(self.settings)
         self.dbt.prepare()          # while the Spark JVM starts in the background
         self.spark.get()
