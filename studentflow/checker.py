@@ -38,7 +38,7 @@ class Checked:
 
 
 class CheckerError(RuntimeError):
-    """The gate or the report failed in the child (the message carries its traceback's last line)."""
+    """The gate or the report failed in the child (the message carries its error and the end of its traceback)."""
 
 
 def _check(settings: Settings, job: dict[str, Any]) -> Checked:
