@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.rss import parent_map
+from core.procs import pid_alive
 from tests.integration.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow
@@ -65,12 +67,12 @@ def _sigterm(proc: subprocess.Popen) -> tuple[str, str]:
 def _children(pid: int) -> dict[int, str]:
     """pid -> command line of the direct children of ``pid``."""
     out = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError, IndexError):
-            continue
+    for child, parent in parent_map().items():
+        if parent == pid:
+            try:
+                out[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
     return out
 
 
@@ -107,9 +109,9 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
     deadline = time.monotonic() + 10       # the resource tracker ends once its last client has
-    while any(Path(f"/proc/{p}").exists() for p in helpers) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in helpers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in helpers if Path(f"/proc/{p}").exists()]   # stopped with their owner
+    assert not [p for p in helpers if pid_alive(p)]   # stopped with their owner
     # the generator starts once the engines are warm: its first events meet a running loop
     assert "==> engines warm in" in err and err.index("==> engines warm in") < err.index("events sent")
     summary = json.loads(out.strip().splitlines()[-1])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from core import config
+from core.procs import pid_alive as alive
 from studentflow import testing as aw
 from studentflow.checker import Checker, CheckerError
 from tests.integration import analytics_cli
@@ -25,14 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 def settings_in(base: Path) -> config.Settings:
     return config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
                        warehouse=str(base / "data" / "warehouse.db"))
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_the_checker_gives_the_gates_verdicts_and_writes_the_report_in_another_process(tmp_path):
