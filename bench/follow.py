@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def median_growth(samples: list[tuple[float, dict[str, float]]], warm: float) -> dict:
     """RSS growth per role from the median of the minute after ``warm`` seconds to the median of
-    the last whole minute: one sample swings with the increment in flight (a Python process moves
+    the last 60 s of samples: one sample swings with the increment in flight (a Python process moves
     by 100 MB within a minute), a minute's median does not."""
     if not samples:
         return {}

@@ -82,7 +82,7 @@ def _serve(conn, settings: Settings, gate_on: bool) -> None:
             except Exception as exc:  # noqa: BLE001  (sent to the owner, which raises it)
                 conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"))
             procs.release_freed_memory()   # the heap a job freed, back to the system between jobs
-    except (EOFError, OSError, BrokenPipeError):
+    except (EOFError, OSError):   # the owner is gone
         return
 
 
@@ -136,7 +136,7 @@ class Checker:
             return
         try:
             self._conn.send(None)
-        except (OSError, BrokenPipeError):
+        except OSError:   # the child is gone (BrokenPipeError)
             pass
         self._proc.join(timeout)
         if self._proc.is_alive():
