@@ -175,7 +175,9 @@ def spark_session(master: str):
 
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    conf = spark_conf(config.load(env={}))
+    settings = config.load(env={})
+    conf = spark_conf(settings)
+    conf["spark.driver.memory"] = settings.spark_memory
     conf["spark.app.name"] = "StudentDataProcessing (original method)"
     builder = SparkSession.builder.master(master)
     for k, v in conf.items():

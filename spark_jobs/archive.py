@@ -1,43 +1,42 @@
-"""`python -m spark_jobs.archive`: build the Spark driver's class-data archive (run by `make setup`).
+"""`python -m spark_jobs.archive`: build the Spark Connect server's class-data archive (run by `make setup`).
 
-A normalize of a few generated lines in a JVM that records the classes it loaded, at exit, into
-``session.CDS_ARCHIVE``; later Spark JVMs map that archive and start faster (see session.py).
+A server started with ``-XX:ArchiveClassesAtExit`` serves a warm-up normalize, then stops: at exit
+its JVM writes the classes it loaded into :func:`spark_jobs.session.class_archive`; later servers
+map that archive and start sooner. Never committed: it belongs to this machine's Java.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from spark_jobs.session import CDS_ARCHIVE
+from core import config
+from core.config import Settings
 
 
-def build_archive() -> Path:
-    """Normalize a few generated lines in a JVM that records its classes into CDS_ARCHIVE at exit."""
-    import tempfile
+def build_archive(settings: Settings) -> Path:
+    from spark_jobs import server
+    from spark_jobs.job import warm_up
+    from spark_jobs.session import class_archive, connect
 
-    from spark_jobs.job import run_normalize
-    from core import config
-
-    CDS_ARCHIVE.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sf-cds-") as tmp:
-        root = Path(tmp)
-        (root / "staging").mkdir()
-        lines = ['{"event_id":"00000000-0000-4000-8000-%012d","student_id":"S%d","first_name":"Léa",'
-                 '"last_name":"Martin","age":%d,"major":"Chimie","emitted_at":"2026-11-27T10:00:00Z",'
-                 '"schema_version":1}' % (i, i, 18 + i % 30) for i in range(200)]
-        lines += ["Alice,Dupont,22,Informatique", "hello kafka", "Bob,Martin,age:19,Physique", ""]
-        (root / "staging" / "students.raw.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        settings = config.load(data_dir=str(root), state_dir=str(root / "state"),
-                               staging_dir=str(root / "staging"), warehouse=str(root / "w.db"))
-        os.environ["STUDENTFLOW_CDS_TRAINING"] = str(CDS_ARCHIVE)
+    target = class_archive(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".tmp")
+    partial.unlink(missing_ok=True)
+    proc, url = server.start(settings, tie_to_parent=True,
+                             java_options=f"-XX:ArchiveClassesAtExit={partial} -Xlog:cds=off")
+    try:
+        server.wait_ready(url, proc, settings)
+        spark = connect(url)
         try:
-            run_normalize(settings, progress=lambda _m: None)   # releases the JVM: the archive is written
+            warm_up(settings, spark)
         finally:
-            os.environ.pop("STUDENTFLOW_CDS_TRAINING", None)
-    return CDS_ARCHIVE
-
-
+            spark.stop()
+    finally:
+        server.stop_pid(proc.pid, timeout=120)   # SIGTERM: a normal JVM exit, which writes the archive (seconds)
+    if not partial.is_file() or partial.stat().st_size == 0:
+        raise SystemExit(f"the JVM wrote no class-data archive (see {server.log_path(settings)})")
+    partial.replace(target)
+    return target
 
 
 if __name__ == "__main__":
-    print(f"[setup] Spark class-data archive: {build_archive()}")
+    print(f"[setup] Spark class-data archive: {build_archive(config.load())}")

@@ -1,7 +1,7 @@
 """The normalization job: new staged lines -> pure transform -> one warehouse transaction.
 
     from spark_jobs.job import run_normalize
-    result = run_normalize(settings)                      # the next increment; starts and releases Spark
+    result = run_normalize(settings)                      # the next increment, on the stack's Spark server
     result = run_normalize(settings, spark=spark)         # reuses (and keeps) your session
     result = run_normalize(settings, full_refresh=True)   # rebuild from everything staged
 
@@ -125,27 +125,26 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         progress(result.summary())
         return result
 
-    from spark_jobs.session import QUICK_JIT_LINES, active_session, get_session, release
+    from spark_jobs.session import Attached
 
     wh.ensure_tables(db)
     ref = nz.load_reference(settings.majors_file, settings.major_aliases_file)
-    own_spark = False
-    if spark is None:
-        spark = active_session()   # e.g. a test session or the pipeline's: reuse, never stop it
-    if spark is None:
-        progress(f"normalize: starting Spark ({settings.spark_master}) ...")
+    attached = None
+    if spark is None:   # attach to the stack's server (or one started for this call: say so)
         t = time.perf_counter()
-        spark = get_session(settings, quick=lines < QUICK_JIT_LINES)
-        own_spark = True
+        attached = Attached(settings, progress=lambda m: progress(f"normalize: {m}"))
+        spark = attached.session
         result.spark_startup = time.perf_counter() - t
-        progress(f"normalize: Spark ready in {result.spark_startup:.1f} s")
+        if attached.server.start_seconds is not None:
+            progress(f"normalize: Spark ready in {result.spark_startup:.1f} s")
         clock.restart()
     scratch = settings.state_dir / "normalize" / run_id
     try:
         chunks = inc.materialize(slices, scratch)
         staged = stg.read_staging(spark, chunks)
         progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
-        rows = nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max).toArrow()
+        rows = _to_arrow(nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max),
+                         settings)
         progress(f"normalize: [3/5] transform: {rows.num_rows:,} rows to the driver ({clock('transform'):.1f} s)")
         stg.check_line_numbers(rows, chunks)
         rows = dedup(rows)
@@ -170,8 +169,23 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if own_spark:
-            release(spark)
+        if attached is not None:
+            attached.close()
+
+
+def _to_arrow(df, settings: Settings):
+    """The transform's rows on the driver; a server that cannot read the increment's files (a
+    remote cluster without the state folder) is a clear error, not a Java stack trace."""
+    try:
+        return df.toArrow()
+    except Exception as exc:  # noqa: BLE001  (pyspark's errors differ between Spark versions)
+        text = str(exc)
+        if "PATH_NOT_FOUND" in text or "FileNotFoundException" in text or "does not exist" in text:
+            raise DataError(f"the Spark server cannot read the increment's files under {settings.state_dir}: "
+                            f"{text.strip().splitlines()[0][:300]}",
+                            "a remote Spark (spark_remote) must see the same files: put STUDENTFLOW_STATE_DIR "
+                            "on a filesystem the cluster mounts at the same path") from None
+        raise
 
 
 # One line of each kind the salvage rules know, for :func:`warm_up`.

@@ -209,7 +209,9 @@ class Follow(Pipeline):
         self.totals = Totals()
         with stop_on_signal(self.stopping, "the loop ends once the increment in flight has committed"):
             try:
-                self.spark = WarmSpark(self.settings).start()
+                from core.endpoints import stack_up
+                keep = self.options.keep_stack or stack_up(self.settings)   # as in `run`
+                self.spark = WarmSpark(self.settings, keep_server=keep, progress=lambda m: self.say("    " + m)).start()
                 self._stack()
                 self.lag = LagWatch(self.settings)
                 self.lag.start()

@@ -141,8 +141,10 @@ class Pipeline:
             self._fresh()
         # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
         # flow; increments run while the sink drains, so only a small one is left at the end.
-        from spark_jobs.session import QUICK_JIT_LINES
-        self.spark = WarmSpark(self.settings, quick=self.options.produce and self.options.count < QUICK_JIT_LINES).start()
+        # A server started now is the stack's when the stack outlives the run; else it is this run's.
+        from core.endpoints import stack_up
+        keep = self.options.keep_stack or stack_up(self.settings)
+        self.spark = WarmSpark(self.settings, keep_server=keep, progress=lambda m: self.say("    " + m)).start()
         try:
             if self.options.produce:
                 self._stack()
@@ -165,7 +167,7 @@ class Pipeline:
         finally:
             if self.normalizer is not None:
                 self.normalizer.abandon()
-            self.spark.release()   # the JVM (GBs after a big run) is gone before dbt, GX and the report
+            self.spark.release()   # a server this run started (GBs after a big run) is gone before dbt, GX and the report
         self._transform()
         if self.options.gate:
             self._validate()
@@ -200,7 +202,7 @@ class Pipeline:
                 # is neither tied to this process nor stopped at the end (the broker keeps its topic).
                 found = broker_running(self.settings)
                 state, started = stack.up(self.settings, tie_to_parent=not (self.options.keep_stack or found),
-                                          progress=lambda m: self.say("    " + m))
+                                          spark=False, progress=lambda m: self.say("    " + m))
                 self.started_stack = started and not found
                 if not started:
                     self.say(f"    reusing the running stack ({state.bootstrap}, {state.connect_url})")

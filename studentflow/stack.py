@@ -1,7 +1,8 @@
-"""The embedded local stack: Tansu broker + Apache Kafka Connect worker, as background processes.
+"""The embedded local stack: Tansu broker + Apache Kafka Connect worker + Spark Connect server.
 
-State (ports, PIDs, log paths) lives in ``<state_dir>/stack.json`` (:mod:`core.endpoints`,
-where every stage asks ``kafka_conf(settings)`` / ``connect_url(settings)`` for where to connect).
+State (ports, PIDs, log paths) lives in ``<state_dir>/stack.json`` and ``<state_dir>/spark.json``
+(:mod:`core.endpoints`, where every stage asks ``kafka_conf(settings)`` / ``connect_url(settings)``
+for where to connect; Spark users attach through :mod:`spark_jobs.server`).
 """
 from __future__ import annotations
 
@@ -41,8 +42,13 @@ def running(settings: Settings) -> StackState | None:
 
 
 def up(settings: Settings, *, broker_port: int | None = None, connect_port: int | None = None,
-       mode: str | None = None, tie_to_parent: bool = False, progress=print) -> tuple[StackState, bool]:
-    """Start the embedded broker and Connect worker. Returns (state, started_now).
+       mode: str | None = None, tie_to_parent: bool = False, spark: bool = True,
+       progress=print) -> tuple[StackState, bool]:
+    """Start the embedded broker, Connect worker and (``spark``) Spark Connect server. Returns
+    (state, started_now: the broker or the worker was started).
+
+    The Spark server starts first, in parallel with the others (it takes longest), and is warmed
+    up in the background. ``spark=False``: a caller that attaches to Spark itself (``run``).
 
     With a stack already running it changes nothing. If only the worker died, only the worker
     is restarted (the broker keeps its in-memory topics). With a hosted Kafka configured only
@@ -51,9 +57,37 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
     """
     from studentflow.lock import project_lock
 
+    from spark_jobs import server
+
     with project_lock(settings, "stack up", say=progress):
-        return _up(settings, broker_port=broker_port, connect_port=connect_port, mode=mode,
-                   tie_to_parent=tie_to_parent, progress=progress)
+        pending = None
+        if spark and not settings.spark_remote and server.recorded(settings) is None:
+            proc, url = server.start(settings, tie_to_parent=tie_to_parent)
+            progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}")
+            pending = (proc, url)
+        try:
+            result = _up(settings, broker_port=broker_port, connect_port=connect_port, mode=mode,
+                         tie_to_parent=tie_to_parent, progress=progress)
+            if pending is not None:
+                _record_spark(settings, *pending)
+        except BaseException:
+            if pending is not None:
+                server.stop_pid(pending[0].pid)
+            raise
+        return result
+
+
+def _record_spark(settings: Settings, proc: subprocess.Popen, url: str) -> None:
+    """Wait for the server started beside the others, record it, warm it up in the background."""
+    import datetime as dt
+
+    from core.endpoints import SparkState
+    from spark_jobs import server
+
+    server.wait_ready(url, proc, settings)
+    SparkState(url=url, pid=proc.pid, port=server.port_of(url), log=str(server.log_path(settings)),
+               master=settings.spark_master, started_at=_now()).write(settings)
+    server.warm_up_in_background(settings, url)
 
 
 def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None, mode: str | None,
@@ -164,8 +198,10 @@ def down(settings: Settings, *, quiet: bool = False) -> list[str]:
 
 
 def _down(settings: Settings) -> list[str]:
+    from spark_jobs import server
+
+    stopped = [s for s in (server.stop_recorded(settings),) if s]
     state = StackState.read(settings)
-    stopped = []
     if state is None:
         return stopped
     # Worker first, so it can commit offsets while the broker is still there.
@@ -178,10 +214,19 @@ def _down(settings: Settings) -> list[str]:
 
 
 def status(settings: Settings) -> dict:
+    """The stack's processes, alive or not. ``spark``: the Spark Connect server (or the configured
+    remote endpoint); a dead server makes the stack DEGRADED, like a dead broker or worker."""
+    from core.endpoints import SparkState
+
+    spark_state = SparkState.read(settings)
+    spark = ({"remote": settings.spark_remote} if settings.spark_remote
+             else asdict(spark_state) if spark_state else None)
     state = StackState.read(settings)
     if state is None:
-        return {"running": False, "state_file": str(StackState.path(settings))}
+        return {"running": False, "state_file": str(StackState.path(settings)), "spark": spark}
     alive = state.alive()
     if not state.broker_pid:
         alive["broker"] = True  # hosted Kafka: not ours to watch
-    return {"running": all(alive.values()), "alive": alive, **asdict(state)}
+    if not settings.spark_remote:
+        alive["spark"] = spark_state is not None and spark_state.alive()
+    return {"running": all(alive.values()), "alive": alive, **asdict(state), "spark": spark}

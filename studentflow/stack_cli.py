@@ -9,9 +9,10 @@ from core.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stack", help="start/stop/inspect the embedded Kafka broker and Connect worker",
-                       description="The local stack: Tansu (Kafka protocol, memory only) and a real Apache "
-                                   "Kafka Connect worker, on free 127.0.0.1 ports. State lives in the state folder.")
+    p = sub.add_parser("stack", help="start/stop/inspect the embedded Kafka broker, Connect worker and Spark Connect server",
+                       description="The local stack: Tansu (Kafka protocol, memory only), a real Apache "
+                                   "Kafka Connect worker and a Spark Connect server (warm Spark for every "
+                                   "normalize), on free 127.0.0.1 ports. State and logs live in the state folder.")
     s = p.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
     u = s.add_parser("up", help="start the stack (no-op if it is already running)")
     u.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
@@ -42,7 +43,10 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         print(f"stack ready in {time.monotonic() - t0:.1f}s")
     print(f"bootstrap server: {state.bootstrap}")
     print(f"Connect REST:     {state.connect_url}")
-    print(f"logs:             {state.broker_log or '(hosted broker)'} , {state.connect_log}")
+    spark = stack.status(settings).get("spark") or {}
+    print(f"Spark Connect:    {spark.get('remote') or spark.get('url', '(not started)')}"
+          + ("" if spark.get("remote") else "  (warming up in the background)" if started else ""))
+    print(f"logs:             {state.broker_log or '(hosted broker)'} , {state.connect_log} , {spark.get('log', '')}")
     return 0
 
 
@@ -66,6 +70,19 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"stack: {'running' if st['running'] else 'DEGRADED'} (mode {st['connect_mode']}, since {st['started_at']})")
         print(f"  broker   {st['bootstrap']:<24} pid {st['broker_pid']:<8} {'up' if st['alive']['broker'] else 'DOWN'}  log {st['broker_log']}")
         print(f"  connect  {st['connect_url']:<24} pid {st['connect_pid']:<8} {'up' if st['alive']['connect'] else 'DOWN'}  log {st['connect_log']}")
+        _print_spark(st)
         if not st["running"]:
-            print("  a process died: `studentflow stack up` restarts the stack (broker data is memory only)")
+            print("  a process died: `studentflow stack up` restarts it (broker data is memory only; "
+                  "a dead Spark server is also restarted by the next `run` or `normalize`)")
     return 0 if st["running"] else 1
+
+
+def _print_spark(st: dict) -> None:
+    spark = st.get("spark")
+    if spark is None:
+        print("  spark    not started (`studentflow stack up` starts it; `normalize` alone starts one for itself)")
+    elif "remote" in spark:
+        print(f"  spark    {spark['remote']:<24} (configured remote Spark Connect endpoint: not ours to watch)")
+    else:
+        print(f"  spark    {spark['url']:<24} pid {spark['pid']:<8} {'up' if st['alive'].get('spark') else 'DOWN'}  "
+              f"log {spark['log']}  (master {spark['master']})")

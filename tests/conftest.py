@@ -62,13 +62,19 @@ def broker(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One local[2] SparkSession for the whole test session (per xdist worker): a cold driver JVM
-    costs seconds, so every in-process Spark test shares this one. Tests that must start their own
-    Spark (a `studentflow normalize` process, a released session) do so in a subprocess."""
-    from spark_jobs.session import get_session
+def spark_server() -> str:
+    """The test worker's Spark Connect server (sc:// URL), shared by every Spark test of the worker."""
+    from tests.spark_server import shared_url
 
-    s = get_session(config.load(env={}, spark_master="local[2]"))
+    return shared_url()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_server: str):
+    """A Spark Connect session on the worker's server, as `normalize` and `run` attach to the stack's."""
+    from spark_jobs.session import connect
+
+    s = connect(spark_server)
     yield s
     s.stop()
 

@@ -1,0 +1,206 @@
+"""The Spark Connect server: one warm Spark JVM that every Spark user of the project attaches to.
+
+A new Spark JVM costs seconds to start and its JIT is cold for the first queries (a 100k-line
+increment in a new process took 13.5 s, 41 % of a 1M full refresh). So Spark runs as a service,
+Spark's own ``SparkConnectServer`` (shipped in the installed pyspark), and clients attach with
+``SparkSession.builder.remote("sc://127.0.0.1:PORT")``:
+
+* ``studentflow stack up`` starts it beside the broker and the Connect worker, records it in
+  ``<state_dir>/spark.json`` (:class:`core.endpoints.SparkState`) and warms it up in the
+  background; ``stack down`` stops it;
+* ``normalize`` with no stack up starts one for itself and stops it when done;
+* with ``spark_remote`` set, nothing starts here: every client goes to that endpoint.
+
+The server runs in the foreground of its process (``spark-submit`` execs the JVM: the PID is the
+JVM's), in a session of its own, its log and scratch folders under the state folder.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from core import procs
+from core.config import Settings
+from core.endpoints import SparkState, stack_up
+from core.errors import StackError
+
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+START_TIMEOUT = 180.0   # seconds: a loaded 2-core machine was seen to need about 10
+
+
+@dataclass
+class Server:
+    """A Spark Connect endpoint, and whether this process owns (and so stops) its server."""
+
+    url: str
+    pid: int = 0
+    proc: subprocess.Popen | None = None
+    owned: bool = False
+    start_seconds: float | None = None   # when this process started it
+
+    def stop(self) -> None:
+        if self.owned and self.pid:
+            stop_pid(self.pid)
+            self.owned = False
+
+
+def spark_home() -> Path:
+    try:
+        import pyspark
+    except ImportError:
+        raise StackError("pyspark is not installed", "run `make setup`") from None
+    return Path(pyspark.__file__).parent
+
+
+def log_path(settings: Settings) -> Path:
+    return settings.state_dir / "logs" / "spark-connect.log"
+
+
+def server_command(settings: Settings, port: int, *, java_options: str = "") -> list[str]:
+    """The foreground ``spark-submit`` of the Connect server with the project's Spark settings."""
+    from spark_jobs.session import spark_conf
+
+    work = settings.state_dir / "spark"
+    conf = spark_conf(settings, java_options=java_options)
+    conf.update({
+        "spark.connect.grpc.binding.address": "127.0.0.1",   # loopback only
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.local.dir": str(work / "tmp"),                # shuffle and spill files: not /tmp
+        "spark.sql.warehouse.dir": str(work / "warehouse"),
+    })
+    cmd = [str(spark_home() / "bin" / "spark-submit"), "--class", SERVER_CLASS, "--name", "studentflow-spark-connect",
+           "--master", settings.spark_master, "--driver-memory", settings.spark_memory]
+    for key, value in conf.items():
+        cmd += ["--conf", f"{key}={value}"]
+    return [*cmd, "spark-internal"]
+
+
+def start(settings: Settings, *, port: int | None = None, tie_to_parent: bool = False,
+          java_options: str = "") -> tuple[subprocess.Popen, str]:
+    """Start the server (returns at once: see :func:`wait_ready`). (process, sc:// URL)."""
+    port = port or procs.free_port()
+    work = settings.state_dir / "spark"
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_CONNECT_MODE="0", PYSPARK_PYTHON=sys.executable)
+    if settings.spark_master.startswith("local"):
+        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # no "hostname resolves to a loopback address"
+    proc = procs.spawn(server_command(settings, port, java_options=java_options), log_path(settings), env=env,
+                       cwd=work, tie_to_parent=tie_to_parent)
+    return proc, f"sc://127.0.0.1:{port}"
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def wait_ready(url: str, proc: subprocess.Popen | None, settings: Settings, timeout: float = START_TIMEOUT) -> None:
+    """Until the gRPC port answers (the server binds it once its SparkContext is up)."""
+    port = port_of(url)
+    procs.wait_until(lambda: procs.port_in_use(port), timeout=timeout, what="Spark Connect server", proc=proc,
+                     log_path=log_path(settings), interval=0.1)
+
+
+def stop_pid(pid: int, timeout: float = 15) -> bool:
+    """SIGTERM (Spark stops its context), SIGKILL after ``timeout``. Only a Connect server's PID is signalled."""
+    return procs.stop_pid(pid, timeout=timeout, expect_in_cmdline=SERVER_CLASS)
+
+
+def recorded(settings: Settings) -> SparkState | None:
+    """The stack's server if it is alive."""
+    state = SparkState.read(settings)
+    return state if state is not None and state.alive() else None
+
+
+def start_recorded(settings: Settings, *, tie_to_parent: bool = False, warm: bool = True,
+                   progress: Callable[[str], None] = print) -> Server:
+    """Start the stack's server and record it in spark.json; ``warm``: warm it up in the background."""
+    import datetime as dt
+
+    t = time.perf_counter()
+    proc, url = start(settings, tie_to_parent=tie_to_parent)
+    progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}")
+    try:
+        wait_ready(url, proc, settings)
+    except BaseException:
+        stop_pid(proc.pid)
+        raise
+    SparkState(url=url, pid=proc.pid, port=port_of(url), log=str(log_path(settings)), master=settings.spark_master,
+               started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")).write(settings)
+    if warm:
+        warm_up_in_background(settings, url)
+    return Server(url, proc.pid, proc, owned=False, start_seconds=time.perf_counter() - t)
+
+
+def stop_recorded(settings: Settings) -> str | None:
+    """Stop the stack's server (if any) and forget it. Returns what was stopped."""
+    state = SparkState.read(settings)
+    if state is None:
+        return None
+    stopped = stop_pid(state.pid)
+    SparkState.path(settings).unlink(missing_ok=True)
+    return f"spark (pid {state.pid})" if stopped else None
+
+
+def ensure(settings: Settings, *, keep: bool | None = None, progress: Callable[[str], None] = print) -> Server:
+    """Where to attach: ``spark_remote``; else the stack's running server; else a new one.
+
+    A new server is the stack's (recorded, kept) when ``keep`` is true, or when ``keep`` is None
+    and the stack is up (its server had died: restarted); else it belongs to this process and
+    stops with it (``Server.stop``, or the kernel when the process dies).
+    """
+    if settings.spark_remote:
+        return Server(settings.spark_remote)
+    state = SparkState.read(settings)
+    if state is not None and state.alive():
+        return Server(state.url, state.pid)
+    if keep is None:
+        keep = stack_up(settings)
+    if state is not None:
+        progress(f"the Spark Connect server (pid {state.pid}) is not running: starting it again (log {state.log})")
+        SparkState.path(settings).unlink(missing_ok=True)
+    if keep:
+        return start_recorded(settings, warm=False, progress=progress)
+    t = time.perf_counter()
+    proc, url = start(settings, tie_to_parent=True)
+    progress(f"no Spark server running: starting one for this command ({settings.spark_master}); "
+             "`studentflow stack up` keeps one warm between commands")
+    try:
+        wait_ready(url, proc, settings)
+    except BaseException:
+        stop_pid(proc.pid)
+        raise
+    return Server(url, proc.pid, proc, owned=True, start_seconds=time.perf_counter() - t)
+
+
+def warm_up_in_background(settings: Settings, url: str) -> subprocess.Popen:
+    """A short client process that runs a small normalize on the server (its JIT and classes warm
+    before the first real increment), then exits. Its output goes to the server's log folder."""
+    env = dict(os.environ, STUDENTFLOW_SPARK_REMOTE=url)
+    return procs.spawn([sys.executable, "-m", "spark_jobs.server", "warm-up", url],
+                       settings.state_dir / "logs" / "spark-warm-up.log", env=env)
+
+
+def _warm_up_main(url: str) -> int:
+    from core import config
+    from spark_jobs.job import warm_up
+    from spark_jobs.session import connect
+
+    settings = config.load(spark_remote=url)
+    spark = connect(url)
+    try:
+        for _ in range(2):   # the second pass runs on compiled code: the JIT has seen the plan twice
+            print(f"warm-up on {url}: {warm_up(settings, spark):.1f} s", flush=True)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "warm-up":
+        sys.exit(_warm_up_main(sys.argv[2]))
+    sys.exit("usage: python -m spark_jobs.server warm-up sc://HOST:PORT")
