@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from core.config import Settings
-from core.errors import DataError
+from core.errors import DataError, StackError
 
 from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
@@ -185,6 +185,11 @@ def _to_arrow(df, settings: Settings):
                             f"{text.strip().splitlines()[0][:300]}",
                             "a remote Spark (spark_remote) must see the same files: put STUDENTFLOW_STATE_DIR "
                             "on a filesystem the cluster mounts at the same path") from None
+        if "UNAVAILABLE" in text or "Connection refused" in text or "Socket closed" in text:
+            raise StackError(f"the Spark Connect server stopped answering during the transform: "
+                             f"{text.strip().splitlines()[0][:200]}; nothing of this increment was written",
+                             "rerun: `normalize` and `run` restart the stack's server (`studentflow stack status` "
+                             "shows it); with spark_remote, check that endpoint") from None
         raise
 
 

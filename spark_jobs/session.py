@@ -65,9 +65,14 @@ def _class_data_sharing(settings: Settings) -> str:
 def connect(url: str) -> "SparkSession":
     """A new Spark Connect session on ``url`` (its own session state on the server)."""
     from pyspark.sql import SparkSession
+    from pyspark.sql.connect.client.retries import DefaultPolicy
 
     try:
-        return SparkSession.builder.remote(url).create()
+        spark = SparkSession.builder.remote(url).create()
+        # Spark's default retries a lost server for 10 minutes (a cluster restarting); a dead
+        # local server should fail the increment in seconds (it rolls back, the next run restarts it).
+        spark.client.set_retry_policies([DefaultPolicy(max_retries=6, max_backoff=5000)])
+        return spark
     except Exception as exc:  # noqa: BLE001  (bad URL, nothing listening ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StackError(f"cannot attach to the Spark Connect server at {url}: {first}",

@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     import json
     import sys
 
-    out = _own_stderr() if args.json else sys.stdout
+    out = sys.stderr if args.json else sys.stdout
     say = lambda m: print(m, file=out, flush=True)  # noqa: E731
     if args.follow:
         from studentflow.follow import Follow, FollowOptions, tty_status
@@ -81,21 +81,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             + (f" ({summary.gate_failures} failing increment(s))" if summary.gate_failures else ""))
         return 1
     return 0
-
-
-def _own_stderr():
-    """stderr through a descriptor of our own: while the Spark JVM starts in a background thread,
-    descriptor 2 points at the Spark log (spark_jobs/session.py), and progress printed meanwhile
-    would land there instead of on the terminal."""
-    import io
-    import os
-    import sys
-
-    try:
-        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding=sys.stderr.encoding,
-                         errors="backslashreplace")
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):   # not a real file (a test's capture)
-        return sys.stderr
 
 
 def _print_summary(summary) -> None:

@@ -26,21 +26,13 @@ class StopRequest(threading.Event):
 @contextmanager
 def stop_on_signal(stop: StopRequest, notice: str = "stopping at the next safe point"):
     """While inside: SIGTERM and SIGINT set ``stop`` (and say so); a second one raises KeyboardInterrupt."""
-    # The notice goes to a copy of descriptor 2 taken now: while the Spark JVM starts (in a
-    # background thread), descriptor 2 points at the Spark log (spark_jobs/session.py), and a
-    # notice written there was lost to the user (seen in CI: exit 130, no notice).
-    try:
-        err = os.dup(2)
-    except OSError:
-        err = 2
-
     def handler(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
         # os.write, not print: a handler that prints can re-enter a print it interrupted.
         try:
-            os.write(err, f"\nstudentflow: {signal.Signals(signum).name}: {notice} "
+            os.write(2, f"\nstudentflow: {signal.Signals(signum).name}: {notice} "
                           f"(send it again to stop at once)\n".encode())
         except OSError:
             pass
@@ -50,8 +42,6 @@ def stop_on_signal(stop: StopRequest, notice: str = "stopping at the next safe p
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-        if err != 2:
-            os.close(err)
 
 
 @contextmanager

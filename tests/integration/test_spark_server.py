@@ -1,0 +1,139 @@
+"""The Spark Connect server as a service of the stack: started, shown, restarted, stopped; a remote
+endpoint gives the same rows; a server killed while it runs an increment's query loses nothing.
+
+Real processes throughout: the stack's own server (not the test worker's shared one), the
+`studentflow` CLI in subprocesses, a real SQLite warehouse.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.staged import expected_counts, generate, write_staging
+from core import procs
+from tests.integration.stackutil import REPO, sf, stack_env, stack_session, status
+
+pytestmark = pytest.mark.slow
+
+
+def snapshot(db: Path) -> dict[str, list[tuple]]:
+    """Both tables, every column but the run id, in line order."""
+    with sqlite3.connect(db) as conn:
+        out = {}
+        for table in ("clean_students", "quarantine_students"):
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] != "run_id"]
+            out[table] = conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY source_file, line_number").fetchall()
+    return out
+
+
+def counts(db: Path) -> tuple[int, int, int, int]:
+    """(runs, lines read, clean, quarantined) as the warehouse records them."""
+    with sqlite3.connect(db) as conn:
+        runs, read, clean, quar, dup = conn.execute(
+            "SELECT count(*), coalesce(sum(lines_read), 0), coalesce(sum(clean_count), 0), "
+            "coalesce(sum(quarantined_count), 0), coalesce(sum(duplicates_removed), 0) FROM pipeline_runs").fetchone()
+        assert read == clean + quar + dup
+        assert conn.execute("SELECT count(*) FROM clean_students").fetchone()[0] == clean
+        return runs, read, clean, quar
+
+
+def test_stack_server_is_shown_restarted_by_normalize_and_stopped(tmp_path):
+    pairs = generate(3_000, seed=11)
+    with stack_session(tmp_path, up=True, own_spark=True) as env:
+        st = status(env)
+        spark = st["spark"]
+        assert st["running"] and st["alive"]["spark"], st
+        assert spark["url"].startswith("sc://127.0.0.1:") and procs.port_in_use(spark["port"])
+        assert Path(spark["log"]).parent == Path(env["STUDENTFLOW_STATE_DIR"]) / "logs"
+        assert "SparkConnectServer" in procs.pid_cmdline(spark["pid"])
+
+        os.kill(spark["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while procs.pid_alive(spark["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        shown = sf(env, "stack", "status")
+        assert shown.returncode == 1 and "DEGRADED" in shown.stdout
+        assert [ln for ln in shown.stdout.splitlines() if ln.strip().startswith("spark")][0].split()[4] == "DOWN"
+
+        write_staging(pairs, Path(env["STUDENTFLOW_STAGING_DIR"]))
+        res = sf(env, "normalize", timeout=600)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        assert "is not running: starting it again" in res.stdout
+        again = status(env)
+        assert again["running"] and again["spark"]["pid"] != spark["pid"], again
+        want = expected_counts(pairs)
+        assert counts(Path(env["STUDENTFLOW_WAREHOUSE"]))[1:] == (3_000, want["clean"], want["quarantine"])
+
+        down = sf(env, "stack", "down", check=True)
+        assert f"spark (pid {again['spark']['pid']})" in down.stdout
+        assert not procs.pid_alive(again["spark"]["pid"])
+        assert not (Path(env["STUDENTFLOW_STATE_DIR"]) / "spark.json").exists()
+
+
+def test_a_remote_endpoint_gives_the_same_rows_as_the_local_server(spark_server, tmp_path):
+    """normalize through a separately started server, addressed only by its sc:// URL, against a
+    normalize that starts its own local server: the same tables, row for row."""
+    staging = tmp_path / "staging"
+    write_staging(generate(8_000, seed=5), staging)
+    remote = stack_env(tmp_path / "remote", STUDENTFLOW_STAGING_DIR=str(staging))
+    local = stack_env(tmp_path / "local", own_spark=True, STUDENTFLOW_STAGING_DIR=str(staging))
+    assert remote["STUDENTFLOW_SPARK_REMOTE"] == spark_server and "STUDENTFLOW_SPARK_REMOTE" not in local
+    for env in (remote, local):
+        res = sf(env, "normalize", "--json", timeout=600)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        assert json.loads(res.stdout.splitlines()[-1])["lines_read"] == 8_000
+    assert snapshot(Path(remote["STUDENTFLOW_WAREHOUSE"])) == snapshot(Path(local["STUDENTFLOW_WAREHOUSE"]))
+
+
+def _server_children_of(pid: int) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid and "SparkConnectServer" in procs.pid_cmdline(int(p)):
+                out.append(int(p))
+    return out
+
+
+def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_once(tmp_path):
+    pairs = generate(150_000, seed=3)
+    want = expected_counts(pairs)
+    with stack_session(tmp_path, up=True, own_spark=True) as env:
+        write_staging(pairs, Path(env["STUDENTFLOW_STAGING_DIR"]))
+        db = Path(env["STUDENTFLOW_WAREHOUSE"])
+        server_pid = status(env)["spark"]["pid"]
+        proc = subprocess.Popen([sys.executable, "-u", "-m", "studentflow.cli", "normalize"], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "[2/5]" in line:     # printed right before the client sends the transform query and waits on it
+                time.sleep(0.3)
+                os.kill(server_pid, signal.SIGKILL)
+                break
+        while procs.pid_alive(server_pid):
+            time.sleep(0.05)
+        waiting = proc.poll() is None      # the client still waits on its query after the server is gone
+        rest = proc.stdout.read()
+        code = proc.wait(timeout=300)
+        out = "".join(seen) + rest
+        assert waiting, out
+        assert code != 0 and "[3/5]" not in out, out          # the transform never returned
+        assert "stopped answering" in out, out
+        assert counts(db) == (0, 0, 0, 0)                      # rolled back: no run, no rows
+
+        res = sf(env, "normalize", "--json", timeout=600)     # restarts the stack's server
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        assert status(env)["spark"]["pid"] != server_pid
+        assert counts(db) == (1, 150_000, want["clean"], want["quarantine"])   # once, against the generator's count
