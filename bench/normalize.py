@@ -1,17 +1,16 @@
-"""Benchmark of the normalize stage: full refresh cold and warm, increments, the make-run size, RSS.
+"""Benchmark of the normalize stage: each figure a new `studentflow normalize` process, as a user runs it.
 
-    python -m bench.normalize --lines 1000000 [--increments 10 --increment-lines 100000] [--repeat 3]
+    python -m bench.normalize --lines 1000000 [--increment-lines 100000] [--repeat 3]
 
-Prints, each with the load average when it was measured:
-  cold    `studentflow normalize --full-refresh` as a whole process on N lines (Spark start-up,
-          imports and the SQLite commit included), and that process's peak RSS (Python only);
-  warm    the same full refresh repeated on one warm SparkSession: median lines/s over --repeat runs
-          (start-up excluded, everything else included);
-  incr    --increments increments of --increment-lines lines appended to one staging file, each
-          normalized on the warm session: seconds per increment, and the last / first ratio
-          (an increment's cost must follow the new data, not the history);
-  small   a cold `studentflow normalize` of 10,000 lines, Spark start-up included (make run's size).
-Counts are checked against the generator's expected verdicts on every run.
+Prints, each with the load average when it was measured, medians over --repeat runs:
+  cold    `normalize --full-refresh` of N lines with nothing running: the process starts a Spark
+          Connect server for itself, normalizes, lands the rows in SQLite and stops the server;
+  warm    the same full refresh on a server already running and warmed up (as after
+          `studentflow stack up`): the whole process, imports and the SQLite landing included;
+  incr    --increment-lines lines appended after it, normalized by a new process on the warm server;
+  small   10,000 lines (make run's size), a new process on the warm server;
+and the peak RSS of each Python process (not the server's JVM). Counts are checked against the
+generator's expected verdicts on every run.
 """
 from __future__ import annotations
 
@@ -41,9 +40,13 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def cold(staging: Path, root: Path, *extra: str) -> dict:
+def normalize_process(staging: Path, root: Path, *extra: str, remote: str = "") -> dict:
+    """One `studentflow normalize` process (``remote``: attach to that server; else it starts its own)."""
     env = {**os.environ, "STUDENTFLOW_STAGING_DIR": str(staging), "STUDENTFLOW_WAREHOUSE": str(root / "w.db"),
            "STUDENTFLOW_STATE_DIR": str(root / "state"), "STUDENTFLOW_DATA_DIR": str(root)}
+    env.pop("STUDENTFLOW_SPARK_REMOTE", None)
+    if remote:
+        env["STUDENTFLOW_SPARK_REMOTE"] = remote
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", _CHILD, "normalize", "--json", *extra], cwd=REPO, env=env,
                          capture_output=True, text=True)
@@ -55,12 +58,15 @@ def cold(staging: Path, root: Path, *extra: str) -> dict:
     return {"wall_s": wall, "peak_rss_mb": rss / 1024, "load": load(), **result}
 
 
+def _median(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.normalize", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines for the full refresh (default 1000000)")
-    ap.add_argument("--repeat", type=int, default=3, help="warm full refreshes, median reported (default 3)")
-    ap.add_argument("--increments", type=int, default=10, help="increments to time (default 10)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each figure, median reported (default 3)")
     ap.add_argument("--increment-lines", type=int, default=100_000, help="lines per increment (default 100000)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: cold,warm,incr,small")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -68,9 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     figures: dict = {"lines": args.lines}
 
-    from spark_jobs.job import run_normalize
-    from spark_jobs.session import get_session, release
     from core import config
+    from spark_jobs import server
+
+    def report(name: str, runs: list[dict], what: str, check=lambda _r: "") -> None:
+        figures[name] = runs
+        walls = ", ".join(f"{r['wall_s']:.1f}" for r in runs)
+        print(f"{name:<6}  {what}: median {_median(runs, 'wall_s'):.1f} s ({walls}); peak RSS of the Python "
+              f"process median {_median(runs, 'peak_rss_mb'):.0f} MB; {check(runs[-1])}; load {runs[-1]['load']}",
+              flush=True)
 
     with tempfile.TemporaryDirectory(prefix="sf-bench-normalize-") as tmp:
         tmp = Path(tmp)
@@ -80,60 +92,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.lines:,} lines staged (expected clean {expect['clean']:,}, quarantine "
               f"{expect['quarantine']:,}, duplicates {expect['duplicate']:,})", flush=True)
 
-        def check(r) -> str:
-            got = (r["clean"], r["quarantined"], r["duplicates_removed"]) if isinstance(r, dict) else \
-                (r.clean, r.quarantined, r.duplicates_removed)
+        def check(r: dict) -> str:
+            got = (r["clean"], r["quarantined"], r["duplicates_removed"])
             return "counts as expected" if got == (expect["clean"], expect["quarantine"], expect["duplicate"]) \
                 else f"UNEXPECTED counts {got}"
 
         if "cold" not in skip:
-            c = cold(tmp / "staging", tmp / "cold", "--full-refresh")
-            figures["cold"] = c
-            print(f"cold    {args.lines:,} lines, whole process: {c['wall_s']:.1f} s (Spark start-up "
-                  f"{c['spark_startup_s']:.1f} s), peak RSS of the Python process {c['peak_rss_mb']:.0f} MB; "
-                  f"{check(c)}; load {c['load']}", flush=True)
-        if "small" not in skip:
-            small = generate(10_000, malformed=0.05, duplicates=0.01, seed=3)
-            write_staging(small, tmp / "small")
-            c = cold(tmp / "small", tmp / "small-out")
-            figures["small"] = c
-            print(f"small   10,000 lines, whole process: {c['wall_s']:.1f} s (Spark start-up "
-                  f"{c['spark_startup_s']:.1f} s); load {c['load']}", flush=True)
-        settings = config.load(data_dir=str(tmp / "warm"), state_dir=str(tmp / "warm" / "state"),
-                               staging_dir=str(tmp / "staging"), warehouse=str(tmp / "warm" / "w.db"))
-        spark = get_session(settings)
+            runs = [normalize_process(tmp / "staging", tmp / f"cold{i}", "--full-refresh") for i in range(args.repeat)]
+            report("cold", runs, f"{args.lines:,} lines, nothing running (server start and stop included)", check)
+        settings = config.load(state_dir=str(tmp / "server"))
+        proc, url = server.start(settings, tie_to_parent=True)
         try:
+            t = time.perf_counter()
+            server.wait_ready(url, proc, settings)
+            print(f"server  started in {time.perf_counter() - t:.1f} s on {url}; warming it up with one full refresh",
+                  flush=True)
+            normalize_process(tmp / "staging", tmp / "warm", "--full-refresh", remote=url)
             if "warm" not in skip:
-                rates = []
-                run_normalize(settings, spark=spark, progress=lambda _m: None, full_refresh=True)
-                for i in range(args.repeat):
-                    r = run_normalize(settings, spark=spark, progress=lambda _m: None, full_refresh=True)
-                    rates.append(r.lines_read / r.steady_seconds)
-                    phases = ", ".join(f"{k} {v:.2f}s" for k, v in r.timings.items())
-                    print(f"warm    #{i + 1}: {r.steady_seconds:.2f} s = {rates[-1]:,.0f} lines/s ({phases}); "
-                          f"{check(r)}; load {load()}", flush=True)
-                figures["warm_lines_per_s_median"] = statistics.median(rates)
-                print(f"warm    median {figures['warm_lines_per_s_median']:,.0f} lines/s", flush=True)
+                runs = [normalize_process(tmp / "staging", tmp / "warm", "--full-refresh", remote=url)
+                        for _ in range(args.repeat)]
+                report("warm", runs, f"{args.lines:,} lines, full refresh, new process, server warm", check)
             if "incr" not in skip:
-                inc = config.load(data_dir=str(tmp / "inc"), state_dir=str(tmp / "inc" / "state"),
-                                  staging_dir=str(tmp / "inc" / "staging"), warehouse=str(tmp / "inc" / "w.db"))
-                target = inc.staging_dir / "students.raw.txt"
-                inc.staging_dir.mkdir(parents=True)
-                seconds = []
-                for i in range(args.increments):
+                target = tmp / "staging" / "students.raw.txt"
+                runs = []
+                for i in range(args.repeat):
                     part = generate(args.increment_lines, malformed=0.05, duplicates=0.01, seed=100 + i)
                     with open(target, "a", encoding="utf-8") as fh:
                         fh.write("".join(f"{line}\n" for _k, line in part))
-                    t = time.perf_counter()
-                    r = run_normalize(inc, spark=spark, progress=lambda _m: None)
-                    seconds.append(time.perf_counter() - t)
-                    print(f"incr    #{i + 1}: {r.lines_read:,} new lines of {(i + 1) * args.increment_lines:,} "
-                          f"staged in {seconds[-1]:.2f} s; load {load()}", flush=True)
-                figures["increments_s"] = seconds
-                figures["last_over_first"] = seconds[-1] / seconds[0]
-                print(f"incr    last / first = {figures['last_over_first']:.2f}", flush=True)
+                    runs.append(normalize_process(tmp / "staging", tmp / "warm", remote=url))
+                    if runs[-1]["lines_read"] != args.increment_lines:
+                        raise SystemExit(f"increment read {runs[-1]['lines_read']:,} lines, not {args.increment_lines:,}")
+                report("incr", runs, f"{args.increment_lines:,} new lines after the full refresh, new process, server warm")
+            if "small" not in skip:
+                small = generate(10_000, malformed=0.05, duplicates=0.01, seed=3)
+                write_staging(small, tmp / "small")
+                runs = [normalize_process(tmp / "small", tmp / f"small{i}", remote=url) for i in range(args.repeat)]
+                report("small", runs, "10,000 lines (make run's size), new process, server warm")
         finally:
-            release(spark)
+            server.stop_pid(proc.pid)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0

@@ -41,4 +41,4 @@ def test_troubleshooting_is_one_table():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
     blocks = _tables(section)
-    assert len(blocks) == 1 and any("Spark could not start" in row for row in blocks[0])
+    assert len(blocks) == 1 and any("Spark Connect server exited" in row for row in blocks[0])
