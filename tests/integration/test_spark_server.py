@@ -137,3 +137,32 @@ def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         assert status(env)["spark"]["pid"] != server_pid
         assert counts(db) == (1, 150_000, want["clean"], want["quarantine"])   # once, against the generator's count
+
+
+def test_a_remote_server_that_cannot_see_the_state_folder_is_a_clear_error(tmp_path):
+    """A remote cluster that does not mount the state folder: simulated with a server in a mount
+    namespace of its own where that folder is an empty tmpfs (it sees the path, not the files)."""
+    from spark_jobs import server
+    from tests.spark_server import settings_for
+
+    env = stack_env(tmp_path, own_spark=True)
+    state = Path(env["STUDENTFLOW_STATE_DIR"])
+    (state / "normalize").mkdir(parents=True)
+    write_staging(generate(500, seed=2), Path(env["STUDENTFLOW_STAGING_DIR"]))
+    s = settings_for(tmp_path / "remote-server")
+    port = procs.free_port()
+    cmd = " ".join(f"'{c}'" for c in server.server_command(s, port))
+    script = f"mount -t tmpfs none '{state / 'normalize'}' && exec {cmd}"
+    proc = procs.spawn(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                       tmp_path / "remote-server.log", env={**os.environ, "SPARK_HOME": str(server.spark_home()),
+                                                            "SPARK_CONNECT_MODE": "0"}, tie_to_parent=True)
+    try:
+        url = f"sc://127.0.0.1:{port}"
+        server.wait_ready(url, proc, s)
+        res = sf({**env, "STUDENTFLOW_SPARK_REMOTE": url}, "normalize", timeout=600)
+    finally:
+        procs.stop_pid(proc.pid, timeout=5)
+    assert res.returncode != 0
+    assert "the Spark server cannot read the increment's files" in res.stderr, res.stdout[-1500:] + res.stderr[-1500:]
+    assert "STUDENTFLOW_STATE_DIR" in res.stderr and "Traceback" not in res.stderr
+    assert counts(Path(env["STUDENTFLOW_WAREHOUSE"])) == (0, 0, 0, 0)
