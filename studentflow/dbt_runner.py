@@ -9,26 +9,30 @@ dbt_project`); this runner only supplies what studentflow's settings know (its c
 - dbt's target/ and logs/ under ``<data_dir>/dbt/`` (so concurrent runs with different data
   folders never share artifacts).
 
-dbt runs as a subprocess of the venv's ``dbt`` executable (a clean process per invocation, its
-own environment); the compact summary is read from ``target/run_results.json``.
+dbt runs in this process (``dbtRunner``), one invocation at a time: no second interpreter that
+imports dbt again. Its partial-parse file stays in the target folder, so the next process only
+re-parses what changed. The compact summary is read from ``target/run_results.json``.
 Nothing heavy is imported at module level: `studentflow --help` stays instant.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
-import shutil
-import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterator
 
 from core import config
 from core.errors import ConfigError
 from core.warehouse import MARTS, SOURCE_TABLES, connect_readonly, existing_tables  # noqa: F401
 
 DBT_PROJECT = config.PROJECT_ROOT / "dbt_project"
+_INVOKE_LOCK = threading.Lock()   # dbt's runner keeps global state (flags, adapters, loggers): one invocation at a time
 
 
 # --------------------------------------------------------------------------- running dbt
@@ -38,7 +42,7 @@ class DbtOutcome:
     returncode: int
     elapsed: float
     results: list[dict] = field(default_factory=list)   # run_results.json "results"
-    output: str = ""                                      # dbt's stdout + stderr
+    output: str = ""                                      # dbt's console log
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r["status"] == status)
@@ -62,51 +66,93 @@ def dbt_vars(settings: config.Settings) -> dict[str, int]:
     return {"age_min": settings.age_min, "age_max": settings.age_max}
 
 
-def dbt_executable() -> str:
-    beside = Path(sys.executable).with_name("dbt")
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("dbt")
-    if found:
-        return found
-    raise ConfigError("the dbt executable is not installed in this environment",
-                      "run `make setup` (installs dbt-core and dbt-sqlite into .venv)")
-
-
-def dbt_command(settings: config.Settings, command: list[str], project_dir: Path = DBT_PROJECT) -> list[str]:
+def dbt_args(settings: config.Settings, command: list[str], project_dir: Path = DBT_PROJECT) -> list[str]:
+    """dbt's arguments for `command` (what follows `dbt` on a command line)."""
     target, logs = dbt_paths(settings)
-    return [dbt_executable(), *command,
+    return [*command,
             "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
             "--target-path", str(target), "--log-path", str(logs),
             "--vars", json.dumps(dbt_vars(settings)), "--no-use-colors"]
 
 
 def dbt_env(settings: config.Settings) -> dict[str, str]:
-    """The caller's environment plus what the profile reads; never sends usage statistics."""
-    env = dict(os.environ)
-    env["STUDENTFLOW_WAREHOUSE"] = str(settings.warehouse)
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    return env
+    """What the profile reads; never sends usage statistics."""
+    return {"STUDENTFLOW_WAREHOUSE": str(settings.warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """dbt reads env_var() from os.environ at each invocation; put back what was there after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class _Tee(io.TextIOBase):
+    """dbt's console log to a buffer and, when streaming, to the real stdout too."""
+
+    def __init__(self, echo: Any = None) -> None:
+        self.text = io.StringIO()
+        self.echo = echo
+
+    def write(self, text: str) -> int:
+        self.text.write(text)
+        if self.echo is not None:
+            self.echo.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.echo is not None:
+            self.echo.flush()
+
+
+def invoke_dbt(settings: config.Settings, command: list[str], *, manifest: Any = None,
+               project_dir: Path = DBT_PROJECT, stream: bool = False) -> tuple[Any, str]:
+    """One dbt invocation in this process: (dbtRunnerResult, dbt's console log).
+
+    ``manifest``: a parsed manifest to run on (no parse at all); else dbt parses, partially when
+    its partial-parse file in the target folder still matches the project."""
+    try:
+        from dbt.cli.main import dbtRunner
+    except ImportError as exc:
+        raise ConfigError(f"dbt is not installed in this environment ({exc})",
+                          "run `make setup` (installs dbt-core and dbt-sqlite into .venv)") from exc
+    target, logs = dbt_paths(settings)
+    target.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    out = _Tee(sys.stdout if stream else None)
+    # dbt's console logger writes to the sys.stdout it finds when the invocation starts
+    with _INVOKE_LOCK, _environ(dbt_env(settings)), contextlib.redirect_stdout(out):
+        res = dbtRunner(manifest=manifest).invoke(dbt_args(settings, command, project_dir))
+    if isinstance(res.exception, KeyboardInterrupt):   # the runner catches everything: a Ctrl-C stays one
+        raise res.exception
+    return res, out.text.getvalue()
 
 
 def run_dbt(settings: config.Settings, command: list[str], *, project_dir: Path = DBT_PROJECT,
             stream: bool = False) -> DbtOutcome:
     """Run one dbt command; return its outcome (never raises on a dbt failure)."""
-    target, logs = dbt_paths(settings)
-    target.mkdir(parents=True, exist_ok=True)
-    logs.mkdir(parents=True, exist_ok=True)
+    target, _ = dbt_paths(settings)
     results_file = target / "run_results.json"
     results_file.unlink(missing_ok=True)   # never report a previous run's results
-    argv = dbt_command(settings, command, project_dir)
     start = time.monotonic()
-    proc = subprocess.run(argv, env=dbt_env(settings), cwd=str(config.PROJECT_ROOT), text=True,
-                          stdout=None if stream else subprocess.PIPE,
-                          stderr=None if stream else subprocess.STDOUT)
+    res, output = invoke_dbt(settings, command, project_dir=project_dir, stream=stream)
     elapsed = time.monotonic() - start
+    # dbt's own exit codes: 1 when nodes failed, 2 when dbt itself stopped (parse error, bad flag ...)
+    returncode = 0 if res.success else 2 if res.exception is not None else 1
+    if res.exception is not None and str(res.exception) not in output:
+        output += f"\nError: {res.exception}\n"
     results: list[dict] = []
     if results_file.is_file():
         results = json.loads(results_file.read_text(encoding="utf-8")).get("results", [])
-    return DbtOutcome(" ".join(command[:1]), proc.returncode, elapsed, results, proc.stdout or "")
+    return DbtOutcome(" ".join(command[:1]), returncode, elapsed, results, output)
 
 
 # --------------------------------------------------------------------------- reporting

@@ -161,12 +161,10 @@ class WarmDbt:
     editing a model while the loop runs)."""
 
     def __init__(self, settings: Settings) -> None:
-        from studentflow import dbt_runner as transform
+        from studentflow import dbt_runner
 
         self.settings = settings
-        os.environ.update(transform.dbt_env(settings))   # the profile reads the warehouse path from here
-        self._argv_tail = transform.dbt_command(settings, [])[1:]
-        self._project = transform.DBT_PROJECT
+        self._project = dbt_runner.DBT_PROJECT
         self._calls = 0
         self._manifest = None
         self._stamp: tuple[int, int] | None = None
@@ -185,29 +183,31 @@ class WarmDbt:
         """Parse the project now (imports included, a few seconds), so the first call does not."""
         return self._parse()
 
+    def _invoke(self, command: list[str], manifest=None):
+        from studentflow.dbt_runner import invoke_dbt
+
+        # --quiet: dbt prints its errors only, straight to the terminal as before
+        return invoke_dbt(self.settings, ["--quiet", *command], manifest=manifest, stream=True)[0]
+
     def _parse(self) -> bool:
         """Parse the project into the manifest later calls reuse; on a parse error, none."""
-        from dbt.cli.main import dbtRunner
-
         stamp = self._project_stamp()
-        parsed = dbtRunner().invoke(["--quiet", "parse", *self._argv_tail])
+        parsed = self._invoke(["parse"])
         self._manifest, self._stamp = (parsed.result, stamp) if parsed.success else (None, None)
         return bool(parsed.success)
 
-    def _runner(self):
-        from dbt.cli.main import dbtRunner
-
+    def _manifest_for_call(self):
         self._calls += 1
         if self._manifest is None and self._calls == 1:
-            return dbtRunner()          # nothing prepared: the first build parses for itself
+            return None                 # nothing prepared: the first build parses for itself
         if self._manifest is None or self._project_stamp() != self._stamp:
             if not self._parse():       # the invoke below parses and reports the error itself
-                return dbtRunner()
-        return dbtRunner(manifest=self._manifest)
+                return None
+        return self._manifest
 
     def invoke(self, *command: str) -> tuple[bool, list[str]]:
         """(success, one line per failing node)."""
-        res = self._runner().invoke(["--quiet", *command, *self._argv_tail])
+        res = self._invoke(list(command), self._manifest_for_call())
         problems = []
         for r in getattr(res.result, "results", None) or []:
             status = str(getattr(r, "status", ""))

@@ -307,8 +307,9 @@ class Pipeline:
                 self.summary.run_id = self.last_increment.run_id
 
     def _preload(self) -> None:
-        """GX's and the report's imports (about 3 s of one core) in a thread, while the dbt process runs on
-        the other core: the validate and report stages then only validate and draw."""
+        """GX's and the report's imports (about 3 s of one core) in a thread while dbt builds in this
+        process: the two share the GIL, so they overlap only where dbt waits (SQLite, files); the
+        validate and report stages then only validate and draw."""
         import threading
 
         def work() -> None:
@@ -329,7 +330,7 @@ class Pipeline:
         from studentflow import dbt_runner as transform
 
         with self.stage("transform", "dbt build (staging, marts, tests)") as st:
-            self._preload()   # while the dbt process runs
+            self._preload()   # while dbt runs (in this process: studentflow.dbt_runner)
             outcome = transform.run_dbt(self.settings, ["build"])
             for line in transform.summarize(outcome):
                 self.say("    " + line)

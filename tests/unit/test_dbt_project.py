@@ -65,11 +65,11 @@ def test_generic_tests_use_arguments_key():
             assert match.group(3) == "arguments", (yml.name, match.group(0))
 
 
-def test_dbt_command_passes_settings(tmp_path):
+def test_dbt_args_pass_settings(tmp_path):
     settings = config.load(env={}, data_dir=str(tmp_path / "data"), warehouse=str(tmp_path / "w.db"),
                            age_min=18, age_max=65)
-    argv = dbt_runner.dbt_command(settings, ["build", "--select", "stg_students"])
-    assert argv[1:4] == ["build", "--select", "stg_students"]
+    argv = dbt_runner.dbt_args(settings, ["build", "--select", "stg_students"])
+    assert argv[:3] == ["build", "--select", "stg_students"]
     assert json.loads(argv[argv.index("--vars") + 1]) == {"age_min": 18, "age_max": 65}
     assert argv[argv.index("--target-path") + 1] == str(tmp_path / "data" / "dbt" / "target")
     assert dbt_runner.dbt_env(settings)["STUDENTFLOW_WAREHOUSE"] == str(tmp_path / "w.db")

@@ -1,0 +1,129 @@
+"""dbt in this process (studentflow.dbt_runner.run_dbt): the partial-parse file left in
+<data_dir>/dbt/target spares the next process a full parse, a changed model is parsed again and
+takes effect, and failures still come back as a non-ok outcome.
+
+Each "next process" is a real new Python process, so nothing parsed stays in memory between runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core import config
+from studentflow import dbt_runner
+from studentflow import testing as aw
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+# run_dbt in a new interpreter; prints the outcome and whether dbt was imported into it
+CHILD = """
+import json, sys
+from pathlib import Path
+from core import config
+from studentflow import dbt_runner
+kw, command, project = json.loads(sys.argv[1])
+settings = config.load(env={}, **kw)
+outcome = dbt_runner.run_dbt(settings, command, **({"project_dir": Path(project)} if project else {}))
+print(json.dumps({"returncode": outcome.returncode, "statuses": [r["status"] for r in outcome.results],
+                  "in_process": "dbt.cli.main" in sys.modules}))
+"""
+
+
+def _settings(base: Path, **extra) -> tuple[config.Settings, dict]:
+    kw = dict(data_dir=str(base / "data"), state_dir=str(base / "state"), warehouse=str(base / "data" / "warehouse.db"),
+              **extra)
+    return config.load(env={}, **kw), kw
+
+
+def _run_in_new_process(kw: dict, command: list[str], project: Path | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STUDENTFLOW_", "DBT_"))}
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps([kw, command, str(project) if project else None])],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _last_invocation(settings: config.Settings) -> str:
+    """dbt.log's lines of the latest dbt invocation (the file logs every invocation at debug level)."""
+    _, logs = dbt_runner.dbt_paths(settings)
+    text = (logs / "dbt.log").read_text(encoding="utf-8")
+    return text[text.rindex("Running with dbt="):]
+
+
+def test_a_new_process_reuses_the_last_parse(tmp_path):
+    settings, kw = _settings(tmp_path)
+    aw.build(settings.warehouse, n=120, seed=4)
+    before = os.environ.get("STUDENTFLOW_WAREHOUSE")
+    first = dbt_runner.run_dbt(settings, ["build"])
+    assert first.ok, first.output[-3000:]
+    assert os.environ.get("STUDENTFLOW_WAREHOUSE") == before     # the profile's variable is put back
+    assert "Running with dbt=" in first.output and "Completed successfully" in first.output
+    partial = dbt_runner.dbt_paths(settings)[0] / "partial_parse.msgpack"
+    written = partial.stat().st_mtime_ns
+
+    second = _run_in_new_process(kw, ["build"])
+    assert second["returncode"] == 0 and second["in_process"]
+    assert "success" in second["statuses"] and not {"fail", "error", "runtime error"} & set(second["statuses"])
+    log = _last_invocation(settings)
+    # vars, the profile and the warehouse variable compare equal: no full parse, nothing re-parsed
+    assert "Unable to do partial parsing" not in log
+    assert "Nothing changed, skipping partial parsing." in log
+    assert partial.stat().st_mtime_ns == written
+
+
+def test_a_changed_model_is_parsed_again_and_takes_effect(tmp_path):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    settings, kw = _settings(tmp_path)
+    aw.build(settings.warehouse, n=120, seed=5)
+    command = ["run", "--select", "+major_avg_age_over_20"]
+    assert dbt_runner.run_dbt(settings, command, project_dir=project).ok
+
+    model = project / "models" / "marts" / "major_avg_age_over_20.sql"
+    sql = model.read_text(encoding="utf-8")
+    assert "        major,\n" in sql
+    edited = sql.replace("        major,\n", "        major,\n        'edited' as marker,\n", 1)
+    model.write_text(edited, encoding="utf-8")
+
+    child = _run_in_new_process(kw, command, project)
+    assert child["returncode"] == 0, child
+    log = _last_invocation(settings)
+    assert "Unable to do partial parsing" not in log
+    assert "0 files deleted, 0 files added, 1 files changed" in log
+    con = sqlite3.connect(settings.warehouse)
+    try:
+        markers = {m for (m,) in con.execute("select marker from major_avg_age_over_20")}
+    finally:
+        con.close()
+    assert markers == {"edited"}
+
+
+def test_a_failing_dbt_test_is_a_non_ok_outcome_with_problems(tmp_path):
+    settings, _ = _settings(tmp_path, age_min=30)    # rows aged 15..29 fail `between`
+    aw.build(settings.warehouse, n=120, seed=6)
+    outcome = dbt_runner.run_dbt(settings, ["build", "--select", "stg_students"])
+    assert not outcome.ok and outcome.returncode == 1
+    failing = [r["unique_id"] for r in outcome.problems if r["status"] == "fail"]
+    assert any("between_stg_students_age" in u for u in failing), outcome.problems
+    assert "FAIL" in outcome.output
+    assert any(line.lstrip().startswith("FAIL") for line in dbt_runner.summarize(outcome)[1:])
+
+
+def test_a_broken_model_stops_dbt_with_its_error_in_the_output(tmp_path):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (project / "models" / "marts" / "global_summary.sql").write_text("select {{ ref('no_such_model') }}\n",
+                                                                       encoding="utf-8")
+    settings, _ = _settings(tmp_path)
+    aw.build(settings.warehouse, n=20, seed=7)
+    outcome = dbt_runner.run_dbt(settings, ["build"], project_dir=project)
+    assert outcome.returncode == 2 and not outcome.results
+    assert "no_such_model" in outcome.output
