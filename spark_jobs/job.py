@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -141,10 +141,11 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
     scratch = settings.state_dir / "normalize" / run_id
     try:
         chunks = inc.materialize(slices, scratch)
-        staged = stg.read_staging(spark, chunks)
+        with _spark_errors(settings):
+            staged = stg.read_staging(spark, chunks)
         progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
-        rows = _to_arrow(nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max),
-                         settings)
+        with _spark_errors(settings):
+            rows = nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max).toArrow()
         progress(f"normalize: [3/5] transform: {rows.num_rows:,} rows to the driver ({clock('transform'):.1f} s)")
         stg.check_line_numbers(rows, chunks)
         rows = dedup(rows)
@@ -173,11 +174,12 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
             attached.close()
 
 
-def _to_arrow(df, settings: Settings):
-    """The transform's rows on the driver; a server that cannot read the increment's files (a
-    remote cluster without the state folder) is a clear error, not a Java stack trace."""
+@contextmanager
+def _spark_errors(settings: Settings):
+    """A server that cannot read the increment's files (a remote cluster without the state folder)
+    or that went away is a clear error, not a Java or gRPC stack trace."""
     try:
-        return df.toArrow()
+        yield
     except Exception as exc:  # noqa: BLE001  (pyspark's errors differ between Spark versions)
         text = str(exc)
         if "PATH_NOT_FOUND" in text or "FileNotFoundException" in text or "does not exist" in text:
@@ -186,7 +188,7 @@ def _to_arrow(df, settings: Settings):
                             "a remote Spark (spark_remote) must see the same files: put STUDENTFLOW_STATE_DIR "
                             "on a filesystem the cluster mounts at the same path") from None
         if "UNAVAILABLE" in text or "Connection refused" in text or "Socket closed" in text:
-            raise StackError(f"the Spark Connect server stopped answering during the transform: "
+            raise StackError(f"the Spark Connect server stopped answering: "
                              f"{text.strip().splitlines()[0][:200]}; nothing of this increment was written",
                              "rerun: `normalize` and `run` restart the stack's server (`studentflow stack status` "
                              "shows it); with spark_remote, check that endpoint") from None

@@ -1,7 +1,7 @@
 """Warm engines for overlapped and continuous runs: one SparkSession, dbt in-process, increments.
 
-* :class:`WarmSpark` starts the Spark JVM in a background thread (it takes seconds; the producer
-  and the sink do not need it yet) and releases it at the end.
+* :class:`WarmSpark` attaches to the Spark Connect server in a background thread (starting one
+  takes seconds; the producer and the sink do not need it yet) and detaches at the end.
 * :class:`Normalizer` runs normalize increments in a background thread while events are still
   produced and staged, so that when the last event is staged only a small increment is left.
 * :class:`WarmDbt` invokes dbt in this process (``dbtRunner``) on a manifest parsed once, instead
@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,13 +23,24 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class WarmSpark:
-    """A SparkSession started in the background, shared by every increment of a run."""
+    """A Spark Connect session opened in the background (the server may have to start: seconds the
+    producer and the sink do not need to wait for), warmed up, shared by every increment of a run.
 
-    def __init__(self, settings: Settings, *, quick: bool = False) -> None:
+    ``keep_server``: a server started here is the stack's (recorded, kept after the run) when true;
+    when false it belongs to this run and stops at :meth:`release` (None: the stack decides, see
+    :func:`spark_jobs.server.ensure`)."""
+
+    def __init__(self, settings: Settings, *, keep_server: bool | None = None,
+                 progress: Callable[[str], None] = lambda _m: None) -> None:
         self.settings = settings
-        self.quick = quick   # a small run: a JVM tuned to start fast (spark_jobs.session.QUICK_JIT_LINES)
-        self._session: "SparkSession | None" = None
+        self.keep_server = keep_server
+        self.say = progress
+        self._attached = None   # spark_jobs.session.Attached
         self._error: BaseException | None = None
+        self._warm = threading.Event()       # attached and warmed up (or failed)
+        self._released = threading.Event()
+        # The thread lives until release(): a server it starts for this run is tied to it (the
+        # kernel's parent-death signal follows the thread that forked, not the process).
         self._thread = threading.Thread(target=self._start, name="spark-start", daemon=True)
         self.startup_seconds: float | None = None
         self.warm_up_seconds: float | None = None
@@ -41,37 +51,39 @@ class WarmSpark:
 
     def _start(self) -> None:
         from spark_jobs.job import warm_up
-        from spark_jobs.session import get_session
+        from spark_jobs.session import Attached
 
         t = time.perf_counter()
         try:
-            session = get_session(self.settings, quick=self.quick)
+            attached = Attached(self.settings, keep_server=self.keep_server, progress=self.say)
             self.startup_seconds = time.perf_counter() - t
-            self.warm_up_seconds = warm_up(self.settings, session)   # the first increment's cold costs, paid now
-            self._session = session
+            self._attached = attached
+            self.warm_up_seconds = warm_up(self.settings, attached.session)   # the first increment's cold costs, paid now
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread by get())
             self._error = exc
+        finally:
+            self._warm.set()
+        self._released.wait()
 
     @property
     def ready(self) -> bool:
-        return self._session is not None
+        return self._warm.is_set() and self._error is None
 
     def get(self) -> "SparkSession":
         """The session, waiting for it to start; the start-up error if it failed."""
-        self._thread.join()
+        self._warm.wait()
         if self._error is not None:
             raise self._error
-        assert self._session is not None
-        return self._session
+        assert self._attached is not None
+        return self._attached.session
 
     def release(self) -> None:
-        from spark_jobs.session import release
-
-        if self._thread.is_alive():
-            self._thread.join(timeout=60)
-        if self._session is not None:
-            release(self._session)
-            self._session = None
+        """Close the session; stop the server if this run owns it (its heap is gone before dbt and GX)."""
+        self._warm.wait(timeout=60)
+        if self._attached is not None:
+            self._attached.close()
+            self._attached = None
+        self._released.set()
 
 
 @dataclass
