@@ -3,8 +3,9 @@
 An increment lands in ONE transaction (:func:`commit`), from its classified rows (a pyarrow
 Table in (file, line) order, duplicates within the increment already judged):
 
-1. its clean rows are appended to ``clean_students`` straight from Arrow batches (no scratch
-   table: every row is written once);
+1. its clean rows are appended to ``clean_students`` with one ``INSERT .. SELECT`` from a landing
+   file that ADBC wrote from the Arrow batches just before, outside the transaction (no Python
+   object per row; ADBC's own SQLite never opens the warehouse: see spark_jobs/landing.py);
 2. the new rows whose event_id was already clean in the warehouse are judged against it (one
    index lookup per new row): same content, a duplicate, removed; other content, a
    ``conflicting_duplicate``, moved to quarantine. A committed row is never taken back;
@@ -22,10 +23,11 @@ import sqlite3
 from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from core.errors import DataError
 
+from spark_jobs import landing
 from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS
 from spark_jobs.increments import Watermark
 
@@ -100,14 +102,17 @@ def _append(conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: 
     conn.executemany(sql, rows)
 
 
-def _clean_tuples(rows: Any, columns: Sequence[str]) -> Iterator[tuple]:
-    """The clean rows of an Arrow table as tuples, 50,000 at a time: Python objects for one batch
-    only (a million rows as Python lists would cost GBs)."""
-    import pyarrow.compute as pc
-
-    for batch in rows.select(["verdict", *columns]).to_batches(max_chunksize=50_000):
-        batch = batch.filter(pc.equal(batch.column(0), "clean"))
-        yield from zip(*(batch.column(i + 1).to_pylist() for i in range(len(columns))))
+def _append_landed(conn: sqlite3.Connection, table: str, source: str) -> None:
+    """The rows of the attached table ``source`` (the same columns as ``table``, in its order)
+    appended to ``table`` in their landing order."""
+    schema, name = source.split(".")
+    landed_cols = [r[1] for r in conn.execute(f'PRAGMA {schema}.table_info("{name}")')]
+    if landed_cols != table_columns(conn, table):   # SELECT * below goes by position
+        raise RuntimeError(f"landed columns {landed_cols} are not those of {table}")
+    # SELECT *, no column list, no ORDER BY: into an empty table without indexes (a full refresh)
+    # SQLite then copies the records as they are (its transfer optimization: 0.5-0.7 s instead of
+    # 1.1-1.3 s at 1M rows); it reads the landing table in rowid order, the landing order, either way
+    conn.execute(f"INSERT INTO {table} SELECT * FROM {source}")
 
 
 def _judge_against_warehouse(conn: sqlite3.Connection, before: int) -> list[tuple]:
@@ -143,98 +148,103 @@ def _rejudge(conn: sqlite3.Connection, before: int, later: list[dict]) -> dict[t
 
 def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: int, run_row: dict[str, Any],
            marks: Iterable[Watermark], full_refresh: bool, updated_at: str,
-           raw_lines: Callable[[list[tuple[str, int]]], dict[tuple[str, int], str]] | None = None) -> dict[str, Any]:
+           raw_lines: Callable[[list[tuple[str, int]]], dict[tuple[str, int], str]] | None = None,
+           landing_dir: Path | None = None) -> dict[str, Any]:
     """Append, judge, check, move the watermarks, record the run: one transaction. ``rows``: the
     increment's classified rows (pyarrow Table, after spark_jobs.dedup). Returns the verdict counts
     (plus ``by_rule`` and ``by_reason`` dicts, from this increment's rows only). Raises DataError
-    (and rolls back) when the rows do not add up."""
+    (and rolls back) when the rows do not add up. ``landing_dir``: the folder in which the clean
+    rows' landing file is made (a run's scratch folder; default: beside the warehouse), removed
+    when the commit ends either way."""
     import pyarrow.compute as pc
 
     conn.execute("PRAGMA synchronous=NORMAL")
     # An increment's random ids go into an event_id index that grows with the history: a bigger
     # page cache keeps it in memory. A full refresh builds the index once, after the rows.
     conn.execute(f"PRAGMA cache_size = {-65536 if full_refresh else -262144}")
-    clean_cols = [c for c in table_columns(conn, CLEAN) if c != "run_id"]
+    clean_cols = table_columns(conn, CLEAN)
     verdicts = rows["verdict"]
     counts: dict[str, Any] = {v["values"]: v["counts"] for v in pc.value_counts(verdicts).to_pylist()}
     clean_mask = pc.equal(verdicts, "clean")
     by_rule = {v["values"]: v["counts"] for v in pc.value_counts(pc.filter(rows["rule"], clean_mask)).to_pylist()}
     # the rows other than clean and header are few: as dicts
     special = rows.filter(pc.is_in(verdicts, value_set=pa_strings("quarantine", "duplicate"))).to_pylist()
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        if full_refresh:
-            for table in (CLEAN, QUARANTINE, MARKS):
-                conn.execute(f"DELETE FROM {table}")
-            for name, _ in schema_indexes():   # built once after the rows: faster
-                conn.execute(f"DROP INDEX IF EXISTS {name}")
-        before = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {CLEAN}").fetchone()[0]
-        _append(conn, CLEAN, clean_cols, _clean_tuples(rows, clean_cols), run_id)
-        quarantine = [r for r in special if r["verdict"] == "quarantine"]
-        if before:
-            # new clean rows whose id the warehouse already holds clean: the warehouse's row stays
-            moved = _judge_against_warehouse(conn, before)
-            conn.executemany(f"DELETE FROM {CLEAN} WHERE rowid = ?", [(m[0],) for m in moved])
-            for _rowid, rule, file, line, event_id, same, first_file, first_line in moved:
-                counts["clean"] -= 1
-                by_rule[rule] -= 1
-                if same:
-                    counts["duplicate"] = counts.get("duplicate", 0) + 1
-                else:
-                    counts["quarantine"] = counts.get("quarantine", 0) + 1
-                    quarantine.append(_conflict(event_id, file, line, first_file, first_line))
-            # later occurrences within the increment: their first occurrence is the warehouse's row
-            later = [r for r in special if r["verdict"] == "duplicate" or r["reason"] == "conflicting_duplicate"]
-            fates = _rejudge(conn, before, later)
-            for r in later:
-                fate = fates.get((r["source_file"], r["line_number"]))
-                if fate is None:
-                    continue
-                same, first_file, first_line = fate
-                if r["verdict"] == "quarantine":
-                    quarantine.remove(r)
-                if same:
-                    counts[r["verdict"]] -= 1
-                    counts["duplicate"] = counts.get("duplicate", 0) + 1
-                    if r["verdict"] == "quarantine":
+    # ADBC lands the clean rows before BEGIN: the warehouse is not locked while it writes
+    with landing.landed(conn, rows, clean_cols, landing_dir, constants={"run_id": run_id}) as landed_rows:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if full_refresh:
+                for table in (CLEAN, QUARANTINE, MARKS):
+                    conn.execute(f"DELETE FROM {table}")
+                for name, _ in schema_indexes():   # built once after the rows: faster
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
+            before = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {CLEAN}").fetchone()[0]
+            _append_landed(conn, CLEAN, landed_rows)
+            quarantine = [r for r in special if r["verdict"] == "quarantine"]
+            if before:
+                # new clean rows whose id the warehouse already holds clean: the warehouse's row stays
+                moved = _judge_against_warehouse(conn, before)
+                conn.executemany(f"DELETE FROM {CLEAN} WHERE rowid = ?", [(m[0],) for m in moved])
+                for _rowid, rule, file, line, event_id, same, first_file, first_line in moved:
+                    counts["clean"] -= 1
+                    by_rule[rule] -= 1
+                    if same:
+                        counts["duplicate"] = counts.get("duplicate", 0) + 1
+                    else:
+                        counts["quarantine"] = counts.get("quarantine", 0) + 1
+                        quarantine.append(_conflict(event_id, file, line, first_file, first_line))
+                # later occurrences within the increment: their first occurrence is the warehouse's row
+                later = [r for r in special if r["verdict"] == "duplicate" or r["reason"] == "conflicting_duplicate"]
+                fates = _rejudge(conn, before, later)
+                for r in later:
+                    fate = fates.get((r["source_file"], r["line_number"]))
+                    if fate is None:
                         continue
-                    r["verdict"] = "duplicate"
-                else:
-                    counts[r["verdict"]] -= 1
-                    counts["quarantine"] = counts.get("quarantine", 0) + 1
-                    quarantine.append(_conflict(r["event_id"], r["source_file"], r["line_number"], first_file,
-                                                first_line))
-        # rows that turned out to conflict travelled without their raw text: fetch it
-        missing = [(r["source_file"], r["line_number"]) for r in quarantine if r["raw_line"] is None]
-        if missing and raw_lines is not None:
-            found = raw_lines(missing)
+                    same, first_file, first_line = fate
+                    if r["verdict"] == "quarantine":
+                        quarantine.remove(r)
+                    if same:
+                        counts[r["verdict"]] -= 1
+                        counts["duplicate"] = counts.get("duplicate", 0) + 1
+                        if r["verdict"] == "quarantine":
+                            continue
+                        r["verdict"] = "duplicate"
+                    else:
+                        counts[r["verdict"]] -= 1
+                        counts["quarantine"] = counts.get("quarantine", 0) + 1
+                        quarantine.append(_conflict(r["event_id"], r["source_file"], r["line_number"], first_file,
+                                                    first_line))
+            # rows that turned out to conflict travelled without their raw text: fetch it
+            missing = [(r["source_file"], r["line_number"]) for r in quarantine if r["raw_line"] is None]
+            if missing and raw_lines is not None:
+                found = raw_lines(missing)
+                for r in quarantine:
+                    if r["raw_line"] is None:
+                        r["raw_line"] = found[(r["source_file"], r["line_number"])]
+            quarantine.sort(key=lambda r: (r["source_file"], r["line_number"]))
+            counts["by_rule"] = {k: v for k, v in by_rule.items() if v}
+            reasons: dict[str, int] = {}
             for r in quarantine:
-                if r["raw_line"] is None:
-                    r["raw_line"] = found[(r["source_file"], r["line_number"])]
-        quarantine.sort(key=lambda r: (r["source_file"], r["line_number"]))
-        counts["by_rule"] = {k: v for k, v in by_rule.items() if v}
-        reasons: dict[str, int] = {}
-        for r in quarantine:
-            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
-        counts["by_reason"] = reasons
-        check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
-                           counts.get("duplicate", 0), counts.get("header", 0))
-        q_cols = [c for c in table_columns(conn, QUARANTINE) if c != "run_id"]
-        _append(conn, QUARANTINE, q_cols, [tuple(r[c] for c in q_cols) for r in quarantine], run_id)
-        for _, create in schema_indexes():
-            conn.execute(create)
-        for m in marks:
-            conn.execute(_insert_sql(MARKS, (*asdict(m), "run_id", "updated_at"), "INSERT OR REPLACE"),
-                         (*asdict(m).values(), run_row["run_id"], updated_at))
-        row = {**run_row, "clean_count": counts.get("clean", 0), "quarantined_count": counts.get("quarantine", 0),
-               "duplicates_removed": counts.get("duplicate", 0), "headers_skipped": counts.get("header", 0)}
-        conn.execute(_insert_sql(RUNS, RUN_COLUMNS), [row[c] for c in RUN_COLUMNS])
-        conn.execute("COMMIT")
-        return counts
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+                reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+            counts["by_reason"] = reasons
+            check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
+                               counts.get("duplicate", 0), counts.get("header", 0))
+            q_cols = [c for c in table_columns(conn, QUARANTINE) if c != "run_id"]
+            _append(conn, QUARANTINE, q_cols, [tuple(r[c] for c in q_cols) for r in quarantine], run_id)
+            for _, create in schema_indexes():
+                conn.execute(create)
+            for m in marks:
+                conn.execute(_insert_sql(MARKS, (*asdict(m), "run_id", "updated_at"), "INSERT OR REPLACE"),
+                             (*asdict(m).values(), run_row["run_id"], updated_at))
+            row = {**run_row, "clean_count": counts.get("clean", 0), "quarantined_count": counts.get("quarantine", 0),
+                   "duplicates_removed": counts.get("duplicate", 0), "headers_skipped": counts.get("header", 0)}
+            conn.execute(_insert_sql(RUNS, RUN_COLUMNS), [row[c] for c in RUN_COLUMNS])
+            conn.execute("COMMIT")
+            return counts
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def _conflict(event_id: str, file: str, line: int, first_file: str, first_line: int) -> dict[str, Any]:
