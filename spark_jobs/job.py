@@ -158,7 +158,8 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
                        "mode": mode}
             counts = wh.commit(conn, rows, run_id=run_id, lines_expected=lines, run_row=run_row,
                                marks=[s.watermark() for s in slices], full_refresh=full_refresh,
-                               updated_at=result.finished_at, raw_lines=_raw_lines_of(chunks))
+                               updated_at=result.finished_at, raw_lines=_raw_lines_of(chunks),
+                               landing_dir=scratch)
             del rows
             result.by_rule, result.by_reason = counts["by_rule"], counts["by_reason"]
         result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
