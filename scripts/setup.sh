@@ -68,8 +68,8 @@ PY
 else
   say "Kafka Connect jars present"
 fi
-# 4. Spark class-data archive: the classes a normalize loads, mapped by later Spark JVMs (faster
-#    cold starts). Built once; a JVM that cannot use it (another Java) ignores it.
+# 4. Spark class-data archive: the classes a warmed-up Spark Connect server loaded, mapped by later
+#    servers (faster starts). Built once; a JVM that cannot use it (another Java) ignores it.
 if [ ! -s .state/spark-connect-classes.jsa ]; then   # spark_jobs.session.class_archive
   say "building the Spark class-data archive (once, about 40 s)"
   .venv/bin/python -m spark_jobs.archive 2>>"$STATE/setup-cds.log"
