@@ -125,7 +125,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         progress(result.summary())
         return result
 
-    from spark_jobs.session import Attached
+    from spark_jobs.server import Attached
 
     wh.ensure_tables(db)
     ref = nz.load_reference(settings.majors_file, settings.major_aliases_file)
@@ -245,3 +245,26 @@ def _raw_lines_of(chunks: list[inc.Chunk]):
                         out[(c.name, i)] = raw.rstrip(b"\n").decode("utf-8", "replace")
         return out
     return lookup
+
+
+def _warm_up_main(url: str) -> int:
+    """`python -m spark_jobs.job warm-up sc://HOST:PORT`: the background warm-up `stack up` starts."""
+    from core import config
+    from spark_jobs.session import connect
+
+    settings = config.load(spark_remote=url)
+    spark = connect(url)
+    try:
+        for _ in range(2):   # the second pass runs on compiled code: the JIT has seen the plan twice
+            print(f"warm-up on {url}: {warm_up(settings, spark):.1f} s", flush=True)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "warm-up":
+        sys.exit(_warm_up_main(sys.argv[2]))
+    sys.exit("usage: python -m spark_jobs.job warm-up sc://HOST:PORT")

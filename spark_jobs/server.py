@@ -22,12 +22,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core import procs
 from core.config import Settings
 from core.endpoints import SparkState, stack_up
 from core.errors import StackError
+from spark_jobs.session import connect, spark_conf
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import SparkSession
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 START_TIMEOUT = 180.0   # seconds: a loaded 2-core machine was seen to need about 10
@@ -63,8 +67,6 @@ def log_path(settings: Settings) -> Path:
 
 def server_command(settings: Settings, port: int, *, java_options: str = "") -> list[str]:
     """The foreground ``spark-submit`` of the Connect server with the project's Spark settings."""
-    from spark_jobs.session import spark_conf
-
     work = settings.state_dir / "spark"
     conf = spark_conf(settings, java_options=java_options)
     conf.update({
@@ -181,26 +183,31 @@ def warm_up_in_background(settings: Settings, url: str) -> subprocess.Popen:
     """A short client process that runs a small normalize on the server (its JIT and classes warm
     before the first real increment), then exits. Its output goes to the server's log folder."""
     env = dict(os.environ, STUDENTFLOW_SPARK_REMOTE=url)
-    return procs.spawn([sys.executable, "-m", "spark_jobs.server", "warm-up", url],
+    return procs.spawn([sys.executable, "-m", "spark_jobs.job", "warm-up", url],
                        settings.state_dir / "logs" / "spark-warm-up.log", env=env)
 
 
-def _warm_up_main(url: str) -> int:
-    from core import config
-    from spark_jobs.job import warm_up
-    from spark_jobs.session import connect
+class Attached:
+    """A client session and the server it is attached to (stopped with it when this process owns it)."""
 
-    settings = config.load(spark_remote=url)
-    spark = connect(url)
-    try:
-        for _ in range(2):   # the second pass runs on compiled code: the JIT has seen the plan twice
-            print(f"warm-up on {url}: {warm_up(settings, spark):.1f} s", flush=True)
-    finally:
-        spark.stop()
-    return 0
+    def __init__(self, settings: Settings, *, keep_server: bool | None = None,
+                 progress: Callable[[str], None] = print) -> None:
+        self.server = ensure(settings, keep=keep_server, progress=progress)
+        try:
+            self.session = connect(self.server.url)
+        except BaseException:
+            self.server.stop()
+            raise
 
+    def close(self) -> None:
+        try:
+            self.session.stop()
+        except Exception:  # noqa: BLE001  (the server is gone already: nothing to close)
+            pass
+        self.server.stop()
 
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "warm-up":
-        sys.exit(_warm_up_main(sys.argv[2]))
-    sys.exit("usage: python -m spark_jobs.server warm-up sc://HOST:PORT")
+    def __enter__(self) -> "SparkSession":
+        return self.session
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -7,15 +7,13 @@ start or a cold JIT of its own once the stack is up.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.errors import StackError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
-
-    from spark_jobs.server import Server
 
 SQLITE_JDBC_JAR = Path("/usr/share/java/sqlite-jdbc.jar")  # Debian libxerial-sqlite-jdbc-java
 LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
@@ -77,31 +75,3 @@ def connect(url: str) -> "SparkSession":
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StackError(f"cannot attach to the Spark Connect server at {url}: {first}",
                          "check STUDENTFLOW_SPARK_REMOTE, or `studentflow stack status`") from None
-
-
-class Attached:
-    """A client session and the server it is attached to (stopped with it when this process owns it)."""
-
-    def __init__(self, settings: Settings, *, keep_server: bool | None = None,
-                 progress: Callable[[str], None] = print) -> None:
-        from spark_jobs import server
-
-        self.server: "Server" = server.ensure(settings, keep=keep_server, progress=progress)
-        try:
-            self.session = connect(self.server.url)
-        except BaseException:
-            self.server.stop()
-            raise
-
-    def close(self) -> None:
-        try:
-            self.session.stop()
-        except Exception:  # noqa: BLE001  (the server is gone already: nothing to close)
-            pass
-        self.server.stop()
-
-    def __enter__(self) -> "SparkSession":
-        return self.session
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -51,7 +51,7 @@ class WarmSpark:
 
     def _start(self) -> None:
         from spark_jobs.job import warm_up
-        from spark_jobs.session import Attached
+        from spark_jobs.server import Attached
 
         t = time.perf_counter()
         try:
