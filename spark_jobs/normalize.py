@@ -26,13 +26,22 @@ Salvage rules, tried in this order, the one used is recorded in ``rule``:
 * ``key_value``    the same with ``key:value`` fragments (``Bob,Martin,age:19,Physique``, or
   ``first_name:Bob,last_name:Martin,age:19,major:Physique`` in any order).
 
-Performance, in one paragraph: only built-in Spark SQL functions (no Python UDF, no
-higher-order function: both leave generated code). A contract line costs one typed JSON parse,
-a length comparison and a few null checks; the loose parse runs only for JSON lines that are not
-exactly the contract, the comma/key:value machinery only for text lines, accent folding only
-for majors that are not already canonical: ``CASE WHEN`` branches are evaluated lazily. Each
-step projects only the columns the next one needs, so generated methods stay small enough for
-the JVM to compile them (a method over 8,000 bytes of bytecode is never JIT-compiled).
+Performance, in one paragraph: only built-in Spark SQL functions (no Python UDF, no higher-order
+function: both leave generated code), one pass over the lines. A contract line costs one typed
+JSON parse, a length comparison and a few null checks; the loose parse runs only for JSON lines
+that are not exactly the contract, the comma/key:value machinery only for text lines, accent
+folding only for majors that are not already canonical: ``CASE WHEN`` branches are evaluated
+lazily. A separate narrow plan for contract lines (filter on ``_strict``, union with the full
+plan for the rest) was measured slower on Spark Connect (1M bench/staged.py lines, warm,
+alternated, medians of 5: 9.4 s against 6.0 s, server CPU 16.5 s against 10.5 s): each branch
+scans and parses the input again (two text scans in the plan: Spark reuses no scan without an
+exchange), and a plain filter on ``_strict`` is even pushed below the parse as one pruned
+``from_json`` per field (158 s against 26 s, loaded machine). The steps after the loose parse
+fuse into one generated method of 13.2 KB of bytecode that HotSpot does not always fully
+optimize (C1's profiling tier runs out of registers on it, C2 at times out of nodes), so runs
+vary (6.0 to 8.4 s on a quiet machine). The Column expressions are built on every call: on Spark
+Connect a Column is a client-side message (about 50 ms for the whole transform); a classic
+session pays about 1.2 s of py4j calls.
 """
 from __future__ import annotations
 
@@ -42,8 +51,6 @@ from spark_jobs.contract import (  # noqa: F401  (re-exported: the contract's na
     CLEAN_COLUMNS, CONFLICT_DETAIL, CONTENT_COLUMNS, CONTRACT_FIELDS, CSV_HEADERS, JSON_ALIASES, KV_KEYS, MAX_KV_PARTS, QUARANTINE_COLUMNS, REASONS,
     REPLACEMENT_CHAR, RULES, Reference, fold, fold_text, load_reference,
 )
-
-from spark_jobs.exprcache import per_jvm as _per_jvm
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -102,7 +109,6 @@ def with_kind(lines: "DataFrame") -> "DataFrame":
     return lines.select(*_kind_columns())
 
 
-@_per_jvm
 def _kind_columns() -> tuple:
     from pyspark.sql import functions as F
 
@@ -153,7 +159,6 @@ def with_parse(df: "DataFrame") -> "DataFrame":
     return df.select(*first).select(*second)
 
 
-@_per_jvm
 def _parse_columns() -> tuple:
     from pyspark.sql import functions as F
 
@@ -223,7 +228,6 @@ def with_fields(df: "DataFrame") -> "DataFrame":
     return df.select(*first).select(*second)
 
 
-@_per_jvm
 def _fields_columns() -> tuple:
     from pyspark.sql import functions as F
 
@@ -282,7 +286,6 @@ def with_verdict(ref: Reference, *, age_min: int, age_max: int) -> Step:
     return step
 
 
-@_per_jvm
 def _verdict_columns(ref: Reference, age_min: int, age_max: int) -> tuple:
     from pyspark.sql import functions as F
 
@@ -348,7 +351,6 @@ def as_rows(every_raw_line: bool = False) -> Step:
     return step
 
 
-@_per_jvm
 def _row_columns(every_raw_line: bool) -> tuple:
     from pyspark.sql import functions as F
 
