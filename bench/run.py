@@ -99,7 +99,7 @@ def _spark_jvm(sampler) -> int | None:
 
 
 def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: bool, verbose: bool,
-            profile: bool = False) -> dict[str, Any]:
+            profile: bool = False, warm: bool = False) -> dict[str, Any]:
     """Benchmark one size in this process; returns the size's result dict."""
     from bench.rss import RssSampler
     from studentflow import stack
@@ -115,6 +115,12 @@ def run_one(n: int, work: Path, *, seed: int, malformed_rate: float, baseline: b
                 t = time.perf_counter()
                 state, _ = stack.up(settings, tie_to_parent=True, progress=lambda m: say("    " + m))
                 out["stack_up_s"] = round(time.perf_counter() - t, 3)
+            if warm:   # the same work once before, on other events, in the same stack and server: not measured
+                t = time.perf_counter()
+                from studentflow.pipeline import Pipeline
+                Pipeline(settings, RunOptions(count=n, malformed_rate=malformed_rate, seed=seed + 1000,
+                                              keep_stack=True, gate=True), say).run()
+                out["warm_up_run_s"] = round(time.perf_counter() - t, 3)
             opts = RunOptions(count=n, malformed_rate=malformed_rate, seed=seed, keep_stack=True, gate=True)
             pipe = _pipeline_class()(settings, opts, sampler, say, profile=profile)
             summary = pipe.run()
@@ -306,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--profile", action="store_true",
                     help="profile the Spark driver JVM during normalize (CPU per thread group from /proc, "
                          "jstack samples every second by category and top frame)")
+    ap.add_argument("--warm", action="store_true",
+                    help="run the pipeline once on other events (another seed) in the same stack before the "
+                         "measured run: the figures of a stack that is up and warm")
     ap.add_argument("--one-size", type=int, help=argparse.SUPPRESS)      # internal: child process mode
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
@@ -315,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _child(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt():   # `kill` of the child unwinds too: its stack and Spark are stopped
         res = run_one(args.one_size, args.work, seed=args.seed, malformed_rate=args.malformed_rate,
-                      baseline=not args.no_baseline, verbose=args.verbose, profile=args.profile)
+                      baseline=not args.no_baseline, verbose=args.verbose, profile=args.profile, warm=args.warm)
     args.result_file.write_text(json.dumps(res, indent=2, default=str) + "\n")
     return 0
 
@@ -327,6 +336,7 @@ def _run_child(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     cmd += ["--no-baseline"] if args.no_baseline else []
     cmd += ["--verbose"] if args.verbose else []
     cmd += ["--profile"] if args.profile else []
+    cmd += ["--warm"] if args.warm else []
     # Same process group: a Ctrl-C reaches the child too, which stops its stack and Spark itself.
     proc = subprocess.Popen(cmd, cwd=config.PROJECT_ROOT)
     try:

@@ -209,10 +209,10 @@ _WARM_UP_LINES = (
 def warm_up(settings: Settings, spark: "SparkSession") -> float:
     """Run the Spark part of normalize once on a few lines of every kind, writing nothing.
 
-    A fresh JVM spends seconds on the first increment that are not about its data: building the
-    expressions (thousands of py4j calls, then cached per JVM), loading and compiling classes,
-    generating code. A caller that starts Spark ahead of time (``run`` while events are
-    produced, ``run --follow`` before its first increment) pays them here, off the critical path.
+    A fresh server spends seconds on its first queries that are not about their data: loading and
+    compiling classes, generating code, the JIT. Whoever starts a server ahead of time (``stack
+    up``, ``run`` while events are produced, ``run --follow`` before its first increment) pays
+    them here, off the critical path.
     Returns the seconds it took."""
     t = time.perf_counter()
     folder = settings.state_dir / "normalize" / f"warm-up-{secrets.token_hex(3)}"
