@@ -65,10 +65,10 @@ def log_path(settings: Settings) -> Path:
     return settings.state_dir / "logs" / "spark-connect.log"
 
 
-def server_command(settings: Settings, port: int, *, java_options: str = "") -> list[str]:
+def server_command(settings: Settings, port: int, *, java_options: str = "", quick_jit: bool = False) -> list[str]:
     """The foreground ``spark-submit`` of the Connect server with the project's Spark settings."""
     work = settings.state_dir / "spark"
-    conf = spark_conf(settings, java_options=java_options)
+    conf = spark_conf(settings, java_options=java_options, quick_jit=quick_jit)
     conf.update({
         "spark.connect.grpc.binding.address": "127.0.0.1",   # loopback only
         "spark.connect.grpc.binding.port": str(port),
@@ -83,7 +83,7 @@ def server_command(settings: Settings, port: int, *, java_options: str = "") -> 
 
 
 def start(settings: Settings, *, port: int | None = None, tie_to_parent: bool = False,
-          java_options: str = "") -> tuple[subprocess.Popen, str]:
+          java_options: str = "", quick_jit: bool = False) -> tuple[subprocess.Popen, str]:
     """Start the server (returns at once: see :func:`wait_ready`). (process, sc:// URL)."""
     port = port or procs.free_port()
     work = settings.state_dir / "spark"
@@ -91,7 +91,8 @@ def start(settings: Settings, *, port: int | None = None, tie_to_parent: bool = 
     env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_CONNECT_MODE="0", PYSPARK_PYTHON=sys.executable)
     if settings.spark_master.startswith("local"):
         env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # no "hostname resolves to a loopback address"
-    proc = procs.spawn(server_command(settings, port, java_options=java_options), log_path(settings), env=env,
+    proc = procs.spawn(server_command(settings, port, java_options=java_options, quick_jit=quick_jit),
+                       log_path(settings), env=env,
                        cwd=work, tie_to_parent=tie_to_parent)
     return proc, f"sc://127.0.0.1:{port}"
 
@@ -148,12 +149,14 @@ def stop_recorded(settings: Settings) -> str | None:
     return f"spark (pid {state.pid})" if stopped else None
 
 
-def ensure(settings: Settings, *, keep: bool | None = None, progress: Callable[[str], None] = print) -> Server:
+def ensure(settings: Settings, *, keep: bool | None = None, quick_jit: bool = False,
+           progress: Callable[[str], None] = print) -> Server:
     """Where to attach: ``spark_remote``; else the stack's running server; else a new one.
 
     A new server is the stack's (recorded, kept) when ``keep`` is true, or when ``keep`` is None
     and the stack is up (its server had died: restarted); else it belongs to this process and
-    stops with it (``Server.stop``, or the kernel when the process dies).
+    stops with it (``Server.stop``, or the kernel when the process dies); ``quick_jit``: such a
+    server serves one small run (see spark_jobs.session.QUICK_JIT_LINES).
     """
     if settings.spark_remote:
         return Server(settings.spark_remote)
@@ -168,7 +171,7 @@ def ensure(settings: Settings, *, keep: bool | None = None, progress: Callable[[
     if keep:
         return start_recorded(settings, warm=False, progress=progress)
     t = time.perf_counter()
-    proc, url = start(settings, tie_to_parent=True)
+    proc, url = start(settings, tie_to_parent=True, quick_jit=quick_jit)
     progress(f"no Spark server running: starting one for this command ({settings.spark_master}); "
              "`studentflow stack up` keeps one warm between commands")
     try:
@@ -190,9 +193,9 @@ def warm_up_in_background(settings: Settings, url: str) -> subprocess.Popen:
 class Attached:
     """A client session and the server it is attached to (stopped with it when this process owns it)."""
 
-    def __init__(self, settings: Settings, *, keep_server: bool | None = None,
+    def __init__(self, settings: Settings, *, keep_server: bool | None = None, quick_jit: bool = False,
                  progress: Callable[[str], None] = print) -> None:
-        self.server = ensure(settings, keep=keep_server, progress=progress)
+        self.server = ensure(settings, keep=keep_server, quick_jit=quick_jit, progress=progress)
         try:
             self.session = connect(self.server.url)
         except BaseException:

@@ -30,10 +30,11 @@ class WarmSpark:
     when false it belongs to this run and stops at :meth:`release` (None: the stack decides, see
     :func:`spark_jobs.server.ensure`)."""
 
-    def __init__(self, settings: Settings, *, keep_server: bool | None = None,
+    def __init__(self, settings: Settings, *, keep_server: bool | None = None, quick_jit: bool = False,
                  progress: Callable[[str], None] = lambda _m: None) -> None:
         self.settings = settings
         self.keep_server = keep_server
+        self.quick_jit = quick_jit   # a server started for this (small) run only: see spark_jobs.session
         self.say = progress
         self._attached = None   # spark_jobs.session.Attached
         self._error: BaseException | None = None
@@ -55,7 +56,8 @@ class WarmSpark:
 
         t = time.perf_counter()
         try:
-            attached = Attached(self.settings, keep_server=self.keep_server, progress=self.say)
+            attached = Attached(self.settings, keep_server=self.keep_server, quick_jit=self.quick_jit,
+                                progress=self.say)
             self.startup_seconds = time.perf_counter() - t
             self._attached = attached
             self.warm_up_seconds = warm_up(self.settings, attached.session)   # the first increment's cold costs, paid now

@@ -101,7 +101,7 @@ class Pipeline:
         self.last_increment = None  # spark_jobs.job.NormalizeResult of the last increment (run id, phases)
         self.normalizer = None        # studentflow.engines.Normalizer, while events are produced
         self.spark = None             # studentflow.engines.WarmSpark
-        self.preload = None           # a thread importing GX and the report's libraries during the dbt build
+        self.preload = None           # a thread importing GX and the report's libraries during normalize
         self.staged_before = 0
 
     # -- stage plumbing --------------------------------------------------------------------
@@ -143,8 +143,11 @@ class Pipeline:
         # flow; increments run while the sink drains, so only a small one is left at the end.
         # A server started now is the stack's when the stack outlives the run; else it is this run's.
         from core.endpoints import stack_up
+        from spark_jobs.session import QUICK_JIT_LINES
         keep = self.options.keep_stack or stack_up(self.settings)
-        self.spark = WarmSpark(self.settings, keep_server=keep, progress=lambda m: self.say("    " + m)).start()
+        quick = not keep and self.options.produce and self.options.count < QUICK_JIT_LINES
+        self.spark = WarmSpark(self.settings, keep_server=keep, quick_jit=quick,
+                               progress=lambda m: self.say("    " + m)).start()
         try:
             if self.options.produce:
                 self._stack()
@@ -163,6 +166,7 @@ class Pipeline:
                 self._sink()
             else:
                 self.say("==> --no-produce and no stack running: normalizing what is already in staging")
+            self._preload()   # GX's imports while this process mostly waits on the Spark server
             self._normalize()
         finally:
             if self.normalizer is not None:
@@ -307,9 +311,10 @@ class Pipeline:
                 self.summary.run_id = self.last_increment.run_id
 
     def _preload(self) -> None:
-        """GX's and the report's imports (about 3 s of one core) in a thread while dbt builds in this
-        process: the two share the GIL, so they overlap only where dbt waits (SQLite, files); the
-        validate and report stages then only validate and draw."""
+        """GX's and the report's imports (about 3 s of one core) in a thread while the last increment
+        is normalized (this process mostly waits on the Spark server then; dbt, which runs in this
+        process next, would share the GIL with them); the validate and report stages then only
+        validate and draw."""
         import threading
 
         def work() -> None:
@@ -330,7 +335,6 @@ class Pipeline:
         from studentflow import dbt_runner as transform
 
         with self.stage("transform", "dbt build (staging, marts, tests)") as st:
-            self._preload()   # while dbt runs (in this process: studentflow.dbt_runner)
             outcome = transform.run_dbt(self.settings, ["build"])
             for line in transform.summarize(outcome):
                 self.say("    " + line)
