@@ -1,0 +1,47 @@
+"""The Spark Connect server's command line and where clients attach, without starting a JVM."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core import config
+from spark_jobs import server
+from spark_jobs.session import class_archive
+from studentflow import stack
+
+
+def _conf(cmd: list[str]) -> dict[str, str]:
+    return dict(cmd[i + 1].split("=", 1) for i, arg in enumerate(cmd) if arg == "--conf")
+
+
+def test_the_server_binds_loopback_and_keeps_its_files_in_the_state_folder(tmp_path):
+    s = config.load(env={}, state_dir=str(tmp_path / "state"), spark_master="local[2]", spark_memory="3g")
+    cmd = server.server_command(s, 15123)
+    conf = _conf(cmd)
+    assert cmd[cmd.index("--class") + 1] == server.SERVER_CLASS and cmd[-1] == "spark-internal"
+    assert cmd[cmd.index("--master") + 1] == "local[2]" and cmd[cmd.index("--driver-memory") + 1] == "3g"
+    assert conf["spark.connect.grpc.binding.address"] == "127.0.0.1"
+    assert conf["spark.connect.grpc.binding.port"] == "15123"
+    for key in ("spark.local.dir", "spark.sql.warehouse.dir"):
+        assert Path(conf[key]).is_relative_to(tmp_path / "state")
+    assert server.log_path(s).is_relative_to(tmp_path / "state")
+
+
+def test_the_class_archive_is_mapped_when_built_and_the_quick_jit_only_when_asked(tmp_path):
+    s = config.load(env={}, state_dir=str(tmp_path / "state"))
+    opts = lambda **kw: _conf(server.server_command(s, 1, **kw))["spark.driver.extraJavaOptions"]  # noqa: E731
+    assert "SharedArchiveFile" not in opts() and "TieredStopAtLevel" not in opts()
+    class_archive(s).parent.mkdir(parents=True)
+    class_archive(s).write_bytes(b"x")
+    assert f"-XX:SharedArchiveFile={class_archive(s)}" in opts()
+    assert "-XX:TieredStopAtLevel=1" in opts(quick_jit=True)
+    training = opts(java_options="-XX:ArchiveClassesAtExit=/dev/null")
+    assert "ArchiveClassesAtExit" in training and "SharedArchiveFile" not in training
+
+
+def test_a_remote_endpoint_starts_nothing_and_is_not_watched(tmp_path):
+    s = config.load(env={}, state_dir=str(tmp_path / "state"), spark_remote="sc://spark.example:15002")
+    got = server.ensure(s, keep=True, progress=lambda m: (_ for _ in ()).throw(AssertionError(m)))
+    assert (got.url, got.pid, got.owned) == ("sc://spark.example:15002", 0, False)
+    assert not (tmp_path / "state").exists()          # no process, no state file, no log
+    st = stack.status(s)
+    assert st["spark"] == {"remote": "sc://spark.example:15002"} and not st["running"]
