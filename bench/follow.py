@@ -74,6 +74,9 @@ class Sampler(threading.Thread):
             for pid in descendants(self.proc.pid, parent_map()):
                 if pid in pids:
                     continue
+                if pid in self.cpu_seen:   # classified once: an exiting JVM's cmdline reads empty
+                    pids[pid] = self.cpu_seen[pid][0]
+                    continue
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
