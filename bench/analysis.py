@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable, Mapping
 
-# Targets of issue 7 (reported, never asserted).
+# Targets of the end-to-end benchmark (reported, never asserted).
 TARGET_E2E_1M_S = 45.0
 TARGET_SPEEDUP = 5.0
 TARGET_NORMALIZE_LPS = 300_000
-TARGET_STACK_UP_S = 10.0            # issue 2
+TARGET_STACK_UP_S = 10.0            # `stack up` to ready
 LINEARITY_TOLERANCE = 1.25          # time ratio / size ratio above this between consecutive sizes = superlinear
 
 # Stages of studentflow that make up the part both methods do (topic -> per-major averages in SQLite).

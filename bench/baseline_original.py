@@ -1,6 +1,6 @@
 """The original notebook method, ported faithfully as a benchmark baseline (NOT part of the product).
 
-What the notebook did (docs/architecture.md "Where it comes from", and the review in issue 11), in its order,
+What the notebook did (docs/architecture.md "Where it comes from", and its review), in its order,
 each step timed as its own phase here:
 
 1. ``subscribe``  a confluent-kafka consumer is created and subscribed FIRST (the group join then
