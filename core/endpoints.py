@@ -9,14 +9,43 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from core import procs
 from core.config import Settings
 from core.errors import StackError
 
 
+class _StateFile:
+    """A dataclass recorded as JSON in the state folder, replaced atomically (a reader never sees
+    half a file); unreadable or missing reads as None."""
+
+    FILE: ClassVar[str] = ""
+
+    @classmethod
+    def path(cls, settings: Settings) -> Path:
+        return settings.state_dir / cls.FILE
+
+    @classmethod
+    def read(cls, settings: Settings):
+        try:
+            return cls(**json.loads(cls.path(settings).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write(self, settings: Settings) -> None:
+        p = self.path(settings)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(p)
+
+
 @dataclass
-class StackState:
+class StackState(_StateFile):
+    """The embedded broker and Connect worker (``<state_dir>/stack.json``)."""
+
+    FILE: ClassVar[str] = "stack.json"
     bootstrap: str
     broker_pid: int
     broker_port: int
@@ -28,60 +57,21 @@ class StackState:
     connect_mode: str
     started_at: str
 
-    @staticmethod
-    def path(settings: Settings) -> Path:
-        return settings.state_dir / "stack.json"
-
-    @classmethod
-    def read(cls, settings: Settings) -> "StackState | None":
-        p = cls.path(settings)
-        if not p.is_file():
-            return None
-        try:
-            return cls(**json.loads(p.read_text()))
-        except (ValueError, TypeError):
-            return None
-
-    def write(self, settings: Settings) -> None:
-        p = self.path(settings)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(p)  # atomic: `stack status` never reads half a file
-
     def alive(self) -> dict[str, bool]:
         return {"broker": procs.pid_alive(self.broker_pid), "connect": procs.pid_alive(self.connect_pid)}
 
 
 @dataclass
-class SparkState:
+class SparkState(_StateFile):
     """The stack's Spark Connect server (``<state_dir>/spark.json``), written by whoever started it."""
 
+    FILE: ClassVar[str] = "spark.json"
     url: str
     pid: int
     port: int
     log: str
     master: str
     started_at: str
-
-    @staticmethod
-    def path(settings: Settings) -> Path:
-        return settings.state_dir / "spark.json"
-
-    @classmethod
-    def read(cls, settings: Settings) -> "SparkState | None":
-        p = cls.path(settings)
-        try:
-            return cls(**json.loads(p.read_text()))
-        except (OSError, ValueError, TypeError):
-            return None
-
-    def write(self, settings: Settings) -> None:
-        p = self.path(settings)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(p)
 
     def alive(self) -> bool:
         return procs.pid_alive(self.pid)

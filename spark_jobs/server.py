@@ -119,23 +119,33 @@ def recorded(settings: Settings) -> SparkState | None:
     return state if state is not None and state.alive() else None
 
 
-def start_recorded(settings: Settings, *, tie_to_parent: bool = False, warm: bool = True,
-                   progress: Callable[[str], None] = print) -> Server:
-    """Start the stack's server and record it in spark.json; ``warm``: warm it up in the background."""
-    import datetime as dt
-
-    t = time.perf_counter()
-    proc, url = start(settings, tie_to_parent=tie_to_parent)
-    progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}")
+def _ready_or_stopped(settings: Settings, proc: subprocess.Popen, url: str) -> None:
+    """Wait for a server just started; stop it if it never gets ready."""
     try:
         wait_ready(url, proc, settings)
     except BaseException:
         stop_pid(proc.pid)
         raise
+
+
+def record(settings: Settings, proc: subprocess.Popen, url: str, *, warm: bool) -> None:
+    """Record a ready server as the stack's (spark.json); ``warm``: warm it up in the background."""
+    import datetime as dt
+
     SparkState(url=url, pid=proc.pid, port=port_of(url), log=str(log_path(settings)), master=settings.spark_master,
                started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")).write(settings)
     if warm:
         warm_up_in_background(settings, url)
+
+
+def start_recorded(settings: Settings, *, tie_to_parent: bool = False, warm: bool = True,
+                   progress: Callable[[str], None] = print) -> Server:
+    """Start the stack's server and record it in spark.json; ``warm``: warm it up in the background."""
+    t = time.perf_counter()
+    proc, url = start(settings, tie_to_parent=tie_to_parent)
+    progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}")
+    _ready_or_stopped(settings, proc, url)
+    record(settings, proc, url, warm=warm)
     return Server(url, proc.pid, proc, owned=False, start_seconds=time.perf_counter() - t)
 
 
@@ -174,11 +184,7 @@ def ensure(settings: Settings, *, keep: bool | None = None, quick_jit: bool = Fa
     proc, url = start(settings, tie_to_parent=True, quick_jit=quick_jit)
     progress(f"no Spark server running: starting one for this command ({settings.spark_master}); "
              "`studentflow stack up` keeps one warm between commands")
-    try:
-        wait_ready(url, proc, settings)
-    except BaseException:
-        stop_pid(proc.pid)
-        raise
+    _ready_or_stopped(settings, proc, url)
     return Server(url, proc.pid, proc, owned=True, start_seconds=time.perf_counter() - t)
 
 

@@ -69,25 +69,14 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
             result = _up(settings, broker_port=broker_port, connect_port=connect_port, mode=mode,
                          tie_to_parent=tie_to_parent, progress=progress)
             if pending is not None:
-                _record_spark(settings, *pending)
+                proc, url = pending   # started first, beside the broker and worker: ready by now or soon
+                server.wait_ready(url, proc, settings)
+                server.record(settings, proc, url, warm=True)
         except BaseException:
             if pending is not None:
                 server.stop_pid(pending[0].pid)
             raise
         return result
-
-
-def _record_spark(settings: Settings, proc: subprocess.Popen, url: str) -> None:
-    """Wait for the server started beside the others, record it, warm it up in the background."""
-    import datetime as dt
-
-    from core.endpoints import SparkState
-    from spark_jobs import server
-
-    server.wait_ready(url, proc, settings)
-    SparkState(url=url, pid=proc.pid, port=server.port_of(url), log=str(server.log_path(settings)),
-               master=settings.spark_master, started_at=_now()).write(settings)
-    server.warm_up_in_background(settings, url)
 
 
 def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None, mode: str | None,
