@@ -36,7 +36,7 @@ class WarmSpark:
         self.keep_server = keep_server
         self.quick_jit = quick_jit   # a server started for this (small) run only: see spark_jobs.session
         self.say = progress
-        self._attached = None   # spark_jobs.session.Attached
+        self._attached = None   # spark_jobs.server.Attached
         self._error: BaseException | None = None
         self._warm = threading.Event()       # attached and warmed up (or failed)
         self._released = threading.Event()
