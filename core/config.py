@@ -68,6 +68,8 @@ class Settings:
     spark_memory: str = _f("2g", "Driver memory of the local Spark Connect server.")
     age_min: int = _f(15, "Lowest valid age (inclusive); reaches Spark, dbt and GX.")
     age_max: int = _f(100, "Highest valid age (inclusive); reaches Spark, dbt and GX.")
+    report_history_runs: int = _f(30, "Runs shown in the local page's run history and trend (the newest); "
+                                      "every run is in runs.csv beside the page.")
 
     # ------------------------------------------------------------------------
     def kafka_client_config(self) -> dict[str, str]:
@@ -185,6 +187,9 @@ def _check(s: Settings) -> None:
     if not s.age_min < s.age_max:
         raise ConfigError(f"age_min ({s.age_min}) must be below age_max ({s.age_max})",
                           "fix STUDENTFLOW_AGE_MIN / STUDENTFLOW_AGE_MAX")
+    if s.report_history_runs < 1:
+        raise ConfigError(f"report_history_runs ({s.report_history_runs}) must be at least 1",
+                          "set STUDENTFLOW_REPORT_HISTORY_RUNS to a positive number")
     if s.security_protocol.upper() != "PLAINTEXT" and s.embedded_kafka:
         raise ConfigError("a security protocol is set but no bootstrap server",
                           "set STUDENTFLOW_BOOTSTRAP_SERVERS to your hosted Kafka (the embedded broker is plaintext)")
