@@ -11,7 +11,9 @@ The README's configuration reference is generated from ``FIELDS`` (``studentflow
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +26,16 @@ PROJECT_ROOT = Path(os.environ.get("STUDENTFLOW_HOME") or Path(__file__).resolve
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SECRET_KEYS = frozenset({"ssl_key_password", "sasl_password", "connect_password"})
+# A property of the [kafka] table whose name holds one of these is a secret: masked wherever shown.
+SECRET_WORDS = ("password", "secret", "token", "jaas", "key", "credential")
+# The [kafka] table's sub-tables that reach one kind of client only (librdkafka and Java do not
+# share every property name: an unknown one is an error for librdkafka, a warning for Java).
+KAFKA_CLIENTS = ("librdkafka", "java")
+MASK = "********"
 
 
-def _f(default: Any, doc: str, *, path: bool = False) -> Any:
-    return field(default=default, metadata={"doc": doc, "path": path})
+def _f(default: Any, doc: str, *, path: bool = False, table: bool = False) -> Any:
+    return field(default=default, metadata={"doc": doc, "path": path, "table": table})
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,9 @@ class Settings:
     # --- Kafka --------------------------------------------------------------
     topic: str = _f("students.raw", "Topic the producer writes and the staging sink reads.")
     topic_partitions: int = _f(4, "Partitions when studentflow creates the topic.")
+    replication_factor: str = _f("", "Replication factor of the topics studentflow creates (the topic; distributed Connect's "
+                                     "config, offset and status topics). Empty: 1 with the embedded broker, -1 (the "
+                                     "cluster's own default.replication.factor) with bootstrap_servers.")
     bootstrap_servers: str = _f("", "Kafka bootstrap servers. Empty: start the embedded broker.")
     security_protocol: str = _f("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
     ssl_ca_location: str = _f("", "CA certificate (PEM) used to verify the brokers.")
@@ -52,6 +63,10 @@ class Settings:
     sasl_mechanism: str = _f("SCRAM-SHA-512", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
     sasl_username: str = _f("", "SASL user name.")
     sasl_password: str = _f("", "SASL password (secret, never printed).")
+    kafka: tuple = _f((), "Extra Kafka client properties (`\"client.id\" = \"etl\"`) for every client: producer, consumers, "
+                          "admin, the Connect worker and its producer./consumer./admin. clients. `[kafka.librdkafka]` / "
+                          "`[kafka.java]`: for the Python clients / the worker only. Names with password, secret, token, "
+                          "key, jaas are masked.", table=True)
     # --- Kafka Connect -------------------------------------------------------
     connect_url: str = _f("", "REST URL of an existing Connect cluster. Empty: start the embedded worker.")
     connect_username: str = _f("", "Basic-auth user for the Connect REST API (a secured Connect cluster).")
@@ -72,9 +87,10 @@ class Settings:
                                       "every run is in runs.csv beside the page.")
 
     # ------------------------------------------------------------------------
-    def kafka_client_config(self) -> dict[str, str]:
-        """librdkafka (confluent-kafka) settings for the configured or embedded cluster."""
-        conf: dict[str, str] = {"bootstrap.servers": self.bootstrap_servers}
+    def kafka_client_config(self, bootstrap: str | None = None) -> dict[str, str]:
+        """librdkafka (confluent-kafka) settings for the configured cluster (or ``bootstrap``, the
+        embedded broker's address): security settings, then the [kafka] table's properties."""
+        conf: dict[str, str] = {"bootstrap.servers": bootstrap or self.bootstrap_servers}
         proto = self.security_protocol.upper()
         conf["security.protocol"] = proto
         if proto in ("SSL", "SASL_SSL"):
@@ -90,7 +106,22 @@ class Settings:
             conf["sasl.mechanism"] = self.sasl_mechanism
             conf["sasl.username"] = self.sasl_username
             conf["sasl.password"] = self.sasl_password
+        conf.update(self.kafka_properties("librdkafka"))
         return conf
+
+    def kafka_properties(self, client: str) -> dict[str, str]:
+        """The [kafka] table for one kind of client (``librdkafka`` or ``java``): the properties
+        every client gets, then that kind's own sub-table."""
+        shared = {key: value for scope, key, value in self.kafka if scope == ""}
+        return {**shared, **{key: value for scope, key, value in self.kafka if scope == client}}
+
+    @property
+    def topic_replication(self) -> int:
+        """The replication factor asked for when studentflow creates a topic: the setting, else 1
+        on the embedded broker (a single broker), else -1 (the cluster's default.replication.factor)."""
+        if self.replication_factor.strip():
+            return int(self.replication_factor)
+        return 1 if self.embedded_kafka else -1
 
     def with_overrides(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -101,7 +132,10 @@ class Settings:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in SECRET_KEYS and value:
-                value = "********"
+                value = MASK
+            elif f.metadata.get("table"):
+                value = ", ".join(f"{'[' + scope + '] ' if scope else ''}{key}={MASK if is_secret(key) else val}"
+                                  for scope, key, val in value)
             out[f.name] = str(value)
         return out
 
@@ -117,8 +151,39 @@ class Settings:
 FIELDS = dataclasses.fields(Settings)
 
 
+def is_secret(prop: str) -> bool:
+    """A Kafka client property whose value must never be shown (sasl.jaas.config, ssl.key.password, ...)."""
+    return any(word in prop.lower() for word in SECRET_WORDS)
+
+
+def _kafka_table(table: Any, where: Path) -> tuple:
+    """The [kafka] table as sorted (client kind or "", property, value) triples; nested TOML tables
+    (`client.id = "x"` unquoted) become dotted names, values become text as the clients read it."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"kafka in {where} must be a table of client properties", 'write it as [kafka] "client.id" = "..."')
+    out: dict[tuple[str, str], str] = {}
+
+    def walk(node: dict, scope: str, prefix: str) -> None:
+        for key, value in node.items():
+            if not prefix and not scope and key in KAFKA_CLIENTS and isinstance(value, dict):
+                walk(value, key, "")
+            elif isinstance(value, dict):
+                walk(value, scope, f"{prefix}{key}.")
+            elif isinstance(value, (list, dt.date, dt.time)):
+                raise ConfigError(f"kafka property {prefix}{key} in {where} must be a string, number or boolean",
+                                  "write lists as one comma-separated string, as Kafka does")
+            else:
+                out[(scope, prefix + key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    walk(table, "", "")
+    if any(key == "bootstrap.servers" for _, key in out):
+        raise ConfigError(f"bootstrap.servers in the [kafka] table of {where}", "set bootstrap_servers instead")
+    return tuple(sorted((scope, key, value) for (scope, key), value in out.items()))
+
+
 def _coerce(f: dataclasses.Field, raw: Any) -> Any:
     default = f.default
+    if f.metadata.get("table"):
+        return raw
     try:
         if isinstance(default, bool):
             return str(raw).lower() in ("1", "true", "yes", "on")
@@ -156,7 +221,11 @@ def load(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
             data = tomllib.loads(cfg.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {cfg} is not valid TOML: {exc}", "fix the file's syntax") from None
-        data = data.get("studentflow", data)
+        kafka = data.get("studentflow", {}).get("kafka", data.get("kafka"))
+        data = {**data.get("studentflow", data)}
+        data.pop("kafka", None)
+        if kafka is not None:
+            values["kafka"] = _kafka_table(kafka, cfg)
         known = {f.name for f in FIELDS}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -165,6 +234,9 @@ def load(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         values.update(data)
     for f in FIELDS:
         key = f"STUDENTFLOW_{f.name.upper()}"
+        if key in env and f.metadata.get("table"):
+            raise ConfigError(f"{key} is set, but the [{f.name}] table is read from the config file only",
+                              f"unset it and write the properties under [{f.name}] in studentflow.toml (or STUDENTFLOW_CONFIG)")
         if key in env:
             values[f.name] = env[key]
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -190,6 +262,10 @@ def _check(s: Settings) -> None:
     if s.report_history_runs < 1:
         raise ConfigError(f"report_history_runs ({s.report_history_runs}) must be at least 1",
                           "set STUDENTFLOW_REPORT_HISTORY_RUNS to a positive number")
+    rf = s.replication_factor.strip()
+    if rf and not (rf == "-1" or (rf.isdigit() and int(rf) >= 1)):
+        raise ConfigError(f"replication_factor {rf!r} must be a positive integer or -1 (the cluster's default)",
+                          "fix STUDENTFLOW_REPLICATION_FACTOR, or leave it empty")
     if s.security_protocol.upper() != "PLAINTEXT" and s.embedded_kafka:
         raise ConfigError("a security protocol is set but no bootstrap server",
                           "set STUDENTFLOW_BOOTSTRAP_SERVERS to your hosted Kafka (the embedded broker is plaintext)")
@@ -199,15 +275,23 @@ def reference_markdown() -> str:
     """The configuration reference table for the README."""
     rows = ["| key (config file) | environment variable | default | meaning |", "|---|---|---|---|"]
     for f in FIELDS:
+        if f.metadata.get("table"):
+            rows.append(f"| `[{f.name}]` table | (config file only) | (empty) | {f.metadata['doc']} |")
+            continue
         default = f.default if f.default != "" else "(empty)"
         rows.append(f"| `{f.name}` | `STUDENTFLOW_{f.name.upper()}` | `{default}` | {f.metadata['doc']} |")
     return "\n".join(rows)
 
 
 def redact(text: str, settings: "Settings | None") -> str:
-    """``text`` with every configured secret value masked."""
-    for key in SECRET_KEYS:
-        secret = getattr(settings, key, "") if settings is not None else ""
-        if secret:
-            text = text.replace(secret, "********")
+    """``text`` with every configured secret value masked (the [kafka] table's secrets too)."""
+    secrets = [getattr(settings, key, "") for key in SECRET_KEYS] if settings is not None else []
+    for _, key, value in getattr(settings, "kafka", ()):
+        if is_secret(key):   # and the quoted values inside a JAAS line (password="...", clientSecret="...")
+            secrets += [value, *re.findall(r'=\s*"((?:[^"\\]|\\.)+)"', value)]
+    # Longest first, so a secret that contains another is masked whole; a flag (true/false) or a
+    # number under a secret-looking name (ssl.key.location is a path) is not a secret to hunt for.
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and secret.lower() not in ("true", "false") and not secret.isdigit():
+            text = text.replace(secret, MASK)
     return text
