@@ -168,18 +168,23 @@ def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mod
             "config.storage.topic": "studentflow-connect-configs",
             "offset.storage.topic": "studentflow-connect-offsets",
             "status.storage.topic": "studentflow-connect-status",
-            "config.storage.replication.factor": "1",
-            "offset.storage.replication.factor": "1",
-            "status.storage.replication.factor": "1",
+            # 1 on the embedded broker, -1 (the cluster's default) on a hosted one, or the setting.
+            "config.storage.replication.factor": str(settings.topic_replication),
+            "offset.storage.replication.factor": str(settings.topic_replication),
+            "status.storage.replication.factor": str(settings.topic_replication),
             "offset.storage.partitions": "1",
             "status.storage.partitions": "1",
             "scheduled.rebalance.max.delay.ms": "1000",
         })
-    security = java_security_props(settings)
-    if security.get("security.protocol") != "PLAINTEXT":
-        # The worker's own clients, and the clients it creates for tasks.
-        for prefix in ("", "consumer.", "producer.", "admin."):
-            props.update({prefix + k: v for k, v in security.items()})
+    client = java_security_props(settings)
+    if client.get("security.protocol") == "PLAINTEXT":
+        client = {}
+    # The [kafka] table (shared and [kafka.java]) after the security settings, which it may
+    # override (an OAUTHBEARER login, say); the worker's own settings above stay as they are.
+    client.update(settings.kafka_properties("java"))
+    # The worker's own clients, and the clients it creates for tasks.
+    for prefix in ("", "consumer.", "producer.", "admin."):
+        props.update({prefix + k: v for k, v in client.items() if prefix or k not in props})
     return props
 
 

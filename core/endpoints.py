@@ -96,7 +96,7 @@ def kafka_conf(settings: Settings) -> dict[str, str]:
     if state is None or not procs.pid_alive(state.broker_pid):
         raise StackError("no Kafka configured and the embedded stack is not running",
                          "run `studentflow stack up`, or set STUDENTFLOW_BOOTSTRAP_SERVERS")
-    return {"bootstrap.servers": state.bootstrap}
+    return settings.kafka_client_config(state.bootstrap)   # the [kafka] table's properties too
 
 
 def connect_url(settings: Settings) -> str:

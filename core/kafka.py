@@ -34,12 +34,13 @@ def is_ready(bootstrap: str, client_conf: dict | None = None, timeout: float = 2
     return bool(AdminClient(conf).list_topics(timeout=timeout).brokers)
 
 
-def create_topic(admin, topic: str, partitions: int, timeout: float) -> bool:
-    """Create ``topic`` (replication factor 1) with ``admin``. False if it already existed."""
+def create_topic(admin, topic: str, partitions: int, timeout: float, replication: int) -> bool:
+    """Create ``topic`` with ``admin``: ``replication`` copies (-1: the cluster's default.replication.factor;
+    ``Settings.topic_replication``). False if it already existed."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
 
-    fut = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+    fut = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=replication)],
                               request_timeout=timeout)[topic]
     try:
         fut.result(timeout=timeout)
@@ -47,6 +48,11 @@ def create_topic(admin, topic: str, partitions: int, timeout: float) -> bool:
         if "TOPIC_ALREADY_EXISTS" in str(exc):
             return False
         err = exc.args[0] if exc.args else exc
+        if "REPLICATION_FACTOR" in str(exc):
+            raise StackError(f"the cluster refuses topic {topic} with replication factor {replication}: "
+                             f"{getattr(err, 'str', lambda: err)()}",
+                             "set replication_factor (STUDENTFLOW_REPLICATION_FACTOR) to what the cluster requires, "
+                             "or -1 for its default") from None
         raise StackError(f"topic {topic} does not exist and cannot be created: {getattr(err, 'str', lambda: err)()}",
                          "create it on the cluster, or grant this client CREATE on it (check ACLs)") from None
     except Exception as exc:   # concurrent.futures.TimeoutError
@@ -54,7 +60,7 @@ def create_topic(admin, topic: str, partitions: int, timeout: float) -> bool:
     return True
 
 
-def ensure_topic(client_conf: dict, topic: str, partitions: int, timeout: float = 15) -> bool:
+def ensure_topic(client_conf: dict, topic: str, partitions: int, timeout: float = 15, *, replication: int = 1) -> bool:
     """Create ``topic`` if it does not exist. Returns True if it was created."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
@@ -67,10 +73,10 @@ def ensure_topic(client_conf: dict, topic: str, partitions: int, timeout: float 
                          "check bootstrap_servers and security settings (`studentflow config`)") from None
     if topic in md.topics and not md.topics[topic].error:
         return False
-    return create_topic(admin, topic, partitions, timeout)
+    return create_topic(admin, topic, partitions, timeout, replication)
 
 
-def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0) -> None:
+def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0, *, replication: int = 1) -> None:
     """Reach the cluster and make sure ``topic`` exists; one clear error line if not."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
@@ -101,7 +107,7 @@ def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0) ->
                          _hint(seen))
     if topic in md.topics and not md.topics[topic].error:
         return
-    create_topic(admin, topic, partitions, timeout)
+    create_topic(admin, topic, partitions, timeout, replication)
 
 
 def best_error(seen: list[tuple[str, str]]) -> str:

@@ -313,7 +313,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
     run = _Run(pconf, topic, report, resend=resend, max_restarts=max_restarts, on_error=on_error)
     if create_topic:
         try:
-            preflight(conf, topic, settings.topic_partitions)
+            preflight(conf, topic, settings.topic_partitions, replication=settings.topic_replication)
         except BaseException:
             run.inst._on_error = None   # the preflight's one-line error says it all
             run.inst.close(0)

@@ -211,7 +211,8 @@ class Pipeline:
                 if not started:
                     self.say(f"    reusing the running stack ({state.bootstrap}, {state.connect_url})")
             conf = endpoints.kafka_conf(self.settings)
-            if kafka.ensure_topic(conf, self.settings.topic, self.settings.topic_partitions):
+            if kafka.ensure_topic(conf, self.settings.topic, self.settings.topic_partitions,
+                                  replication=self.settings.topic_replication):
                 self.say(f"    created topic {self.settings.topic} ({self.settings.topic_partitions} partitions)")
             client = rest.client(self.settings, endpoints.connect_url(self.settings))
             st.detail = "; ".join(rest.apply_all(client, rest.connector_files(None, self.settings)))
@@ -300,7 +301,7 @@ class Pipeline:
                 totals = self.normalizer.finish()
             else:
                 totals = Totals()
-                totals.add(increment(self.settings, self.spark.get(), lambda m: self.say("    " + m)))
+                totals.add(increment(self.settings, self.spark.get(now=True), lambda m: self.say("    " + m)))
             counts = totals.counts()
             self.last_increment = totals.increments[-1] if totals.increments else None
             st.count = counts["lines_read"]

@@ -114,7 +114,8 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
     brk = _start_broker(settings, broker_port, tie_to_parent, progress)
     try:
         from core.kafka import ensure_topic
-        ensure_topic(brk.client_conf or {}, settings.topic, settings.topic_partitions)
+        ensure_topic(brk.client_conf or {}, settings.topic, settings.topic_partitions,
+                     replication=settings.topic_replication)
         worker = _start_worker(settings, brk.address, connect_port, mode, tie_to_parent, progress)
     except BaseException:
         if brk.proc is not None:
@@ -156,7 +157,7 @@ def _start_broker(settings: Settings, port: int | None, tie_to_parent: bool, pro
     except StackError:
         procs.stop_pid(proc.pid)
         raise
-    return _Started(proc, bootstrap, bport, log, {"bootstrap.servers": bootstrap})
+    return _Started(proc, bootstrap, bport, log, settings.kafka_client_config(bootstrap))
 
 
 def _start_worker(settings: Settings, bootstrap: str, port: int | None, mode: str, tie_to_parent: bool,

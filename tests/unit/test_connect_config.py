@@ -21,7 +21,7 @@ def test_worker_properties_sasl_scram_reach_every_client(tmp_path):
         assert props[prefix + "sasl.mechanism"] == "SCRAM-SHA-512"
         assert props[prefix + "sasl.jaas.config"] == (
             'org.apache.kafka.common.security.scram.ScramLoginModule required username="svc" password="p\\"w";')
-    assert props["config.storage.replication.factor"] == "1"
+    assert props["config.storage.replication.factor"] == "-1"   # a hosted cluster: its own default
     assert props["plugin.discovery"] == "service_load"
     assert props["connector.client.config.override.policy"] == "All"
     assert props["listeners"] == "http://127.0.0.1:8083"
