@@ -21,6 +21,14 @@ def _new_figure(width: float, height: float):
     return fig
 
 
+def _save(fig, path: Path) -> None:
+    """Write the PNG beside its final name, then rename it: a page served while the continuous
+    mode redraws it never reads half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png")
+    tmp.replace(path)
+
+
 def _fit_labels(ax, n: int) -> None:
     """Horizontal tick labels while they fit (the 8 canonical majors do); slanted beyond."""
     if n > 8:
@@ -87,7 +95,7 @@ def draw_boxplot(data: ReportData, path: Path, t: dict[str, str], lang: str) -> 
     ax.set_title(t["box_legend"], fontsize=9, color="#555555")
     ax.set_ylabel(t["box_ylabel"])
     ax.grid(axis="y", alpha=0.3)
-    fig.savefig(path, format="png")
+    _save(fig, path)
 
 
 def draw_bar_chart(data: ReportData, path: Path, t: dict[str, str], lang: str) -> None:
@@ -107,7 +115,7 @@ def draw_bar_chart(data: ReportData, path: Path, t: dict[str, str], lang: str) -
     ax.set_ylabel(t["bar_ylabel"])
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    fig.savefig(path, format="png")
+    _save(fig, path)
 
 
 def draw_reasons_chart(data: ReportData, path: Path, t: dict[str, str], lang: str) -> None:
@@ -126,7 +134,7 @@ def draw_reasons_chart(data: ReportData, path: Path, t: dict[str, str], lang: st
     ax.set_title(t["reasons_title"], fontsize=14)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    fig.savefig(path, format="png")
+    _save(fig, path)
 
 
 def draw_trend_chart(data: ReportData, path: Path, t: dict[str, str], lang: str, seconds) -> None:
@@ -155,4 +163,4 @@ def draw_trend_chart(data: ReportData, path: Path, t: dict[str, str], lang: str,
     fig.suptitle(t["trend_title"], fontsize=14)
     for ax in (top, bottom):
         ax.grid(axis="y", alpha=0.3)
-    fig.savefig(path, format="png")
+    _save(fig, path)

@@ -30,7 +30,8 @@ class ReportData:
     ages: dict[str, list[tuple[int, int]]]  # major -> [(age, count)], from major_age_distribution
     quality: Any
     quality_path: Path
-    runs: list[dict[str, Any]] = field(default_factory=list)  # every run, oldest first
+    runs: list[dict[str, Any]] = field(default_factory=list)  # the newest runs (settings.report_history_runs), oldest first
+    runs_total: int = 0                                       # every run in pipeline_runs (runs.csv holds them)
 
 
 def _open_warehouse(settings: Settings) -> sqlite3.Connection:
@@ -72,8 +73,12 @@ def read(settings: Settings) -> ReportData:
             reasons = _rows(con, "select coalesce(reason, '?') as reason, count(*) as n "
                                  "from quarantine_students group by 1 order by n desc, reason")
         runs: list[dict[str, Any]] = []
-        if "pipeline_runs" in present:
-            runs = _rows(con, "select * from pipeline_runs order by coalesce(finished_at, started_at), started_at")
+        runs_total = 0
+        if "pipeline_runs" in present:   # the newest only: the page's history and trend stay bounded
+            runs = _rows(con, "select * from pipeline_runs order by coalesce(finished_at, started_at) desc, "
+                         "started_at desc limit ?",
+                         (settings.report_history_runs,))[::-1]
+            runs_total = con.execute("select count(*) from pipeline_runs").fetchone()[0]
         ages: dict[str, list[tuple[int, int]]] = {}
         for r in con.execute("select major, cast(age as integer) as age, student_count as n "
                              "from major_age_distribution order by 1, 2"):
@@ -92,7 +97,34 @@ def read(settings: Settings) -> ReportData:
             raise DataError(f"{quality_path} is not valid JSON: {exc}", "run `studentflow validate` again") from None
     last_run = max(runs, key=lambda r: (r.get("finished_at") or r.get("started_at") or "", r.get("started_at") or ""),
                    default=None)
-    return ReportData(stats, over20, summary_rows[0], reasons, last_run, ages, quality, quality_path, runs)
+    return ReportData(stats, over20, summary_rows[0], reasons, last_run, ages, quality, quality_path, runs, runs_total)
+
+
+def write_runs_csv(settings: Settings, path: Path) -> int:
+    """Every run of ``pipeline_runs``, oldest first, as CSV at ``path`` (written beside, then
+    renamed); returns how many rows. Rows are streamed: the file's size, not memory, grows with
+    the history. No table yet: a header-less empty file."""
+    import csv
+
+    con = _open_warehouse(settings)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as out:
+            if "pipeline_runs" in _relations(con):
+                cur = con.execute("select * from pipeline_runs order by coalesce(finished_at, started_at), started_at")
+                writer = csv.writer(out)
+                writer.writerow([d[0] for d in cur.description])
+                for row in cur:
+                    writer.writerow(tuple(row))
+                    n += 1
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"cannot read pipeline_runs in {settings.warehouse}: {exc}",
+                        "run `studentflow normalize` again") from None
+    finally:
+        con.close()
+    tmp.replace(path)
+    return n
 
 
 # --- what `studentflow run` tells the report (typed; the dict shapes older callers pass are read too) ---

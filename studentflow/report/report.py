@@ -10,6 +10,9 @@ Expectations summary ``<data_dir>/quality/validation.json`` when present, and wr
 * ``age_boxplot.png``: age distribution by major (box = quartiles, whiskers = 1.5 IQR, ◆ = mean);
 * ``major_counts.png``: number of students by major.
 
+Each language has its own charts (their titles and labels are in that language): the French ones
+carry the names above, the English ones ``age_boxplot_en.png`` and ``major_counts_en.png``.
+
 The text is built once as blocks (sections.py) and rendered with a Jinja2 template
 (templates/report.md.j2); the local page (site.py) renders the same blocks as HTML. Every
 figure comes straight from the marts, formatted with two decimals. Kafka settings are printed
@@ -58,10 +61,19 @@ class ReportPaths:
         return [self.markdown, self.boxplot, self.bar_chart]
 
 
+def chart_name(name: str, lang: str) -> str:
+    """A chart's file name in ``lang``: the French (default) one as is, ``<stem>_<lang>.png`` else."""
+    if lang == LANGS[0]:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}_{lang}{dot}{ext}"
+
+
 def report_paths(settings: Settings, lang: str) -> ReportPaths:
     directory = settings.data_dir / "report"
     return ReportPaths(directory=directory, markdown=directory / REPORT_NAMES[lang],
-                       boxplot=directory / BOXPLOT_NAME, bar_chart=directory / BAR_CHART_NAME)
+                       boxplot=directory / chart_name(BOXPLOT_NAME, lang),
+                       bar_chart=directory / chart_name(BAR_CHART_NAME, lang))
 
 
 def check_lang(lang: str) -> None:
@@ -70,10 +82,11 @@ def check_lang(lang: str) -> None:
 
 
 def build_report(settings: Settings, lang: str = "fr", run_summary: ReportRun | dict[str, Any] | None = None,
-                 *, now: dt.datetime | None = None) -> ReportPaths:
-    """Write the markdown report and its two PNG charts under ``<data_dir>/report/``."""
+                 *, now: dt.datetime | None = None, data: data_mod.ReportData | None = None) -> ReportPaths:
+    """Write the markdown report and its two PNG charts under ``<data_dir>/report/`` (``data``:
+    what :func:`data.read` returned, when the caller already read it)."""
     check_lang(lang)
-    data = data_mod.read(settings)
+    data = data or data_mod.read(settings)
     paths = report_paths(settings, lang)
     paths.directory.mkdir(parents=True, exist_ok=True)
     t = TEXT[lang]

@@ -47,6 +47,11 @@ def img(alt: str, src: str) -> dict:
     return {"k": "img", "alt": alt, "src": src}
 
 
+def link(text: str, label: str, href: str) -> dict:
+    """A sentence ending with a link (the page only)."""
+    return {"k": "link", "text": text, "label": label, "href": href}
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
@@ -239,8 +244,9 @@ def report_blocks(settings: Settings, data: ReportData, paths, lang: str,
     return out
 
 
-def history_blocks(data: ReportData, t: dict[str, str], lang: str) -> list[dict]:
-    """The page's extra section: every run of pipeline_runs, newest first."""
+def history_blocks(data: ReportData, t: dict[str, str], lang: str, csv_href: str = "") -> list[dict]:
+    """The page's extra section: the newest runs of pipeline_runs (newest first), and a link to
+    ``csv_href``, the whole history."""
     rows = []
     for r in reversed(data.runs):
         read, quar = r.get("lines_read"), r.get("quarantined_count")
@@ -251,9 +257,13 @@ def history_blocks(data: ReportData, t: dict[str, str], lang: str) -> list[dict]
                      fmt_percent(rate, lang), fmt_number(run_seconds(r), 1, lang), str(r.get("status") or MISSING)])
     if not rows:
         return [h2(t["history"]), p(t["no_runs"])]
-    return [h2(t["history"]),
-            table([t["run"], t["finished"], t["lines_read"], t["clean_count"], t["quarantined_count"],
-                   t["duplicates_removed"], t["rate"], t["seconds"], t["status"]], rows, "llrrrrrrl")]
+    out = [h2(t["history"])]
+    if csv_href:
+        total = max(data.runs_total, len(rows))
+        out.append(link(t["history_shown"].format(shown=fmt_int(len(rows), lang), total=fmt_int(total, lang)),
+                        t["history_csv"], csv_href))
+    return out + [table([t["run"], t["finished"], t["lines_read"], t["clean_count"], t["quarantined_count"],
+                         t["duplicates_removed"], t["rate"], t["seconds"], t["status"]], rows, "llrrrrrrl")]
 
 
 def run_seconds(run: dict[str, Any]) -> float | None:

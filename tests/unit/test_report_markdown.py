@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from studentflow import cli, testing
-from core.errors import DataError
+from core.errors import DataError, ExitCode
 from studentflow.report import report as rep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -353,7 +353,7 @@ def cli_env(settings, monkeypatch):
 def test_cli_report_without_warehouse_prints_one_line(cli_env, capsys):
     code = cli.main(["report"])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == ExitCode.SETUP
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("studentflow: error: no warehouse at") and "studentflow transform" in err
 
@@ -363,6 +363,6 @@ def test_cli_report_english_prints_the_paths(cli_env, capsys):
     assert cli.main(["report", "--lang", "en"]) == 0
     out = capsys.readouterr().out
     report_dir = cli_env.data_dir / "report"
-    for name in ("report.md", "age_boxplot.png", "major_counts.png"):
+    for name in ("report.md", "age_boxplot_en.png", "major_counts_en.png"):   # the English charts, not the French ones
         assert str(report_dir / name) in out
         assert (report_dir / name).is_file()
