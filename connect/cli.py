@@ -6,9 +6,10 @@ import json
 import sys
 
 from core.config import Settings
-from core.errors import ConnectError
+from core.errors import ConnectError, ExitCode
 
 FILES_HELP = "connector JSON file(s) (default: every file in connect/connectors/)"
+JSON_HELP = "print the result as one JSON object on stdout"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,30 +24,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("files", nargs="*", help=FILES_HELP)
     a.add_argument("--no-wait", action="store_true", help="do not wait for the connector and its tasks to be RUNNING")
     a.add_argument("--timeout", type=float, default=60, help="seconds to wait for RUNNING (default 60)")
+    a.add_argument("--json", action="store_true", help=JSON_HELP)
     a.set_defaults(handler=_apply)
 
-    v = s.add_parser("validate", help="validate connector files against the worker; exit 1 on any error")
+    v = s.add_parser("validate", help=f"validate connector files against the worker; exit {ExitCode.FAILED:d} on any error")
     v.add_argument("files", nargs="*", help=FILES_HELP)
+    v.add_argument("--json", action="store_true", help=JSON_HELP)
     v.set_defaults(handler=_validate)
 
     st = s.add_parser("status", help="connector and task states (and the trace of a failed task)")
     st.add_argument("name", nargs="?", help="connector name (default: all)")
-    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--json", action="store_true", help=JSON_HELP)
     st.set_defaults(handler=_status)
 
     lg = s.add_parser("lag", help="messages the sink has not consumed yet (committed offsets vs the topic's true end)")
     lg.add_argument("name", nargs="?", help="connector name (default: the staging sink)")
     lg.add_argument("--wait", action="store_true", help="block until lag is 0")
-    lg.add_argument("--timeout", type=float, default=300, help="with --wait: give up (exit 1) after this many seconds")
-    lg.add_argument("--json", action="store_true", help="machine-readable output")
+    lg.add_argument("--timeout", type=float, default=300,
+                    help=f"with --wait: give up (exit {ExitCode.FAILED:d}) after this many seconds (default 300)")
+    lg.add_argument("--json", action="store_true", help=JSON_HELP)
     lg.set_defaults(handler=_lag)
 
     r = s.add_parser("restart", help="restart a connector and its tasks (e.g. after a FAILED task)")
     r.add_argument("name", help="connector name")
+    r.add_argument("--json", action="store_true", help=JSON_HELP)
     r.set_defaults(handler=_restart)
 
     d = s.add_parser("delete", help="delete a connector (its staging file stays)")
     d.add_argument("name", help="connector name")
+    d.add_argument("--json", action="store_true", help=JSON_HELP)
     d.set_defaults(handler=_delete)
 
     for action, text in (("pause", "pause a connector and its tasks (PUT /connectors/NAME/pause)"),
@@ -56,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         x = s.add_parser(action, help=text)
         x.add_argument("name", help="connector name")
         x.add_argument("--timeout", type=float, default=30, help="seconds to wait for the new state (default 30)")
+        x.add_argument("--json", action="store_true", help=JSON_HELP)
         x.set_defaults(handler=_lifecycle, action=action)
 
     o = s.add_parser("offsets", help="show a connector's offsets; --reset or --set them (Kafka 3.6+, STOPPED only)",
@@ -68,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--reset", action="store_true", help="delete every offset of the connector")
     g.add_argument("--set", metavar="FILE", help='JSON file {"offsets": [{"partition": {...}, "offset": {...}}]}')
     o.add_argument("--stop", action="store_true", help="stop the connector first if it is not STOPPED")
-    o.add_argument("--json", action="store_true", help="machine-readable output")
+    o.add_argument("--json", action="store_true", help=JSON_HELP)
     o.set_defaults(handler=_offsets)
 
 
@@ -90,19 +97,33 @@ def _default_connector(settings: Settings) -> str:
 def _apply(args, settings: Settings) -> int:
     from connect import rest
 
-    def applied(cf, outcome: str, st: dict | None) -> None:
-        print(f"{cf.name}: {outcome}")
-        if st is not None:
-            print(f"{cf.name}: RUNNING ({len(st.get('tasks', []))} task(s))")
+    done: list[dict] = []
 
+    def applied(cf, outcome: str, st: dict | None) -> None:
+        done.append({"connector": cf.name, "file": cf.path.name, "outcome": outcome,
+                     "state": None if st is None else "RUNNING", "tasks": None if st is None else len(st.get("tasks", []))})
+        if not args.json:
+            print(f"{cf.name}: {outcome}")
+            if st is not None:
+                print(f"{cf.name}: RUNNING ({len(st.get('tasks', []))} task(s))")
+
+    invalid = None
     try:
         rest.apply_all(_client(settings), rest.connector_files(args.files, settings),
                        make_folders=settings.embedded_connect, wait=not args.no_wait, timeout=args.timeout,
                        on_applied=applied)
     except rest.ConnectorInvalid as exc:
         _print_errors(exc.connector_file, exc.errors)
-        return 1
-    return 0
+        invalid = _invalid_json(exc.connector_file, exc.errors)
+    if args.json:
+        print(json.dumps({"ok": invalid is None, "applied": done, "invalid": [invalid] if invalid else []},
+                         sort_keys=True))
+    return ExitCode.FAILED if invalid else ExitCode.OK
+
+
+def _invalid_json(cf, errors) -> dict:
+    return {"connector": cf.name, "file": cf.path.name,
+            "errors": [{"field": field, "message": message} for field, message in errors]}
 
 
 def _print_errors(cf, errors) -> None:
@@ -115,15 +136,19 @@ def _validate(args, settings: Settings) -> int:
     from connect import rest
 
     client = _client(settings)
-    bad = 0
+    valid, invalid = [], []
     for cf in rest.connector_files(args.files, settings):
         errors = rest.validate(client, cf)
         if errors:
             _print_errors(cf, errors)
-            bad += 1
+            invalid.append(_invalid_json(cf, errors))
         else:
-            print(f"{cf.path.name} ({cf.name}): valid")
-    return 1 if bad else 0
+            valid.append({"connector": cf.name, "file": cf.path.name})
+            if not args.json:
+                print(f"{cf.path.name} ({cf.name}): valid")
+    if args.json:
+        print(json.dumps({"ok": not invalid, "valid": valid, "invalid": invalid}, sort_keys=True))
+    return ExitCode.FAILED if invalid else ExitCode.OK
 
 
 def _status(args, settings: Settings) -> int:
@@ -131,7 +156,7 @@ def _status(args, settings: Settings) -> int:
     names = [args.name] if args.name else client.request("GET", "/connectors")
     report = {n: client.request("GET", f"/connectors/{n}/status") for n in names}
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, sort_keys=True))
     elif not names:
         print("no connectors (apply them with `studentflow connect apply`)")
     failed = False
@@ -171,7 +196,7 @@ def _lag(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps({"connector": name, "topic": settings.topic, "total_lag": total,
                           "partitions": [{"partition": x.partition, "end": x.end, "committed": x.committed,
-                                          "lag": x.lag} for x in lags]}, indent=2))
+                                          "lag": x.lag} for x in lags]}, sort_keys=True))
     else:
         for x in lags:
             print(f"  {settings.topic}[{x.partition}] end {x.end:>10,} committed {x.committed:>10,} lag {x.lag:>10,}")
@@ -182,8 +207,16 @@ def _lag(args, settings: Settings) -> int:
 def _restart(args, settings: Settings) -> int:
     client = _client(settings)
     client.request("POST", f"/connectors/{args.name}/restart?includeTasks=true&onlyFailed=false")
-    print(f"{args.name}: restart requested")
+    _done(args, "restart requested")
     return 0
+
+
+def _done(args, outcome: str) -> None:
+    """The one-line result of an operation on connector ``args.name`` (a JSON object with --json)."""
+    if args.json:
+        print(json.dumps({"connector": args.name, "outcome": outcome}, sort_keys=True))
+    else:
+        print(f"{args.name}: {outcome}")
 
 
 def _delete(args, settings: Settings) -> int:
@@ -191,7 +224,7 @@ def _delete(args, settings: Settings) -> int:
     if client.request("GET", f"/connectors/{args.name}", ok_missing=True) is None:
         raise ConnectError(f"connector {args.name} does not exist", "`studentflow connect status` lists connectors")
     client.request("DELETE", f"/connectors/{args.name}")
-    print(f"{args.name}: deleted")
+    _done(args, "deleted")
     return 0
 
 
@@ -205,7 +238,7 @@ def _lifecycle(args, settings: Settings) -> int:
     rest.connector_state(client, args.name)  # a clear error for an unknown name
     getattr(rest, args.action)(client, args.name)
     rest.wait_state(client, args.name, _WANTED[args.action], timeout=args.timeout)
-    print(f"{args.name}: {_WANTED[args.action]}")
+    _done(args, _WANTED[args.action])
     return 0
 
 
@@ -216,10 +249,10 @@ def _offsets(args, settings: Settings) -> int:
     if (args.reset or args.set) and args.stop and rest.connector_state(client, args.name) != "STOPPED":
         rest.stop(client, args.name)
         rest.wait_state(client, args.name, "STOPPED")
-        print(f"{args.name}: STOPPED")
+        print(f"{args.name}: STOPPED", file=sys.stderr if args.json else sys.stdout)
     if args.reset:
-        print(f"{args.name}: {rest.reset_offsets(client, args.name) or 'offsets reset'}")
-        print(f"  resume it with `studentflow connect resume {args.name}`")
+        _done(args, rest.reset_offsets(client, args.name) or "offsets reset")
+        print(f"  resume it with `studentflow connect resume {args.name}`", file=sys.stderr if args.json else sys.stdout)
         return 0
     if args.set:
         from pathlib import Path
@@ -230,11 +263,11 @@ def _offsets(args, settings: Settings) -> int:
         new = doc.get("offsets") if isinstance(doc, dict) else None
         if not isinstance(new, list):
             raise ConnectError(f"{args.set} has no \"offsets\" list", "see `studentflow connect offsets NAME --json`")
-        print(f"{args.name}: {rest.alter_offsets(client, args.name, new) or 'offsets changed'}")
+        _done(args, rest.alter_offsets(client, args.name, new) or "offsets changed")
         return 0
     offsets = rest.offsets(client, args.name)
     if args.json:
-        print(json.dumps({"connector": args.name, "offsets": offsets}, indent=2))
+        print(json.dumps({"connector": args.name, "offsets": offsets}, sort_keys=True))
         return 0
     if not offsets:
         print(f"{args.name}: no offsets committed yet")

@@ -12,7 +12,13 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from core.errors import ConnectError
+from core.errors import ConnectError, ExitCode
+
+
+class LagTimeout(ConnectError):
+    """The sink is still behind when the wait ends: a failed check (exit 1), not a connection error."""
+
+    exit_code = ExitCode.FAILED
 
 
 @dataclass
@@ -128,7 +134,7 @@ def connector_lag(client_conf: dict, connector: str, topic: str) -> list[Partiti
 
 def wait_for_zero(client_conf: dict, connector: str, topic: str, timeout: float,
                   progress=None, interval: float = 0.5) -> list[PartitionLag]:
-    """Block until the connector's total lag is 0; ConnectError on timeout. A source: [] at once."""
+    """Block until the connector's total lag is 0; LagTimeout on timeout. A source: [] at once."""
     if is_source(connector):
         return []
     deadline = time.monotonic() + timeout
@@ -142,6 +148,6 @@ def wait_for_zero(client_conf: dict, connector: str, topic: str, timeout: float,
         if total == 0:
             return lags
         if time.monotonic() > deadline:
-            raise ConnectError(f"connector {connector} still {total} messages behind after {timeout:.0f}s",
+            raise LagTimeout(f"connector {connector} still {total} messages behind after {timeout:.0f}s",
                                "check `studentflow connect status`, or raise --timeout")
         time.sleep(interval)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.config import Settings
-from core.errors import ConnectError, ConnectHTTPError
+from core.errors import ConnectError, ConnectHTTPError, ExitCode
 
 CONNECTORS_DIR = Path(__file__).resolve().parent / "connectors"
 # Kafka's own ConfigTransformer pattern: ${provider:[path:]key}
@@ -222,6 +222,8 @@ def validate(client: RestClient, cf: ConnectorFile) -> list[tuple[str, str]]:
 
 class ConnectorInvalid(ConnectError):
     """A connector file the worker refused field by field (``errors``: [(field, message)])."""
+
+    exit_code = ExitCode.FAILED   # the worker answered: the file's fields are wrong (a failed check)
 
     def __init__(self, cf: ConnectorFile, errors: list[tuple[str, str]]) -> None:
         super().__init__(f"connector {cf.name} is invalid: " + "; ".join(f"{k}: {v}" for k, v in errors),

@@ -1,11 +1,52 @@
-"""Errors users can act on: each carries what went wrong and what to do next."""
+"""Errors users can act on: each carries what went wrong and what to do next.
+
+The command's exit codes are defined here, once (``ExitCode``); help texts, the README and the
+errors below all take them from this module (a test compares them).
+"""
 from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """What a `studentflow` command's exit status means (argparse's own usage errors are 2)."""
+
+    OK = 0
+    FAILED = 1        # the command ran and a check failed: data, quality gate, delivery, connector, stack down
+    USAGE = 2         # bad command line: unknown option, missing argument, an option value out of range
+    BUSY = 3          # another state-changing command holds the project lock (with --fail-if-busy)
+    SETUP = 4         # setup or connection: a setting, the stack, Kafka, Connect, a stage not run before
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT)
+
+
+EXIT_MEANINGS = {
+    ExitCode.OK: "success",
+    ExitCode.FAILED: "a check failed: data-quality gate or dbt test, bad input data, undelivered messages, "
+                     "an invalid or FAILED connector, the sink still behind after `connect lag --wait`, "
+                     "`stack status` of a stack that is not running",
+    ExitCode.USAGE: "usage error: unknown command or option, missing argument, an option value out of range",
+    ExitCode.BUSY: "busy: another state-changing command holds the project lock (with --fail-if-busy)",
+    ExitCode.SETUP: "setup or connection error: an invalid setting; the stack, Kafka or Kafka Connect "
+                    "unreachable or refusing; the warehouse or a table missing (run the stage before)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM)",
+}
+
+
+def exit_codes_help(codes=tuple(ExitCode), width: int = 100) -> str:
+    """The "exit codes:" block of a --help epilog, listing ``codes`` (default: all)."""
+    import textwrap
+
+    lines = ["exit codes:"]
+    for code in sorted(set(ExitCode(c) for c in codes)):
+        lines += textwrap.wrap(EXIT_MEANINGS[code], width, initial_indent=f"  {int(code):<4} ",
+                               subsequent_indent=" " * 7)
+    return "\n".join(lines) + "\n"
 
 
 class StudentflowError(Exception):
     """An expected failure. The CLI prints it on one line and exits non-zero (no traceback)."""
 
-    exit_code = 2
+    exit_code = ExitCode.SETUP
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
@@ -30,7 +71,12 @@ class ConnectError(StudentflowError):
 
 class DataError(StudentflowError):
     """Input data is missing, empty, or breaks an invariant (e.g. counts do not add up)."""
-    exit_code = 1
+    exit_code = ExitCode.FAILED
+
+
+class UsageError(StudentflowError):
+    """An option's value is out of range or options contradict each other (argparse's exit code)."""
+    exit_code = ExitCode.USAGE
 
 
 class ConnectHTTPError(ConnectError):
@@ -91,6 +137,6 @@ def from_world(exc: BaseException) -> StudentflowError | None:
 
 class WarehouseNotReady(DataError):
     """The warehouse file, a table or a mart a stage reads does not exist yet: run the stage before
-    it (exit code 2, for every reader: the gate, dbt's helpers, the report)."""
+    it (``ExitCode.SETUP``, for every reader: the gate, dbt's helpers, the report)."""
 
-    exit_code = 2
+    exit_code = ExitCode.SETUP

@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from core.errors import ConfigError
+from core.errors import UsageError
 
 EXAMPLES = """\
 examples:
@@ -102,7 +102,7 @@ def _source(args: argparse.Namespace, settings):
 
     replay = args.from_csv is not None or args.from_file is not None
     if replay and (args.malformed_rate or args.kinds or args.hostile):
-        raise ConfigError("--malformed-rate and --kinds apply to generated events only",
+        raise UsageError("--malformed-rate and --kinds apply to generated events only",
                           "drop them, or use --count instead of --from-csv/--from-file")
     if args.from_csv is not None:
         return sources.csv_messages(args.from_csv, seed=args.seed), None, None
@@ -110,14 +110,14 @@ def _source(args: argparse.Namespace, settings):
         return sources.file_messages(args.from_file), None, None
     count = 1000 if args.count is None else args.count
     if count < 0:
-        raise ConfigError(f"--count must be 0 or more, got {count}", "pass a positive number")
+        raise UsageError(f"--count must be 0 or more, got {count}", "pass a positive number")
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
     if args.hostile:
         kinds = list(dict.fromkeys((kinds or list(generate.MALFORMED_KINDS)) + list(generate.HOSTILE_KINDS)))
     try:
         gen = generate.for_settings(settings, seed=args.seed, malformed_rate=args.malformed_rate, kinds=kinds)
     except ValueError as exc:
-        raise ConfigError(str(exc), "see `studentflow produce --list-kinds`") from None
+        raise UsageError(str(exc), "see `studentflow produce --list-kinds`") from None
     return gen.messages(count), count, gen
 
 

@@ -12,6 +12,7 @@ import sys
 
 from studentflow import __version__
 from core import config
+from core.errors import ExitCode, exit_codes_help, from_world
 
 STAGE_CLIS = (
     "studentflow.stack_cli",   # stack up|down|status
@@ -39,14 +40,36 @@ settings come from STUDENTFLOW_* environment variables or studentflow.toml;
 `studentflow config` shows the effective values (secrets masked).
 
 one state-changing command at a time per project: a second one waits for the first
-(it prints who holds the lock) or, with `studentflow --no-wait COMMAND`, exits 3 at once.
+(it prints who holds the lock) or, with `studentflow --fail-if-busy COMMAND`, exits 3 at once.
 read-only commands (config, stack status, connect status/lag/validate, docs serve) never wait.
+
+--json (on every command that reports): one JSON object on stdout, progress on stderr,
+the same exit code; an error stays one line on stderr.
+
 """
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps a one-line description; keeps a multi-line text (examples, exit codes) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def _config(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.markdown:
         print(config.reference_markdown())
+        return 0
+    if args.json:
+        import json
+
+        def typed(key: str, text: str):   # numbers and booleans stay so; paths and secrets (masked) are text
+            value = getattr(settings, key)
+            return value if isinstance(value, (int, float, bool)) and key not in config.SECRET_KEYS else text
+
+        print(json.dumps({k: typed(k, v) for k, v in settings.redacted().items()}, sort_keys=True))
         return 0
     width = max(len(k) for k in settings.redacted())
     for key, value in settings.redacted().items():
@@ -60,17 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studentflow",
         description="Event-driven student data pipeline: Kafka -> Kafka Connect -> Spark -> dbt -> Great Expectations -> report.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG + exit_codes_help(),
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"studentflow {__version__}")
-    parser.add_argument("--no-wait", dest="lock_no_wait", action="store_true",
+    parser.add_argument("--fail-if-busy", action="store_true",
                         help="if another state-changing command (run, stack up/down, normalize, transform, validate, "
                              "report, docs build, connect apply/delete/...) is running in this project, refuse at once "
-                             "with exit code 3 instead of waiting for it: `studentflow --no-wait run`")
+                             f"with exit code {ExitCode.BUSY:d} instead of waiting for it: `studentflow --fail-if-busy run`")
+    parser.add_argument("--no-wait", dest="old_no_wait", action="store_true",
+                        help="deprecated spelling of --fail-if-busy, removed in the next release "
+                             "(`connect apply --no-wait` is another option: do not wait for RUNNING)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cfg = sub.add_parser("config", help="show the effective settings (secrets masked)")
-    cfg.add_argument("--markdown", action="store_true", help="print the configuration reference as a markdown table")
+    fmt = cfg.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="print the configuration reference as a markdown table")
+    fmt.add_argument("--json", action="store_true", help="print the effective settings as one JSON object")
     cfg.set_defaults(handler=_config)
     for name in STAGE_CLIS:
         importlib.import_module(name).register(sub)   # a broken stage fails loudly, never vanishes from --help
@@ -81,7 +109,28 @@ def build_parser() -> argparse.ArgumentParser:
             if isinstance(action, argparse._SubParsersAction):
                 for act_name, act in action.choices.items():
                     act.set_defaults(sf_action=act_name)
+    _exit_code_epilogs(sub)
     return parser
+
+
+# Commands whose checks can fail (ExitCode.FAILED): "command" or "command action".
+CAN_FAIL = {"run", "normalize", "transform", "validate", "report", "produce", "docs build", "stack status",
+            "connect apply", "connect validate", "connect status", "connect lag"}
+
+
+def _exit_code_epilogs(sub: argparse._SubParsersAction) -> None:
+    """Append to each command's --help the exit codes it can return (from core.errors, once)."""
+    for name, cmd in sub.choices.items():
+        actions = [a for a in cmd._actions if isinstance(a, argparse._SubParsersAction)]
+        leaves = [(f"{name} {act}", p, act) for a in actions for act, p in a.choices.items()] or [(name, cmd, None)]
+        for line, parser, action in leaves:
+            codes = {ExitCode.OK, ExitCode.USAGE, ExitCode.SETUP, ExitCode.INTERRUPTED}
+            if line in CAN_FAIL or name in CAN_FAIL:
+                codes.add(ExitCode.FAILED)
+            if name in LOCKED and (LOCKED[name] is None or action in LOCKED[name]):
+                codes.add(ExitCode.BUSY)
+            parser.epilog = (parser.epilog.rstrip("\n") + "\n\n" if parser.epilog else "") + exit_codes_help(codes)
+            parser.formatter_class = _Formatter
 
 
 # Commands that change the project's state take the project lock (studentflow/lock.py):
@@ -108,13 +157,15 @@ def locked_command(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.errors import from_world
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
-        return 2
+        return ExitCode.USAGE
+    if args.old_no_wait:
+        print("studentflow: `--no-wait` before the command is deprecated: use --fail-if-busy", file=sys.stderr)
+        args.fail_if_busy = True
     settings = None
     try:
         settings = config.load()
@@ -123,12 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.handler(args, settings) or 0)
         from studentflow.lock import project_lock
 
-        with project_lock(settings, name, wait=not args.lock_no_wait,
+        with project_lock(settings, name, wait=not args.fail_if_busy,
                           say=lambda msg: print(msg, file=sys.stderr, flush=True)):
             return int(args.handler(args, settings) or 0)
     except KeyboardInterrupt:
         print("studentflow: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - what the world does becomes one line; bugs keep their traceback
         err = from_world(exc)
         if err is None:

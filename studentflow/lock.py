@@ -4,7 +4,7 @@
 The kernel drops the lock when the holder's process dies (kill -9 included), so a crash never
 leaves a stale lock behind. The holder writes who it is (command, pid, start time) into the
 file; a second command prints one line naming it and waits, or with ``wait=False`` refuses at
-once (``LockBusy``, exit code 3).
+once (``LockBusy``, ``ExitCode.BUSY``: 3).
 
 The lock is re-entrant within one process: `run` holds it and calls ``stack.up``, which takes
 it too (so library callers of ``stack.up`` are covered) without deadlocking on itself.
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.config import Settings
-from core.errors import StudentflowError
+from core.errors import ExitCode, StudentflowError
 
 LOCK_NAME = "studentflow.lock"
 
@@ -34,7 +34,7 @@ _guard = threading.Lock()
 class LockBusy(StudentflowError):
     """Another state-changing command holds the project lock (and we were told not to wait)."""
 
-    exit_code = 3
+    exit_code = ExitCode.BUSY
 
 
 def lock_path(settings: Settings) -> Path:
@@ -103,7 +103,7 @@ def _acquire(path: Path, command: str, *, wait: bool, say: Callable[[str], None]
             who = describe(_read_holder(fd))
             if not wait:
                 raise LockBusy(f"{who} is running in this project ({path.parent})",
-                               "wait for it to finish, or run without --no-wait to queue behind it") from None
+                               "wait for it to finish, or run without --fail-if-busy to queue behind it") from None
             if say is not None:
                 say(f"studentflow: waiting for {who} to finish (it holds {path})")
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -52,8 +52,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow.pipeline import Pipeline, RunOptions
 
     if args.count < 0 or not 0 <= args.malformed_rate <= 1 or args.rate < 0 or args.interval <= 0:
-        from core.errors import ConfigError
-        raise ConfigError("--count and --rate must be >= 0, --malformed-rate between 0 and 1, --interval > 0",
+        from core.errors import UsageError
+        raise UsageError("--count and --rate must be >= 0, --malformed-rate between 0 and 1, --interval > 0",
                           "fix the option")
     opts = RunOptions(count=args.count, malformed_rate=args.malformed_rate, seed=args.seed,
                       produce=not args.no_produce and args.count > 0, keep_stack=args.keep_stack,

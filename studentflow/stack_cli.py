@@ -18,12 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
     u.add_argument("--connect-port", type=int, help="Connect REST port (default: a free one)")
     u.add_argument("--mode", choices=("standalone", "distributed"), help="Connect worker mode (default: connect_mode setting)")
-    u.add_argument("--json", action="store_true", help="print the state as JSON")
+    u.add_argument("--json", action="store_true", help="print the state (as `stack status --json`) as one JSON object")
     u.set_defaults(handler=_up)
     d = s.add_parser("down", help="stop exactly the processes `stack up` started")
+    d.add_argument("--json", action="store_true", help="print what was stopped as one JSON object")
     d.set_defaults(handler=_down)
     st = s.add_parser("status", help="show ports, PIDs and log files; exit 1 if not running")
-    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--json", action="store_true", help="print the state as one JSON object")
     st.set_defaults(handler=_status)
 
 
@@ -35,7 +36,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     state, started = stack.up(settings, broker_port=args.broker_port, connect_port=args.connect_port,
                               mode=args.mode, progress=log)
     if args.json:
-        print(json.dumps(stack.status(settings), indent=2))
+        print(json.dumps(stack.status(settings), sort_keys=True))
         return 0
     if not started:
         print(f"stack already running (started {state.started_at}); nothing changed")
@@ -54,6 +55,9 @@ def _down(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow import stack
 
     stopped = stack.down(settings)
+    if args.json:
+        print(json.dumps({"stopped": list(stopped)}, sort_keys=True))
+        return 0
     print("stopped: " + ", ".join(stopped) if stopped else "no stack running")
     return 0
 
@@ -63,7 +67,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
     st = stack.status(settings)
     if args.json:
-        print(json.dumps(st, indent=2))
+        print(json.dumps(st, sort_keys=True))
     elif not st["running"] and "alive" not in st:
         print("stack: not running (start it with `studentflow stack up`)")
     else:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ExitCode
 from tests.integration.stackutil import REPO, force_down, sf, stack_env, status, stack_session
 
 pytestmark = pytest.mark.slow
@@ -47,7 +48,7 @@ def test_fresh_is_refused_while_a_stack_runs(env, tmp_path):
     lines = _stage(tmp_path, 50, 1)
     sf(env, "stack", "up", check=True)
     res = sf(env, "run", "--fresh", "--count", "10")
-    assert res.returncode == 2
+    assert res.returncode == ExitCode.SETUP   # the running stack is in the way: a setup error, not usage
     assert "--fresh would delete staging files the running sink is writing" in res.stderr
     assert "studentflow stack down" in res.stderr and "Traceback" not in res.stdout + res.stderr
     staged = (tmp_path / "data" / "staging" / "students.raw.txt").read_bytes().split(b"\n")[:-1]

@@ -102,12 +102,12 @@ def test_two_runs_finish_one_after_the_other(env, tmp_path):
     assert not status(env)["running"]  # each run stopped the stack it started
 
 
-def test_no_wait_run_refuses_while_a_run_holds_the_project_and_sigterm_stops_cleanly(env, tmp_path):
+def test_fail_if_busy_run_refuses_while_a_run_holds_the_project_and_sigterm_stops_cleanly(env, tmp_path):
     import signal
 
     first = _start(env, "run", "--count", "2000", "--no-gate")
     _wait_holder(tmp_path, first)
-    refused = subprocess.run([STUDENTFLOW, "--no-wait", "run", "--count", "2000"], env=env, cwd=REPO,
+    refused = subprocess.run([STUDENTFLOW, "--fail-if-busy", "run", "--count", "2000"], env=env, cwd=REPO,
                              capture_output=True, text=True, timeout=60)
     assert first.poll() is None  # the first run still holds the project
     assert refused.returncode == 3

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from core import config
+from core.errors import ExitCode
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 from tests.integration.stackutil import sf, stack_env
@@ -80,7 +81,7 @@ def test_an_expectation_that_errors(built, tmp_path):
     assert "Traceback" not in res.stdout + res.stderr
 
 
-def test_no_warehouse_is_exit_2_with_what_to_run(tmp_path):
+def test_no_warehouse_is_a_setup_error_with_what_to_run(tmp_path):
     res = sf(stack_env(tmp_path), "validate", "--no-docs", timeout=120)
-    assert res.returncode == 2
+    assert res.returncode == ExitCode.SETUP
     assert "studentflow normalize" in res.stderr and "Traceback" not in res.stderr

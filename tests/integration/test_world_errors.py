@@ -18,7 +18,7 @@ import pytest
 
 from connect.rest import RestClient
 from core import procs
-from core.errors import ConnectError, ConnectHTTPError
+from core.errors import ConnectError, ConnectHTTPError, ExitCode
 from tests.integration.stackutil import REPO, force_down, produce, sf, stack_env, status
 
 pytestmark = pytest.mark.slow
@@ -61,8 +61,9 @@ def test_connect_unreachable(stack, tmp_path):
     env, _tmp, _st = stack
     url = f"http://127.0.0.1:{procs.free_port()}"
     for args in (("connect", "status"), ("connect", "apply", str(SINK)), ("connect", "delete", "x")):
-        one_line_error(sf(dict(env, STUDENTFLOW_CONNECT_URL=url), *args), f"cannot reach Kafka Connect at {url}",
-                       "STUDENTFLOW_CONNECT_URL")
+        res = sf(dict(env, STUDENTFLOW_CONNECT_URL=url), *args)
+        one_line_error(res, f"cannot reach Kafka Connect at {url}", "STUDENTFLOW_CONNECT_URL")
+        assert res.returncode == ExitCode.SETUP, args   # a connection error, apart from usage (2)
 
 
 def test_connect_that_does_not_answer_in_time():
@@ -154,8 +155,9 @@ def test_lag_wait_times_out_while_the_sink_is_paused(stack):
     sf(env, "connect", "pause", name, check=True)
     try:
         produce(st["bootstrap"], "students.raw", [f"paused-{i}".encode() for i in range(500)])
-        line = one_line_error(sf(env, "connect", "lag", "--wait", "--timeout", "3"),
-                              f"connector {name} still", "messages behind after 3s", "--timeout")
+        res = sf(env, "connect", "lag", "--wait", "--timeout", "3")
+        line = one_line_error(res, f"connector {name} still", "messages behind after 3s", "--timeout")
+        assert res.returncode == ExitCode.FAILED == 1   # as its --help says: a failed check, not a setup error
         assert int(line.split(" still ", 1)[1].split()[0]) > 0
     finally:
         sf(env, "connect", "resume", name, check=True)
@@ -185,5 +187,5 @@ def test_run_refuses_a_bad_option_before_starting_anything(tmp_path, option):
     env = stack_env(tmp_path)
     res = sf(env, "run", *option)
     one_line_error(res, "fix the option")
-    assert res.returncode == 2
+    assert res.returncode == ExitCode.USAGE == 2
     assert not (tmp_path / "state" / "stack.json").exists() and not (tmp_path / "data" / "staging").exists()

@@ -11,6 +11,7 @@ import yaml
 
 from studentflow import dbt_runner
 from core import config
+from core.errors import ExitCode
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 
@@ -75,23 +76,23 @@ def test_dbt_args_pass_settings(tmp_path):
     assert dbt_runner.dbt_env(settings)["STUDENTFLOW_WAREHOUSE"] == str(tmp_path / "w.db")
 
 
-def test_transform_without_warehouse_exits_2_and_creates_nothing(settings):
+def test_transform_without_warehouse_is_a_setup_error_and_creates_nothing(settings):
     code, err = analytics_cli.run(["transform"], settings)
-    assert code == 2
+    assert code == ExitCode.SETUP
     assert "does not exist" in err and "studentflow normalize" in err
     assert not settings.warehouse.exists()
 
 
-def test_validate_without_marts_exits_2(settings):
+def test_validate_without_marts_is_a_setup_error(settings):
     aw.build(settings.warehouse, n=10)          # the Spark tables, but dbt has not run
     code, err = analytics_cli.run(["validate"], settings)
-    assert code == 2
+    assert code == ExitCode.SETUP
     assert "major_age_stats" in err and "studentflow transform" in err
 
 
-def test_validate_without_warehouse_exits_2(settings):
+def test_validate_without_warehouse_is_a_setup_error(settings):
     code, err = analytics_cli.run(["validate"], settings)
-    assert code == 2 and "does not exist" in err
+    assert code == ExitCode.SETUP and "does not exist" in err
     assert not settings.warehouse.exists()
 
 

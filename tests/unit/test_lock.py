@@ -19,6 +19,7 @@ import pytest
 
 from studentflow import lock
 from core import config
+from core.errors import ExitCode
 from studentflow.cli import build_parser, locked_command
 from tests.integration.stackutil import REPO, stack_env
 
@@ -62,18 +63,23 @@ def env(tmp_path: Path) -> dict:
     return stack_env(tmp_path)
 
 
-def test_no_wait_refuses_with_exit_3_naming_the_holder(env, tmp_path):
+def test_fail_if_busy_refuses_with_exit_3_naming_the_holder(env, tmp_path):
     release = tmp_path / "release"
     holder = _holder(env, release, "run")
     try:
-        res = subprocess.run([sys.executable, "-m", "studentflow.cli", "--no-wait", "stack", "down"], env=env,
+        res = subprocess.run([sys.executable, "-m", "studentflow.cli", "--fail-if-busy", "stack", "down"], env=env,
                              cwd=REPO, capture_output=True, text=True, timeout=60)
-        assert res.returncode == 3
+        assert res.returncode == ExitCode.BUSY == 3
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in res.stderr
-        assert f"`studentflow run` (pid {holder.pid}, started " in lines[0]
+        assert f"`studentflow run` (pid {holder.pid}, started " in lines[0] and "--fail-if-busy" in lines[0]
+        # The old spelling still works for one release, with a deprecation line first.
+        old = subprocess.run([sys.executable, "-m", "studentflow.cli", "--no-wait", "stack", "down"], env=env,
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert old.returncode == ExitCode.BUSY
+        assert old.stderr.splitlines()[0] == "studentflow: `--no-wait` before the command is deprecated: use --fail-if-busy"
         # Read-only commands never wait, even while the lock is held.
-        for args in (("stack", "status"), ("config",), ("--no-wait", "stack", "status")):
+        for args in (("stack", "status"), ("config",), ("--fail-if-busy", "stack", "status")):
             ro = subprocess.run([sys.executable, "-m", "studentflow.cli", *args], env=env, cwd=REPO,
                                 capture_output=True, text=True, timeout=60)
             assert ro.returncode in (0, 1) and "waiting for" not in ro.stderr, (args, ro.stderr)
