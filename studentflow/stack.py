@@ -60,6 +60,9 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
     from spark_jobs import server
 
     with project_lock(settings, "stack up", say=progress):
+        if settings.embedded_kafka:
+            from studentflow import broker
+            broker.tansu_binary()   # the `embedded` extra: one clear line before anything starts
         pending = None
         if spark and not settings.spark_remote and server.recorded(settings) is None:
             proc, url = server.start(settings, tie_to_parent=tie_to_parent)
