@@ -21,11 +21,12 @@ RUN mkdir -p /usr/share/man/man1 \
 
 WORKDIR /app
 
-# Dependencies first (from pyproject.toml only), so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
- && rm /tmp/requirements.txt
+# Dependencies first, so a code change does not reinstall them: the exact versions and sha256 of
+# the lock files setup uses too (pip, then requirements.lock, whose test extra comes along).
+COPY requirements.lock ./
+COPY scripts/pip.lock scripts/
+RUN pip install --require-hashes -r scripts/pip.lock \
+ && pip install --require-hashes -r requirements.lock
 
 # The project. Installed editable on purpose: stages read files next to their code
 # (connect/connectors/*.json, spark_jobs/warehouse.sql, dbt_project/, expectations/), which a

@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup run test test-fast bench docs clean help
+.PHONY: setup run test test-fast bench docs lock clean help
 
 help:
 	@echo "make run    set up (Debian packages, .venv, Connect jars) and run the pipeline end to end"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  set up and run the benchmarks (BENCH_ARGS='--sizes 10000,100000')"
 	@echo "make docs   the local page on 127.0.0.1: report, charts, run history, dbt docs, Data Docs (Ctrl-C stops)"
 	@echo "make clean  stop the embedded stack and remove data/ and .state/ (keeps .venv)"
+	@echo "make lock   regenerate requirements.lock and scripts/*.lock (pinned versions + sha256) from PyPI"
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +36,11 @@ bench: setup
 DOCS_ARGS ?=
 docs: setup
 	$(BIN)/studentflow docs serve $(DOCS_ARGS)
+
+# The lock files setup installs from; keeps the pinned versions that still fit pyproject.toml
+# (scripts/lock.sh --upgrade moves them all to the newest allowed).
+lock:
+	@bash scripts/lock.sh
 
 clean:
 	-$(BIN)/studentflow stack down 2>/dev/null
