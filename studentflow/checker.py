@@ -4,7 +4,9 @@ Great Expectations and matplotlib are pure Python: in the follow process they he
 60 % of the time (py-spy, ``--gil``), so the next increment's normalize (its py4j calls, the
 Arrow batches, the SQLite commit) and its dbt marts waited for them, and freshness with it. Here
 they run in one long-lived child process (its own interpreter and GIL; one Great Expectations
-context and one matplotlib for the whole run), fed one increment at a time through a pipe.
+context and one matplotlib for the whole run), fed one increment at a time through a pipe. The
+report is the markdown in the run's language and the local page in both (studentflow/report/site.py:
+its tables, charts, run history and trend), so a page `docs serve` serves follows the increments.
 
     checker = Checker(settings).start()        # spawns the child; it imports GX and matplotlib
     done = checker.check(run_id, gate=True, lang="fr", run_summary=summary.as_report_input())
@@ -43,6 +45,7 @@ class CheckerError(RuntimeError):
 
 def _check(settings: Settings, job: dict[str, Any]) -> Checked:
     from expectations import gate
+    from studentflow.report import data as report_data, site
     from studentflow.report.report import build_report
 
     seconds: dict[str, float] = {}
@@ -54,7 +57,9 @@ def _check(settings: Settings, job: dict[str, Any]) -> Checked:
         failed = [f"{o.table}.{o.column or ''} {o.expectation}" for o in result.failed]
     seconds["gate"] = time.perf_counter() - t
     t = time.perf_counter()
-    paths = build_report(settings, lang=job["lang"], run_summary=job["run_summary"])
+    data = report_data.read(settings)   # once, for the report and the page
+    paths = build_report(settings, lang=job["lang"], run_summary=job["run_summary"], data=data)
+    site.build(settings, data=data, drawn={job["lang"]})   # the page, both languages, as `docs serve` serves it
     seconds["report"] = time.perf_counter() - t
     return Checked(passed, failed, seconds, [str(f) for f in paths.files()])
 

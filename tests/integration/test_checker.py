@@ -58,7 +58,12 @@ def test_the_checker_gives_the_gates_verdicts_and_writes_the_report_in_another_p
         assert old.failed == [f"{o.table}.{o.column or ''} {o.expectation}" for o in here_old.failed] == [
             "clean_students.age expect_column_values_to_be_between"]
         report = settings.data_dir / "report" / "report.md"
-        assert str(report) in old.files and report.is_file() and (settings.data_dir / "report" / "age_boxplot.png").is_file()
+        assert str(report) in old.files and report.is_file() and (settings.data_dir / "report" / "age_boxplot_en.png").is_file()
+        # and the local page, both languages, each with its own charts (what `docs serve` serves)
+        site = settings.data_dir / "site"
+        assert 'src="report/age_boxplot_en.png"' in (site / "en.html").read_text(encoding="utf-8")
+        assert 'src="report/age_boxplot.png"' in (site / "fr.html").read_text(encoding="utf-8")
+        assert (settings.data_dir / "report" / "runs_trend.png").is_file() and (site / "runs.csv").is_file()
         assert set(old.seconds) == {"gate", "report"} and all(s > 0 for s in old.seconds.values())
         # Ctrl-C reaches the whole process group on a terminal: the child ignores it, the owner decides
         os.kill(checker.pid, signal.SIGINT)
