@@ -43,6 +43,12 @@ def exit_codes_help(codes=tuple(ExitCode), width: int = 100) -> str:
     return "\n".join(lines) + "\n"
 
 
+def exit_codes_markdown() -> str:
+    """The README's exit-code table (a test keeps the README's copy equal to this)."""
+    rows = [f"| `{int(c)}` | {EXIT_MEANINGS[c]} |" for c in ExitCode]
+    return "\n".join(["| exit code | meaning |", "|---|---|", *rows])
+
+
 class StudentflowError(Exception):
     """An expected failure. The CLI prints it on one line and exits non-zero (no traceback)."""
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
-from core.errors import UsageError
+from core.errors import ExitCode, UsageError
 
 EXAMPLES = """\
 examples:
@@ -17,8 +18,8 @@ examples:
   studentflow produce --list-kinds                         the malformed kinds and their downstream verdicts
   studentflow produce --count 1000 --malformed-rate 0.1 --hostile   add the hostile kinds (10 MB line, NUL, ...)
 
-The summary line says how many messages the cluster acknowledged and why others failed;
-the exit code is 1 if any message failed.
+The summary line says how many messages the cluster acknowledged and why others failed
+(--json: the same as one JSON object); the exit code is 1 if any message failed.
 """
 
 
@@ -52,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--with-kinds", action="store_true", help="with --dry-run: prefix each line with its kind and a tab")
     p.add_argument("--list-kinds", action="store_true",
                    help="print every malformed kind with its expected downstream verdict, then exit")
+    p.add_argument("--json", action="store_true",
+                   help="print the delivery report (or, with --list-kinds, the kinds) as one JSON object on stdout; "
+                        "progress stays on stderr")
     p.set_defaults(handler=_produce)
 
 
@@ -59,10 +63,9 @@ def _produce(args: argparse.Namespace, settings) -> int:
     from producer import generate
 
     if args.list_kinds:
-        for kind, (verdict, detail) in generate.ALL_EXPECTED.items():
-            note = "  (hostile: --hostile or --kinds)" if kind in generate.HOSTILE_EXPECTED else ""
-            print(f"{kind:<20} {verdict:<11} {detail or ''}{note}")
-        return 0
+        return _list_kinds(generate, args.json)
+    if args.json and args.dry_run:
+        raise UsageError("--json reports a publish; --dry-run prints the messages themselves", "drop one of them")
     messages, total, gen = _source(args, settings)
     if args.dry_run:
         return _dry_run(messages, args.with_kinds)
@@ -87,13 +90,36 @@ def _produce(args: argparse.Namespace, settings) -> int:
     report = publish(settings, messages, topic=topic, conf=conf, rate=args.rate, delivery_timeout=args.timeout,
                      progress=progress, on_error=on_error, extra_conf=extra)
     progress.clear()
-    if gen is not None and set(gen.counts) != {"valid"}:
-        print("kinds: " + ", ".join(f"{k} {n:,}" for k, n in sorted(gen.counts.items())))
+    kinds = dict(sorted(gen.counts.items())) if gen is not None else {}
+    if set(kinds) - {"valid"} and not args.json:
+        print("kinds: " + ", ".join(f"{k} {n:,}" for k, n in kinds.items()))
     for reason, example in report.failure_examples.items():
         if example:
             print(redact(f"studentflow: {reason}: {example}", settings), file=sys.stderr)
-    print(redact(report.summary(), settings))
-    return 0 if report.ok else 1
+    if args.json:
+        print(redact(json.dumps(_report_json(report, kinds), sort_keys=True), settings))
+    else:
+        print(redact(report.summary(), settings))
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+def _report_json(report, kinds: dict) -> dict:
+    return {"ok": report.ok, "topic": report.topic, "attempted": report.attempted, "acked": report.acked,
+            "failed": report.failed, "failures": dict(report.failures), "resent": report.resent,
+            "producer_restarts": report.producer_restarts, "stopped_early": report.stopped_early or None,
+            "elapsed_s": round(report.elapsed, 3), "kinds": kinds}
+
+
+def _list_kinds(generate, as_json: bool) -> int:
+    rows = [{"kind": kind, "verdict": verdict, "detail": detail or "", "hostile": kind in generate.HOSTILE_EXPECTED}
+            for kind, (verdict, detail) in generate.ALL_EXPECTED.items()]
+    if as_json:
+        print(json.dumps({"kinds": rows}, sort_keys=True))
+        return ExitCode.OK
+    for row in rows:
+        note = "  (hostile: --hostile or --kinds)" if row["hostile"] else ""
+        print(f"{row['kind']:<20} {row['verdict']:<11} {row['detail']}{note}")
+    return ExitCode.OK
 
 
 def _source(args: argparse.Namespace, settings):

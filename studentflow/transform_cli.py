@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from core import config
-from core.errors import DataError, StudentflowError
+from core.errors import DataError, ExitCode, StudentflowError, UsageError
 from core.warehouse import SOURCE_TABLES, require_tables
 
 
@@ -19,6 +20,8 @@ def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
     from studentflow.dbt_runner import dbt_paths, mart_row_counts, run_dbt, summarize
 
     hint = "run `studentflow normalize` first (the Spark stage writes clean_students), or set STUDENTFLOW_WAREHOUSE"
+    if args.json and args.verbose:
+        raise UsageError("--json and --verbose both write to standard output", "drop one of them")
     require_tables(settings.warehouse, SOURCE_TABLES, hint)
     _, logs = dbt_paths(settings)
     if args.docs:
@@ -28,6 +31,9 @@ def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
                 print(line, file=sys.stderr)
             raise StudentflowError("dbt docs generate failed", f"see {logs / 'dbt.log'}")
         target, _ = dbt_paths(settings)
+        if args.json:
+            print(json.dumps({"ok": True, "docs": str(target / "static_index.html")}, sort_keys=True))
+            return 0
         print(f"dbt docs: {target / 'static_index.html'} (one file, open it in a browser; "
               f"or `dbt docs serve --target-path {target}` for index.html)")
         return 0
@@ -38,11 +44,14 @@ def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.full_refresh:
         command.append("--full-refresh")
     outcome = run_dbt(settings, command, stream=args.verbose)
-    for line in summarize(outcome):
-        print(line)
+    counts = mart_row_counts(settings.warehouse) if outcome.ok else {}
+    if args.json:
+        print(json.dumps(_outcome_json(outcome, counts, settings), sort_keys=True))
+    else:
+        for line in summarize(outcome):
+            print(line)
     if outcome.ok:
-        counts = mart_row_counts(settings.warehouse)
-        if counts:
+        if counts and not args.json:
             print("marts: " + ", ".join(f"{m} ({n} row{'s' if n != 1 else ''})" for m, n in counts.items())
                   + f"  in {settings.warehouse}")
         return 0
@@ -61,6 +70,16 @@ def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
                            f"fix the model SQL/YAML named above; log: {logs / 'dbt.log'}")
 
 
+def _outcome_json(outcome, counts: dict[str, int], settings: config.Settings) -> dict:
+    statuses: dict[str, int] = {}
+    for r in outcome.results:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    return {"ok": outcome.ok, "command": outcome.command, "elapsed_s": round(outcome.elapsed, 3),
+            "statuses": statuses, "marts": counts, "warehouse": str(settings.warehouse),
+            "problems": [{"node": r["unique_id"], "status": r["status"], "failures": r.get("failures"),
+                          "message": r.get("message")} for r in outcome.problems]}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "transform",
@@ -68,8 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run the dbt project in dbt_project/ against the warehouse (setting `warehouse`), with the "
             "configured age bounds as dbt vars. Default: `dbt build` (seeds, models, tests). "
-            "Artifacts go to <data_dir>/dbt/. Exit 0 when everything passed, 1 when a dbt test "
-            "failed, 2 when the warehouse is missing or dbt itself failed."),
+            f"Artifacts go to <data_dir>/dbt/. Exit {ExitCode.OK:d} when everything passed, {ExitCode.FAILED:d} "
+            f"when a dbt test failed, {ExitCode.SETUP:d} when the warehouse is missing or dbt itself failed."),
     )
     p.add_argument("--select", "-s", nargs="+", metavar="SELECTOR",
                    help="dbt node selection, passed to `dbt --select` (e.g. `major_age_stats+`, `stg_students`)")
@@ -79,4 +98,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--docs", action="store_true",
                    help="run `dbt docs generate --static` instead of building; prints the path of the HTML docs")
     p.add_argument("--verbose", "-v", action="store_true", help="stream dbt's own output instead of the compact summary only")
+    p.add_argument("--json", action="store_true",
+                   help="print the outcome (statuses, failing nodes, mart row counts) as one JSON object on stdout")
     p.set_defaults(handler=_transform)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from core.config import Settings
 
@@ -14,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(report.md in English), age_boxplot.png and major_counts.png.")
     p.add_argument("--lang", choices=("fr", "en"), default="fr",
                    help="report language: fr (default, rapport.md) or en (report.md)")
+    p.add_argument("--json", action="store_true", help="print the files written as one JSON object on stdout")
     p.set_defaults(handler=_report)
 
     d = sub.add_parser("docs", help="the local page: report, charts, run history, dbt docs and Data Docs",
@@ -31,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     build = ds.add_parser("build", help="write the page (and the dbt docs) without serving")
     build.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of index.html (default fr)")
     build.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
+    build.add_argument("--json", action="store_true",
+                       help="print the page written as one JSON object on stdout (progress on stderr)")
     build.set_defaults(handler=_build, refresh=0)
 
 
@@ -38,6 +42,10 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow.report.report import build_report
 
     paths = build_report(settings, lang=args.lang)
+    if args.json:
+        print(json.dumps({"directory": str(paths.directory), "files": [str(p) for p in paths.files()],
+                          "lang": args.lang}, sort_keys=True))
+        return 0
     print(f"report written to {paths.directory}:")
     for path in paths.files():
         print(f"  {path}")
@@ -55,7 +63,14 @@ def _build_site(args: argparse.Namespace, settings: Settings):
 
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
-    where = _build_site(args, settings)
+    import contextlib
+    import sys
+
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        where = _build_site(args, settings)
+    if args.json:
+        print(json.dumps({"index": str(where[""] / "index.html")}, sort_keys=True))
+        return 0
     print(f"page written: {where[''] / 'index.html'}")
     return 0
 
