@@ -85,6 +85,8 @@ class Settings:
     age_max: int = _f(100, "Highest valid age (inclusive); reaches Spark, dbt and GX.")
     report_history_runs: int = _f(30, "Runs shown in the local page's run history and trend (the newest); "
                                       "every run is in runs.csv beside the page.")
+    quality_history: int = _f(20, "Gate runs the Great Expectations Data Docs keep (the newest; older validation "
+                                  "results are deleted).")
 
     # ------------------------------------------------------------------------
     def kafka_client_config(self, bootstrap: str | None = None) -> dict[str, str]:
@@ -262,6 +264,9 @@ def _check(s: Settings) -> None:
     if s.report_history_runs < 1:
         raise ConfigError(f"report_history_runs ({s.report_history_runs}) must be at least 1",
                           "set STUDENTFLOW_REPORT_HISTORY_RUNS to a positive number")
+    if s.quality_history < 1:
+        raise ConfigError(f"quality_history ({s.quality_history}) must be at least 1",
+                          "set STUDENTFLOW_QUALITY_HISTORY to a positive number")
     rf = s.replication_factor.strip()
     if rf and not (rf == "-1" or (rf.isdigit() and int(rf) >= 1)):
         raise ConfigError(f"replication_factor {rf!r} must be a positive integer or -1 (the cluster's default)",
