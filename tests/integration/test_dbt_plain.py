@@ -94,6 +94,16 @@ def test_source_freshness_docs_and_exposure(repo):
     manifest = json.loads((target / "manifest.json").read_text())
     exposure = manifest["exposures"]["exposure.studentflow.student_report"]
     assert "model.studentflow.major_age_stats" in exposure["depends_on"]["nodes"]
+    # the report reads the run history from the source table, and the exposure says so
+    assert "source.studentflow.warehouse.pipeline_runs" in exposure["depends_on"]["nodes"]
+    assert exposure["url"]
+    # docs blocks are rendered: one description for the source column and the staging column
+    source_cols = manifest["sources"]["source.studentflow.warehouse.clean_students"]["columns"]
+    stg_cols = manifest["nodes"]["model.studentflow.stg_students"]["columns"]
+    assert "deterministic hash" in source_cols["event_id"]["description"]
+    assert source_cols["event_id"]["description"] == stg_cols["event_id"]["description"]
+    runs_cols = manifest["sources"]["source.studentflow.warehouse.pipeline_runs"]["columns"]
+    assert "full_refresh" in runs_cols["mode"]["description"] and runs_cols["headers_skipped"]["description"]
     catalog = json.loads((target / "catalog.json").read_text())
     assert "model.studentflow.major_age_distribution" in catalog["nodes"]
     assert (target / "index.html").is_file()

@@ -16,7 +16,9 @@ renamed as (
         quarantined_count,
         duplicates_removed,
         staging_files,
-        status
+        status,
+        mode,
+        headers_skipped
     from source
 
 )
