@@ -292,8 +292,9 @@ def redact(text: str, settings: "Settings | None") -> str:
     """``text`` with every configured secret value masked (the [kafka] table's secrets too)."""
     secrets = [getattr(settings, key, "") for key in SECRET_KEYS] if settings is not None else []
     for _, key, value in getattr(settings, "kafka", ()):
-        if is_secret(key):   # and the quoted values inside a JAAS line (password="...", clientSecret="...")
-            secrets += [value, *re.findall(r'=\s*"((?:[^"\\]|\\.)+)"', value)]
+        if is_secret(key):   # and the secret options inside a JAAS line (password="...", clientSecret="...")
+            options = re.findall(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)+)"', value)
+            secrets += [value, *(option_value for option, option_value in options if is_secret(option))]
     # Longest first, so a secret that contains another is masked whole; a flag (true/false) or a
     # number under a secret-looking name (ssl.key.location is a path) is not a secret to hunt for.
     for secret in sorted(secrets, key=len, reverse=True):
