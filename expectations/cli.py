@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 from core import config
-from core.errors import DataError
+from core.errors import DataError, ExitCode
 
 from expectations.suites import TABLES
 
@@ -14,12 +17,23 @@ SUITE_NAMES = TABLES   # one suite per table, named after it
 def _validate(args: argparse.Namespace, settings: config.Settings) -> int:
     from expectations import gate   # light; great_expectations itself is imported inside gate.run()
 
+    out = sys.stderr if args.json else sys.stdout   # --json: stdout holds the JSON object only
     result = gate.run(settings, suite_names=args.suite, docs=not args.no_docs)
     for line in gate.table_lines(result):
-        print(line)
+        print(line, file=out)
+    junit_xml = None
+    if args.junit_xml:
+        from expectations import ci
+
+        junit_xml = ci.write_junit(result, args.junit_xml)
     passed = len(result.outcomes) - len(result.failed)
     print(f"{passed}/{len(result.outcomes)} expectations passed in {result.elapsed:.1f} s; "
-          f"summary: {result.summary_file}" + (f"; data docs: {result.docs_index}" if result.docs_index else ""))
+          f"summary: {result.summary_file}" + (f"; data docs: {result.docs_index}" if result.docs_index else "")
+          + (f"; JUnit XML: {junit_xml}" if junit_xml else ""), file=out)
+    if args.json:
+        from expectations import ci
+
+        print(json.dumps(ci.as_json(result, junit_xml), sort_keys=True, ensure_ascii=False, default=str), flush=True)
     if result.success:
         return 0
     names = ", ".join(f"{o.expectation}({o.table}.{o.column or '*'})={'?' if o.unexpected_count is None else o.unexpected_count}"
@@ -35,11 +49,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Validate the warehouse with the Great Expectations suites of expectations/suites.py "
             "(majors from the dbt seed, age bounds from the settings). Prints one line per "
-            "expectation, writes Data Docs (HTML) to <data_dir>/quality/docs/ and a JSON summary to "
-            "<data_dir>/quality/validation.json. Exit 0: all passed; 1: an expectation failed; "
-            "2: the warehouse or a table does not exist yet."),
+            "expectation, writes Data Docs (HTML, the last quality_history runs) to <data_dir>/quality/docs/ "
+            "and a JSON summary to <data_dir>/quality/validation.json. The suites are the saved Great Expectations "
+            "project expectations/gx/ (checkpoint studentflow_gate), which GX's own API runs too. "
+            f"Exit {ExitCode.OK:d}: all passed; {ExitCode.FAILED:d}: an expectation failed; "
+            f"{ExitCode.SETUP:d}: the warehouse or a table does not exist yet."),
     )
     p.add_argument("--suite", action="append", choices=SUITE_NAMES, metavar="NAME",
                    help=f"validate only this suite (repeatable): {', '.join(SUITE_NAMES)}")
     p.add_argument("--no-docs", action="store_true", help="skip building the HTML Data Docs (the JSON summary is still written)")
+    p.add_argument("--junit-xml", type=Path, metavar="PATH",
+                   help="also write a JUnit XML report there (one test case per expectation; a failure names the "
+                        "table, the column and offending values), for CI test reporters (GitLab, Jenkins, GitHub)")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object on stdout (the table goes to stderr); exit codes unchanged")
     p.set_defaults(handler=_validate)

@@ -1,12 +1,16 @@
 """Run the suites of suites.py with Great Expectations Core 1.x; print, record, decide the exit code.
 
-- An ephemeral GX context (nothing written into the repository: no great_expectations/ folder),
-  analytics off, progress bars off (``ProgressBarsConfig(globally=False)``: GX would otherwise
-  print tqdm "Calculating Metrics" bars on stderr for every batch).
-- One SQLite datasource on settings.warehouse (SQLAlchemy URL), one whole-table batch per suite,
-  one checkpoint; then the Data Docs site (HTML) of this run is built once under
-  ``<data_dir>/quality/docs/`` (replaced on each run).
-- A machine-readable summary at ``<data_dir>/quality/validation.json`` (read by the report).
+- The whole-table gate runs the saved GX project expectations/gx/ (project.py renders it from
+  suites.py): a file context whose checkpoint ``studentflow_gate`` a GX user runs with GX's own
+  API too. Its results go to ``<data_dir>/quality/results/``; the Data Docs under
+  ``<data_dir>/quality/docs/`` list the last ``quality_history`` runs (history.py).
+- An increment of ``run --follow`` (``run_id``), or settings the saved project was not rendered
+  for (other age bounds, an edited seed), run the same suites.py in an in-memory context
+  instead (nothing written into the repository); its Data Docs show that run only.
+- Analytics off, progress bars off (GX would otherwise print tqdm "Calculating Metrics" bars on
+  stderr for every batch); one whole-table batch per suite on settings.warehouse.
+- A machine-readable summary at ``<data_dir>/quality/validation.json`` (read by the report);
+  failing column expectations carry a sample of their offending values.
 
 ``import great_expectations`` costs about 4 s, so it happens inside run() only (or preload(), which
 `studentflow run` calls in a thread while the dbt build process runs).
@@ -22,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from expectations import history, project
 from expectations.suites import Suite, build_suites
 from core import config
 from core.warehouse import quality_paths, require_tables  # noqa: F401  (quality_paths: part of this API)
@@ -36,6 +41,8 @@ class Outcome:
     success: bool
     unexpected_count: int | None
     error: str | None = None
+    unexpected_values: list[Any] | None = None   # a sample of the offending values (failures only)
+    expected: dict[str, Any] | None = None       # the expectation's arguments (bounds, value set ...)
 
 
 @dataclass
@@ -165,10 +172,16 @@ def run(settings: config.Settings, suite_names: list[str] | None = None, docs: b
         run_id: str | None = None) -> GateResult:
     """Validate the warehouse; write the summary JSON (and Data Docs); never exits.
 
+    The whole-table gate runs the saved GX project (expectations/gx/, project.py): its checkpoint,
+    or its validation definitions of the ``suite_names`` asked for; its results are kept (the
+    last ``quality_history`` runs) and the Data Docs list them. When these settings would give
+    other suites than the saved ones (other age bounds, an edited seed), the same suites.py runs
+    in an in-memory context instead and says so (``extra["gx_project"]``).
+
     ``run_id``: gate the new data only — clean_students' rows of that normalize run (the marts,
-    small aggregates, are validated whole). The continuous mode does this on every increment so
-    the gate's cost follows the increment, not the history; uniqueness across increments is the
-    commit's job (an id already clean is a duplicate or a conflict, never a second clean row).
+    small aggregates, are validated whole), in memory. The continuous mode does this on every
+    increment so the gate's cost follows the increment, not the history; uniqueness across
+    increments is the commit's job (an id already clean is a duplicate or a conflict).
     """
     if run_id is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]+", run_id):
         raise ValueError(f"not a run id: {run_id!r}")
@@ -177,10 +190,77 @@ def run(settings: config.Settings, suite_names: list[str] | None = None, docs: b
     docs_dir, summary_file = quality_paths(settings)
     start = time.monotonic()
 
+    stale = project.stale(settings) if run_id is None else []
+    if run_id is None and not stale:
+        context, run_results, by_id = _run_saved(settings, suites)
+        where = f"saved: {project.GX_DIR.relative_to(config.PROJECT_ROOT)}, checkpoint {project.CHECKPOINT}"
+    else:
+        context, run_results, by_id = _run_in_memory(settings, suites, run_id, docs_dir)
+        where = ("in memory: these settings differ from the saved project in " + ", ".join(stale)
+                 + " (`python -m expectations.project` writes it)") if stale else "in memory: one increment"
+    outcomes = _outcomes(context, run_results, by_id)
+    if docs:
+        if stale or run_id is not None:
+            shutil.rmtree(docs_dir, ignore_errors=True)   # an in-memory context: the site shows this run only
+            context.build_data_docs()
+        else:
+            history.publish(context, suites, list(run_results), settings.quality_history)
+
+    success = all(v.success for v in run_results.values()) and all(o.success for o in outcomes)
+    docs_index = docs_dir / "index.html" if docs else None
+    gate = GateResult(success, outcomes, docs_index, summary_file, time.monotonic() - start,
+                      extra={"gx_project": where})
+    write_summary(settings, gate)
+    return gate
+
+
+def _outcomes(context: Any, run_results: dict, by_id: dict[str, tuple[int, Suite, Any]]) -> list[Outcome]:
+    """One Outcome per expectation result, in suites.py's order; failures with offending values."""
+    ranked: list[tuple[int, Outcome, Any]] = []
+    for validation in run_results.values():
+        for r in validation.results:
+            position, suite, check = by_id[str(r.expectation_config.id)]
+            expected = {k: v for k, v in check.gx_kwargs().items() if k != "column"}
+            ranked.append((position, Outcome(suite.name, suite.table, check.column, check.expectation, bool(r.success),
+                                             _unexpected_count(check.gx_class, r.result or {}),
+                                             _error_of(r.exception_info), expected=expected), check))
+    ranked.sort(key=lambda item: item[0])
+    _offending_values(context, [(o, check) for _, o, check in ranked])
+    return [o for _, o, _ in ranked]
+
+
+def _by_id(suites: list[Suite]) -> dict[str, tuple[int, Suite, Any]]:
+    """Saved expectation id -> (position in suites.py order, suite, check)."""
+    by_id: dict[str, tuple[int, Suite, Any]] = {}
+    for suite in suites:
+        for i, check in enumerate(suite.checks):
+            by_id[project.expectation_id(suite, i)] = (len(by_id), suite, check)
+    return by_id
+
+
+def _run_saved(settings: config.Settings, suites: list[Suite]):
+    """The saved checkpoint (every suite) or the saved validation definitions asked for, run by GX."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    _LAST_CONTEXT.clear()   # GX's process-wide current context becomes the file context
+    context = project.open_context(settings)
+    if [s.name for s in suites] == [s.name for s in select_suites(settings)]:
+        results = context.checkpoints.get(project.CHECKPOINT).run().run_results
+        return context, results, _by_id(suites)
+    run = RunIdentifier(run_time=datetime.now(timezone.utc))
+    for suite in suites:
+        context.validation_definitions.get(suite.name).run(result_format=project.RESULT_FORMAT, run_id=run)
+    store = context.validation_results_store
+    results = {key: store.get(key) for key in store.list_keys() if key.run_id == run}
+    return context, results, _by_id(suites)
+
+
+def _run_in_memory(settings: config.Settings, suites: list[Suite], run_id: str | None, docs_dir: Path):
+    """The suites of suites.py in an in-memory context (an increment, or settings the saved project lacks)."""
     import great_expectations as gx
 
     context = _context(docs_dir)
-    datasource = context.data_sources.add_sqlite("warehouse", connection_string=f"sqlite:///{settings.warehouse}")
+    datasource = context.data_sources.add_sqlite(project.DATASOURCE, connection_string=f"sqlite:///{settings.warehouse}")
     definitions = []
     by_id: dict[str, tuple[int, Suite, Any]] = {}   # expectation id -> (position, suite, check)
     for suite in suites:
@@ -189,43 +269,43 @@ def run(settings: config.Settings, suite_names: list[str] | None = None, docs: b
             asset = datasource.add_query_asset(suite.table, query=_INCREMENT_QUERY.format(run_id=run_id))
         else:
             asset = datasource.add_table_asset(suite.table, table_name=suite.table)
-        batch_definition = asset.add_batch_definition_whole_table(f"{suite.table}_all")
+        batch_definition = asset.add_batch_definition_whole_table(project.batch_definition_name(suite))
         gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name))
         for check in suite.checks:
             if increment and check.gx_class in _WHOLE_TABLE_ONLY:
                 continue
-            expectation = getattr(gx.expectations, check.gx_class)(**check.gx_kwargs())
-            expectation = gx_suite.add_expectation(expectation)
+            expectation = gx_suite.add_expectation(getattr(gx.expectations, check.gx_class)(**check.gx_kwargs()))
             by_id[str(expectation.id)] = (len(by_id), suite, check)
         definitions.append(context.validation_definitions.add(
             gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)))
-    # BASIC with no partial list: unexpected counts without a second scan per expectation to
-    # fetch sample values (the unique check alone would cost ~2 s more on 1M rows).
     checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name="studentflow_gate", validation_definitions=definitions, actions=[],
-        result_format={"result_format": "BASIC", "partial_unexpected_count": 0}))
-    result = checkpoint.run()
-    if docs:
-        # the site shows this run only: pages of earlier runs would otherwise pile up on disk
-        shutil.rmtree(docs_dir, ignore_errors=True)
-        # one build of the whole site (the stored results of this run) instead of
-        # UpdateDataDocsAction, which rebuilds the pages and the index once per suite
-        context.build_data_docs()
+        name=project.CHECKPOINT, validation_definitions=definitions, actions=[], result_format=project.RESULT_FORMAT))
+    return context, checkpoint.run().run_results, by_id
 
-    ranked: list[tuple[int, Outcome]] = []
-    for validation in result.run_results.values():
-        for r in validation.results:
-            position, suite, check = by_id[str(r.expectation_config.id)]
-            error = _error_of(r.exception_info)
-            ranked.append((position, Outcome(suite.name, suite.table, check.column, check.expectation, bool(r.success),
-                                             _unexpected_count(check.gx_class, r.result or {}), error)))
-    outcomes = [o for _, o in sorted(ranked, key=lambda pair: pair[0])]   # the order of suites.py
 
-    success = bool(result.success) and all(o.success for o in outcomes)
-    docs_index = docs_dir / "index.html" if docs else None
-    gate = GateResult(success, outcomes, docs_index, summary_file, time.monotonic() - start)
-    write_summary(settings, gate)
-    return gate
+SAMPLE_VALUES = 20   # offending values shown per failing expectation
+
+
+def _offending_values(context: Any, pairs: list[tuple[Outcome, Any]]) -> None:
+    """Up to SAMPLE_VALUES offending values of each failing column expectation, asked again of GX
+    for the failures only (the gate itself runs with no partial list: BASIC with none costs one
+    scan per expectation less, ~2 s on 1M rows for the unique check alone)."""
+    failing = [(o, c) for o, c in pairs if not o.success and not o.error and o.column
+               and c.gx_class != "UnexpectedRowsExpectation" and o.unexpected_count]
+    if not failing:
+        return
+    import great_expectations as gx
+    from great_expectations.validator.v1_validator import Validator
+
+    source = context.data_sources.get(project.DATASOURCE)
+    for outcome, check in failing:
+        batch = source.get_asset(outcome.table).get_batch_definition(f"{outcome.table}_all")
+        validator = Validator(batch_definition=batch,
+                              result_format={"result_format": "BASIC", "partial_unexpected_count": SAMPLE_VALUES})
+        result = validator.validate_expectation(getattr(gx.expectations, check.gx_class)(**check.gx_kwargs()))
+        values = (result.result or {}).get("partial_unexpected_list")
+        if values is not None:
+            outcome.unexpected_values = list(values)
 
 
 def write_summary(settings: config.Settings, gate: GateResult) -> None:

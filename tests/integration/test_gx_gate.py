@@ -144,8 +144,10 @@ def test_the_gate_on_one_increment_sees_only_its_rows(good, tmp_path):
     whole = gate.run(settings, docs=False)
     assert not whole.success and [(o.table, o.column, o.unexpected_count) for o in whole.failed] == [
         ("clean_students", "age", 1)]
-    (context,) = gate._LAST_CONTEXT.values()   # the continuous mode gates every increment through one
     new = gate.run(settings, docs=False, run_id="run-new")
+    # the continuous mode gates every increment through one in-memory context (the whole-table
+    # gate above ran the saved project's file context)
+    (context,) = gate._LAST_CONTEXT.values()
     assert new.success, [o for o in new.failed]
     checked = {(o.table, o.expectation) for o in new.outcomes}
     assert ("clean_students", "expect_column_values_to_be_between") in checked
