@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from core import config
 from core.errors import DataError, ExitCode, StudentflowError, UsageError
@@ -44,12 +45,15 @@ def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.full_refresh:
         command.append("--full-refresh")
     outcome = run_dbt(settings, command, stream=args.verbose)
+    junit_xml = _write_junit(outcome, settings, args.junit_xml) if args.junit_xml else None
     counts = mart_row_counts(settings.warehouse) if outcome.ok else {}
     if args.json:
         print(json.dumps(_outcome_json(outcome, counts, settings), sort_keys=True))
     else:
         for line in summarize(outcome):
             print(line)
+        if junit_xml:
+            print(f"JUnit XML: {junit_xml}")
     if outcome.ok:
         if counts and not args.json:
             print("marts: " + ", ".join(f"{m} ({n} row{'s' if n != 1 else ''})" for m, n in counts.items())
@@ -80,6 +84,22 @@ def _outcome_json(outcome, counts: dict[str, int], settings: config.Settings) ->
                           "message": r.get("message")} for r in outcome.problems]}
 
 
+def _write_junit(outcome, settings: config.Settings, path: Path) -> Path:
+    """dbt's test nodes as JUnit XML; a dbt that stopped before running any node is one error case."""
+    from core import junit
+    from studentflow import dbt_junit
+    from studentflow.dbt_runner import dbt_paths
+
+    target, logs = dbt_paths(settings)
+    if outcome.results or outcome.ok:
+        return dbt_junit.write(outcome.results, target, path)
+    lines = _tail_errors(outcome.output)
+    case = junit.Case(f"dbt {outcome.command}", "dbt", outcome.elapsed, kind="dbt error",
+                      error=(lines[-1] if lines else f"dbt {outcome.command} failed before running any node",
+                             "\n".join(lines) + f"\nlog: {logs / 'dbt.log'}"))
+    return junit.write(path, [junit.Suite("dbt", [case], outcome.elapsed)], "studentflow transform (dbt tests)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "transform",
@@ -97,6 +117,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--full-refresh", action="store_true", help="pass --full-refresh to dbt (rebuild seeds and tables)")
     p.add_argument("--docs", action="store_true",
                    help="run `dbt docs generate --static` instead of building; prints the path of the HTML docs")
+    p.add_argument("--junit-xml", type=Path, metavar="PATH",
+                   help="also write dbt's test results there as JUnit XML (one test case per test node; a failing "
+                        "test carries its failing row count and SQL), for CI test reporters")
     p.add_argument("--verbose", "-v", action="store_true", help="stream dbt's own output instead of the compact summary only")
     p.add_argument("--json", action="store_true",
                    help="print the outcome (statuses, failing nodes, mart row counts) as one JSON object on stdout")
