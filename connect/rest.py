@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.config import Settings
+from connect import properties
 from core.errors import ConnectError, ConnectHTTPError, ExitCode
 
 CONNECTORS_DIR = Path(__file__).resolve().parent / "connectors"
@@ -149,17 +150,18 @@ def resolve(value: str, env: dict[str, str]) -> str:
 
 
 def _read_properties(path: Path) -> dict[str, str]:
+    """PATH as the worker's FileConfigProvider reads it (java.util.Properties, UTF-8); an
+    unreadable file resolves nothing here (the worker reports it)."""
     try:
-        text = path.read_text(encoding="latin-1")
+        return properties.load(path)
     except OSError:
         return {}
-    out = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", "!")):
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip().encode("latin-1").decode("unicode_escape")
-    return out
+    except UnicodeDecodeError as exc:
+        raise ConnectError(f"${{file:{path}:...}}: {path} is not UTF-8 ({exc.reason} at byte {exc.start})",
+                           "save it as UTF-8 (the worker reads it so), or write non-ASCII as \\uXXXX") from None
+    except properties.PropertiesError as exc:
+        raise ConnectError(f"${{file:{path}:...}}: {path}, {exc}",
+                           "write the character as \\u and four hex digits, or \\\\ for a backslash") from None
 
 
 def load_connector_file(path: Path, settings: Settings) -> ConnectorFile:
