@@ -80,6 +80,7 @@ class RunOptions:
     sink_timeout: float = 600.0
     gate: bool = True
     rate: float = 0.0             # cap on events/s while producing (0: as fast as the broker takes them)
+    junit_xml: Path | None = None  # dbt's tests and the gate's expectations as JUnit XML, for CI
 
 
 def staged_lines(settings: Settings) -> int:
@@ -103,6 +104,7 @@ class Pipeline:
         self.spark = None             # studentflow.engines.WarmSpark
         self.preload = None           # a thread importing GX and the report's libraries during normalize
         self.staged_before = 0
+        self.junit_suites: list = []  # core.junit suites so far (--junit-xml)
 
     # -- stage plumbing --------------------------------------------------------------------
     @contextmanager
@@ -340,6 +342,10 @@ class Pipeline:
             outcome = transform.run_dbt(self.settings, ["build"])
             for line in transform.summarize(outcome):
                 self.say("    " + line)
+            if self.options.junit_xml:   # written now too: a failing dbt test stops the run here
+                from studentflow import dbt_junit
+                self.junit_suites = dbt_junit.junit_suites(outcome.results, transform.dbt_paths(self.settings)[0])
+                self._write_junit()
             if not outcome.ok:
                 raise DataError("dbt build failed", "see the failing models/tests above; `studentflow transform` reruns it")
             st.count = outcome.count("success") + outcome.count("pass")
@@ -360,6 +366,17 @@ class Pipeline:
             self.summary.gate_passed = result.success
             if result.docs_index:
                 self.summary.outputs["data_docs"] = str(result.docs_index)
+            if self.options.junit_xml:
+                from expectations import ci
+                self.junit_suites = [*self.junit_suites, *ci.junit_suites(result)]
+                self._write_junit()
+
+    def _write_junit(self) -> None:
+        """What ran of dbt's tests and the gate's expectations, as one JUnit XML file for CI."""
+        from core import junit
+
+        path = junit.write(self.options.junit_xml, self.junit_suites, "studentflow run (dbt tests, Great Expectations)")
+        self.summary.outputs["junit_xml"] = str(path)
 
     def _report(self) -> None:
         from studentflow.report.report import build_report

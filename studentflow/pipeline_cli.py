@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core.config import Settings
 
@@ -35,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "producers send); --malformed-rate applies")
     p.add_argument("--json", action="store_true",
                    help="print the summary as one JSON object on stdout (progress goes to stderr)")
+    p.add_argument("--junit-xml", type=Path, metavar="PATH",
+                   help="write dbt's tests and the gate's expectations there as JUnit XML (one test case each), "
+                        "for CI test reporters; not with --follow")
     live = p.add_argument_group("continuous mode (--follow)")
     live.add_argument("--follow", action="store_true",
                       help="keep the statistics live: normalize -> marts -> gate -> report on every increment "
@@ -55,10 +59,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from core.errors import UsageError
         raise UsageError("--count and --rate must be >= 0, --malformed-rate between 0 and 1, --interval > 0",
                           "fix the option")
+    if args.follow and args.junit_xml:
+        from core.errors import UsageError
+        raise UsageError("--junit-xml is for a batch run (the continuous mode gates every increment)",
+                         "drop --follow, or run `studentflow validate --junit-xml PATH` when you need the file")
     opts = RunOptions(count=args.count, malformed_rate=args.malformed_rate, seed=args.seed,
                       produce=not args.no_produce and args.count > 0, keep_stack=args.keep_stack,
                       fresh=args.fresh, lang=args.lang, sink_timeout=args.sink_timeout, gate=not args.no_gate,
-                      rate=args.rate)
+                      rate=args.rate, junit_xml=args.junit_xml)
     import json
     import sys
 

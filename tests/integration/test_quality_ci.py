@@ -160,3 +160,34 @@ def test_data_docs_keep_the_last_n_runs(good, tmp_path):
     assert len(pages) == 2 * 4 and not any(first in str(p) for p in pages)
     index = (docs / "index.html").read_text(encoding="utf-8")
     assert third in index and second in index and first not in index
+
+
+def test_run_writes_dbt_tests_and_the_gate_in_one_junit_file(good, tmp_path):
+    """`run --junit-xml`: the pipeline's transform and validate stages (the stack's stages before
+    them are not needed for this file: they are run here on the module's warehouse)."""
+    from core.errors import DataError
+    from studentflow.pipeline import Pipeline, RunOptions
+
+    good_settings, _ = good
+    settings = settings_in(tmp_path / "good")
+    settings.warehouse.parent.mkdir(parents=True)
+    shutil.copy(good_settings.warehouse, settings.warehouse)
+    report = tmp_path / "run.xml"
+    pipeline = Pipeline(settings, RunOptions(junit_xml=report), progress=lambda _m: None)
+    pipeline._transform()
+    pipeline._validate()
+    root = validated(report)
+    suites = [s.get("name") for s in root.findall("testsuite")]
+    assert "dbt.stg_students" in suites and "gx.clean_students" in suites
+    assert root.get("failures") == "0" and pipeline.summary.outputs["junit_xml"] == str(report)
+    gx_cases = [c for c in root.iter("testcase") if c.get("classname").startswith("gx.")]
+    assert len(gx_cases) == sum(len(s.checks) for s in build_suites(settings))
+
+    # a failing dbt test stops the run at transform: the file already says which
+    bad = bad_copy(good, tmp_path / "bad")
+    pipeline = Pipeline(bad, RunOptions(junit_xml=report), progress=lambda _m: None)
+    with pytest.raises(DataError):
+        pipeline._transform()
+    root = validated(report)
+    assert int(root.get("failures")) == 3
+    assert not [c for c in root.iter("testcase") if c.get("classname").startswith("gx.")]
