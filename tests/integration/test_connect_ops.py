@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from connect import rest
 from tests.integration.stackutil import force_down, produce, sf, stack_env, status, stack_session
 
 pytestmark = pytest.mark.slow
@@ -75,10 +76,15 @@ def test_connector_file_posted_with_plain_http_is_resolved_by_the_worker(env, tm
     assert live["file"] == "${env:STUDENTFLOW_STAGING_DIR}/students.raw.txt"
     assert "students-staging-sink: unchanged" in sf(env, "connect", "apply", check=True).stdout
 
-    # ${file:path:key}: FileConfigProvider reads a properties file on the worker's machine.
+    # ${file:path:key}: FileConfigProvider reads a properties file on the worker's machine,
+    # written here in the `key : value` form with a continued line: studentflow's own reader
+    # (connect/properties.py, used by `connect validate` / `apply`) must read the same value.
     props = tmp_path / "sink.properties"
-    props.write_text(f"file={tmp_path / 'other.txt'}\n", encoding="latin-1")
-    other = {"name": "file-provider-sink", "config": dict(doc["config"], file=f"${{file:{props}:file}}")}
+    target = str(tmp_path / "other.txt")
+    props.write_text(f"# the sink's file\nfile : {target[:5]}\\\n    {target[5:]}\n", encoding="utf-8")
+    ref = f"${{file:{props}:file}}"
+    assert rest.resolve(ref, {}) == target
+    other = {"name": "file-provider-sink", "config": dict(doc["config"], file=ref)}
     code, _ = _http("POST", f"{url}/connectors", other)
     assert code == 201
     _wait_state(url, "file-provider-sink", "RUNNING")
