@@ -127,26 +127,43 @@ def test_a_killed_holder_releases_the_lock(env, tmp_path):
 def test_reentrant_in_one_process_and_not_inherited(settings, tmp_path):
     with lock.project_lock(settings, "run"):
         assert lock.is_held(settings)
-        with lock.project_lock(settings, "stack up"):  # run -> stack.up: no self-deadlock
+        # run -> stack.up: no self-deadlock. wait=False, so a lock that is not re-entrant raises
+        # LockBusy here instead of blocking the test forever.
+        with lock.project_lock(settings, "stack up", wait=False):
             assert lock.is_held(settings)
         assert lock.is_held(settings)
-        # A child started under the lock does not inherit it: it can see the lock is taken.
-        probe = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
-            import fcntl, os
+        # A child started under the lock (here with every descriptor kept open, as os.system or a
+        # library's launcher would) does not inherit it: it sees the lock taken, and once this
+        # process lets go, the lock is free although the child still runs.
+        child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+            import fcntl, os, sys
             fd = os.open({str(lock.lock_path(settings))!r}, os.O_RDWR)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                print("free")
+                print("free", flush=True)
             except BlockingIOError:
-                print("busy")
-        """)], capture_output=True, text=True, timeout=30)
-        assert probe.stdout.strip() == "busy"
-        assert json.loads(lock.lock_path(settings).read_text())["command"] == "run"
-    assert not lock.is_held(settings)
-    started = time.monotonic()
-    with lock.project_lock(settings, "report", wait=False):  # free again: no LockBusy
-        pass
-    assert time.monotonic() >= started  # (the block ran)
+                print("busy", flush=True)
+            os.close(fd)
+            sys.stdin.read()   # stays alive until the test closes its stdin
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, close_fds=False)
+        try:
+            assert child.stdout.readline().strip() == "busy"
+            assert json.loads(lock.lock_path(settings).read_text())["command"] == "run"
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+    try:
+        assert not lock.is_held(settings)
+        assert child.poll() is None   # the child outlives the block
+        entered = []
+        with lock.project_lock(settings, "report", wait=False):  # free again: no LockBusy
+            entered.append(True)
+        assert entered == [True]
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+    assert child.returncode == 0
 
 
 @pytest.mark.parametrize("argv, expected", [
