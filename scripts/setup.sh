@@ -40,7 +40,7 @@ if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --require-hashes -r scripts/pip.lock
   .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
   .venv/bin/python -m pip install -q --no-deps -e .
-  .venv/bin/python -m pip check
+  .venv/bin/python -m pip check || { say "pyproject.toml asks for what requirements.lock does not pin -> run: make lock"; exit 1; }
   echo "$want" > .venv/.installed
 else
   say ".venv up to date"
