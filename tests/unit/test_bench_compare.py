@@ -1,6 +1,7 @@
 """The comparison harness's pure parts: run order, medians, CPU accounting on a fake /proc, summaries."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -146,10 +147,25 @@ def test_cli_refuses_bad_options(argv, capsys):
     assert "error" in capsys.readouterr().err
 
 
-def test_cli_accepts_a_million_events():
+def test_cli_accepts_a_million_events(tmp_path, monkeypatch, capsys):
+    """main() takes --events 1000000 and hands a million to every run. The runs themselves (a
+    fresh stack and a million events each) cannot run in a unit test: ``one`` is replaced by a
+    recorder, everything before and after it (validation, schedule, JSON, summary) is real."""
     from bench import compare
-    args = compare.build_parser().parse_args(["--events", "1000000", "--runs", "3"])
-    assert args.events == 1_000_000 and args.runs == 3
+    calls = []
+
+    def one(i, scenario, method, n, args, work_root):
+        calls.append((i, scenario, method, n))
+        return {"run": i, "scenario": scenario, "method": method, "events": n, "wall_s": 1.0, "cpu_s": 1.0,
+                "cpu_by_role_s": {}, "stages": {}, "loadavg_start": None}
+
+    monkeypatch.setattr(compare, "one", one)
+    assert compare.main(["--events", "1000000", "--runs", "3", "--out", str(tmp_path)]) == 0
+    assert calls == [(i, sc, m, 1_000_000) for i, sc, m in cl.schedule(3)]
+    (written,) = tmp_path.glob("compare-*.json")
+    doc = json.loads(written.read_text())
+    assert doc["options"]["events"] == 1_000_000 and doc["options"]["runs"] == 3
+    assert "1,000,000 events, median of 3 runs" in capsys.readouterr().out
 
 
 def test_live_wall_counts_from_the_first_event():
