@@ -37,16 +37,31 @@ def test_sampler_sees_a_child_in_its_stage():
         sampler = rss.RssSampler(interval=0.05, extra=lambda: {proc.pid: "worker"})
         with sampler:
             with sampler.stage("busy"):
-                time.sleep(0.3)
+                # wait for the background loop's own samples (entry gave one): counted, not timed
+                deadline = time.monotonic() + 60
+                while sampler.samples < 4:
+                    assert time.monotonic() < deadline, f"the sampling loop took {sampler.samples} samples"
+                    time.sleep(0.01)
+                in_stage = sampler.samples
         peaks = sampler.peaks_kb["busy"]
         assert peaks["worker"] >= 80 * 1024          # the 80 MB it touched
         assert peaks["python"] > 0                   # this process
         assert sampler.hwm_kb["worker"] >= peaks["worker"]
-        assert sampler.samples >= 3
+        assert sampler.samples >= in_stage + 2       # the stage's exit and the sampler's last look
         assert sampler.peaks_mb()["busy"]["worker"] >= 80.0
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_stage_and_stop_sample_without_the_loop():
+    # a loop that never wakes up: the stage's entry and exit and stop() are the samples, exactly
+    sampler = rss.RssSampler(interval=3600)
+    with sampler:
+        with sampler.stage("short"):
+            pass
+    assert sampler.samples == 3
+    assert sampler.peaks_kb["short"]["python"] > 0
 
 
 def test_descendants_walks_the_tree():
