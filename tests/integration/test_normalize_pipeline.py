@@ -16,6 +16,7 @@ from spark_jobs import staging as stg
 from spark_jobs import job
 from spark_jobs.job import run_normalize
 from core import config
+from producer import generate
 from core.errors import DataError
 
 pytestmark = pytest.mark.slow
@@ -163,7 +164,6 @@ def test_a_full_refresh_gives_the_same_tables_as_the_increment(spark, settings):
 
 
 def test_producer_generator_kinds_get_their_contract_verdicts(spark):
-    generate = pytest.importorskip("producer.generate")
     s = config.load(env={})
     ref = nz.load_reference(s.majors_file, s.major_aliases_file)
     g = generate.Generator(seed=42, malformed_rate=0.5, age_min=s.age_min, age_max=s.age_max)
