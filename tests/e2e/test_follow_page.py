@@ -1,0 +1,78 @@
+"""The local page follows the stream: `studentflow docs serve` and `run --follow` on the real stack
+(embedded broker, Connect worker, Spark, dbt, GX), the served page loaded in headless Chromium
+after one increment and again after more: its student count, run history and trend grow, in
+both languages."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core import procs
+from studentflow.report.texts import TEXT
+from tests.e2e.test_follow import _follow, _query, _sigterm, _wait_for
+from tests.integration.browser import Chromium
+from tests.integration.stackutil import REPO, stack_env
+
+pytestmark = pytest.mark.slow
+
+SHOWN = """(() => {
+  const row = Array.from(document.querySelectorAll("tr")).find(r => r.cells[0] && r.cells[0].innerText === LABEL);
+  const csv = document.querySelector("a[href='runs.csv']"), history = csv && csv.parentElement;
+  return {students: row ? row.cells[1].innerText : null, history: history ? history.innerText : null,
+          trend: Array.from(document.images).find(i => i.src.includes("runs_trend")).naturalWidth};
+})()"""
+
+
+def _number(text: str) -> int:
+    return int(re.sub(r"[^\d]", "", text))
+
+
+def _shown(browser: Chromium, url: str, lang: str) -> dict:
+    page = browser.open(url)
+    assert page.evaluate("document.documentElement.lang") == lang
+    shown = page.evaluate(SHOWN.replace("LABEL", repr(TEXT[lang]["student_count"])))
+    assert shown["students"] and shown["history"] and shown["trend"] > 0, shown
+    # "The {shown} newest runs of {total}; ..." / "Les {shown} exécutions les plus récentes sur {total} ; ..."
+    return {"students": _number(shown["students"]), "runs": int(re.findall(r"\d+", shown["history"])[1])}
+
+
+def _serve(env: dict) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "docs", "serve", "--no-dbt-docs"], env=env,
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        found = re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)
+        if found:
+            return proc, found.group(1)
+    procs.stop_pid(proc.pid, timeout=10)
+    raise AssertionError("docs serve did not print its URL")
+
+
+def test_a_served_page_follows_the_increments_in_both_languages(tmp_path):
+    env = stack_env(tmp_path)
+    db = Path(env["STUDENTFLOW_WAREHOUSE"])
+    server, url = _serve(env)   # before any data: the page says what to run; the loop rebuilds it
+    follow = _follow(env, "--rate", "300", "--interval", "1", "--no-gate")
+    try:
+        increments = lambda: len(_query(db, "SELECT run_id FROM follow_increments"))  # noqa: E731  (no table yet: 0)
+        _wait_for(lambda: increments() >= 1, follow)
+        with Chromium(tmp_path) as browser:
+            first = {lang: _shown(browser, url + f"{lang}.html", lang) for lang in ("fr", "en")}
+            later = increments() + 2
+            _wait_for(lambda: increments() >= later, follow)
+            second = {lang: _shown(browser, url + f"{lang}.html", lang) for lang in ("fr", "en")}
+            index = browser.open(url).evaluate("document.documentElement.lang")
+        (in_marts,), = _query(db, "SELECT student_count FROM global_summary")
+    finally:
+        out, err = _sigterm(follow)
+        procs.stop_pid(server.pid, timeout=10)
+        server.wait(timeout=10)
+    assert follow.returncode == 0, err[-3000:]
+    assert index == "fr"   # the default language stays the front page
+    for lang in ("fr", "en"):
+        assert 0 < first[lang]["students"] < second[lang]["students"] <= in_marts, (first, second)
+        assert first[lang]["runs"] < second[lang]["runs"], (first, second)
+    assert first["fr"]["students"] <= first["en"]["students"]   # en.html is written after fr.html
