@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -111,3 +112,12 @@ def test_broker_gone_for_good_fails_in_bounded_time(broker, tmp_path):
     assert "failed: " in summary and "failed: 0" not in summary
     assert "delivery timeout" in summary
     assert "Traceback" not in stderr.decode()
+    # every message handed to the producer is accounted for: acknowledged or failed, none lost
+    m = re.search(r"^([\d,]+) of ([\d,]+) messages acknowledged .*?; failed: ([\d,]+)", summary)
+    assert m, summary
+    acked, sent, failed = (int(g.replace(",", "")) for g in m.groups())
+    assert sent == 200_000 or "stopped early" in summary, summary
+    assert acked + failed == sent and failed > 0, summary
+    reasons = re.search(r"failed: [\d,]+ \((.*?)\)(;|$)", summary)
+    assert reasons, summary
+    assert sum(int(n.replace(",", "")) for n in re.findall(r" x([\d,]+)", reasons.group(1))) == failed, summary
