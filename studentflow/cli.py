@@ -25,7 +25,7 @@ STAGE_CLIS = (
     "studentflow.pipeline_cli",  # run
 )
 
-EPILOG = """\
+EPILOG = f"""\
 typical flow:
   studentflow run                     everything, end to end, on the embedded stack
   studentflow stack up                start the embedded broker + Kafka Connect worker
@@ -40,7 +40,7 @@ settings come from STUDENTFLOW_* environment variables or studentflow.toml;
 `studentflow config` shows the effective values (secrets masked).
 
 one state-changing command at a time per project: a second one waits for the first
-(it prints who holds the lock) or, with `studentflow --fail-if-busy COMMAND`, exits 3 at once.
+(it prints who holds the lock) or, with `studentflow --fail-if-busy COMMAND`, exits {ExitCode.BUSY:d} at once.
 read-only commands (config, stack status, connect status/lag/validate, docs serve) never wait.
 
 --json (on every command that reports): one JSON object on stdout, progress on stderr,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from core.config import Settings
@@ -32,7 +33,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow import stack
 
     t0 = time.monotonic()
-    log = (lambda _msg: None) if args.json else print
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else print
     state, started = stack.up(settings, broker_port=args.broker_port, connect_port=args.connect_port,
                               mode=args.mode, progress=log)
     if args.json:
