@@ -171,7 +171,7 @@ def _status(args, settings: Settings) -> int:
                 print(f"  task {task.get('id')}: {task.get('state')}")
                 if task.get("trace"):
                     print("    " + "\n    ".join(task["trace"].strip().splitlines()[:15]))
-    return 1 if failed else 0
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def _lag(args, settings: Settings) -> int:

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from core.config import Settings
+from core.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +88,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if summary.gate_passed is False:
         say("data-quality gate FAILED: see the table above and the Data Docs"
             + (f" ({summary.gate_failures} failing increment(s))" if summary.gate_failures else ""))
-        return 1
+        return ExitCode.FAILED
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 
 from core.config import Settings
+from core.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,7 +80,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         if not st["running"]:
             print("  a process died: `studentflow stack up` restarts it (broker data is memory only; "
                   "a dead Spark server is also restarted by the next `run` or `normalize`)")
-    return 0 if st["running"] else 1
+    return ExitCode.OK if st["running"] else ExitCode.FAILED
 
 
 def _print_spark(st: dict) -> None:
