@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report", help="write the markdown report and the charts (boxplot, counts) from the dbt marts",
         description="Reads the SQLite warehouse built by `studentflow transform` (and the Great Expectations "
                     "results of `studentflow validate`, if any) and writes <data_dir>/report/rapport.md "
-                    "(report.md in English), age_boxplot.png and major_counts.png.")
+                    "(report.md in English), age_boxplot.png and major_counts.png (age_boxplot_en.png and "
+                    "major_counts_en.png in English).")
     p.add_argument("--lang", choices=("fr", "en"), default="fr",
                    help="report language: fr (default, rapport.md) or en (report.md)")
     p.add_argument("--json", action="store_true", help="print the files written as one JSON object on stdout")
