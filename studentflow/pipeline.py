@@ -303,7 +303,7 @@ class Pipeline:
                 totals = self.normalizer.finish()
             else:
                 totals = Totals()
-                totals.add(increment(self.settings, self.spark.get(now=True), lambda m: self.say("    " + m)))
+                totals.add(increment(self.settings, self.spark.get(), lambda m: self.say("    " + m)))
             counts = totals.counts()
             self.last_increment = totals.increments[-1] if totals.increments else None
             st.count = counts["lines_read"]
