@@ -6,7 +6,8 @@
 Same functions, same assertions as the slow tests; each fault gets fresh folders under a temporary
 directory and its own stack, stopped afterwards. Prints one JSON line of counts per fault and exits
 1 if any fault's assertions failed. Takes minutes at 1M on 2 cores; the disk-full case needs root
-(a tmpfs mount).
+(a tmpfs, else a loop-mounted ext4 image: tests/faults/disk.py); after the disk fills, normalize
+must succeed and balance every complete staged line.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown fault(s) {', '.join(sorted(unknown))}")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from tests.faults import disk
     from tests.faults import harness as h
     from tests.faults import matrix
     from tests.integration.stackutil import force_down, stack_env
@@ -60,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                 elif fault == "broker_kill":
                     counts = matrix.broker_kill(env, tmp, args.events, seed=5)
                 else:
-                    if not matrix.mount_tmpfs(mnt, "4m"):
-                        raise RuntimeError("cannot mount a tmpfs here (root needed)")
+                    why_not = disk.mount_small_disk(mnt, 4)
+                    if why_not:
+                        raise RuntimeError(f"no small file system for staging: {why_not}")
                     env = stack_env(tmp, STUDENTFLOW_STAGING_DIR=str(mnt / "staging"))
                     counts = matrix.disk_full(env, tmp, args.events, seed=7)
                     counts.pop("run_output", None)
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 if env is not shared_env:
                     force_down(env)
                 if fault == "disk_full":
-                    matrix.umount(mnt)
+                    disk.umount(mnt)
         force_down(shared_env)
     return 1 if failed else 0
 

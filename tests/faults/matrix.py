@@ -93,10 +93,22 @@ def worker_kill(env: dict, tmp: Path, n: int, seed: int = 1, run_count: int = 20
     assert tail == b"", "staging ends with a half-written line"
     lost = [v for v in on_topic if lines[v] < on_topic[v]]
     assert not lost, f"{len(lost)} acknowledged messages never reached staging, e.g. {lost[:2]}"
-    sink_dups = sum(lines.values()) - sum(on_topic.values())
-    counts = h.conservation(lines, h.verdicts(first + run_msgs), Path(env["STUDENTFLOW_WAREHOUSE"]))
+    expected = h.verdicts(first + run_msgs)
+    counts = h.conservation(lines, expected, Path(env["STUDENTFLOW_WAREHOUSE"]))
     return {"fault": "worker_kill", "produced": n + run_count, "staged_at_kill": at_kill,
-            "sink_duplicates": sink_dups, **counts}
+            **redeliveries(on_topic, lines, expected), **counts}
+
+
+def redeliveries(on_topic: Counter, lines: Counter, expected: dict) -> dict:
+    """What the sink staged beyond the topic (its redeliveries, per text), split by the contract's
+    verdict, and the repeats already on the topic: counted from bytes, not from the pipeline."""
+    extra = lines - on_topic
+    clean = {t for t in lines if expected[t][0] in ("clean", "duplicate")}
+    return {"sink_duplicates": sum(extra.values()),
+            "redelivered_clean": sum(n for t, n in extra.items() if t in clean),
+            "redelivered_quarantined": sum(n for t, n in extra.items() if t not in clean),
+            "topic_repeats_clean": sum(n - 1 for t, n in on_topic.items() if t in clean),
+            "topic_quarantined": sum(n for t, n in on_topic.items() if t not in clean)}
 
 
 # --- 1b. Connect worker kill -9 mid-stream, then `studentflow run --no-produce` -----------------
@@ -255,7 +267,7 @@ def _broker_lost(line: str) -> tuple[int, int] | None:
 
 # --- 4. staging disk full (a small tmpfs) -------------------------------------------------------
 def disk_full(env: dict, tmp: Path, n: int, seed: int = 7) -> dict:
-    """``env``'s staging folder must sit on a small file system (see mount_tmpfs)."""
+    """``env``'s staging folder must sit on a small file system (tests/faults/disk.py)."""
     staging = Path(env["STUDENTFLOW_STAGING_DIR"])
     proc = _cli(env, "run", "--count", str(n), "--seed", str(seed), "--no-gate")
     out = proc.communicate(timeout=900)[0]
@@ -294,23 +306,28 @@ def disk_full(env: dict, tmp: Path, n: int, seed: int = 7) -> dict:
     res = subprocess.run([sys.executable, "-m", "studentflow.cli", "normalize", "--json"], env=env, cwd=REPO,
                          capture_output=True, text=True, timeout=600)
     counts["normalize_exit"], counts["normalize_error"] = res.returncode, res.stderr.strip()[-300:]
-    if res.returncode == 0:
-        # `run` normalizes increments while the sink drains: what it committed before it stopped
-        # plus this normalize is every complete staged line, once
-        with sqlite3.connect(env["STUDENTFLOW_WAREHOUSE"]) as conn:
-            normalized = conn.execute("SELECT coalesce(sum(lines_read), 0) FROM pipeline_runs").fetchone()[0]
-        assert normalized == staged_n, (normalized, staged_n)
-        counts.update(h.conservation(lines, expected, Path(env["STUDENTFLOW_WAREHOUSE"])))
+    # staging on a small file system, the state folder elsewhere: the increment's copy crosses
+    # file systems, and must work
+    assert res.returncode == 0, f"normalize after the disk filled exited {res.returncode}: {res.stderr[-1500:]}"
+    # `run` normalizes increments while the sink drains: what it committed before it stopped
+    # plus this normalize is every complete staged line, once
+    with sqlite3.connect(env["STUDENTFLOW_WAREHOUSE"]) as conn:
+        normalized = conn.execute("SELECT coalesce(sum(lines_read), 0) FROM pipeline_runs").fetchone()[0]
+    assert normalized == staged_n, (normalized, staged_n)
+    counts.update(h.conservation(lines, expected, Path(env["STUDENTFLOW_WAREHOUSE"])))
     return counts
 
 
-def mount_tmpfs(where: Path, size: str) -> bool:
-    """Mount a tmpfs of ``size`` at ``where`` (root only); False when this machine does not allow it."""
-    where.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                         capture_output=True, text=True)
-    return res.returncode == 0
-
-
-def umount(where: Path) -> None:
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+# --- helper for a case that needs a normalized warehouse on a running stack ---------------------
+def normalized_stack(env: dict, n: int = 2000, seed: int = 2) -> list:
+    """Stack up, ``n`` messages produced, sunk and normalized: the state normalize_killed starts
+    from when it runs alone. Returns the messages."""
+    sf(env, "stack", "up", check=True)
+    st = status(env)
+    msgs = h.messages(n, seed)
+    assert sum(h.produce_counted(st["bootstrap"], msgs).values()) == n
+    sf(env, "connect", "apply", check=True)
+    sf(env, "connect", "lag", "--wait", "--timeout", "300", check=True)
+    res = h.normalize_json(env)
+    assert res["lines_read"] == h.staged_count(Path(env["STUDENTFLOW_STAGING_DIR"])) >= n
+    return msgs
