@@ -146,15 +146,19 @@ def test_follow_killed_with_sigkill_resumes_from_the_watermarks(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     proc = _follow(env, "--rate", "1500", "--interval", "1", "--no-gate")
+    marks = "SELECT coalesce(sum(lines), 0) FROM staging_watermarks"
     try:
         _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments")) >= 1, proc)
-        time.sleep(1.5)   # more lines staged behind the watermark
-        normalized_at_kill = _query(db, "SELECT coalesce(sum(lines), 0) FROM staging_watermarks")[0][0]
+        # observed, not slept for: lines staged beyond what is normalized
+        _wait_for(lambda: _staged_lines(env) > _query(db, marks)[0][0], proc)
         proc.kill()
         proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert proc.returncode == -signal.SIGKILL               # the loop was running: our kill ended it
+    # read after the kill: what the killed loop had committed, against what was staged by then
+    normalized_at_kill = _query(db, marks)[0][0]
     staged_at_kill = _staged_lines(env)
     assert 0 < normalized_at_kill < staged_at_kill          # the kill landed with lines still to normalize
     again = sf(env, "run", "--follow", "--json", "--duration", "6", "--interval", "1", "--no-gate", timeout=600)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from core import procs
+from core.errors import ExitCode
 from tests.integration.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow
@@ -110,23 +111,23 @@ def test_killing_the_run_leaves_nothing_running(tmp_path, sig):
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: set[int] = set()
     state_file = tmp_path / "state" / "stack.json"
+    staged = tmp_path / "data" / "staging" / "students.raw.txt"
     deadline = time.monotonic() + 300
     try:
-        # Wait until the broker and worker run and events are flowing, then interrupt.
-        while time.monotonic() < deadline:
-            seen |= _descendants(proc.pid)
-            if state_file.exists() and len(seen) >= 2:
-                st = json.loads(state_file.read_text())
-                seen |= {st["broker_pid"], st["connect_pid"]}
-                time.sleep(3)
-                seen |= _descendants(proc.pid)
-                break
+        # Wait until the broker and worker run and events are flowing (the sink has staged some),
+        # then interrupt. A run that never gets there fails here, at the deadline.
+        while not (state_file.exists() and staged.exists() and staged.stat().st_size > 0):
             assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "no event reached staging: the run never got going"
+            seen |= _descendants(proc.pid)
             time.sleep(0.2)
-        assert seen, "the run never started its stack"
+        st = json.loads(state_file.read_text())
+        seen |= {st["broker_pid"], st["connect_pid"]} | _descendants(proc.pid)
+        assert procs.pid_alive(st["broker_pid"]) and procs.pid_alive(st["connect_pid"])
+        assert proc.poll() is None, "the run ended before it could be interrupted"
         os.kill(proc.pid, sig)
         proc.communicate(timeout=120)
-        assert proc.returncode != 0
+        assert proc.returncode == (ExitCode.INTERRUPTED if sig == signal.SIGINT else -signal.SIGKILL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(procs.pid_alive(p) for p in seen):
             time.sleep(0.5)
