@@ -27,6 +27,7 @@ from typing import Any
 
 from core import procs
 from core.config import Settings
+from core.errors import ExitCode, StudentflowError
 
 
 @dataclass
@@ -39,8 +40,31 @@ class Checked:
     files: list[str] = field(default_factory=list)
 
 
-class CheckerError(RuntimeError):
-    """The gate or the report failed in the child (the message carries its error and the end of its traceback)."""
+RERUN = ("the increments before it are committed: `studentflow validate` and `studentflow report` check "
+         "them; run `studentflow run --follow` again")
+
+
+class CheckerError(StudentflowError):
+    """The gate or the report failed in the child, or the child died or did not answer: one line
+    with a hint, as the CLI prints it; ``detail`` keeps the end of the child's traceback."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, hint: str = RERUN, *, exit_code: int | None = None, detail: str = "") -> None:
+        super().__init__(message, hint)
+        if exit_code is not None:
+            self.exit_code = ExitCode(exit_code)
+        self.detail = detail
+
+
+def _error_of(exc: BaseException) -> dict[str, Any]:
+    """What the owner needs to raise ``exc`` again: one line, its hint and exit code, the traceback."""
+    if isinstance(exc, StudentflowError):
+        message, hint, code = exc.message, exc.hint, int(exc.exit_code)
+    else:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        message, hint, code = f"the gate/report process failed: {type(exc).__name__}: {first}", RERUN, ExitCode.FAILED
+    return {"message": message, "hint": hint, "exit_code": int(code), "detail": traceback.format_exc(limit=6)}
 
 
 def _check(settings: Settings, job: dict[str, Any]) -> Checked:
@@ -85,7 +109,7 @@ def _serve(conn, settings: Settings, gate_on: bool) -> None:
             try:
                 conn.send(("ok", _check(settings, job)))
             except Exception as exc:  # noqa: BLE001  (sent to the owner, which raises it)
-                conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"))
+                conn.send(("error", _error_of(exc)))
             procs.release_freed_memory()   # the heap a job freed, back to the system between jobs
     except (EOFError, OSError):   # the owner is gone
         return
@@ -114,12 +138,16 @@ class Checker:
 
     def _receive(self, timeout: float | None) -> tuple[str, Any]:
         if not self._conn.poll(timeout):
-            raise CheckerError(f"the gate/report process did not answer in {timeout:g} s")
+            raise CheckerError(f"the gate/report process (pid {self._proc.pid}) did not answer in {timeout:g} s")
         try:
             return self._conn.recv()
-        except EOFError:
-            raise CheckerError(f"the gate/report process ended (exit code {self._proc.exitcode}); "
-                               "its error is above, if it printed one") from None
+        except (EOFError, OSError):   # the pipe closed, or was reset by the child's death
+            raise self._ended() from None
+
+    def _ended(self) -> CheckerError:
+        self._proc.join(5)   # its exit code: -9 for a SIGKILL (the kernel's OOM killer sends one)
+        return CheckerError(f"the gate/report process (pid {self._proc.pid}) ended with exit code "
+                            f"{self._proc.exitcode} before it answered (its error is above, if it printed one)")
 
     def wait_ready(self) -> None:
         """Block until the child has imported Great Expectations and matplotlib."""
@@ -130,10 +158,14 @@ class Checker:
     def check(self, run_id: str, *, gate: bool, lang: str, run_summary: Any, timeout: float = 600) -> Checked:
         """The gate on ``run_id``'s rows (when ``gate``) and the report; raises CheckerError."""
         self.wait_ready()
-        self._conn.send({"run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary})
+        try:
+            self._conn.send({"run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary})
+        except OSError:   # BrokenPipeError: the child is gone
+            raise self._ended() from None
         kind, payload = self._receive(timeout)
         if kind != "ok":
-            raise CheckerError(str(payload).strip())
+            raise CheckerError(payload["message"], payload["hint"], exit_code=payload["exit_code"],
+                               detail=payload["detail"])
         return payload
 
     def stop(self, timeout: float = 10) -> None:

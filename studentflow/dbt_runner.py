@@ -114,11 +114,12 @@ class _Tee(io.TextIOBase):
 
 
 def invoke_dbt(settings: config.Settings, command: list[str], *, manifest: Any = None,
-               project_dir: Path = DBT_PROJECT, stream: bool = False) -> tuple[Any, str]:
+               project_dir: Path | None = None, stream: bool = False) -> tuple[Any, str]:
     """One dbt invocation in this process: (dbtRunnerResult, dbt's console log).
 
     ``manifest``: a parsed manifest to run on (no parse at all); else dbt parses, partially when
-    its partial-parse file in the target folder still matches the project."""
+    its partial-parse file in the target folder still matches the project. ``project_dir``:
+    DBT_PROJECT (read at each call) when None."""
     try:
         from dbt.cli.main import dbtRunner
     except ImportError as exc:
@@ -130,13 +131,13 @@ def invoke_dbt(settings: config.Settings, command: list[str], *, manifest: Any =
     out = _Tee(sys.stdout if stream else None)
     # dbt's console logger writes to the sys.stdout it finds when the invocation starts
     with _INVOKE_LOCK, _environ(dbt_env(settings)), contextlib.redirect_stdout(out):
-        res = dbtRunner(manifest=manifest).invoke(dbt_args(settings, command, project_dir))
+        res = dbtRunner(manifest=manifest).invoke(dbt_args(settings, command, project_dir or DBT_PROJECT))
     if isinstance(res.exception, KeyboardInterrupt):   # the runner catches everything: a Ctrl-C stays one
         raise res.exception
     return res, out.text.getvalue()
 
 
-def run_dbt(settings: config.Settings, command: list[str], *, project_dir: Path = DBT_PROJECT,
+def run_dbt(settings: config.Settings, command: list[str], *, project_dir: Path | None = None,
             stream: bool = False) -> DbtOutcome:
     """Run one dbt command; return its outcome (never raises on a dbt failure)."""
     target, _ = dbt_paths(settings)

@@ -60,6 +60,7 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
     from spark_jobs import server
 
     with project_lock(settings, "stack up", say=progress):
+        _refuse_another_stack(settings)   # before the Spark server starts: nothing to stop again
         if settings.embedded_kafka:
             from studentflow import broker
             broker.tansu_binary()   # the `embedded` extra: one clear line before anything starts
@@ -82,10 +83,8 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
         return result
 
 
-def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None, mode: str | None,
-        tie_to_parent: bool, progress) -> tuple[StackState, bool]:
-    from connect import runtime
-
+def _refuse_another_stack(settings: Settings) -> None:
+    """A configured Connect URL, or a running stack for another Kafka: a StackError, started nothing."""
     if not settings.embedded_connect:
         raise StackError("a Connect URL is configured, so there is no embedded stack to start",
                          "unset STUDENTFLOW_CONNECT_URL to use the embedded worker")
@@ -94,6 +93,13 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
             and any(existing.alive().values()):
         raise StackError(f"a stack for Kafka {existing.bootstrap} is running, but {settings.bootstrap_servers} is configured",
                          "run `studentflow stack down` first")
+
+
+def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None, mode: str | None,
+        tie_to_parent: bool, progress) -> tuple[StackState, bool]:
+    from connect import runtime
+
+    existing = StackState.read(settings)
     if existing:
         alive = existing.alive()
         if not existing.broker_pid:

@@ -1,0 +1,281 @@
+"""Error paths as the user meets them: the exact line the CLI prints (the error and its "-> what
+to do" hint) and the exit code (core/errors.py ExitCode), each fault provoked for real.
+
+Real parts only: a file of random bytes as the warehouse, a staging file cut between the plan and
+the read, a Spark Connect server with no Java, a dbt project whose dbt_project.yml does not parse,
+a broker whose topic refuses every record (Tansu's schema validation), a stack whose sink writes
+to another staging folder, a gate/report child killed with SIGKILL or stopped with SIGSTOP.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core import config, procs
+from core.errors import ExitCode, from_world
+from studentflow import testing as aw
+from tests.integration.stackutil import REPO, force_down, sf, stack_env, stack_session, status
+
+pytestmark = pytest.mark.slow
+
+
+def only_line(res: subprocess.CompletedProcess) -> str:
+    """The one line the failed command printed on stderr (no traceback, nothing else)."""
+    assert "Traceback" not in res.stdout + res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    return lines[0]
+
+
+def garbage_warehouse(tmp_path: Path) -> tuple[dict, Path]:
+    env = stack_env(tmp_path)
+    wh = Path(env["STUDENTFLOW_WAREHOUSE"])
+    wh.parent.mkdir(parents=True)
+    wh.write_bytes(os.urandom(8192))   # not a SQLite header: "file is not a database"
+    return env, wh
+
+
+def test_a_warehouse_that_is_not_sqlite_is_one_line_for_every_reader(tmp_path):
+    env, wh = garbage_warehouse(tmp_path)
+    want = (f"studentflow: error: {wh} is not a readable SQLite database (file is not a database) "
+            "-> point STUDENTFLOW_WAREHOUSE at the warehouse the Spark stage writes")
+    for command in (["validate", "--no-docs"], ["transform"], ["report"]):
+        res = sf(env, *command, timeout=300)
+        assert only_line(res) == want, command
+        assert res.returncode == ExitCode.SETUP, command
+
+
+def test_normalize_into_a_warehouse_that_is_not_sqlite(tmp_path):
+    env, wh = garbage_warehouse(tmp_path)
+    staging = Path(env["STUDENTFLOW_STAGING_DIR"])
+    staging.mkdir(parents=True)
+    (staging / "students.raw.txt").write_text('{"id": "1"}\n')
+    res = sf(env, "normalize", timeout=300)
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"studentflow: error: cannot open the warehouse {wh}: file is not a database "
+        "-> check STUDENTFLOW_WAREHOUSE and the folder's permissions")
+    assert res.returncode == ExitCode.FAILED and "Traceback" not in res.stderr
+    assert wh.stat().st_size == 8192   # left as it was
+
+
+def test_stack_up_with_a_connect_url_starts_nothing(tmp_path):
+    env = stack_env(tmp_path, own_spark=True, STUDENTFLOW_CONNECT_URL=f"http://127.0.0.1:{procs.free_port()}")
+    res = sf(env, "stack", "up", timeout=300)
+    assert only_line(res) == ("studentflow: error: a Connect URL is configured, so there is no embedded stack to "
+                              "start -> unset STUDENTFLOW_CONNECT_URL to use the embedded worker")
+    assert res.returncode == ExitCode.SETUP
+    assert not (tmp_path / "state" / "logs").exists()   # no Spark server was started (and stopped) first
+
+
+@pytest.fixture(scope="module")
+def stack_a(tmp_path_factory):
+    """A stack whose Connect worker stages into folder a/ (its environment when it started)."""
+    tmp = tmp_path_factory.mktemp("stack_a")
+    env = stack_env(tmp, STUDENTFLOW_STAGING_DIR=str(tmp / "a"))
+    sf(env, "stack", "up", check=True, timeout=300)
+    yield env, tmp, status(env)
+    force_down(env)
+
+
+def test_stack_up_for_another_kafka_while_one_runs(stack_a):
+    env, _tmp, st = stack_a
+    other = f"127.0.0.1:{procs.free_port()}"
+    res = sf(dict(env, STUDENTFLOW_BOOTSTRAP_SERVERS=other), "stack", "up", timeout=120)
+    assert only_line(res) == (f"studentflow: error: a stack for Kafka {st['bootstrap']} is running, but {other} "
+                              "is configured -> run `studentflow stack down` first")
+    assert res.returncode == ExitCode.SETUP
+    assert status(env)["running"]   # the running stack is left alone
+
+
+def test_run_whose_events_do_not_reach_the_staging_folder_it_reads(stack_a):
+    """The broker is up, the disk has room, the sink is RUNNING and caught up: it stages into a/,
+    the run reads b/. Neither the broker nor the disk explains it: the generic shortfall."""
+    env, tmp, _st = stack_a
+    res = sf(dict(env, STUDENTFLOW_STAGING_DIR=str(tmp / "b")), "run", "--count", "50", "--sink-timeout", "60",
+             timeout=400)
+    assert res.stderr.strip().splitlines()[-1] == (
+        "studentflow: error: only 0 of 50 acknowledged events reached staging "
+        "-> check `studentflow connect status`; the worker log says why")
+    assert res.returncode == ExitCode.FAILED and "Traceback" not in res.stderr
+    assert aw_lines(tmp / "a") == 50   # they went to the other folder
+
+
+def aw_lines(folder: Path) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.txt"))
+
+
+REJECT_ALL = '{"type": "object", "properties": {"value": {"type": "object", "required": ["never_sent"]}}}'
+
+
+def test_run_against_a_topic_that_refuses_every_record(tmp_path):
+    """A broker that accepts connections and a topic that refuses the records (Tansu validates
+    each record against the topic's JSON schema: INVALID_RECORD), with the broker still up."""
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "students.raw.json").write_text(REJECT_ALL)
+    env = stack_env(tmp_path, SCHEMA_REGISTRY="file://./schema")   # the broker's folder: the run's cwd
+    try:
+        res = subprocess.run([sys.executable, "-m", "studentflow.cli", "run", "--count", "20"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=400)
+        last = res.stderr.strip().splitlines()[-1]
+        assert re.fullmatch(r"studentflow: error: not every event was delivered: 0 of 20 messages acknowledged by "
+                            r"students\.raw in [0-9.]+ s \(0/s\); failed: 20 \(INVALID_RECORD x20\) "
+                            r"-> check the broker \(`studentflow stack status`\) and rerun", last), last
+        assert res.returncode == ExitCode.FAILED and "Traceback" not in res.stderr
+        assert "lost with the memory-only broker" not in res.stderr   # the broker did not stop
+    finally:
+        force_down(env)
+
+
+def test_spark_that_cannot_start(tmp_path):
+    env = stack_env(tmp_path, own_spark=True, JAVA_HOME=str(tmp_path / "no-java"))
+    staging = Path(env["STUDENTFLOW_STAGING_DIR"])
+    staging.mkdir(parents=True)
+    (staging / "students.raw.txt").write_text('{"id": "1"}\n')
+    res = sf(env, "normalize", timeout=300)
+    log = tmp_path / "state" / "logs" / "spark-connect.log"
+    last = res.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"studentflow: error: Spark Connect server exited with code 1 while starting: .*"
+                        rf"{re.escape(str(tmp_path / 'no-java' / 'bin' / 'java'))}: No such file or directory.* "
+                        rf"-> see {re.escape(str(log))}", last), last
+    assert res.returncode == ExitCode.SETUP and "Traceback" not in res.stderr
+    assert not Path(env["STUDENTFLOW_WAREHOUSE"]).exists() or "normalize: [5/5]" not in res.stdout
+
+
+def test_dbt_that_fails_before_any_model(tmp_path, monkeypatch, capsys):
+    """dbt_project.yml that is not YAML: dbt stops while loading the project, no node runs."""
+    from studentflow import cli, dbt_runner
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (project / "dbt_project.yml").write_text("name: 'studentflow\nversion: [1.0\n")
+    monkeypatch.setattr(dbt_runner, "DBT_PROJECT", project)
+    env = stack_env(tmp_path)
+    for key, value in env.items():
+        if key.startswith("STUDENTFLOW_"):
+            monkeypatch.setenv(key, value)
+    settings = config.load()
+    aw.build(settings.warehouse, n=20)
+    code = cli.main(["transform"])
+    err = capsys.readouterr().err.strip().splitlines()
+    _, logs = dbt_runner.dbt_paths(settings)
+    assert err[-1] == ("studentflow: error: dbt build failed before running any model "
+                       f"-> see the lines above and {logs / 'dbt.log'}")
+    assert code == ExitCode.SETUP
+    assert any("dbt_project.yml" in line for line in err[:-1]), err   # the lines above name the file
+
+
+def test_a_staging_file_cut_between_the_plan_and_the_read(tmp_path):
+    from spark_jobs import increments
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    f = staging / "students.raw.txt"
+    f.write_bytes(b"".join(b'{"id": "%d"}\n' % i for i in range(1000)))
+    slices = increments.plan((f,), {})
+    assert slices[0].lines == 1000
+    with open(f, "r+b") as fh:   # rewritten by hand (or a second sink) after the plan counted it
+        fh.truncate(f.stat().st_size // 2)
+    with pytest.raises(Exception) as caught:
+        increments.materialize(slices, tmp_path / "scratch")
+    err = from_world(caught.value)
+    assert err is caught.value, repr(caught.value)   # a StudentflowError, not a bug's traceback
+    assert f"studentflow: error: {err}" == (f"studentflow: error: staging file {f} changed while it was read "
+                                            "-> rerun normalize")
+    assert err.exit_code == ExitCode.FAILED
+
+
+LINE_HINT = "make sure nothing rewrites the staging files during the run, then rerun"
+
+
+def test_a_chunk_whose_lines_come_back_twice_or_not_at_all(tmp_path, spark):
+    """Real Spark reads the chunk copies; one copy read twice, or cut after it was counted."""
+    from spark_jobs import increments, staging
+
+    f = tmp_path / "students.raw.txt"
+    f.write_bytes(b"".join(b'{"id": "%d"}\n' % i for i in range(1000)))
+    chunks = increments.materialize(increments.plan((f,), {}), tmp_path / "scratch", chunk_bytes=4000)
+    assert len(chunks) >= 2 and sum(c.lines for c in chunks) == 1000
+    want = (f"studentflow: error: Spark read the lines of students.raw.txt otherwise than the staged bytes hold "
+            f"(1,000 complete lines); nothing was written -> {LINE_HINT}")
+
+    def check(read: list) -> None:
+        rows = staging.read_staging(spark, read).lines.select("source_file", "line_number").toArrow()
+        staging.check_line_numbers(rows, chunks)
+
+    check(chunks)   # read as planned: no error
+    last = chunks[-1]
+    again = tmp_path / "scratch" / str(len(chunks)) / last.name   # the last chunk, a second time
+    again.parent.mkdir()
+    shutil.copy(last.path, again)
+    for read in ([*chunks, increments.Chunk(again, last.name, last.first_line, last.lines)],   # twice
+                 chunks[:-1]):                                                                 # not at all
+        with pytest.raises(Exception) as caught:
+            check(read)
+        err = from_world(caught.value)
+        assert err is caught.value and f"studentflow: error: {err}" == want
+        assert err.exit_code == ExitCode.FAILED
+
+
+# --- the gate/report child of `run --follow` (studentflow/checker.py) ------------------------
+
+def cli_line(err: BaseException) -> tuple[str, int]:
+    """What studentflow's main prints for an exception reaching it, and its exit code."""
+    one = from_world(err)
+    assert one is not None, f"{err!r} would reach the user as a traceback"
+    return f"studentflow: error: {one}", int(one.exit_code)
+
+
+def checker_settings(base: Path) -> config.Settings:
+    return config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
+                       warehouse=str(base / "data" / "warehouse.db"))
+
+
+def test_the_checker_killed_or_hung_is_one_line(tmp_path):
+    from studentflow.checker import RERUN, Checker
+
+    checker = Checker(checker_settings(tmp_path)).start()
+    try:
+        checker.wait_ready()
+        pid = checker.pid
+        os.kill(pid, signal.SIGSTOP)   # alive, and never answers
+        with pytest.raises(Exception) as hung:
+            checker.check("run-0001", gate=True, lang="en", run_summary=None, timeout=2)
+        assert cli_line(hung.value) == (f"studentflow: error: the gate/report process (pid {pid}) did not answer in "
+                                        f"2 s -> {RERUN}", ExitCode.FAILED)
+        os.kill(pid, signal.SIGKILL)   # what the kernel's OOM killer sends
+        with pytest.raises(Exception) as killed:
+            checker.check("run-0001", gate=True, lang="en", run_summary=None, timeout=60)
+        assert cli_line(killed.value) == (f"studentflow: error: the gate/report process (pid {pid}) ended with exit "
+                                          f"code -9 before it answered (its error is above, if it printed one) "
+                                          f"-> {RERUN}", ExitCode.FAILED)
+    finally:
+        checker.stop()
+    assert not procs.pid_alive(pid)
+
+
+def test_an_error_in_the_checker_is_the_gates_own_line(tmp_path):
+    """The gate refusing in the child reaches the user as the same line and exit code as in
+    `studentflow validate`, not as a child's traceback."""
+    from expectations import gate
+    from studentflow.checker import Checker
+
+    settings = checker_settings(tmp_path)
+    aw.build(settings.warehouse, n=20)   # clean_students, no marts: the gate refuses
+    with pytest.raises(Exception) as here:
+        gate.run(settings, docs=False, run_id="run-0001")
+    checker = Checker(settings).start()
+    try:
+        with pytest.raises(Exception) as there:
+            checker.check("run-0001", gate=True, lang="en", run_summary=None)
+    finally:
+        checker.stop()
+    assert cli_line(there.value) == cli_line(here.value)
+    assert "Traceback" not in cli_line(there.value)[0] and "\n" not in cli_line(there.value)[0]
