@@ -35,7 +35,6 @@ import uuid
 import zlib
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Iterator, Sequence
 
 from spark_jobs import warehouse as wh
@@ -137,32 +136,33 @@ def clean_tuples(rows: Any, columns: Sequence[str]) -> Iterator[tuple]:
         yield from zip(*(batch.column(i + 1).to_pylist() for i in range(len(columns))))
 
 
-@contextmanager
-def _no_landing(conn: Any, rows: Any, columns: Sequence[str], folder: Path | None = None,
-                constants: dict[str, str] | None = None) -> Iterator[Any]:
-    yield rows, [c for c in columns if c != "run_id"], (constants or {})["run_id"]
+_REFERENCE: dict[str, Any] = {}   # the rows commit() was given, for the executemany path
 
 
-def _executemany_clean(conn: Any, table: str, source: tuple) -> None:
-    rows, columns, run_id = source
+def _executemany_clean(conn: Any, table: str, _source: str, _ranges: Any, _in_order: bool) -> None:
+    rows, run_id = _REFERENCE["rows"], _REFERENCE["run_id"]
+    columns = [c for c in wh.table_columns(conn, table) if c != "run_id"]
     wh._append(conn, table, columns, clean_tuples(rows, columns), run_id)
 
 
 @contextmanager
 def executemany_path() -> Iterator[None]:
-    """commit() with its clean rows written as before the landing file (the reference for the
-    benchmark and the tests); everything else in it unchanged."""
-    saved = wh.landing, wh._append_landed
-    wh.landing, wh._append_landed = SimpleNamespace(landed=_no_landing), _executemany_clean
+    """commit() with its clean rows written as before the landing file, bound as Python tuples
+    from the Arrow table (the reference for the benchmark and the tests); everything else in it
+    unchanged (the landing file is still made, and not read)."""
+    saved = wh._append_landed
+    wh._append_landed = _executemany_clean
     try:
         yield
     finally:
-        wh.landing, wh._append_landed = saved
+        wh._append_landed = saved
+        _REFERENCE.clear()
 
 
 def commit(db: Path, rows: Any, *, run_id: str, full_refresh: bool, landing_dir: Path | None = None) -> dict:
     """commit() of ``rows`` into the warehouse ``db`` (tables created if missing), as job.py calls it."""
     wh.ensure_tables(db)
+    _REFERENCE.update(rows=rows, run_id=run_id)
     with closing(wh.connect(db)) as conn:
         run_row = {"run_id": run_id, "started_at": "2026-11-27T10:00:00.000Z",
                    "finished_at": "2026-11-27T10:00:01.000Z", "lines_read": rows.num_rows,
@@ -200,7 +200,7 @@ def child(path: str, how: str, scenario: str, rows: int, increment: int) -> dict
                 spent[name] += time.perf_counter() - t
         return call
 
-    wh.landing.write = timed("landing_write", wh.landing.write)
+    wh.incoming.receive = timed("landing_write", wh.incoming.receive)
     run_id, full = f"bench-{scenario}", scenario == "full"
     t = time.perf_counter()
     with executemany_path() if how == "executemany" else nullcontext():

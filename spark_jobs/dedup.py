@@ -12,7 +12,7 @@ Ids already in the warehouse are judged at commit time (spark_jobs/warehouse.py)
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable
 
 from spark_jobs.contract import CONFLICT_DETAIL
 
@@ -64,15 +64,22 @@ def _later_occurrences(rows: "pa.Table") -> tuple:
     seen_twice[1:] |= same
     seen_twice[:-1] |= same
     candidates = np.sort(clean[order[seen_twice]])
-    firsts: dict[str, int] = {}
-    later, first = [], []
-    for pos, event_id in zip(candidates.tolist(), rows["event_id"].take(candidates).to_pylist()):
+    pairs = later_occurrences(zip(candidates.tolist(), rows["event_id"].take(candidates).to_pylist()))
+    return (np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64))
+
+
+def later_occurrences(candidates: Iterable[tuple[Any, str]]) -> list[tuple[Any, Any]]:
+    """The rule: (later, first) for each later occurrence among ``candidates``, pairs (row, event_id)
+    given in line order; the first occurrence of an event_id wins. (The streamed path,
+    spark_jobs/incoming.py, applies the same rule to the rows it reads back from its landing file.)"""
+    firsts: dict[str, Any] = {}
+    out = []
+    for row, event_id in candidates:
         if event_id in firsts:
-            later.append(pos)
-            first.append(firsts[event_id])
+            out.append((row, firsts[event_id]))
         else:
-            firsts[event_id] = pos
-    return np.array(later, dtype=np.int64), np.array(first, dtype=np.int64)
+            firsts[event_id] = row
+    return out
 
 
 def dedup(rows: "pa.Table") -> "pa.Table":

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from core.config import Settings
 from core.errors import DataError, StackError
 
+from spark_jobs import incoming
 from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs import warehouse as wh
-from spark_jobs.dedup import dedup
+from spark_jobs.contract import CLEAN_COLUMNS
+from spark_jobs.session import arrow_batches
 from spark_jobs.warehouse import check_conservation  # noqa: F401  (part of this module's API)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,10 +147,13 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
             staged = stg.read_staging(spark, chunks)
         progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
         with _spark_errors(settings):
-            rows = nz.normalize(staged.lines, ref, age_min=settings.age_min, age_max=settings.age_max).toArrow()
-        progress(f"normalize: [3/5] transform: {rows.num_rows:,} rows to the driver ({clock('transform'):.1f} s)")
-        stg.check_line_numbers(rows, chunks)
-        rows = dedup(rows)
+            schema, batches = arrow_batches(nz.normalize(staged.lines, ref, age_min=settings.age_min,
+                                                         age_max=settings.age_max))
+            rows = incoming.receive(batches, schema, wh.clean_columns(db), scratch, run_id)
+        progress(f"normalize: [3/5] transform: {sum(rows.counts.values()):,} rows landed as Spark sent them "
+                 f"({clock('transform'):.1f} s)")
+        stg.check_line_stats(rows.line_stats(), chunks)
+        incoming.judge_duplicates(rows)
         progress(f"normalize: [4/5] duplicates judged ({clock('dedup'):.1f} s)")
         with closing(wh.connect(db)) as conn:
             finished = datetime.now(timezone.utc)
@@ -158,9 +163,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
                        "mode": mode}
             counts = wh.commit(conn, rows, run_id=run_id, lines_expected=lines, run_row=run_row,
                                marks=[s.watermark() for s in slices], full_refresh=full_refresh,
-                               updated_at=result.finished_at, raw_lines=_raw_lines_of(chunks),
-                               landing_dir=scratch)
-            del rows
+                               updated_at=result.finished_at, raw_lines=_raw_lines_of(chunks))
             result.by_rule, result.by_reason = counts["by_rule"], counts["by_reason"]
         result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
         result.duplicates_removed, result.headers = counts.get("duplicate", 0), counts.get("header", 0)
@@ -222,9 +225,9 @@ def warm_up(settings: Settings, spark: "SparkSession") -> float:
         copy.write_text("".join(f"{line}\n" for line in _WARM_UP_LINES), encoding="utf-8")
         chunk = inc.Chunk(copy, copy.name, 1, len(_WARM_UP_LINES))
         ref = nz.load_reference(settings.majors_file, settings.major_aliases_file)
-        rows = nz.normalize(stg.read_staging(spark, [chunk]).lines, ref, age_min=settings.age_min,
-                            age_max=settings.age_max).toArrow()
-        dedup(rows)
+        schema, batches = arrow_batches(nz.normalize(stg.read_staging(spark, [chunk]).lines, ref,
+                                                     age_min=settings.age_min, age_max=settings.age_max))
+        incoming.judge_duplicates(incoming.receive(batches, schema, CLEAN_COLUMNS, folder, "warm-up"))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return time.perf_counter() - t

@@ -8,10 +8,12 @@ closed, so one copy's close() silently ends the other's locks ("How To Corrupt A
 File", multiple copies of SQLite linked into one application). The hazard is per file (inode):
 files the two copies do not share are independent.
 
-So :func:`landed` has ADBC write the rows into a new file in a new folder of its own (the landing
-file: never the warehouse, never opened before), closes it, checks that no descriptor on it is
-left, and only then attaches it to the warehouse connection, where sqlite3 copies the rows with
-one ``INSERT .. SELECT`` inside the warehouse transaction. ADBC never opens the warehouse, and the
+So a :class:`Writer` has ADBC write the rows, batch by batch as Spark sends them, into a new file
+in a new folder of its own (the landing file: never the warehouse, never opened before), closes
+it and checks that no descriptor on it is left; only then does sqlite3 open it (to judge the
+duplicates within the increment: spark_jobs/incoming.py) and attach it to the warehouse
+connection (:func:`attached`), where the rows are copied with ``INSERT .. SELECT`` inside the
+warehouse transaction. ADBC never opens the warehouse, and the
 landing file is never open in both libraries at once. The folder goes when the block ends.
 """
 from __future__ import annotations
@@ -54,10 +56,64 @@ def _open_descriptors(path: Path) -> list[str]:
     return out
 
 
+def new_path(folder: Path) -> Path:
+    """A landing file's path in a new folder of its own under ``folder`` (made; the file is not):
+    absolute and resolved, as ADBC never reads it as a URI and it compares with /proc/self/fd links."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".landing-", dir=folder)).resolve() / FILE
+
+
+class Writer:
+    """ADBC writing Arrow batches into tables of a new landing file, one ingest per batch (the
+    caller holds one batch at a time). Closed, and checked to hold no descriptor, on exit."""
+
+    def __init__(self, path: Path) -> None:
+        if path.exists():   # a landing file is always new: so it cannot be the warehouse
+            raise FileExistsError(f"landing file {path} already exists")
+        self.path = path
+        self._made: set[str] = set()
+        self._conn = self._cur = None
+
+    def __enter__(self) -> "Writer":
+        import adbc_driver_sqlite.dbapi as adbc
+
+        # autocommit: the PRAGMAs need no open transaction; each ingest is a transaction of its own
+        self._conn = adbc.connect(str(self.path), autocommit=True)
+        self._cur = self._conn.cursor()
+        # a scratch file: a crash loses it and nothing else, so no journal and no fsync
+        self._cur.execute("PRAGMA journal_mode = OFF")
+        self._cur.execute("PRAGMA synchronous = OFF")
+        return self
+
+    def append(self, table: str, batch: Any) -> None:
+        self._cur.adbc_ingest(table, batch, mode="append" if table in self._made else "create")
+        self._made.add(table)
+
+    def create(self, table: str, schema: Any) -> None:
+        """``table`` with ``schema``'s columns, if no batch made it yet."""
+        import pyarrow as pa
+
+        if table not in self._made:
+            self.append(table, pa.RecordBatch.from_pylist([], schema=schema))
+
+    def __exit__(self, *exc: object) -> None:
+        import pyarrow as pa
+
+        self._cur.close()
+        self._conn.close()
+        # the batches were made on the driver's thread, whose freed pages Arrow's allocator keeps
+        # (measured: +40 MB of RSS at 1M rows, then in the commit's peak): hand them back
+        pa.default_memory_pool().release_unused()
+        left = _open_descriptors(self.path)
+        if left:   # the other library must not open a file this one still holds
+            raise RuntimeError(f"the ADBC SQLite driver left {len(left)} descriptor(s) open on {self.path}")
+
+
 def clean_batches(rows: Any, columns: Sequence[str], constants: dict[str, str] | None = None) -> Any:
-    """The clean rows of ``rows`` (the classified Arrow table) as a RecordBatchReader of
-    ``columns``, in that order, at most BATCH_ROWS a batch (one filtered batch in memory at a
-    time); a column named in ``constants`` holds that value in every row."""
+    """The clean rows of ``rows`` (a classified Arrow table) as a RecordBatchReader of ``columns``,
+    in that order, at most BATCH_ROWS a batch; a column named in ``constants`` holds that value in
+    every row."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -77,47 +133,27 @@ def clean_batches(rows: Any, columns: Sequence[str], constants: dict[str, str] |
 
 
 def write(path: Path, reader: Any) -> int:
-    """ADBC writes ``reader`` into table TABLE of the new file ``path``; closed on return."""
-    import adbc_driver_sqlite.dbapi as adbc
-    import pyarrow as pa
-
-    if path.exists():   # a landing file is always new: so it cannot be the warehouse
-        raise FileExistsError(f"landing file {path} already exists")
-    # autocommit: the PRAGMAs need no open transaction; the ingest is one transaction of its own
-    with closing(adbc.connect(str(path), autocommit=True)) as lc:
-        with closing(lc.cursor()) as cur:
-            # a scratch file: a crash loses it and nothing else, so no journal and no fsync
-            cur.execute("PRAGMA journal_mode = OFF")
-            cur.execute("PRAGMA synchronous = OFF")
-            n = cur.adbc_ingest(TABLE, reader, mode="create")
-    # the batches were made on the driver's thread, whose freed pages Arrow's allocator keeps
-    # (measured: +40 MB of RSS at 1M rows, then in the commit's peak): hand them back
-    pa.default_memory_pool().release_unused()
-    left = _open_descriptors(path)
-    if left:   # the other library must not open a file this one still holds
-        raise RuntimeError(f"the ADBC SQLite driver left {len(left)} descriptor(s) open on {path}")
+    """ADBC writes ``reader`` (a RecordBatchReader) into table TABLE of the new file ``path``."""
+    n = 0
+    with Writer(path) as writer:
+        for batch in reader:
+            writer.append(TABLE, batch)
+            n += batch.num_rows
+        writer.create(TABLE, reader.schema)
     return n
 
 
 @contextmanager
-def landed(conn: sqlite3.Connection, rows: Any, columns: Sequence[str], folder: Path | None = None,
-           constants: dict[str, str] | None = None) -> Iterator[str]:
-    """The clean rows of ``rows`` landed in a new file attached to ``conn``, as a table of
-    ``columns`` (see :func:`clean_batches`): yields its qualified name. ``folder``: where the
-    landing folder is made (default: beside the warehouse). Run it outside a transaction (ATTACH
-    and DETACH need that); the file is detached and deleted when the block ends, whatever happened."""
-    parent = Path(folder) if folder is not None else _folder_of(conn)
-    parent.mkdir(parents=True, exist_ok=True)
-    # absolute and resolved: ADBC never reads it as a URI, and it compares with /proc/self/fd links
-    tmp = Path(tempfile.mkdtemp(prefix=".landing-", dir=parent)).resolve()
-    attached = False
+def attached(conn: sqlite3.Connection, path: Path) -> Iterator[str]:
+    """The landing file ``path`` (closed by its writer) attached to ``conn``: yields the qualified
+    name of its clean rows. Run it outside a transaction (ATTACH and DETACH need that); the file
+    and its folder are deleted when the block ends, whatever happened."""
+    done = False
     try:
-        path = tmp / FILE
-        write(path, clean_batches(rows, columns, constants))
         conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(path),))
-        attached = True
+        done = True
         yield f"{SCHEMA}.{TABLE}"
     finally:
-        if attached and not conn.in_transaction:   # in a transaction only if its ROLLBACK failed
+        if done and not conn.in_transaction:   # in a transaction only if its ROLLBACK failed
             conn.execute(f"DETACH DATABASE {SCHEMA}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(path.parent, ignore_errors=True)

@@ -7,13 +7,13 @@ start or a cold JIT of its own once the stack is up.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterator
 
 from core.config import Settings
 from core.errors import StackError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 SQLITE_JDBC_JAR = Path("/usr/share/java/sqlite-jdbc.jar")  # Debian libxerial-sqlite-jdbc-java
 LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
@@ -83,3 +83,22 @@ def connect(url: str) -> "SparkSession":
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StackError(f"cannot attach to the Spark Connect server at {url}: {first}",
                          "check STUDENTFLOW_SPARK_REMOTE, or `studentflow stack status`") from None
+
+
+def arrow_batches(df: "DataFrame") -> tuple[Any, Iterator[Any]]:
+    """(Arrow schema, record batches) of ``df``'s rows, as Spark sends them: on Spark Connect one
+    batch at a time as they arrive (``toArrow()`` would hold the whole result, twice, while it
+    concatenates); on a classic session, the batches of ``toArrow()``."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(df.schema, error_on_duplicated_field_names_in_struct=True, timezone="UTC")
+    client = getattr(df.sparkSession, "client", None)
+    if client is None or not hasattr(df, "_plan"):   # a classic session
+        return schema, iter(df.toArrow().cast(schema).to_batches())
+
+    def batches() -> Iterator[Any]:
+        for part in client.to_table_as_iterator(df._plan.to_proto(client), df._plan.observations):
+            if isinstance(part, pa.Table):   # the first item is the result's schema
+                yield from part.to_batches()
+    return schema, batches()

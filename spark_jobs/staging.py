@@ -67,19 +67,25 @@ def read_staging(spark: "SparkSession", chunks: Sequence[Chunk]) -> Staged:
 
 
 def check_line_numbers(rows: Any, chunks: Sequence[Chunk]) -> None:
-    """Every chunk's lines arrived once each, numbered first_line .. first_line + lines - 1
-    (``rows``: a pyarrow Table with source_file and line_number). A DataError otherwise: a chunk
-    read in two tasks would number two rows alike."""
+    """:func:`check_line_stats` of a pyarrow Table with source_file and line_number."""
     got = rows.group_by("source_file").aggregate([("line_number", "count"), ("line_number", "count_distinct"),
                                                   ("line_number", "min"), ("line_number", "max")]).to_pylist()
+    check_line_stats({g["source_file"]: (g["line_number_count"], g["line_number_min"], g["line_number_max"],
+                                         g["line_number_count"] == g["line_number_count_distinct"]) for g in got},
+                     chunks)
+
+
+def check_line_stats(got: dict[str, tuple[int, int, int, bool]], chunks: Sequence[Chunk]) -> None:
+    """Every chunk's lines arrived once each, numbered first_line .. first_line + lines - 1
+    (``got``: file -> (rows, first line, last line, every line once), as Spark numbered them).
+    A DataError otherwise: a chunk read in two tasks would number two rows alike."""
     want: dict[str, list[int]] = {}
     for c in chunks:
         w = want.setdefault(c.name, [0, c.first_line, c.first_line + c.lines - 1])
         w[0] += c.lines
         w[1], w[2] = min(w[1], c.first_line), max(w[2], c.first_line + c.lines - 1)
-    have = {g["source_file"]: [g["line_number_count"], g["line_number_min"], g["line_number_max"]]
-            for g in got if g["line_number_count"] == g["line_number_count_distinct"]}
-    wrong = sorted(n for n in set(want) | {g["source_file"] for g in got} if have.get(n) != want.get(n))
+    have = {name: [rows, lo, hi] for name, (rows, lo, hi, once) in got.items() if once}
+    wrong = sorted(n for n in set(want) | set(got) if have.get(n) != want.get(n))
     if wrong:
         raise DataError(f"Spark read the lines of {', '.join(wrong)} otherwise than the staged bytes hold "
                         f"({sum(c.lines for c in chunks):,} complete lines); nothing was written",

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
-import pyarrow.compute as pc
 import pytest
 
 from bench import staged as gen
+from spark_jobs import incoming
 from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
-from spark_jobs import job
 from spark_jobs.job import run_normalize
 from core import config
 from producer import generate
@@ -137,16 +138,21 @@ def test_failed_conservation_writes_nothing(spark, settings, monkeypatch):
     ok = run_normalize(settings, spark=spark, progress=QUIET)
     before = {t: table(settings.warehouse, t) for t in ("clean_students", "quarantine_students", "pipeline_runs")}
     stage(settings, SMALL + ["Zoé,Roy,20,Chimie"])
-    real = job.dedup
+    real = incoming.judge_duplicates
 
-    def drops_a_row(rows):   # a normalizer bug: one line vanishes between read and write
-        out = real(rows)
-        return out.filter(pc.not_equal(out["line_number"], 3))
+    def drops_a_row(got):   # a normalizer bug: one landed line vanishes between read and write
+        real(got)
+        with closing(sqlite3.connect(got.path)) as conn:
+            conn.execute(f"DELETE FROM {incoming.CLEAN_ROWS} WHERE line_number = 3")
+            conn.commit()
 
-    monkeypatch.setattr(job, "dedup", drops_a_row)
+    monkeypatch.setattr(incoming, "judge_duplicates", drops_a_row)
     with pytest.raises(DataError, match="conservation check failed") as err:
         run_normalize(settings, spark=spark, progress=QUIET, full_refresh=True)
-    assert "12 lines" in err.value.message and "nothing was written" in err.value.message
+    counted, landed = re.search(r"([\d,]+) clean rows were counted as Spark sent them but ([\d,]+) came out",
+                                err.value.message).groups()
+    assert int(landed.replace(",", "")) == int(counted.replace(",", "")) - 1
+    assert "nothing was written" in err.value.message
     after = {t: table(settings.warehouse, t) for t in before}
     assert after == before and len(after["pipeline_runs"]) == 1 and after["pipeline_runs"][0][0] == ok.run_id
 

@@ -1,0 +1,222 @@
+"""An increment's classified rows as Spark sends them: landed, counted and judged batch by batch.
+
+Spark Connect streams a query's result as Arrow record batches. :func:`receive` handles each
+batch as it arrives and then lets it go, so the Python process holds one batch at a time, however
+big the increment:
+
+- its clean rows go to the landing file (ADBC, see spark_jobs/landing.py), table ``clean_rows``,
+  with their id and content hashes in table ``clean_keys`` of the same file, row for row;
+- its quarantine rows (a few percent) are kept as dicts for the commit; every verdict is counted;
+- its runs of consecutive lines are noted as :class:`Segment` objects (one per batch, usually), so
+  that the line order, the line-number check and the copy into the warehouse need no per-row state.
+
+:func:`judge_duplicates` then finds the later occurrences of an event_id within the increment in
+SQL on the landing file (only the ids whose hash is seen twice come back to Python) and judges
+them by the rule of :func:`spark_jobs.dedup.later_occurrences`: the first occurrence (file, line) wins; a later one with the
+same content is a ``duplicate``, with other content a quarantined ``conflicting_duplicate``.
+"""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from spark_jobs import landing
+from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS
+from spark_jobs.dedup import later_occurrences
+
+CLEAN_ROWS, CLEAN_KEYS = landing.TABLE, "clean_keys"
+KEYS = ("_idh", "_sig")
+# what the commit reads of a quarantine row Spark judged (its dict would hold 17 columns otherwise)
+QUARANTINE_READ = ("verdict", "reason", "detail", "raw_line", "source_file", "line_number")
+
+
+@dataclass
+class Segment:
+    """Consecutive rows of one staging file, lines strictly increasing, in one batch."""
+
+    source_file: str
+    first_line: int
+    last_line: int
+    rows: int
+    first_rowid: int    # the landing rowid its first clean row got (rowids count from 1)
+    clean: int          # how many clean rows it landed
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.source_file, self.first_line
+
+
+@dataclass
+class Received:
+    """What :func:`receive` kept of an increment: the landing file and what fits in a few KB."""
+
+    path: Path                                   # the landing file (closed by ADBC)
+    counts: Counter = field(default_factory=Counter)    # verdict -> rows
+    by_rule: Counter = field(default_factory=Counter)   # clean rows per parse rule
+    special: list[dict] = field(default_factory=list)   # quarantine rows, later the duplicates too
+    segments: list[Segment] = field(default_factory=list)   # in arrival order
+
+    def in_line_order(self) -> list[Segment]:
+        return sorted(self.segments, key=lambda s: s.key)
+
+    def arrived_in_line_order(self) -> bool:
+        return [s.key for s in self.segments] == [s.key for s in self.in_line_order()]
+
+    def line_stats(self) -> dict[str, tuple[int, int, int, bool]]:
+        """file -> (rows, first line, last line, every line once): what the line-number check compares."""
+        out: dict[str, tuple[int, int, int, bool]] = {}
+        last: dict[str, int] = {}
+        for s in self.in_line_order():
+            rows, lo, hi, once = out.get(s.source_file, (0, s.first_line, s.last_line, True))
+            once = once and last.get(s.source_file, s.first_line - 1) < s.first_line
+            out[s.source_file] = (rows + s.rows, min(lo, s.first_line), max(hi, s.last_line), once)
+            last[s.source_file] = s.last_line
+        return out
+
+    def clean_ranges(self) -> list[tuple[int, int]]:
+        """Landing rowid ranges [first, end) of the clean rows in line order, adjacent ones merged."""
+        out: list[tuple[int, int]] = []
+        for s in self.in_line_order():
+            if not s.clean:
+                continue
+            if out and out[-1][1] == s.first_rowid:
+                out[-1] = (out[-1][0], s.first_rowid + s.clean)
+            else:
+                out.append((s.first_rowid, s.first_rowid + s.clean))
+        return out
+
+
+def _segments(batch: Any, clean_mask: Any, next_rowid: int) -> list[Segment]:
+    """The runs of ``batch`` (one file, strictly increasing lines): usually the whole batch."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    n = batch.num_rows
+    files = batch.column(batch.schema.get_field_index("source_file"))
+    lines = batch.column(batch.schema.get_field_index("line_number")).to_numpy(zero_copy_only=False)
+    cut = np.zeros(n, dtype=bool)
+    if n > 1:
+        cut[1:] = np.diff(lines) <= 0
+        cut[1:] |= pc.not_equal(files.slice(1), files.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = [0, *np.flatnonzero(cut).tolist(), n]
+    clean_before = np.concatenate(([0], np.cumsum(clean_mask.to_numpy(zero_copy_only=False))))
+    out = []
+    for a, b in zip(starts, starts[1:]):
+        if a == b:
+            continue
+        clean = int(clean_before[b] - clean_before[a])
+        out.append(Segment(files[a].as_py(), int(lines[a]), int(lines[b - 1]), b - a,
+                           next_rowid + int(clean_before[a]), clean))
+    return out
+
+
+def receive(batches: Iterable[Any], schema: Any, clean_columns: Sequence[str], folder: Path,
+            run_id: str) -> Received:
+    """Land the clean rows of ``batches`` (Arrow record batches of ``schema``, the normalize
+    output) as ``clean_columns`` in a new landing file under ``folder``; count and keep the rest."""
+    import pyarrow as pa
+
+    clean_schema = pa.schema([pa.field("run_id", pa.string()) if c == "run_id" else schema.field(c)
+                              for c in clean_columns])
+    keys_schema = pa.schema([schema.field(k) for k in KEYS])
+    got = Received(landing.new_path(folder))
+    try:
+        _land(got, batches, schema, clean_columns, clean_schema, keys_schema, run_id)
+    except BaseException:
+        shutil.rmtree(got.path.parent, ignore_errors=True)
+        raise
+    return got
+
+
+def _land(got: Received, batches: Iterable[Any], schema: Any, clean_columns: Sequence[str], clean_schema: Any,
+          keys_schema: Any, run_id: str) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    next_rowid = 1
+    with landing.Writer(got.path) as writer:
+        for batch in batches:
+            if batch.schema != schema:
+                batch = batch.cast(schema)
+            verdicts = batch.column(schema.get_field_index("verdict"))
+            got.counts.update({v["values"]: v["counts"] for v in pc.value_counts(verdicts).to_pylist()})
+            is_clean = pc.equal(verdicts, "clean")
+            got.segments.extend(_segments(batch, is_clean, next_rowid))
+            clean = batch.filter(is_clean)
+            got.by_rule.update({v["values"]: v["counts"] for v in pc.value_counts(clean.column("rule")).to_pylist()})
+            got.special.extend(_special_rows(batch, verdicts))
+            if clean.num_rows:
+                run_ids = pa.repeat(pa.scalar(run_id, pa.string()), clean.num_rows)
+                writer.append(CLEAN_ROWS, pa.RecordBatch.from_arrays(
+                    [run_ids if c == "run_id" else clean.column(c) for c in clean_columns], schema=clean_schema))
+                writer.append(CLEAN_KEYS, clean.select(list(KEYS)))
+                next_rowid += clean.num_rows
+        writer.create(CLEAN_ROWS, clean_schema)   # the tables exist even when nothing was clean
+        writer.create(CLEAN_KEYS, keys_schema)
+
+
+def _special_rows(batch: Any, verdicts: Any) -> list[dict]:
+    """The quarantine rows of ``batch`` as dicts of what the commit reads of them; with every
+    column, the rows a test or :func:`from_table` hands over judged already (duplicates and
+    conflicts: the commit may judge them again against the warehouse)."""
+    import pyarrow.compute as pc
+
+    judged = pc.fill_null(pc.or_kleene(pc.equal(verdicts, "duplicate"),
+                                       pc.equal(batch.column(batch.schema.get_field_index("reason")),
+                                                "conflicting_duplicate")), False)
+    plain = pc.and_(pc.equal(verdicts, "quarantine"), pc.invert(judged))
+    out = batch.filter(plain).select(list(QUARANTINE_READ)).to_pylist()
+    if pc.any(judged).as_py():
+        out.extend(batch.filter(judged).to_pylist())
+    return out
+
+
+def judge_duplicates(got: Received) -> None:
+    """The later occurrences of an event_id among the landed clean rows leave the landing table:
+    duplicates are counted, conflicts join the quarantine rows (without their raw text: the commit
+    fetches it). Only the ids whose 64-bit hash is seen twice are read back, and compared as strings."""
+    cols = ("event_id", "source_file", "line_number", "rule", *CONTENT_COLUMNS)
+    with closing(sqlite3.connect(got.path, isolation_level=None)) as conn:
+        candidates = conn.execute(f"""
+            SELECT c.rowid, k._sig, {', '.join(f'c.{c}' for c in cols)}
+            FROM {CLEAN_KEYS} AS k JOIN {CLEAN_ROWS} AS c ON c.rowid = k.rowid
+            WHERE k._idh IN (SELECT _idh FROM {CLEAN_KEYS} WHERE _idh IS NOT NULL
+                             GROUP BY _idh HAVING count(*) > 1)""").fetchall()
+        rows = [dict(zip(cols, values), _rowid=rowid, _sig=sig)
+                for rowid, sig, *values in sorted(candidates, key=lambda r: (r[3], r[4]))]   # line order
+        later = [(row["_rowid"], _judged(row, first))
+                 for row, first in later_occurrences((row, row["event_id"]) for row in rows)]
+        # a scratch file, as when ADBC wrote it: no journal, no fsync, and one transaction
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("BEGIN")
+        conn.executemany(f"DELETE FROM {CLEAN_ROWS} WHERE rowid = ?", [(rowid,) for rowid, _ in later])
+        conn.execute("COMMIT")
+    for _rowid, row in later:
+        got.counts["clean"] -= 1
+        got.by_rule[row["rule"]] -= 1
+        got.counts[row["verdict"]] += 1
+        got.special.append(row)
+
+
+def _judged(row: dict, first: dict) -> dict:
+    same = row["_sig"] == first["_sig"]
+    row = {k: v for k, v in row.items() if k not in ("_sig", "_rowid")}
+    if same:
+        return {**row, "verdict": "duplicate", "reason": None, "detail": None, "raw_line": None}
+    first_at = f"{first['source_file']}:{first['line_number']}"
+    return {**row, "verdict": "quarantine", "reason": "conflicting_duplicate", "raw_line": None,
+            "detail": CONFLICT_DETAIL.format(event_id=row["event_id"], first_at=first_at)}
+
+
+def from_table(rows: Any, clean_columns: Sequence[str], folder: Path, run_id: str) -> Received:
+    """:func:`receive` over an Arrow table (a test's rows, or a classic session's ``toArrow()``),
+    its duplicates judged."""
+    got = receive(rows.to_batches(max_chunksize=landing.BATCH_ROWS), rows.schema, clean_columns, folder, run_id)
+    judge_duplicates(got)
+    return got
