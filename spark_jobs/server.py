@@ -65,12 +65,14 @@ def log_path(settings: Settings) -> Path:
     return settings.state_dir / "logs" / "spark-connect.log"
 
 
-def server_command(settings: Settings, port: int, *, java_options: str = "", quick_jit: bool = False) -> list[str]:
-    """The foreground ``spark-submit`` of the Connect server with the project's Spark settings."""
+def server_command(settings: Settings, port: int, *, java_options: str = "", quick_jit: bool = False,
+                   host: str = "127.0.0.1") -> list[str]:
+    """The foreground ``spark-submit`` of the Connect server with the project's Spark settings
+    (``host``: the address it listens on; loopback unless a container serves other hosts)."""
     work = settings.state_dir / "spark"
     conf = spark_conf(settings, java_options=java_options, quick_jit=quick_jit)
     conf.update({
-        "spark.connect.grpc.binding.address": "127.0.0.1",   # loopback only
+        "spark.connect.grpc.binding.address": host,
         "spark.connect.grpc.binding.port": str(port),
         "spark.local.dir": str(work / "tmp"),                # shuffle and spill files: not /tmp
         "spark.sql.warehouse.dir": str(work / "warehouse"),
@@ -82,15 +84,20 @@ def server_command(settings: Settings, port: int, *, java_options: str = "", qui
     return [*cmd, "spark-internal"]
 
 
+def _server_env(settings: Settings) -> dict[str, str]:
+    (settings.state_dir / "spark" / "tmp").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_CONNECT_MODE="0", PYSPARK_PYTHON=sys.executable)
+    if settings.spark_master.startswith("local"):
+        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # no "hostname resolves to a loopback address"
+    return env
+
+
 def start(settings: Settings, *, port: int | None = None, tie_to_parent: bool = False,
           java_options: str = "", quick_jit: bool = False) -> tuple[subprocess.Popen, str]:
     """Start the server (returns at once: see :func:`wait_ready`). (process, sc:// URL)."""
     port = port or procs.free_port()
     work = settings.state_dir / "spark"
-    (work / "tmp").mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_CONNECT_MODE="0", PYSPARK_PYTHON=sys.executable)
-    if settings.spark_master.startswith("local"):
-        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # no "hostname resolves to a loopback address"
+    env = _server_env(settings)
     proc = procs.spawn(server_command(settings, port, java_options=java_options, quick_jit=quick_jit),
                        log_path(settings), env=env,
                        cwd=work, tie_to_parent=tie_to_parent)
@@ -220,3 +227,28 @@ class Attached:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """``python -m spark_jobs.server serve --host 0.0.0.0 --port 15002``: the server in this
+    process's place (exec), its log on stdout: the docker-compose ``spark`` service. Its clients
+    set ``spark_remote`` to ``sc://HOST:PORT`` and must share its state folder (same path)."""
+    import argparse
+
+    from core import config
+
+    ap = argparse.ArgumentParser(prog="python -m spark_jobs.server serve", description=serve.__doc__)
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ap.add_argument("--port", type=int, default=15002, help="gRPC port (default 15002, Spark Connect's)")
+    args = ap.parse_args(argv)
+    settings = config.load()
+    cmd, env = server_command(settings, args.port, host=args.host), _server_env(settings)
+    os.chdir(settings.state_dir / "spark")
+    os.execve(cmd[0], cmd, env)
+    return 0   # not reached
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "serve":
+        sys.exit(serve(sys.argv[2:]))
+    sys.exit("usage: python -m spark_jobs.server serve [--host HOST] [--port PORT]")

@@ -166,3 +166,33 @@ def test_a_remote_server_that_cannot_see_the_state_folder_is_a_clear_error(tmp_p
     assert "the Spark server cannot read the increment's files" in res.stderr, res.stdout[-1500:] + res.stderr[-1500:]
     assert "STUDENTFLOW_STATE_DIR" in res.stderr and "Traceback" not in res.stderr
     assert counts(Path(env["STUDENTFLOW_WAREHOUSE"])) == (0, 0, 0, 0)
+
+
+def test_the_compose_spark_service_serves_a_normalize_by_its_url(tmp_path):
+    """The docker-compose `spark` service's own command (read from docker-compose.yml), run here as
+    a process (no docker engine here: the container is the only thing not exercised), on a free
+    loopback port instead of 0.0.0.0:15002; a normalize in another process that shares its state
+    folder, as the `app` container does, attaches by URL and commits every line."""
+    import yaml
+
+    service = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))["services"]["spark"]
+    cmd = list(service["command"])
+    assert cmd[:4] == ["python", "-m", "spark_jobs.server", "serve"]
+    port = procs.free_port()
+    cmd[0] = sys.executable
+    cmd[cmd.index("--port") + 1], cmd[cmd.index("--host") + 1] = str(port), "127.0.0.1"
+    env = stack_env(tmp_path, own_spark=True)
+    pairs = generate(2_000, seed=8)
+    write_staging(pairs, Path(env["STUDENTFLOW_STAGING_DIR"]))
+    proc = procs.spawn(cmd, tmp_path / "spark-service.log", env=env, cwd=REPO, tie_to_parent=True)
+    try:
+        procs.wait_until(lambda: procs.port_in_use(port), timeout=180, what="the spark service", proc=proc,
+                         log_path=tmp_path / "spark-service.log")
+        assert "SparkConnectServer" in procs.pid_cmdline(proc.pid)   # exec'd: the service's PID is the JVM's
+        res = sf({**env, "STUDENTFLOW_SPARK_REMOTE": f"sc://127.0.0.1:{port}"}, "normalize", "--json", timeout=600)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    finally:
+        procs.stop_pid(proc.pid, timeout=15)
+    want = expected_counts(pairs)
+    assert counts(Path(env["STUDENTFLOW_WAREHOUSE"])) == (1, 2_000, want["clean"], want["quarantine"])
+    assert not procs.pid_alive(proc.pid)

@@ -95,8 +95,8 @@ def _image_tag(image: str) -> str:
 # --- the file itself -------------------------------------------------------------------------
 
 def test_compose_file_parses_with_the_expected_services(services, compose):
-    assert set(services) == {"kafka", "connect", "connect-apply", "app"}
-    assert set(compose["volumes"]) == {"kafka-data", "staging", "data", "drop"}
+    assert set(services) == {"kafka", "connect", "spark", "connect-apply", "app"}
+    assert set(compose["volumes"]) == {"kafka-data", "staging", "data", "drop", "state"}
 
 
 def test_compose_validates_with_the_docker_compose_cli():
@@ -236,6 +236,23 @@ def test_app_points_at_the_compose_kafka_and_connect(services):
     assert props["bootstrap.servers"] == env["STUDENTFLOW_BOOTSTRAP_SERVERS"]
     host, port = props["rest.advertised.host.name"], props["rest.advertised.port"]
     assert host in services and env["STUDENTFLOW_CONNECT_URL"] == f"http://{host}:{port}"
+
+
+def test_app_attaches_to_the_spark_service_which_sees_its_state_folder(services):
+    """The app's Spark work runs on the `spark` service (its own command is run for real in
+    tests/integration/test_spark_server.py): the URL names that service and the port it serves
+    on, both mount the state volume where STUDENTFLOW_STATE_DIR says (the increments' files the
+    app cuts are read by the server), and the app starts only once the server answers."""
+    env, spark = _env(services["app"]), services["spark"]
+    cmd = spark["command"]
+    host, port = env["STUDENTFLOW_SPARK_REMOTE"].removeprefix("sc://").split(":")
+    assert host == "spark" and (spark.get("hostname") == "spark" or "spark" in services)
+    assert cmd[cmd.index("--port") + 1] == port and cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    assert port in " ".join(spark["healthcheck"]["test"])
+    for svc in ("app", "spark"):
+        state = [t for s, t, _ in _mounts(services[svc]) if s == "state"]
+        assert state == [_env(services[svc])["STUDENTFLOW_STATE_DIR"]], svc
+    assert services["app"]["depends_on"]["spark"] == {"condition": "service_healthy"}
 
 
 # --- ports, commands, dependencies ------------------------------------------------------------
