@@ -11,8 +11,13 @@ from core.errors import DataError, ExitCode, StudentflowError, UsageError
 from core.warehouse import SOURCE_TABLES, require_tables
 
 
-def _tail_errors(output: str, limit: int = 12) -> list[str]:
+def _tail_errors(output: str, limit: int = 16) -> list[str]:
+    """dbt's error as it printed it: from "Encountered an error" on (its text, the lines of the
+    file it could not read, the raw error), else the lines that name an error."""
     lines = [ln.rstrip() for ln in output.splitlines() if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if "Encountered an error" in ln), None)
+    if start is not None:
+        return lines[start:start + limit]
     keep = [ln for ln in lines if any(w in ln for w in ("Error", "error", "ERROR", "FAIL"))]
     return (keep or lines)[-limit:]
 

@@ -169,7 +169,8 @@ def test_dbt_that_fails_before_any_model(tmp_path, monkeypatch, capsys):
     assert err[-1] == ("studentflow: error: dbt build failed before running any model "
                        f"-> see the lines above and {logs / 'dbt.log'}")
     assert code == ExitCode.SETUP
-    assert any("dbt_project.yml" in line for line in err[:-1]), err   # the lines above name the file
+    above = "\n".join(err[:-1])   # dbt's own error, the lines it could not parse and why
+    assert "Syntax error near line 2" in above and "version: [1.0" in above and "found unexpected end" in above, above
 
 
 def test_a_staging_file_cut_between_the_plan_and_the_read(tmp_path):
