@@ -216,16 +216,19 @@ class Follow(Pipeline):
                 self.lag = LagWatch(self.settings)
                 self.lag.start()
                 self._warm_engines()
+                self.stopping.check()   # a signal while the engines warmed: no traffic, no loop
                 if self.follow_options.rate > 0:
                     self.traffic = Traffic(self.settings, self.follow_options.rate, self.options.malformed_rate)
                     self.traffic.start()
                 self._loop()
-            except KeyboardInterrupt:   # a second signal: stop now (an increment in flight rolls back)
-                self.stopping.set()
+            except BaseException as exc:   # a later second signal: stop now (an increment in flight rolls back)
+                if not self.stopping.is_set():
+                    raise
+                self.stopped_in_flight(exc)
             finally:
-                if self.stopping.is_set():
-                    self.stop_reason = "stopped by a signal"
+                self.stopping.unwind()   # from here on a signal never interrupts stopping what the run started
                 self._shutdown()
+        self.stop_reason = self.stopping.reason() or self.stop_reason
         self.summary.total_seconds = time.perf_counter() - t0
         self._summarize()
         return self.summary
@@ -348,12 +351,14 @@ class Follow(Pipeline):
         return " | ".join(parts)
 
     def _shutdown(self) -> None:
-        if self.post is not None:   # stopped by a signal: the last gate and report still finish
-            self.post.join(timeout=120)
-            if self.post_error is not None:
+        if self.post is not None:   # stopped by a signal: the last gate and report still finish ...
+            deadline = time.monotonic() + 120
+            while self.post.is_alive() and time.monotonic() < deadline and not self.stopping.forced_by:
+                self.post.join(timeout=0.2)   # ... unless a later signal asks to stop at once
+            if self.post_error is not None and not self.stopping.forced_by:
                 self.say(f"    the last increment's gate or report failed: {self.post_error}")
         if self.checker is not None:
-            self.checker.stop()
+            self.checker.stop(timeout=1 if self.stopping.forced_by else 10)
         if self.lag is not None:
             self.lag.stop()
         if self.traffic is not None:

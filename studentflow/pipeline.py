@@ -21,7 +21,7 @@ from typing import Any, Callable
 from core.config import Settings
 from core.errors import DataError, StudentflowError
 from studentflow import shortfall
-from studentflow.signals import StopRequest, stop_on_signal
+from studentflow.signals import StopRequest, in_flight, stop_on_signal
 
 
 @dataclass
@@ -123,18 +123,32 @@ class Pipeline:
         t0 = self.t0 = time.perf_counter()
         # SIGTERM / Ctrl-C: the run unwinds at its next safe point (see studentflow.signals), the
         # stack it started is stopped, and the exit says it was interrupted.
+        # A signal makes the run end with a summary saying how it stopped (the CLI exits 130).
         with stop_on_signal(self.stopping, "the run stops after its current step, and stops what it started"):
             try:
                 self._run()
+            except BaseException as exc:
+                if not self.stopping.is_set():
+                    raise
+                self.stopped_in_flight(exc)
             finally:
+                self.stopping.unwind()   # from here on a signal never interrupts stopping what the run started
+                if self.normalizer is not None and "lines_read" not in self.summary.counts:
+                    self.summary.counts.update(self.normalizer.totals.counts())   # committed before a stop
                 if self.started_stack and not self.options.keep_stack:
                     from studentflow import stack
                     stopped = stack.down(self.settings)
                     if stopped:
                         self.say(f"==> stopped the stack this run started ({', '.join(stopped)})")
-        self.stopping.check()   # a signal that came during the last steps is not lost
+        self.summary.stop_reason = self.stopping.reason() or ""
         self.summary.total_seconds = time.perf_counter() - t0
         return self.summary
+
+    def stopped_in_flight(self, exc: BaseException) -> None:
+        """A signal stopped the run: said as what it is, never as a failure of the stack."""
+        note = in_flight(exc)
+        if note:
+            self.say("    " + note)
 
     def _run(self) -> None:
         from studentflow.engines import WarmSpark
@@ -170,6 +184,10 @@ class Pipeline:
                 self.say("==> --no-produce and no stack running: normalizing what is already in staging")
             self._preload()   # GX's imports while this process mostly waits on the Spark server
             self._normalize()
+        except BaseException:
+            if self.stopping.is_set():
+                self.stopping.unwind()   # stopped: releasing Spark below is not interrupted by a later signal
+            raise
         finally:
             if self.normalizer is not None:
                 self.normalizer.abandon()

@@ -71,24 +71,34 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     import json
     import sys
 
+    from studentflow.signals import stop_on_signal
+
     out = sys.stderr if args.json else sys.stdout
     say = lambda m: print(m, file=out, flush=True)  # noqa: E731
     if args.follow:
         from studentflow.follow import Follow, FollowOptions, tty_status
 
         opts.produce = False
-        summary = Follow(settings, opts, FollowOptions(args.rate, args.interval, args.duration), progress=say,
-                         status=tty_status(out)).run()
+        runner = Follow(settings, opts, FollowOptions(args.rate, args.interval, args.duration), progress=say,
+                        status=tty_status(out))
     else:
-        summary = Pipeline(settings, opts, progress=say).run()
-    if args.json:
-        print(json.dumps(summary.as_json(), sort_keys=True))
-    else:
-        _print_summary(summary)
+        runner = Pipeline(settings, opts, progress=say)
+    # The run handles SIGTERM / Ctrl-C itself (studentflow.signals); this outer handler, on the same
+    # request, keeps a signal that comes as the run ends from killing the process before its summary.
+    with stop_on_signal(runner.stopping, "stopping"):
+        summary = runner.run()
+        runner.stopping.unwind()
+        if args.json:
+            print(json.dumps(summary.as_json(), sort_keys=True), flush=True)
+        else:
+            _print_summary(summary)
     if summary.gate_passed is False:
         say("data-quality gate FAILED: see the table above and the Data Docs"
             + (f" ({summary.gate_failures} failing increment(s))" if summary.gate_failures else ""))
         return ExitCode.FAILED
+    if runner.stopping.by_signal:
+        print(f"studentflow: interrupted ({summary.stop_reason})", file=sys.stderr, flush=True)
+        return ExitCode.INTERRUPTED
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.rss import parent_map
+from core.errors import ExitCode
 from core.procs import pid_alive
 from tests.integration.stackutil import REPO, sf, stack_env
 
@@ -106,7 +107,7 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     helpers = [pid for pid, cmd in _children(proc.pid).items() if "multiprocessing" in cmd]   # + its resource tracker
     assert len([p for p in helpers if "spawn_main" in _children(proc.pid)[p]]) == 1, _children(proc.pid)
     out, err = _sigterm(proc)
-    assert proc.returncode == 0, err[-3000:]
+    assert proc.returncode == ExitCode.INTERRUPTED, err[-3000:]   # stopped by a signal, the summary printed
     assert "Traceback" not in err
     deadline = time.monotonic() + 10       # the resource tracker ends once its last client has
     while any(pid_alive(p) for p in helpers) and time.monotonic() < deadline:
@@ -116,7 +117,7 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     assert "==> engines warm in" in err and err.index("==> engines warm in") < err.index("events sent")
     summary = json.loads(out.strip().splitlines()[-1])
     c = summary["counts"]
-    assert summary["stop_reason"] == "stopped by a signal" and summary["balance_ok"] is True
+    assert summary["stop_reason"] == "stopped by SIGTERM" and summary["balance_ok"] is True
     assert c["increments"] >= 2 and c["produced"] > 0
     # every staged line is normalized or still waiting, nothing else
     assert c["lines_read"] + c["staged_not_yet_normalized"] == _staged_lines(env)
