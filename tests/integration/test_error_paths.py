@@ -76,7 +76,7 @@ def test_stack_up_with_a_connect_url_starts_nothing(tmp_path):
 
 @pytest.fixture(scope="module")
 def stack_a(tmp_path_factory):
-    """A stack whose Connect worker stages into folder a/ (its environment when it started)."""
+    """A running stack (broker, Connect worker) for the module."""
     tmp = tmp_path_factory.mktemp("stack_a")
     env = stack_env(tmp, STUDENTFLOW_STAGING_DIR=str(tmp / "a"))
     sf(env, "stack", "up", check=True, timeout=300)
@@ -92,23 +92,6 @@ def test_stack_up_for_another_kafka_while_one_runs(stack_a):
                               "is configured -> run `studentflow stack down` first")
     assert res.returncode == ExitCode.SETUP
     assert status(env)["running"]   # the running stack is left alone
-
-
-def test_run_whose_events_do_not_reach_the_staging_folder_it_reads(stack_a):
-    """The broker is up, the disk has room, the sink is RUNNING and caught up: it stages into a/,
-    the run reads b/. Neither the broker nor the disk explains it: the generic shortfall."""
-    env, tmp, _st = stack_a
-    res = sf(dict(env, STUDENTFLOW_STAGING_DIR=str(tmp / "b")), "run", "--count", "50", "--sink-timeout", "60",
-             timeout=400)
-    assert res.stderr.strip().splitlines()[-1] == (
-        "studentflow: error: only 0 of 50 acknowledged events reached staging "
-        "-> check `studentflow connect status`; the worker log says why")
-    assert res.returncode == ExitCode.FAILED and "Traceback" not in res.stderr
-    assert aw_lines(tmp / "a") == 50   # they went to the other folder
-
-
-def aw_lines(folder: Path) -> int:
-    return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.txt"))
 
 
 REJECT_ALL = '{"type": "object", "properties": {"value": {"type": "object", "required": ["never_sent"]}}}'
