@@ -8,25 +8,92 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 PROC = Path("/proc")
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-METHODS = ("original", "studentflow")
-SCENARIOS = ("after_the_fact", "live")
+STUDENTFLOW, CORRECTED, AS_SHIPPED = "studentflow", "corrected", "as_shipped"
+METHODS = (STUDENTFLOW, CORRECTED, AS_SHIPPED)
+HEADLINE = CORRECTED            # the headline ratio is the corrected original's against studentflow
+SCENARIOS = ("cold", "warm", "cold_live", "warm_live")
+DEFAULT_SCENARIOS = ("cold", "warm")
+# The six orders of the three methods, listed so that studentflow and the corrected original
+# (the headline pair) swap places from one run to the next; over six runs every method goes
+# first twice and every pair of methods runs in each order three times.
+ORDERS = ((STUDENTFLOW, CORRECTED, AS_SHIPPED), (CORRECTED, STUDENTFLOW, AS_SHIPPED),
+          (STUDENTFLOW, AS_SHIPPED, CORRECTED), (CORRECTED, AS_SHIPPED, STUDENTFLOW),
+          (AS_SHIPPED, STUDENTFLOW, CORRECTED), (AS_SHIPPED, CORRECTED, STUDENTFLOW))
 
 
 # --------------------------------------------------------------------------- order and medians
-def method_order(run_index: int) -> tuple[str, str]:
-    """Run 0: the original first; run 1: studentflow first; and so on (alternated)."""
-    return METHODS if run_index % 2 == 0 else METHODS[::-1]
+def check_runs(runs: int) -> str | None:
+    """Why ``runs`` cannot be used (None: it can): runs come in pairs, so that each method of the
+    headline pair goes first as often as the other."""
+    if runs < 2 or runs % 2:
+        return f"--runs must be an even number of at least 2 (got {runs}); 6 or more for figures"
+    return None
 
 
-def schedule(runs: int, scenarios: Sequence[str] = SCENARIOS) -> list[tuple[int, str, str]]:
-    """Every (run, scenario, method) in the order they run: per run, each scenario with both
+def method_order(run_index: int, methods: Sequence[str] = METHODS) -> tuple[str, ...]:
+    """The order of the methods in run ``run_index`` (ORDERS in turn; ``methods``: a subset)."""
+    return tuple(m for m in ORDERS[run_index % len(ORDERS)] if m in methods)
+
+
+def schedule(runs: int, scenarios: Sequence[str] = DEFAULT_SCENARIOS,
+             methods: Sequence[str] = METHODS) -> list[tuple[int, str, str]]:
+    """Every (run, scenario, method) in the order they run: per run, each scenario with the
     methods in that run's order."""
-    return [(i, sc, m) for i in range(runs) for sc in scenarios for m in method_order(i)]
+    return [(i, sc, m) for i in range(runs) for sc in scenarios for m in method_order(i, methods)]
+
+
+def quick_jit(scenario: str, events: int) -> bool:
+    """Does studentflow's Spark server get the quick JIT in this scenario? (Then the original's
+    Spark gets it too.) The rule of ``studentflow run`` (studentflow/pipeline.py): a server the run
+    starts for itself, producing fewer than QUICK_JIT_LINES events. Only ``cold_live`` has such a
+    server: after the fact a cold studentflow starts its stack's server with `stack up` (kept, no
+    quick JIT); a warm one reuses its stack's."""
+    from spark_jobs.session import QUICK_JIT_LINES
+
+    return scenario == "cold_live" and events < QUICK_JIT_LINES
+
+
+class Window:
+    """THE timing definition, for bench/run.py and bench/compare.py alike: process wall from the
+    start of a method's work (launching its first timed process, or the go signal to a warm
+    original's process) to its outputs written (its last timed process exited, or the original's
+    result file appeared: it writes that file after its last output). ``wall0``/``wall1``: the epoch
+    time at both ends, for the live figure (from the first produced event instead of the start)."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter, wall: Callable[[], float] = time.time) -> None:
+        self.clock, self.wall = clock, wall
+        self.t0 = self.t1 = self.wall0 = self.wall1 = None
+
+    def start(self) -> "Window":
+        self.t0, self.wall0 = self.clock(), self.wall()
+        return self
+
+    def stop(self) -> float:
+        self.t1, self.wall1 = self.clock(), self.wall()
+        return self.seconds
+
+    @property
+    def seconds(self) -> float:
+        return round(self.t1 - self.t0, 3)
+
+
+def wait_until(done: Callable[[], bool], tick: Callable[[], None] = lambda: None, *, interval: float = 0.1,
+               timeout: float | None = None, clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Call ``tick`` (a CPU sample) every ``interval`` s until ``done()``; False on ``timeout``."""
+    end = None if timeout is None else clock() + timeout
+    while not done():
+        if end is not None and clock() > end:
+            return False
+        tick()
+        sleep(interval)
+    return True
 
 
 def median(values: Iterable[float | None]) -> float | None:
@@ -36,7 +103,7 @@ def median(values: Iterable[float | None]) -> float | None:
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    """original / studentflow: > 1 means studentflow is faster."""
+    """method / studentflow: > 1 means studentflow is faster."""
     if numerator is None or not denominator:
         return None
     return numerator / denominator
@@ -98,10 +165,17 @@ class CpuAccount:
         self.roles: dict[tuple[int, int], str] = {}
         self.samples = 0
 
-    def add_root(self, pid: int, role: str) -> None:
+    def add_root(self, pid: int, role: str, *, from_now: bool = False) -> None:
+        """``from_now``: a process that was already running (a warm original's): only the CPU it
+        and its descendants use from now on counts."""
         self.roots[pid] = role
         self.tracked[pid] = role
         self.sample()
+        if from_now:
+            tree = self._tree(pid, self._children())
+            for key in self.last:
+                if key[0] in tree:
+                    self.base[key] = self.last[key]
 
     def add_existing(self, pid: int, role: str) -> None:
         st = read_stat(pid, self.proc)
@@ -113,18 +187,28 @@ class CpuAccount:
         self.roles[key] = role
         self.tracked[pid] = role
 
+    def _children(self) -> dict[int, list[int]]:
+        children: dict[int, list[int]] = {}
+        for pid, ppid in _parents(self.proc).items():
+            children.setdefault(ppid, []).append(pid)
+        return children
+
+    @staticmethod
+    def _tree(root: int, children: Mapping[int, list[int]]) -> set[int]:
+        out, todo = {root}, list(children.get(root, ()))
+        while todo:
+            pid = todo.pop()
+            out.add(pid)
+            todo.extend(children.get(pid, ()))
+        return out
+
     def sample(self) -> None:
         """Read every tracked process and every descendant of a root."""
         if self.roots:
-            children: dict[int, list[int]] = {}
-            for pid, ppid in _parents(self.proc).items():
-                children.setdefault(ppid, []).append(pid)
+            children = self._children()
             for root, role in self.roots.items():
-                todo = list(children.get(root, ()))
-                while todo:
-                    pid = todo.pop()
+                for pid in self._tree(root, children):
                     self.tracked.setdefault(pid, role)
-                    todo.extend(children.get(pid, ()))
         for pid, role in self.tracked.items():
             st = read_stat(pid, self.proc)
             if st is None:
@@ -148,35 +232,56 @@ class CpuAccount:
 
 
 # --------------------------------------------------------------------------- summary
-def summarize(runs: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Medians per scenario and method (wall, CPU, stages) and the ratios original / studentflow.
+def spread(values: Iterable[float | None]) -> dict[str, Any] | None:
+    """Median, min and max of the measured values (None: not measured), and how many there were."""
+    got = [v for v in values if v is not None]
+    if not got:
+        return None
+    return {"median": _round(statistics.median(got)), "min": _round(min(got)), "max": _round(max(got)), "n": len(got)}
 
-    ``runs`` holds one dict per method run: ``scenario``, ``method``, ``wall_s``, ``cpu_s`` and
-    ``stages`` (name -> seconds).
+
+def measured(run: Mapping[str, Any]) -> bool:
+    return run.get("wall_s") is not None and not run.get("error")
+
+
+def _method_summary(mine: list[Mapping[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in mine if measured(r)]
+    names = list(dict.fromkeys(n for r in ok for n in r.get("stages", {})))
+    return {"runs": len(mine), "ok": len(ok),
+            "failed": [{"run": r["run"], "error": r.get("error") or "not measured"} for r in mine if not measured(r)],
+            "wall_s": spread(r["wall_s"] for r in ok), "cpu_s": spread(r.get("cpu_s") for r in ok),
+            "kept_rows": spread(r.get("kept_rows") for r in ok),
+            "median_stages_s": {n: _round(median(r.get("stages", {}).get(n) for r in ok)) for n in names}}
+
+
+def run_ratios(runs: list[Mapping[str, Any]], method: str, scenario: str) -> dict[str, Any]:
+    """``method`` / studentflow run by run (the pair of one run index), for the pairs where both
+    were measured: median, min and max of the wall and CPU ratios, and the pairs left out."""
+    by_run: dict[int, dict[str, Mapping[str, Any]]] = {}
+    for r in runs:
+        if r["scenario"] == scenario and r["method"] in (method, STUDENTFLOW):
+            by_run.setdefault(r["run"], {})[r["method"]] = r
+    pairs = [(v[method], v[STUDENTFLOW]) for _i, v in sorted(by_run.items())
+             if len(v) == 2 and measured(v[method]) and measured(v[STUDENTFLOW])]
+    return {"wall": spread(ratio(a["wall_s"], b["wall_s"]) for a, b in pairs),
+            "cpu": spread(ratio(a.get("cpu_s"), b.get("cpu_s")) for a, b in pairs),
+            "pairs": len(pairs), "pairs_left_out": len(by_run) - len(pairs)}
+
+
+def summarize(runs: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per scenario: per method its runs, failures (counted, with their errors), the spread of wall,
+    CPU and kept rows over the measured runs; and each original's ratio to studentflow as the
+    median (min, max) of the per-run ratios.
+
+    ``runs`` holds one dict per method run: ``run``, ``scenario``, ``method``, ``wall_s`` (None when
+    not measured), ``error`` (a failed run), ``cpu_s``, ``kept_rows`` and ``stages`` (name -> s).
     """
     out: dict[str, Any] = {}
     for sc in dict.fromkeys(r["scenario"] for r in runs):
-        per: dict[str, Any] = {}
-        for m in METHODS:
-            mine = [r for r in runs if r["scenario"] == sc and r["method"] == m and r.get("wall_s") is not None]
-            if not mine:
-                continue
-            names = list(dict.fromkeys(n for r in mine for n in r.get("stages", {})))
-            per[m] = {"runs": len(mine), "wall_s": [r["wall_s"] for r in mine],
-                      "median_wall_s": _round(median(r["wall_s"] for r in mine)),
-                      "cpu_s": [r.get("cpu_s") for r in mine],
-                      "median_cpu_s": _round(median(r.get("cpu_s") for r in mine)),
-                      "median_stages_s": {n: _round(median(r.get("stages", {}).get(n) for r in mine)) for n in names}}
-        if len(per) == 2:
-            o, s = per["original"], per["studentflow"]
-            per["ratio_wall"] = _round(ratio(o["median_wall_s"], s["median_wall_s"]))
-            per["ratio_cpu"] = _round(ratio(o["median_cpu_s"], s["median_cpu_s"]))
-            by_run: dict[int, dict[str, float]] = {}
-            for r in runs:
-                if r["scenario"] == sc and r.get("wall_s") is not None:
-                    by_run.setdefault(r["run"], {})[r["method"]] = r["wall_s"]
-            per["median_of_run_ratios"] = _round(median(
-                ratio(v.get("original"), v.get("studentflow")) for v in by_run.values() if len(v) == 2))
+        mine = {m: [r for r in runs if r["scenario"] == sc and r["method"] == m] for m in METHODS}
+        per: dict[str, Any] = {"methods": {m: _method_summary(rs) for m, rs in mine.items() if rs}, "ratios": {}}
+        if mine[STUDENTFLOW]:
+            per["ratios"] = {m: run_ratios(runs, m, sc) for m in METHODS[1:] if mine[m]}
         out[sc] = per
     return out
 

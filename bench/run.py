@@ -169,20 +169,29 @@ def _loadavg() -> list[float] | None:
 
 
 def _run_baseline(settings: config.Settings, bootstrap: str, expect: int, work: Path) -> dict[str, Any]:
+    """The as-shipped original on the same topic, timed as bench/compare.py times it
+    (compare_lib.Window: from its launch to its result file, written after its last output)."""
+    from bench import compare_lib
+
     js = work / "original.json"
     cmd = [sys.executable, "-m", "bench.baseline_original", "--bootstrap", bootstrap, "--topic", settings.topic,
            "--expect", str(expect), "--out-dir", str(work / "original"), "--json-out", str(js),
            "--master", settings.spark_master]
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=config.PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t
+    env = {**os.environ, "STUDENTFLOW_STATE_DIR": str(settings.state_dir)}   # the same Spark settings as the run's
+    win = compare_lib.Window().start()
+    with open(work / "original.err", "w") as err:
+        proc = subprocess.Popen(cmd, cwd=config.PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        compare_lib.wait_until(lambda: js.is_file() or proc.poll() is not None, interval=0.05)
+        win.stop()
+        proc.wait()
     if proc.returncode != 0 or not js.is_file():
-        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        tail = " | ".join((work / "original.err").read_text(errors="replace").strip().splitlines()[-3:])
         raise StudentflowError(f"the original-method baseline failed (exit {proc.returncode}): {tail}",
                                f"run it alone: {' '.join(cmd)}")
     out = json.loads(js.read_text())
-    out["process_wall_s"] = round(wall, 3)
-    out["seconds"] = round(out["seconds"], 3)
+    out["phases_total_s"] = round(out["seconds"], 3)
+    out["seconds"] = out["process_wall_s"] = win.seconds
+    out["dropped_silently"] = out["dropped"]
     out["timings"] = {k: round(v, 3) for k, v in out["timings"].items()}
     return out
 

@@ -38,8 +38,20 @@ def test_flexible_age_joins_every_digit_of_the_age_part():
     assert quiet("Bob,Martin,age: 1 9,Physique")[0]["age"] == 19
     assert quiet("Bob,Martin,age:-3,Physique")[0]["age"] == 3          # the sign is not a digit
     assert quiet("Bob,Martin,AGE=2a1,Physique")[0]["age"] == 21
-    assert quiet("Bob, Martin , age:19 ,  biologie  ")[0] == {"first_name": "Bob", "last_name": "Martin",
-                                                               "age": 19, "major": "biologie"}  # CSV fields stripped
+    # CSV fields as written (the notebook did not strip them: "  biologie  " is its own group)
+    assert quiet("Bob, Martin , age:19 ,  biologie  ")[0] == {"first_name": "Bob", "last_name": " Martin ",
+                                                               "age": 19, "major": "  biologie  "}
+    assert quiet("Alice,Dupont, 22 ,Chimie")[0]["age"] == 22             # int() ignores the spaces
+
+
+def test_csv_takes_the_first_four_fields():
+    assert quiet("Alice,Dupont,22,Chimie,extra,more")[0] == {"first_name": "Alice", "last_name": "Dupont",
+                                                            "age": 22, "major": "Chimie"}
+    # a truncated JSON event with four commas or more is CSV to the notebook: the first field
+    # holding "age" gives the digits of its value
+    rec, printed = quiet('{"event_id":"x","student_id":"y","emitted_at":"2025","age":23,"ma')
+    assert rec == {"first_name": '{"event_id":"x"', "last_name": '"student_id":"y"', "age": 23,
+                   "major": '"age":23'} and printed == []
 
 
 def test_json_first_keeps_spacing_and_case_of_major():
@@ -106,8 +118,10 @@ def test_original_outcomes_on_generated_messages():
     t = out["totals"]
     assert t["messages"] == 3000 == t["original_kept"] + t["original_dropped"]
     by = out["by_kind"]
-    for kind in ("non_student_text", "empty", "age_not_a_number", "truncated_json"):
+    for kind in ("non_student_text", "empty", "age_not_a_number"):
         assert by[kind]["original_kept"] == 0 and by[kind]["original_dropped"] == by[kind]["count"] > 0
+    # cut after a few fields: dropped; cut after four commas or more: CSV to the notebook, kept
+    assert 0 < by["truncated_json"]["original_kept"] < by["truncated_json"]["count"]
     # missing fields are kept as ''/0: studentflow quarantines them, the original counts them
     for kind in ("missing_age", "missing_major", "missing_name", "age_out_of_range", "unknown_major"):
         assert by[kind]["original_dropped"] == 0 and by[kind]["original_kept"] > 0
@@ -121,3 +135,45 @@ def test_original_outcomes_on_generated_messages():
     assert t["dropped_quarantinable"] == t["original_dropped"]
     expected = analysis.expected_studentflow_counts(by, generate.EXPECTED)
     assert sum(expected["verdicts"].values()) == 3000
+
+
+class FakeMessage:
+    def __init__(self, value):
+        self._value = value
+
+    def value(self):
+        return self._value
+
+    def error(self):
+        return None
+
+
+class FakeConsumer:
+    """Stands in for the Kafka client (the loop's logic only; bench.compare runs it on the real
+    broker): each poll returns the next item and advances a fake clock by one second."""
+
+    def __init__(self, items, clock):
+        self.items, self.clock, self.closed = list(items), clock, False
+
+    def poll(self, timeout):
+        self.clock["t"] += timeout
+        return FakeMessage(self.items.pop(0)) if self.items and self.items[0] is not None else \
+            (self.items.pop(0) if self.items else None)
+
+    def close(self):
+        self.closed = True
+
+
+def test_the_loop_ends_after_idle_seconds_without_a_message():
+    from bench.baseline_original import consume
+    clock = {"t": 0.0}
+    # two empty polls (the group join) before the first message, a gap of two shorter than the
+    # idle time, then nothing: the loop reads all five and stops on its own, no count given
+    items = [None, None, b"a", b"b", None, None, b"c", b"d", "e".encode()]
+    c = FakeConsumer(items, clock)
+    msgs, idle = consume(c, idle=3.0, first_timeout=300.0, clock=lambda: clock["t"])
+    assert msgs == ["a", "b", "c", "d", "e"] and c.closed
+    assert idle == 4.0                                   # polled until more than 3 s without a message
+    clock2 = {"t": 0.0}
+    msgs, _ = consume(FakeConsumer([], clock2), idle=3.0, first_timeout=10.0, clock=lambda: clock2["t"])
+    assert msgs == [] and clock2["t"] == 11.0            # an empty topic: ends after first_timeout
