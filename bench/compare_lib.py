@@ -1,5 +1,7 @@
-"""Pure parts of the comparison with the original method (bench/compare.py): run order, medians,
-CPU accounting from /proc, and the per-stage summary.
+"""Pure parts of the comparison with the original method (bench/compare.py, bench/compare_run.py):
+the paired run order, the one timing definition (:class:`Window`, bench/run.py uses it too), CPU
+accounting from /proc, the summary (failures counted, median of the per-run ratios with min-max),
+and parsing `studentflow run`'s summary.
 
 Nothing here starts a process; everything reads what it is given (a /proc-like folder included),
 so tests/unit/test_bench_compare.py checks it on fake data.
