@@ -39,6 +39,21 @@ class StopRequest(threading.Event):
         self.unwinding = False
         self._stopped_work = False   # a signal came before the command began to unwind
 
+    def is_set(self) -> bool:
+        # A plain attribute, not only the Event's flag: the handler never takes the Event's lock
+        # (the main thread it interrupts may hold it, inside wait(): Event.set() there never returns).
+        return self.signal_name is not None or super().is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Event.wait that also sees a signal's request within 0.1 s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            super().wait(left)
+        return True
+
     def check(self) -> None:
         if self.is_set():
             raise KeyboardInterrupt
@@ -67,8 +82,7 @@ class StopRequest(threading.Event):
         "force" (raise KeyboardInterrupt now), "hurry" (stop at once, but the command is already
         stopping what it started: no raise) or "again" (already stopping at once)."""
         if self.first_at is None:
-            self.signal_name, self.first_at = name, now
-            self.set()
+            self.first_at, self.signal_name = now, name   # is_set() from here on
             return "first"
         if now - self.first_at < DUPLICATE_WINDOW:
             return "duplicate"

@@ -75,3 +75,23 @@ def test_what_a_library_made_of_the_interrupt_is_named_as_an_effect_of_the_stop(
     note = in_flight(ConnectionRefusedError(111, "Connection refused"))
     assert note.startswith("stopping: the step in flight ended with ConnectionRefusedError")
     assert "connection failed" not in note and "stack up" not in note
+
+
+HOLDING_THE_LOCK = """
+import os, signal
+from studentflow.signals import StopRequest, stop_on_signal
+
+stop = StopRequest()
+with stop_on_signal(stop, "stopping soon"):
+    with stop._cond:              # where the main thread is inside Event.wait()
+        os.kill(os.getpid(), signal.SIGTERM)
+    print("set:", stop.is_set(), "wait:", stop.wait(5), flush=True)
+"""
+
+
+def test_a_signal_while_the_main_thread_holds_the_events_lock_does_not_hang():
+    """The handler takes no lock: Event.set() from a handler that interrupted Event.wait() holding
+    the Event's lock would wait for itself forever."""
+    out = subprocess.run([sys.executable, "-c", HOLDING_THE_LOCK], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.splitlines() == ["set: True wait: True"], out.stderr
