@@ -57,7 +57,7 @@ def one(i: int, scenario: str, method: str, n: int, args, work_root: Path) -> di
     if rec.get("error") or rec.get("wall_s") is None:
         rec["error"] = rec.get("error") or "no wall time (the live window found no first event)"
         rec["wall_s"] = None
-    rec["cpu_by_role_s"] = w.acct.seconds_by_role()
+    rec.setdefault("cpu_by_role_s", w.acct.seconds_by_role())    # at the window's end when it was measured
     rec["cpu_samples"] = w.acct.samples
     rec["loadavg_end"] = loadavg()
     if not args.keep_data:
@@ -66,7 +66,10 @@ def one(i: int, scenario: str, method: str, n: int, args, work_root: Path) -> di
 
 
 def _fmt(sp: dict | None, unit: str = "") -> str:
-    return "-" if sp is None else f"{sp['median']}{unit} ({sp['min']}-{sp['max']}, n={sp['n']})"
+    if sp is None:
+        return "-"
+    med, lo, hi = (int(x) if float(x).is_integer() and not unit.strip() else x for x in (sp["median"], sp["min"], sp["max"]))
+    return f"{med}{unit} ({lo}-{hi}, n={sp['n']})"
 
 
 def render(result: dict[str, Any]) -> str:

@@ -241,6 +241,7 @@ def studentflow_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
             w.run(cli() + ["connect", "apply"], "studentflow")
             out = w.run(cli() + ["run", "--no-produce", *gate], "studentflow")
         res: dict[str, Any] = {"process_wall_s": win.stop(), "cpu_s": w.acct.seconds(),
+                               "cpu_by_role_s": w.acct.seconds_by_role(),
                                "stages": cl.parse_stage_times(out), "wall_s": win.seconds}
         if live:
             res.update(live_seconds(win, bootstrap, TOPIC, start))
@@ -325,7 +326,8 @@ def original_run(w: Work, scenario: str, n: int, args, method: str) -> dict[str,
             cl.wait_until(lambda: (w.root / "ready").is_file() or orig.poll() is not None, w.acct.sample)
             procs.append(w.start(produce_cmd(n, args), "producer"))
         cl.wait_until(lambda: js.is_file() or orig.poll() is not None, w.acct.sample, interval=w.interval)
-        res: dict[str, Any] = {"process_wall_s": win.stop(), "cpu_s": w.acct.seconds(), "wall_s": win.seconds}
+        res: dict[str, Any] = {"process_wall_s": win.stop(), "cpu_s": w.acct.seconds(),
+                               "cpu_by_role_s": w.acct.seconds_by_role(), "wall_s": win.seconds}
         w.wait(procs)
         o = _result(js, orig, method, n)
         if live:

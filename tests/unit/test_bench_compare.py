@@ -193,6 +193,7 @@ def test_render_shows_failures_and_the_headline():
     assert "corrected    wall 22.0 s (20.0-30.0, n=3)" in text and "3 of 4 measured, 1 FAILED (runs 3)" in text
     assert "corrected / studentflow (headline): wall 0.733x (0.5-0.857, n=3)" in text
     assert "as_shipped / studentflow (beside it)" in text and "stack up failed" in text
+    assert "kept rows 880 (880-880, n=3)" in text and "CPU 33.5 s (21.0-41.0, n=4)" in text   # beside the time
 
 
 RUN_STDOUT = """
