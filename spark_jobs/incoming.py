@@ -6,7 +6,8 @@ big the increment:
 
 - its clean rows go to the landing file (ADBC, see spark_jobs/landing.py), table ``clean_rows``,
   with their id and content hashes in table ``clean_keys`` of the same file, row for row;
-- its quarantine rows (a few percent) are kept as dicts for the commit; every verdict is counted;
+- its quarantine rows go to table ``quarantine_rows`` of the same file; every verdict and every
+  quarantine reason is counted;
 - its runs of consecutive lines are noted as :class:`Segment` objects (one per batch, usually), so
   that the line order, the line-number check and the copy into the warehouse need no per-row state.
 
@@ -26,13 +27,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from spark_jobs import landing
-from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS
+from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS
 from spark_jobs.dedup import later_occurrences
 
-CLEAN_ROWS, CLEAN_KEYS = landing.TABLE, "clean_keys"
+CLEAN_ROWS, CLEAN_KEYS, QUARANTINE_ROWS = landing.TABLE, "clean_keys", "quarantine_rows"
 KEYS = ("_idh", "_sig")
-# what the commit reads of a quarantine row Spark judged (its dict would hold 17 columns otherwise)
-QUARANTINE_READ = ("verdict", "reason", "detail", "raw_line", "source_file", "line_number")
 
 
 @dataclass
@@ -58,7 +57,8 @@ class Received:
     path: Path                                   # the landing file (closed by ADBC)
     counts: Counter = field(default_factory=Counter)    # verdict -> rows
     by_rule: Counter = field(default_factory=Counter)   # clean rows per parse rule
-    special: list[dict] = field(default_factory=list)   # quarantine rows, later the duplicates too
+    reasons: Counter = field(default_factory=Counter)   # landed quarantine rows per reason
+    special: list[dict] = field(default_factory=list)   # the later occurrences of an id, as dicts
     segments: list[Segment] = field(default_factory=list)   # in arrival order
 
     def in_line_order(self) -> list[Segment]:
@@ -118,26 +118,36 @@ def _segments(batch: Any, clean_mask: Any, next_rowid: int) -> list[Segment]:
 def receive(batches: Iterable[Any], schema: Any, clean_columns: Sequence[str], folder: Path,
             run_id: str) -> Received:
     """Land the clean rows of ``batches`` (Arrow record batches of ``schema``, the normalize
-    output) as ``clean_columns`` in a new landing file under ``folder``; count and keep the rest."""
+    output) as ``clean_columns``, and its quarantine rows as QUARANTINE_COLUMNS, in a new landing
+    file under ``folder``; count the rest."""
     import pyarrow as pa
 
     clean_schema = pa.schema([pa.field("run_id", pa.string()) if c == "run_id" else schema.field(c)
                               for c in clean_columns])
     keys_schema = pa.schema([schema.field(k) for k in KEYS])
+    q_schema = pa.schema([pa.field("run_id", pa.string()) if c == "run_id" else schema.field(c)
+                          for c in QUARANTINE_COLUMNS])
     got = Received(landing.new_path(folder))
     try:
-        _land(got, batches, schema, clean_columns, clean_schema, keys_schema, run_id)
+        _land(got, batches, schema, clean_columns, (clean_schema, keys_schema, q_schema), run_id)
     except BaseException:
         shutil.rmtree(got.path.parent, ignore_errors=True)
         raise
     return got
 
 
-def _land(got: Received, batches: Iterable[Any], schema: Any, clean_columns: Sequence[str], clean_schema: Any,
-          keys_schema: Any, run_id: str) -> None:
+def _with_run_id(batch: Any, columns: Sequence[str], schema: Any, run_id: str) -> Any:
     import pyarrow as pa
+
+    run_ids = pa.repeat(pa.scalar(run_id, pa.string()), batch.num_rows)
+    return pa.RecordBatch.from_arrays([run_ids if c == "run_id" else batch.column(c) for c in columns], schema=schema)
+
+
+def _land(got: Received, batches: Iterable[Any], schema: Any, clean_columns: Sequence[str], schemas: tuple,
+          run_id: str) -> None:
     import pyarrow.compute as pc
 
+    clean_schema, keys_schema, q_schema = schemas
     next_rowid = 1
     with landing.Writer(got.path) as writer:
         for batch in batches:
@@ -149,31 +159,30 @@ def _land(got: Received, batches: Iterable[Any], schema: Any, clean_columns: Seq
             got.segments.extend(_segments(batch, is_clean, next_rowid))
             clean = batch.filter(is_clean)
             got.by_rule.update({v["values"]: v["counts"] for v in pc.value_counts(clean.column("rule")).to_pylist()})
-            got.special.extend(_special_rows(batch, verdicts))
+            judged = _judged_already(batch, verdicts)
+            got.special.extend(batch.filter(judged).to_pylist())
+            quarantine = batch.filter(pc.and_(pc.equal(verdicts, "quarantine"), pc.invert(judged)))
+            if quarantine.num_rows:
+                got.reasons.update({v["values"]: v["counts"]
+                                    for v in pc.value_counts(quarantine.column("reason")).to_pylist()})
+                writer.append(QUARANTINE_ROWS, _with_run_id(quarantine, QUARANTINE_COLUMNS, q_schema, run_id))
             if clean.num_rows:
-                run_ids = pa.repeat(pa.scalar(run_id, pa.string()), clean.num_rows)
-                writer.append(CLEAN_ROWS, pa.RecordBatch.from_arrays(
-                    [run_ids if c == "run_id" else clean.column(c) for c in clean_columns], schema=clean_schema))
+                writer.append(CLEAN_ROWS, _with_run_id(clean, clean_columns, clean_schema, run_id))
                 writer.append(CLEAN_KEYS, clean.select(list(KEYS)))
                 next_rowid += clean.num_rows
-        writer.create(CLEAN_ROWS, clean_schema)   # the tables exist even when nothing was clean
-        writer.create(CLEAN_KEYS, keys_schema)
+        # the tables exist even when no row went into them
+        for table, table_schema in ((CLEAN_ROWS, clean_schema), (CLEAN_KEYS, keys_schema), (QUARANTINE_ROWS, q_schema)):
+            writer.create(table, table_schema)
 
 
-def _special_rows(batch: Any, verdicts: Any) -> list[dict]:
-    """The quarantine rows of ``batch`` as dicts of what the commit reads of them; with every
-    column, the rows a test or :func:`from_table` hands over judged already (duplicates and
-    conflicts: the commit may judge them again against the warehouse)."""
+def _judged_already(batch: Any, verdicts: Any) -> Any:
+    """The rows a test or :func:`from_table` hands over judged already (duplicates and conflicts:
+    the commit may judge them again against the warehouse): a mask. Spark sends none."""
     import pyarrow.compute as pc
 
-    judged = pc.fill_null(pc.or_kleene(pc.equal(verdicts, "duplicate"),
-                                       pc.equal(batch.column(batch.schema.get_field_index("reason")),
-                                                "conflicting_duplicate")), False)
-    plain = pc.and_(pc.equal(verdicts, "quarantine"), pc.invert(judged))
-    out = batch.filter(plain).select(list(QUARANTINE_READ)).to_pylist()
-    if pc.any(judged).as_py():
-        out.extend(batch.filter(judged).to_pylist())
-    return out
+    reason = batch.column(batch.schema.get_field_index("reason"))
+    return pc.fill_null(pc.or_kleene(pc.equal(verdicts, "duplicate"), pc.equal(reason, "conflicting_duplicate")),
+                        False)
 
 
 def judge_duplicates(got: Received) -> None:

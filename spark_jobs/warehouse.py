@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 from core.errors import DataError
 
 from spark_jobs import incoming, landing
-from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS
+from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS
 from spark_jobs.increments import Watermark
 
 SCHEMA_FILE = Path(__file__).with_name("warehouse.sql")
@@ -129,6 +129,15 @@ def _append_landed(conn: sqlite3.Connection, table: str, source: str, ranges: li
         conn.execute(f"INSERT INTO {table} SELECT * FROM {source} WHERE rowid >= ? AND rowid < ?", (first, end))
 
 
+def _append_quarantine(conn: sqlite3.Connection, made: list[dict], run_id: str) -> None:
+    """The landed quarantine rows and the ones ``made`` by the commit, appended in (file, line) order."""
+    landed_rows = f"{landing.SCHEMA}.{incoming.QUARANTINE_ROWS}"
+    cols = [c for c in QUARANTINE_COLUMNS if c != "run_id"]
+    _append(conn, landed_rows, cols, [tuple(r[c] for c in cols) for r in made], run_id)
+    conn.execute(f"INSERT INTO {QUARANTINE} ({', '.join(QUARANTINE_COLUMNS)}) SELECT {', '.join(QUARANTINE_COLUMNS)} "
+                 f"FROM {landed_rows} ORDER BY source_file, line_number")
+
+
 def _judge_against_warehouse(conn: sqlite3.Connection, before: int) -> list[tuple]:
     """The rows appended after rowid ``before`` whose event_id was already clean: (rowid, rule,
     source_file, line_number, event_id, same content?, first file, first line)."""
@@ -194,17 +203,16 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
             copied = conn.total_changes
             _append_landed(conn, CLEAN, landed_rows, rows.clean_ranges(), rows.arrived_in_line_order())
             _check_landed(conn.total_changes - copied, counts.get("clean", 0))
+            # the quarantine rows made here (conflicts); Spark's are in the landing file
             quarantine = [r for r in rows.special if r["verdict"] == "quarantine"]
             if before:
                 _judge_with_warehouse(conn, before, rows.special, quarantine, counts, by_rule)
             _with_raw_lines(quarantine, raw_lines)
-            quarantine.sort(key=lambda r: (r["source_file"], r["line_number"]))
             counts["by_rule"] = {k: v for k, v in by_rule.items() if v}
-            counts["by_reason"] = dict(Counter(r["reason"] for r in quarantine))
+            counts["by_reason"] = dict(rows.reasons + Counter(r["reason"] for r in quarantine))
             check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
                                counts.get("duplicate", 0), counts.get("header", 0))
-            q_cols = [c for c in table_columns(conn, QUARANTINE) if c != "run_id"]
-            _append(conn, QUARANTINE, q_cols, [tuple(r[c] for c in q_cols) for r in quarantine], run_id)
+            _append_quarantine(conn, quarantine, run_id)
             for _, create in schema_indexes():
                 conn.execute(create)
             _record(conn, marks, run_row, counts, updated_at)

@@ -61,8 +61,11 @@ def test_batches_out_of_line_order_land_once_and_copy_back_in_line_order(tmp_pat
     judged = {(r["source_file"], r["line_number"]): r for r in got.special}
     assert judged[("a.txt", 6)]["verdict"] == "duplicate"
     assert judged[("a.txt", 3)]["detail"] == CONFLICT_DETAIL.format(event_id="id-1", first_at="a.txt:1")
-    assert judged[("a.txt", 5)] == {"verdict": "quarantine", "reason": "empty", "detail": "why",
-                                     "raw_line": "raw 5", "source_file": "a.txt", "line_number": 5}
+    assert set(judged) == {("a.txt", 3), ("a.txt", 6)}   # Spark's quarantine rows are landed, not kept
+    assert got.reasons == {"empty": 1}
+    with closing(sqlite3.connect(got.path)) as conn:
+        assert conn.execute(f"SELECT * FROM {incoming.QUARANTINE_ROWS}").fetchall() == [
+            ("raw 5", "empty", "why", "a.txt", 5, "r1")]
     assert sorted(landed(got)) == [("a.txt", 1, "id-1"), ("a.txt", 2, "id-2"), ("a.txt", 4, "id-4"),
                                    ("b.txt", 2, "id-5")]
     # rowid ranges in line order: the first task's a.txt rows (rowids 3..5, one deleted since), then
@@ -106,6 +109,7 @@ def test_no_clean_row_still_makes_the_tables_and_a_failure_leaves_no_landing_fol
                            CLEAN_COLUMNS, tmp_path / "a", "r")
     incoming.judge_duplicates(got)
     assert landed(got) == [] and got.counts == {"quarantine": 1} and got.clean_ranges() == []
+    assert got.special == [] and got.reasons == {"empty": 1}
 
     def broken():
         yield batch([row("a.txt", 1, "x")])
