@@ -34,8 +34,11 @@ KAFKA_CLIENTS = ("librdkafka", "java")
 MASK = "********"
 
 
-def _f(default: Any, doc: str, *, path: bool = False, table: bool = False) -> Any:
-    return field(default=default, metadata={"doc": doc, "path": path, "table": table})
+def _f(default: Any, doc: str, *, path: bool = False, table: bool = False, under: tuple[str, str] | None = None) -> Any:
+    """A setting. ``under=(folder_setting, relative)``: a path inside another setting's folder
+    unless set itself (``warehouse`` follows ``data_dir``); ``default`` is then what it is with
+    that folder at its own default."""
+    return field(default=default, metadata={"doc": doc, "path": path, "table": table, "under": under})
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,12 @@ class Settings:
     # --- where things live -------------------------------------------------
     data_dir: Path = _f("data", "Folder for staging files, the warehouse, reports and Data Docs.", path=True)
     state_dir: Path = _f(".state", "Folder for the embedded stack's state: ports, PIDs, logs, worker properties.", path=True)
-    warehouse: Path = _f("data/warehouse.db", "SQLite warehouse file (clean, quarantine, runs, dbt marts).", path=True)
-    staging_dir: Path = _f("data/staging", "Folder the Connect file sink writes the raw landing file(s) into.", path=True)
-    drop_file: Path = _f("data/drop/students.txt", "File the Connect drop source streams into the topic, line by line (CSV or JSON lines).", path=True)
+    warehouse: Path = _f("data/warehouse.db", "SQLite warehouse file (clean, quarantine, runs, dbt marts).", path=True,
+                         under=("data_dir", "warehouse.db"))
+    staging_dir: Path = _f("data/staging", "Folder the Connect file sink writes the raw landing file(s) into.", path=True,
+                           under=("data_dir", "staging"))
+    drop_file: Path = _f("data/drop/students.txt", "File the Connect drop source streams into the topic, line by line (CSV or JSON lines).", path=True,
+                         under=("data_dir", "drop/students.txt"))
     majors_file: Path = _f("dbt_project/seeds/majors.csv", "Canonical majors (dbt seed); read by Spark, dbt and GX.", path=True)
     major_aliases_file: Path = _f("dbt_project/seeds/major_aliases.csv", "Alias -> canonical major map an analyst can extend.", path=True)
     # --- Kafka --------------------------------------------------------------
@@ -242,7 +248,11 @@ def load(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         if key in env:
             values[f.name] = env[key]
     values.update({k: v for k, v in overrides.items() if v is not None})
-    resolved = {f.name: _coerce(f, values.get(f.name, f.default)) for f in FIELDS}
+    resolved = {f.name: _coerce(f, values.get(f.name, f.default)) for f in FIELDS if not f.metadata.get("under")}
+    for f in FIELDS:   # a path under another setting's folder follows that folder unless set itself
+        if f.metadata.get("under"):
+            folder, relative = f.metadata["under"]
+            resolved[f.name] = _coerce(f, values[f.name]) if f.name in values else resolved[folder] / relative
     settings = Settings(**resolved)
     _check(settings)
     return settings
@@ -284,6 +294,8 @@ def reference_markdown() -> str:
             rows.append(f"| `[{f.name}]` table | (config file only) | (empty) | {f.metadata['doc']} |")
             continue
         default = f.default if f.default != "" else "(empty)"
+        if f.metadata.get("under"):
+            default = "<{}>/{}".format(*f.metadata["under"])
         rows.append(f"| `{f.name}` | `STUDENTFLOW_{f.name.upper()}` | `{default}` | {f.metadata['doc']} |")
     return "\n".join(rows)
 
