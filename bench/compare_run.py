@@ -115,39 +115,33 @@ def produce_cmd(n: int, args, seed: int | None = None) -> list[str]:
                     "--malformed-rate", str(args.malformed_rate)]
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    """partition -> end offset now (where the next produced event will land)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from core.kafka import quiet_logger
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-compare-offsets", "logger": quiet_logger()})
-    try:
-        parts = list(c.list_topics(topic, timeout=10).topics[topic].partitions)
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    finally:
-        c.close()
-
-
-def first_event_time(bootstrap: str, topic: str, start: dict[int, int], timeout: float = 30) -> float | None:
-    """Epoch seconds of the earliest message timestamp produced after ``start`` (end offsets)."""
-    from confluent_kafka import Consumer, TopicPartition
+def first_event_time(bootstrap: str, topic: str, since: float, slack: float = 1.0, timeout: float = 300
+                     ) -> float | None:
+    """Epoch seconds of the earliest message timestamp not before ``since`` (the window's start,
+    less ``slack`` for clocks a little apart): the first event the window produced. A warm run's
+    topic also holds its first run's events, produced long before; they are skipped. (Offsets
+    cannot tell them apart: the embedded broker reports batch offsets as its end offsets.)"""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     from core.kafka import quiet_logger
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-compare-first", "enable.auto.commit": False,
                   "enable.partition.eof": True, "logger": quiet_logger()})
     try:
-        c.assign([TopicPartition(topic, p, off) for p, off in start.items()])
-        left, stamps, deadline = set(start), [], time.monotonic() + timeout
+        parts = list(c.list_topics(topic, timeout=10).topics[topic].partitions)
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        left, stamps, deadline = set(parts), [], time.monotonic() + timeout
         while left and time.monotonic() < deadline:
             m = c.poll(1.0)
             if m is None or m.partition() not in left:
                 continue
-            left.discard(m.partition())
-            c.pause([TopicPartition(topic, m.partition())])
-            if not m.error() and m.timestamp()[1] > 0:
-                stamps.append(m.timestamp()[1] / 1000)
+            eof = m.error() is not None and m.error().code() == KafkaError._PARTITION_EOF
+            stamp = m.timestamp()[1] / 1000 if m.error() is None and m.timestamp()[1] > 0 else None
+            if eof or (stamp is not None and stamp >= since - slack):
+                left.discard(m.partition())
+                c.pause([TopicPartition(topic, m.partition())])
+                if stamp is not None:
+                    stamps.append(stamp)
         return min(stamps) if stamps else None
     finally:
         c.close()
@@ -183,8 +177,8 @@ def start_broker(w: Work):
     return bproc, bootstrap
 
 
-def live_seconds(win: cl.Window, bootstrap: str, topic: str, start: dict[int, int]) -> dict[str, Any]:
-    first = first_event_time(bootstrap, topic, start)
+def live_seconds(win: cl.Window, bootstrap: str, topic: str) -> dict[str, Any]:
+    first = first_event_time(bootstrap, topic, win.wall0)
     return {"first_event_after_start_s": None if first is None else round(first - win.wall0, 3),
             "wall_s": cl.live_wall(first, win.wall0, win.wall1)}
 
@@ -227,7 +221,6 @@ def studentflow_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
             _studentflow_warm_up(w, n, args, gate)
         if not live:
             w.run(produce_cmd(n, args))
-        start = end_offsets(bootstrap, TOPIC)
         w.acct.add_existing(bproc.pid, "broker")
         if warm:
             _engines(w)
@@ -244,7 +237,7 @@ def studentflow_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
                                "cpu_by_role_s": w.acct.seconds_by_role(),
                                "stages": cl.parse_stage_times(out), "wall_s": win.seconds}
         if live:
-            res.update(live_seconds(win, bootstrap, TOPIC, start))
+            res.update(live_seconds(win, bootstrap, TOPIC))
         wh = Path(cl.parse_outputs(out).get("warehouse", w.settings().warehouse))
         res["kept_rows"] = table_rows(wh, "clean_students")
         res["outputs"] = {"averages_rows": table_rows(wh, "major_avg_age_over_20"),
@@ -312,7 +305,6 @@ def original_run(w: Work, scenario: str, n: int, args, method: str) -> dict[str,
             procs.append(_warm_original(w, cmd, n, args, method))
         if not live:
             w.run(produce_cmd(n, args))
-        start = end_offsets(bootstrap, TOPIC)
         w.acct.add_existing(bproc.pid, "broker")
         if warm:
             w.acct.add_root(procs[0].pid, method, from_now=True)
@@ -331,7 +323,7 @@ def original_run(w: Work, scenario: str, n: int, args, method: str) -> dict[str,
         w.wait(procs)
         o = _result(js, orig, method, n)
         if live:
-            res.update(live_seconds(win, bootstrap, TOPIC, start))
+            res.update(live_seconds(win, bootstrap, TOPIC))
         db = Path(o["sqlite"])
         res.update(stages={k: round(v, 3) for k, v in o["timings"].items()}, messages_read=o["messages_read"],
                    kept_rows=o["records_kept"], verdicts=o["verdicts"], majors=o["majors"], idle_wait_s=o["idle_wait_s"],
