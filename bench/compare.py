@@ -46,7 +46,8 @@ from bench.compare_run import RESULTS_DIR, ROOT, Work, loadavg, original_run, st
 
 def one(i: int, scenario: str, method: str, n: int, args, work_root: Path) -> dict[str, Any]:
     w = Work(work_root / f"run{i}-{scenario}-{method}", args.sample_interval)
-    rec: dict[str, Any] = {"run": i, "scenario": scenario, "method": method, "events": n, "loadavg_start": loadavg()}
+    rec: dict[str, Any] = {"run": i, "scenario": scenario, "method": method, "events": n, "loadavg_start": loadavg(),
+                           "spark_quick_jit": cl.quick_jit(scenario, n)}   # the same for every method of the scenario
     try:
         if method == cl.STUDENTFLOW:
             rec.update(studentflow_run(w, scenario, n, args))
