@@ -83,7 +83,9 @@ def test_run_twice_report_matches_marts_and_nothing_left_running(tmp_path):
         assert int(row["Nombre"].replace("\u202f", "").replace(" ", "").replace(",", "")) == m[1]
         assert float(row["Moyenne"].replace(",", ".")) == pytest.approx(m[2], abs=0.005)
         assert int(float(row["Min"].replace(",", "."))) == m[3] and int(float(row["Max"].replace(",", "."))) == m[4]
-    lines_read, clean, quarantined, dups = run1[-1]
+    # a run may normalize in several increments (one while the sink drains): each one balances
+    assert run1 and all(r[0] == r[1] + r[2] + r[3] for r in run1)
+    lines_read, clean, quarantined, dups = (sum(col) for col in zip(*run1))
     assert lines_read == clean + quarantined + dups >= 3000
     assert quarantined > 0  # the demo's malformed share is visible
 
@@ -98,10 +100,10 @@ def test_run_twice_report_matches_marts_and_nothing_left_running(tmp_path):
                        "from pipeline_runs order by started_at").fetchall()
     total = con.execute("select student_count from global_summary").fetchone()[0]
     con.close()
-    assert len(runs) == 2
-    assert runs[1][0] >= 2000                    # the 2,000 new events (+ any sink duplicates), not history
-    assert runs[1][0] == runs[1][1] + runs[1][2] + runs[1][3]
-    assert total == runs[0][1] + runs[1][1]      # the marts count every increment's clean rows
+    new = runs[len(run1):]                       # the second run's increments (one or more)
+    assert new and all(r[0] == r[1] + r[2] + r[3] for r in new)
+    assert 2000 <= sum(r[0] for r in new) < 3000  # the 2,000 new events (+ any sink duplicates), not history
+    assert total == sum(r[1] for r in runs)      # the marts count every increment's clean rows
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
