@@ -73,7 +73,7 @@ class Judge:
 
     def judge(self, message: str, log: Callable[[str], None] | None = None) -> tuple[str, dict[str, Any] | None]:
         """The notebook's parse of ``message``, then the three judgements; counted in ``counts``."""
-        from bench.baseline_original import parse_event
+        from bench.original_parse import parse_event
 
         return self._count(message, parse_event(message, log))
 
