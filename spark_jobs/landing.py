@@ -22,9 +22,9 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 SCHEMA = "studentflow_landing"   # the name the landing file is attached under
 TABLE = "clean_rows"
@@ -108,39 +108,6 @@ class Writer:
         left = _open_descriptors(self.path)
         if left:   # the other library must not open a file this one still holds
             raise RuntimeError(f"the ADBC SQLite driver left {len(left)} descriptor(s) open on {self.path}")
-
-
-def clean_batches(rows: Any, columns: Sequence[str], constants: dict[str, str] | None = None) -> Any:
-    """The clean rows of ``rows`` (a classified Arrow table) as a RecordBatchReader of ``columns``,
-    in that order, at most BATCH_ROWS a batch; a column named in ``constants`` holds that value in
-    every row."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    constants = constants or {}
-    taken = [c for c in columns if c not in constants]
-    schema = pa.schema([pa.field(c, pa.string()) if c in constants else rows.schema.field(c) for c in columns])
-
-    def batches() -> Iterator[Any]:
-        for batch in rows.select(["verdict", *taken]).to_batches(max_chunksize=BATCH_ROWS):
-            kept = batch.filter(pc.equal(batch.column(0), "clean"))
-            if kept.num_rows:
-                yield pa.RecordBatch.from_arrays(
-                    [pa.repeat(pa.scalar(constants[c], pa.string()), kept.num_rows) if c in constants
-                     else kept.column(c) for c in columns], schema=schema)
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
-
-
-def write(path: Path, reader: Any) -> int:
-    """ADBC writes ``reader`` (a RecordBatchReader) into table TABLE of the new file ``path``."""
-    n = 0
-    with Writer(path) as writer:
-        for batch in reader:
-            writer.append(TABLE, batch)
-            n += batch.num_rows
-        writer.create(TABLE, reader.schema)
-    return n
 
 
 @contextmanager

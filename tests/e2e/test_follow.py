@@ -15,19 +15,11 @@ import pytest
 from bench.rss import parent_map
 from core.errors import ExitCode
 from core.procs import pid_alive
-from tests.integration.stackutil import REPO, sf, stack_env
+from tests.integration.stackutil import REPO, query, sf, stack_env
 
 pytestmark = pytest.mark.slow
 
 
-def _query(db: Path, sql: str) -> list[tuple]:
-    if not db.exists():
-        return []
-    try:
-        with sqlite3.connect(db, timeout=30) as conn:
-            return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:   # table not created yet
-        return []
 
 
 def _tables(db: Path) -> dict[str, list[tuple]]:
@@ -94,7 +86,7 @@ def test_overlapped_run_gives_the_tables_of_one_batch_normalize(tmp_path):
     batch = sf({**env, "STUDENTFLOW_WAREHOUSE": str(batch_db)}, "normalize", "--full-refresh", "--json", timeout=600)
     assert batch.returncode == 0, batch.stderr[-3000:]
     assert _tables(db) == _tables(batch_db)          # the same rows whatever the increments were
-    runs = _query(db, "SELECT count(*), sum(lines_read) FROM pipeline_runs")
+    runs = query(db, "SELECT count(*), sum(lines_read) FROM pipeline_runs")
     assert runs[0][1] == json.loads(batch.stdout.splitlines()[-1])["lines_read"]
 
 
@@ -102,7 +94,7 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     proc = _follow(env, "--rate", "400", "--interval", "1")
-    _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments")) >= 2, proc)
+    _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 2, proc)
     # the gate and the report run in a child process of their own (studentflow/checker.py)
     helpers = [pid for pid, cmd in _children(proc.pid).items() if "multiprocessing" in cmd]   # + its resource tracker
     assert len([p for p in helpers if "spawn_main" in _children(proc.pid)[p]]) == 1, _children(proc.pid)
@@ -121,24 +113,24 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     assert c["increments"] >= 2 and c["produced"] > 0
     # every staged line is normalized or still waiting, nothing else
     assert c["lines_read"] + c["staged_not_yet_normalized"] == _staged_lines(env)
-    rows = _query(db, "SELECT lines, freshness_p50_s, freshness_p95_s, gate_passed FROM follow_increments")
+    rows = query(db, "SELECT lines, freshness_p50_s, freshness_p95_s, gate_passed FROM follow_increments")
     assert len(rows) == c["increments"] and all(r[1] is not None and 0 <= r[1] <= r[2] for r in rows)
     f = summary["freshness"]
     assert f["p95_s"] >= f["p50_s"] > 0
     # run-wide quantiles over every event (0.1 s buckets, rounded up): within the increments' own range
     assert f["p95_s"] <= max(r[2] for r in rows) + 0.1 and f["p50_s"] >= min(r[1] for r in rows)
-    (timed,), = _query(db, "SELECT count(*) FROM clean_students WHERE emitted_at IS NOT NULL AND run_id IN "
+    (timed,), = query(db, "SELECT count(*) FROM clean_students WHERE emitted_at IS NOT NULL AND run_id IN "
                            "(SELECT run_id FROM follow_increments)")
     assert f["events"] == timed
     assert {r[3] for r in rows} == {1}
     # where each increment's time went: the four phases, which add up to its seconds
-    phases = _query(db, "SELECT seconds, normalize_s, marts_s, gate_s, report_s FROM follow_increments")
+    phases = query(db, "SELECT seconds, normalize_s, marts_s, gate_s, report_s FROM follow_increments")
     assert all(min(r[1:]) > 0 and abs(sum(r[1:]) - r[0]) < 1e-6 for r in phases)
     # the marts hold every clean row of every recorded increment (not only the first one's)
-    (in_marts,), = _query(db, "SELECT sum(student_count) FROM major_age_stats")
-    (recorded,), = _query(db, "SELECT sum(clean_count) FROM pipeline_runs WHERE run_id IN "
+    (in_marts,), = query(db, "SELECT sum(student_count) FROM major_age_stats")
+    (recorded,), = query(db, "SELECT sum(clean_count) FROM pipeline_runs WHERE run_id IN "
                               "(SELECT run_id FROM follow_increments)")
-    (clean,), = _query(db, "SELECT count(*) FROM clean_students")
+    (clean,), = query(db, "SELECT count(*) FROM clean_students")
     assert recorded <= in_marts <= clean and len(rows) >= 2
     assert not json.loads(sf(env, "stack", "status", "--json").stdout)["running"]   # stopped what it started
 
@@ -149,9 +141,9 @@ def test_follow_killed_with_sigkill_resumes_from_the_watermarks(tmp_path):
     proc = _follow(env, "--rate", "1500", "--interval", "1", "--no-gate")
     marks = "SELECT coalesce(sum(lines), 0) FROM staging_watermarks"
     try:
-        _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments")) >= 1, proc)
+        _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 1, proc)
         # observed, not slept for: lines staged beyond what is normalized
-        _wait_for(lambda: _staged_lines(env) > _query(db, marks)[0][0], proc)
+        _wait_for(lambda: _staged_lines(env) > query(db, marks)[0][0], proc)
         proc.kill()
         proc.communicate(timeout=60)
     finally:
@@ -159,18 +151,18 @@ def test_follow_killed_with_sigkill_resumes_from_the_watermarks(tmp_path):
             proc.kill()
     assert proc.returncode == -signal.SIGKILL               # the loop was running: our kill ended it
     # read after the kill: what the killed loop had committed, against what was staged by then
-    normalized_at_kill = _query(db, marks)[0][0]
+    normalized_at_kill = query(db, marks)[0][0]
     staged_at_kill = _staged_lines(env)
     assert 0 < normalized_at_kill < staged_at_kill          # the kill landed with lines still to normalize
     again = sf(env, "run", "--follow", "--json", "--duration", "6", "--interval", "1", "--no-gate", timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     staged = _staged_lines(env)
-    (lines, clean, quar, dups, heads), = _query(db, "SELECT sum(lines_read), sum(clean_count), "
+    (lines, clean, quar, dups, heads), = query(db, "SELECT sum(lines_read), sum(clean_count), "
                                                     "sum(quarantined_count), sum(duplicates_removed), "
                                                     "coalesce(sum(headers_skipped), 0) FROM pipeline_runs")
     assert lines == staged == clean + quar + dups + heads   # nothing lost, nothing read twice
-    (rows, ids), = _query(db, "SELECT count(*), count(DISTINCT event_id) FROM clean_students")
-    (q_rows, q_lines), = _query(db, "SELECT count(*), count(DISTINCT source_file || ':' || line_number) "
+    (rows, ids), = query(db, "SELECT count(*), count(DISTINCT event_id) FROM clean_students")
+    (q_rows, q_lines), = query(db, "SELECT count(*), count(DISTINCT source_file || ':' || line_number) "
                                     "FROM quarantine_students")
     assert rows == ids == clean and q_rows == q_lines == quar
 
@@ -179,18 +171,18 @@ def test_a_gate_failure_mid_follow_is_recorded_and_the_loop_goes_on(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     proc = _follow(env, "--rate", "300", "--interval", "1")
-    _wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments WHERE gate_passed = 1")) >= 1, proc)
+    _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments WHERE gate_passed = 1")) >= 1, proc)
     # a row that breaks the age expectation, written straight into the warehouse (as a faulty
     # upstream tool would): the next gates fail, the increments still land
     with sqlite3.connect(db, timeout=30) as conn:
         conn.execute("INSERT INTO clean_students (event_id, first_name, last_name, age, major, rule) "
                      "VALUES ('bad-row', 'X', 'Y', 500, 'Chimie', 'json_strict')")
-    _wait_for(lambda: _query(db, "SELECT count(*) FROM follow_increments WHERE gate_passed = 0")[0][0] >= 2, proc)
+    _wait_for(lambda: query(db, "SELECT count(*) FROM follow_increments WHERE gate_passed = 0")[0][0] >= 2, proc)
     out, err = _sigterm(proc)
     assert proc.returncode == 1, err[-3000:]                # the exit status says a gate failed
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["gate_passed"] is False and summary["gate_failures"] >= 2
     assert "gate FAILED on increment" in err and "the loop goes on" in err
-    failed_runs = [r[0] for r in _query(db, "SELECT run_id FROM follow_increments WHERE gate_passed = 0")]
-    committed = {r[0] for r in _query(db, "SELECT run_id FROM pipeline_runs")}
+    failed_runs = [r[0] for r in query(db, "SELECT run_id FROM follow_increments WHERE gate_passed = 0")]
+    committed = {r[0] for r in query(db, "SELECT run_id FROM pipeline_runs")}
     assert set(failed_runs) <= committed                     # the failing increments' rows were kept

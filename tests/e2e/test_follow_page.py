@@ -14,9 +14,9 @@ import pytest
 from core import procs
 from core.errors import ExitCode
 from studentflow.report.texts import TEXT
-from tests.e2e.test_follow import _follow, _query, _sigterm, _wait_for
+from tests.e2e.test_follow import _follow, _sigterm, _wait_for
 from tests.integration.browser import Chromium
-from tests.integration.stackutil import REPO, stack_env
+from tests.integration.stackutil import REPO, query, stack_env
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_a_served_page_follows_the_increments_in_both_languages(tmp_path):
     server, url = _serve(env)   # before any data: the page says what to run; the loop rebuilds it
     follow = _follow(env, "--rate", "300", "--interval", "1", "--no-gate")
     try:
-        increments = lambda: len(_query(db, "SELECT run_id FROM follow_increments"))  # noqa: E731  (no table yet: 0)
+        increments = lambda: len(query(db, "SELECT run_id FROM follow_increments"))  # noqa: E731  (no table yet: 0)
         _wait_for(lambda: increments() >= 1, follow)
         with Chromium(tmp_path) as browser:
             first = {lang: _shown(browser, url + f"{lang}.html", lang) for lang in ("fr", "en")}
@@ -66,7 +66,7 @@ def test_a_served_page_follows_the_increments_in_both_languages(tmp_path):
             _wait_for(lambda: increments() >= later, follow)
             second = {lang: _shown(browser, url + f"{lang}.html", lang) for lang in ("fr", "en")}
             index = browser.open(url).evaluate("document.documentElement.lang")
-        (in_marts,), = _query(db, "SELECT student_count FROM global_summary")
+        (in_marts,), = query(db, "SELECT student_count FROM global_summary")
     finally:
         out, err = _sigterm(follow)
         procs.stop_pid(server.pid, timeout=10)

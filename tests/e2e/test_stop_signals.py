@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from bench.rss import descendants, parent_map
 from core.errors import ExitCode
 from core.procs import pid_alive, stop_pid
 from studentflow.signals import DUPLICATE_WINDOW
-from tests.integration.stackutil import REPO, force_down, stack_env
+from tests.integration.stackutil import REPO, query, force_down, stack_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +28,6 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "studentflow.cli", *args]
 
 
-def _query(db: Path, sql: str) -> list[tuple]:
-    if not db.exists():
-        return []
-    try:
-        with sqlite3.connect(db, timeout=30) as conn:
-            return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:   # table not created yet
-        return []
 
 
 def _mentions(pid: int, text: str) -> bool:
@@ -115,13 +106,13 @@ def _summary(out: str) -> dict:
 def _warehouse_balances(db: Path) -> tuple[int, int]:
     """(lines normalized, lines staged): every normalized line is clean, quarantined, a removed
     duplicate or a header, each quarantined line and clean event once."""
-    (read, clean, quar, dups, heads), = _query(db, "SELECT coalesce(sum(lines_read), 0), coalesce(sum(clean_count), 0), "
+    (read, clean, quar, dups, heads), = query(db, "SELECT coalesce(sum(lines_read), 0), coalesce(sum(clean_count), 0), "
                                                    "coalesce(sum(quarantined_count), 0), coalesce(sum(duplicates_removed), 0), "
                                                    "coalesce(sum(headers_skipped), 0) FROM pipeline_runs") or [(0,) * 5]
     assert read == clean + quar + dups + heads
     if read:
-        (rows, ids), = _query(db, "SELECT count(*), count(DISTINCT event_id) FROM clean_students")
-        (q_rows, q_lines), = _query(db, "SELECT count(*), count(DISTINCT source_file || ':' || line_number) "
+        (rows, ids), = query(db, "SELECT count(*), count(DISTINCT event_id) FROM clean_students")
+        (q_rows, q_lines), = query(db, "SELECT count(*), count(DISTINCT source_file || ':' || line_number) "
                                         "FROM quarantine_students")
         assert rows == ids == clean and q_rows == q_lines == quar
     staged = sum(p.read_bytes().count(b"\n") for p in (db.parent / "staging").glob("*.txt"))
@@ -148,7 +139,7 @@ def test_timeout_around_follow_is_one_request_with_a_summary_and_stops_all_it_st
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watch = Watch(proc, tmp_path)
     try:
-        watch.wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments")) >= 1, "increment")
+        watch.wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 1, "increment")
         services = [json.loads((tmp_path / "state" / "stack.json").read_text())[k] for k in ("broker_pid", "connect_pid")]
         services += _spark_servers(tmp_path)
         assert len(services) == 3 and set(services) <= watch.seen
@@ -181,7 +172,7 @@ def test_ctrl_c_twice_to_the_process_group_stops_at_once_with_a_summary(tmp_path
     watch = Watch(proc, tmp_path)
     forced = False
     try:
-        watch.wait_for(lambda: len(_query(db, "SELECT * FROM follow_increments")) >= 1, "increment")
+        watch.wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 1, "increment")
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(DUPLICATE_WINDOW + 0.3)
         if proc.poll() is None:

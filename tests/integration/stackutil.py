@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -91,3 +92,14 @@ def stack_session(tmp_path: Path, *, up: bool = False, own_spark: bool = False,
         yield env
     finally:
         force_down(env)
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the warehouse ``db``, or none while the file or the table does not exist yet."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:   # table not created yet
+        return []

@@ -145,7 +145,7 @@ def test_adbc_never_opens_the_warehouse(tmp_path, monkeypatch):
         assert path.resolve() != db.resolve() and not path.exists()
     # a path that exists (the warehouse, say) is refused before ADBC opens anything
     with pytest.raises(FileExistsError):
-        landing.write(db, landing.clean_batches(first, ["event_id"]))
+        landing.Writer(db)
     assert len(opened) == 2
 
 
