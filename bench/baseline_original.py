@@ -107,7 +107,7 @@ def spark_session(master: str, quick_jit: bool = False):
     from pyspark.sql import SparkSession
 
     from spark_jobs.session import spark_conf
-    from core import config
+    from studentflow.core import config
 
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -130,7 +130,7 @@ def _keep(method: str, messages: list[str], phases: Phases, log: Callable[[str],
         phases.mark("parse")
         return records, {"kept": len(records), "unparsed": len(messages) - len(records)}
     from bench.corrected_original import Judge, reference_from_settings
-    from core import config
+    from studentflow.core import config
 
     parsed = [parse_event(m, log) for m in messages]
     phases.mark("parse")

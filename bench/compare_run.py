@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import compare_lib as cl
-from core import config
+from studentflow.core import config
 
 RESULTS_DIR = config.PROJECT_ROOT / "bench" / "results"
 ROOT = config.PROJECT_ROOT
@@ -123,7 +123,7 @@ def first_event_time(bootstrap: str, topic: str, since: float, slack: float = 1.
     cannot tell them apart: the embedded broker reports batch offsets as its end offsets.)"""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    from core.kafka import quiet_logger
+    from studentflow.core.kafka import quiet_logger
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-compare-first", "enable.auto.commit": False,
                   "enable.partition.eof": True, "logger": quiet_logger()})
@@ -160,7 +160,7 @@ def table_rows(db: Path, table: str) -> int | None:
 def start_broker(w: Work):
     """The run's broker, alone, with its topics; studentflow pointed at it. (process, bootstrap)."""
     from studentflow import broker
-    from core import procs
+    from studentflow.core import procs
 
     port = procs.free_port()
     bootstrap = f"127.0.0.1:{port}"
@@ -186,7 +186,7 @@ def live_seconds(win: cl.Window, bootstrap: str, topic: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- studentflow
 def _engines(w: Work) -> None:
     """The running worker and Spark server of the stack, counted from now (a warm window)."""
-    from core.endpoints import SparkState, StackState
+    from studentflow.core.endpoints import SparkState, StackState
 
     s = w.settings()
     state, spark = StackState.read(s), SparkState.read(s)
@@ -251,7 +251,7 @@ def studentflow_run(w: Work, scenario: str, n: int, args) -> dict[str, Any]:
 
 
 def _stop_broker(bproc) -> None:
-    from core import procs
+    from studentflow.core import procs
 
     procs.stop_pid(bproc.pid, timeout=5)
     bproc.wait()

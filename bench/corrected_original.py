@@ -6,7 +6,7 @@ each kept message is judged, in this order:
 
 1. **canonical major** — the major as written if it is one of the canonical majors of the dbt
    seed ``majors.csv``; else its folded form (case, accents and spaces off:
-   :func:`core.reference.fold_text`) looked up among the canonical majors and the aliases of
+   :func:`studentflow.core.reference.fold_text`) looked up among the canonical majors and the aliases of
    ``major_aliases.csv``. No match (``''`` for a JSON message without a major, a number, an
    unknown major): dropped as ``unknown_major``.
 2. **age range** — ``age_min <= age <= age_max`` (the settings, as studentflow uses them), else
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable
 
-from core.reference import Reference, fold_text
+from studentflow.core.reference import Reference, fold_text
 
 KEPT = "kept"
 UNPARSED = "unparsed"
@@ -35,7 +35,7 @@ VERDICTS = (KEPT, UNPARSED, UNKNOWN_MAJOR, OUT_OF_RANGE, DUPLICATE)
 
 def reference_from_settings(settings) -> Reference:
     """The canonical majors and aliases studentflow reads (the dbt seeds named in the settings)."""
-    from core.reference import load_reference
+    from studentflow.core.reference import load_reference
 
     return load_reference(settings.majors_file, settings.major_aliases_file)
 

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drop", default=",".join(INDEXES), help="indexes to drop for the second measure")
     args = ap.parse_args(argv)
 
-    from core import config
+    from studentflow.core import config
     from studentflow import testing
 
     with tempfile.TemporaryDirectory(prefix="sf-bench-marts-") as tmp:

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     figures: dict = {"lines": args.lines}
 
-    from core import config
+    from studentflow.core import config
     from spark_jobs import server
 
     def report(name: str, runs: list[dict], what: str, check=lambda _r: "") -> None:

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from producer import generate
     from producer.publish import PRODUCER_DEFAULTS, publish
     from studentflow import broker as broker_mod
-    from core import config, procs
+    from studentflow.core import config, procs
 
     settings = config.load()
     sizes = [int(x) for x in args.sizes.split(",") if x]

@@ -37,8 +37,8 @@ from typing import Any
 
 from bench import analysis
 from bench.tables import _stage_seconds, render, scaling_of  # noqa: F401  (run.render, run.scaling_of: the API)
-from core import config
-from core.errors import ConfigError, StudentflowError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError, StudentflowError
 from studentflow.signals import sigterm_as_interrupt
 
 RESULTS_DIR = config.PROJECT_ROOT / "bench" / "results"

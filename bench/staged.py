@@ -16,7 +16,7 @@ from pathlib import Path
 # one source of truth each.
 from producer.events import load_majors
 from producer.generate import EXPECTED
-from core import config as _config
+from studentflow.core import config as _config
 
 MAJORS = load_majors(_config.load().majors_file)
 FIRST = ("Alice", "Bob", "Claire", "David", "Emma", "Farid", "Léa", "Hugo", "Inès", "Jules", "Zoé", "Noé")

@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from core.config import Settings
-from core.errors import ConnectError, ExitCode
+from studentflow.core.config import Settings
+from studentflow.core.errors import ConnectError, ExitCode
 
 FILES_HELP = "connector JSON file(s) (default: every file in connect/connectors/)"
 JSON_HELP = "print the result as one JSON object on stdout"
@@ -176,7 +176,7 @@ def _status(args, settings: Settings) -> int:
 
 def _lag(args, settings: Settings) -> int:
     from connect import lag as lag_mod
-    from core.endpoints import kafka_conf
+    from studentflow.core.endpoints import kafka_conf
 
     name = args.name or _default_connector(settings)
     if args.name and lag_mod.is_source(name, settings):

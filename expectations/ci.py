@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from core import junit
+from studentflow.core import junit
 
 from expectations.gate import SAMPLE_VALUES, GateResult, Outcome
 

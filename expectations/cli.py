@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from core import config
-from core.errors import DataError, ExitCode
+from studentflow.core import config
+from studentflow.core.errors import DataError, ExitCode
 
 from expectations.suites import TABLES
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from expectations import history, project
 from expectations.suites import Suite, build_suites
-from core import config
-from core.warehouse import quality_paths, require_tables  # noqa: F401  (quality_paths: part of this API)
+from studentflow.core import config
+from studentflow.core.warehouse import quality_paths, require_tables  # noqa: F401  (quality_paths: part of this API)
 
 
 @dataclass

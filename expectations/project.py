@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from core import config
+from studentflow.core import config
 from expectations.suites import Suite, build_suites
 
 PROJECT_DIR = config.PROJECT_ROOT / "expectations"   # gx.get_context(project_root_dir=...)

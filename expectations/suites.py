@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import config
-from core.reference import load_majors
+from studentflow.core import config
+from studentflow.core.reference import load_majors
 
 
 @dataclass(frozen=True)

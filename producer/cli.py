@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from core.errors import ExitCode, UsageError
+from studentflow.core.errors import ExitCode, UsageError
 
 EXAMPLES = """\
 examples:
@@ -71,7 +71,7 @@ def _produce(args: argparse.Namespace, settings) -> int:
         return _dry_run(messages, args.with_kinds)
 
     from producer.publish import publish, redact
-    from core.endpoints import kafka_conf
+    from studentflow.core.endpoints import kafka_conf
 
     conf = kafka_conf(settings)
     topic = args.topic or settings.topic

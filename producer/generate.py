@@ -350,14 +350,14 @@ def generate(count: int, seed: int | None = None, *, malformed_rate: float = 0.0
 def for_settings(settings=None, **kwargs) -> Generator:
     """A Generator using the settings' age bounds and majors seed (default settings if None)."""
     if settings is None:
-        from core import config
+        from studentflow.core import config
         settings = config.load()
     return Generator(majors=events.load_majors(settings.majors_file), age_min=settings.age_min,
                      age_max=settings.age_max, **kwargs)
 
 
 def _default_majors() -> tuple[str, ...]:
-    from core import config
+    from studentflow.core import config
     return events.load_majors(config.load().majors_file)
 
 

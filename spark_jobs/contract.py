@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.reference import (  # noqa: F401  (re-exported: the reference reader lives in the core)
+from studentflow.core.reference import (  # noqa: F401  (re-exported: the reference reader lives in the core)
     FOLD_FROM as _FROM, FOLD_TO as _TO, Reference, fold_text, load_reference)
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from core.errors import DataError
-from core.staging import (  # noqa: F401  (re-exported: the one staging lister, in the core)
+from studentflow.core.errors import DataError
+from studentflow.core.staging import (  # noqa: F401  (re-exported: the one staging lister, in the core)
     BLOCK, HINT, count_lines, is_staging_file, scan as _scan, staging_files)
 
 FULL_REFRESH_HINT = "run `studentflow normalize --full-refresh` to rebuild the warehouse from what staging holds now"

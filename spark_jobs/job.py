@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from core.config import Settings
-from core.errors import DataError, StackError
+from studentflow.core.config import Settings
+from studentflow.core.errors import DataError, StackError
 
 from spark_jobs import incoming
 from spark_jobs import increments as inc
@@ -252,7 +252,7 @@ def _raw_lines_of(chunks: list[inc.Chunk]):
 
 def _warm_up_main(url: str) -> int:
     """`python -m spark_jobs.job warm-up sc://HOST:PORT`: the background warm-up `stack up` starts."""
-    from core import config
+    from studentflow.core import config
     from spark_jobs.session import connect
 
     settings = config.load(spark_remote=url)

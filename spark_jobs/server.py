@@ -6,7 +6,7 @@ Spark's own ``SparkConnectServer`` (shipped in the installed pyspark), and clien
 ``SparkSession.builder.remote("sc://127.0.0.1:PORT")``:
 
 * ``studentflow stack up`` starts it beside the broker and the Connect worker, records it in
-  ``<state_dir>/spark.json`` (:class:`core.endpoints.SparkState`) and warms it up in the
+  ``<state_dir>/spark.json`` (:class:`studentflow.core.endpoints.SparkState`) and warms it up in the
   background; ``stack down`` stops it;
 * ``normalize`` with no stack up starts one for itself and stops it when done;
 * with ``spark_remote`` set, nothing starts here: every client goes to that endpoint.
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from core import procs
-from core.config import Settings
-from core.endpoints import SparkState, stack_up
-from core.errors import StackError
+from studentflow.core import procs
+from studentflow.core.config import Settings
+from studentflow.core.endpoints import SparkState, stack_up
+from studentflow.core.errors import StackError
 from spark_jobs.session import connect, spark_conf
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -235,7 +235,7 @@ def serve(argv: list[str] | None = None) -> int:
     set ``spark_remote`` to ``sc://HOST:PORT`` and must share its state folder (same path)."""
     import argparse
 
-    from core import config
+    from studentflow.core import config
 
     ap = argparse.ArgumentParser(prog="python -m spark_jobs.server serve", description=serve.__doc__)
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from core.errors import DataError
+from studentflow.core.errors import DataError
 
-from core.staging import HINT, staging_files as list_staging
+from studentflow.core.staging import HINT, staging_files as list_staging
 
 from spark_jobs.increments import Chunk
 

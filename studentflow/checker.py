@@ -25,9 +25,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import procs
-from core.config import Settings
-from core.errors import ExitCode, StudentflowError
+from studentflow.core import procs
+from studentflow.core.config import Settings
+from studentflow.core.errors import ExitCode, StudentflowError
 
 
 @dataclass

@@ -11,17 +11,18 @@ import argparse
 import sys
 
 from studentflow import __version__
-from core import config
-from core.errors import ExitCode, exit_codes_help, from_world
+from studentflow.core import config
+from studentflow.core.errors import ExitCode, exit_codes_help, from_world
 
 STAGE_CLIS = (
     "studentflow.stack_cli",   # stack up|down|status
     "connect.cli",             # connect apply|validate|status|lag|restart|delete
     "producer.cli",            # produce
     "spark_jobs.cli",          # normalize
-    "studentflow.transform_cli",  # transform (dbt)
+    "studentflow.transform.cli",  # transform (dbt)
     "expectations.cli",        # validate (GX)
     "studentflow.report.cli",  # report
+    "studentflow.docs_cli",    # docs serve|build
     "studentflow.pipeline_cli",  # run
 )
 
@@ -119,7 +120,7 @@ CAN_FAIL = {"run", "normalize", "transform", "validate", "report", "produce", "d
 
 
 def _exit_code_epilogs(sub: argparse._SubParsersAction) -> None:
-    """Append to each command's --help the exit codes it can return (from core.errors, once)."""
+    """Append to each command's --help the exit codes it can return (from studentflow.core.errors, once)."""
     for name, cmd in sub.choices.items():
         actions = [a for a in cmd._actions if isinstance(a, argparse._SubParsersAction)]
         leaves = [(f"{name} {act}", p, act) for a in actions for act, p in a.choices.items()] or [(name, cmd, None)]

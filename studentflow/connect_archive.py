@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from connect import rest, runtime
-from core import config, procs
-from core.errors import StackError
-from core.kafka import ensure_topic
+from studentflow.core import config, procs
+from studentflow.core.errors import StackError
+from studentflow.core.kafka import ensure_topic
 from studentflow import broker
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from core.config import Settings
+from studentflow.core.config import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -117,7 +117,7 @@ class Totals:
 def has_new_lines(settings: Settings) -> bool:
     """Any byte staged beyond the watermarks (one stat per staging file, one small query)."""
     from spark_jobs import increments, warehouse
-    from core import staging
+    from studentflow.core import staging
 
     files = staging.staging_files(settings.staging_dir, must_exist=False)
     return increments.pending_bytes(files, warehouse.read_watermarks(settings.warehouse)) > 0
@@ -180,7 +180,7 @@ class WarmDbt:
     editing a model while the loop runs)."""
 
     def __init__(self, settings: Settings) -> None:
-        from studentflow import dbt_runner
+        from studentflow.transform import runner as dbt_runner
 
         self.settings = settings
         self._project = dbt_runner.DBT_PROJECT
@@ -203,7 +203,7 @@ class WarmDbt:
         return self._parse()
 
     def _invoke(self, command: list[str], manifest=None):
-        from studentflow.dbt_runner import invoke_dbt
+        from studentflow.transform.runner import invoke_dbt
 
         # --quiet: dbt prints its errors only, straight to the terminal as before
         return invoke_dbt(self.settings, ["--quiet", *command], manifest=manifest, stream=True)[0]

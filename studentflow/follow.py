@@ -32,8 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from core import procs
-from core.config import Settings
+from studentflow.core import procs
+from studentflow.core.config import Settings
 from studentflow.pipeline import Pipeline, RunOptions, RunSummary
 from studentflow.signals import stop_on_signal
 
@@ -130,7 +130,7 @@ class Traffic(threading.Thread):
     def run(self) -> None:
         from producer import generate
         from producer.publish import publish
-        from core import endpoints
+        from studentflow.core import endpoints
 
         try:
             gen = generate.for_settings(self.settings, seed=None, malformed_rate=self.malformed_rate)
@@ -167,7 +167,7 @@ class LagWatch(threading.Thread):
 
     def ask(self) -> str:
         from connect import lag, rest
-        from core import endpoints
+        from studentflow.core import endpoints
 
         try:
             sinks = [cf for cf in rest.connector_files(None, self.settings) if not cf.is_source]
@@ -209,7 +209,7 @@ class Follow(Pipeline):
         self.totals = Totals()
         with stop_on_signal(self.stopping, "the loop ends once the increment in flight has committed"):
             try:
-                from core.endpoints import stack_up
+                from studentflow.core.endpoints import stack_up
                 keep = self.options.keep_stack or stack_up(self.settings)   # as in `run`
                 self.spark = WarmSpark(self.settings, keep_server=keep, progress=lambda m: self.say("    " + m)).start()
                 self._stack()
@@ -374,7 +374,7 @@ class Follow(Pipeline):
 
     def _summarize(self) -> None:
         from spark_jobs import increments, warehouse
-        from core import staging
+        from studentflow.core import staging
 
         self.summary.counts.update(self.totals.counts())
         files = staging.staging_files(self.settings.staging_dir, must_exist=False)

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from core.config import Settings
-from core.errors import ExitCode, StudentflowError
+from studentflow.core.config import Settings
+from studentflow.core.errors import ExitCode, StudentflowError
 
 LOCK_NAME = "studentflow.lock"
 

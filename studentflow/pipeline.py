@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from core.config import Settings
-from core.errors import DataError, StudentflowError
+from studentflow.core.config import Settings
+from studentflow.core.errors import DataError, StudentflowError
 from studentflow import shortfall
 from studentflow.signals import StopRequest, in_flight, stop_on_signal
 
@@ -85,7 +85,7 @@ class RunOptions:
 
 def staged_lines(settings: Settings) -> int:
     """Complete lines in the staging files: the same lister and count normalize uses."""
-    from core import staging
+    from studentflow.core import staging
 
     return staging.count_lines(staging.staging_files(settings.staging_dir, must_exist=False))
 
@@ -104,7 +104,7 @@ class Pipeline:
         self.spark = None             # studentflow.engines.WarmSpark
         self.preload = None           # a thread importing GX and the report's libraries during normalize
         self.staged_before = 0
-        self.junit_suites: list = []  # core.junit suites so far (--junit-xml)
+        self.junit_suites: list = []  # studentflow.core.junit suites so far (--junit-xml)
 
     # -- stage plumbing --------------------------------------------------------------------
     @contextmanager
@@ -158,7 +158,7 @@ class Pipeline:
         # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
         # flow; increments run while the sink drains, so only a small one is left at the end.
         # A server started now is the stack's when the stack outlives the run; else it is this run's.
-        from core.endpoints import stack_up
+        from studentflow.core.endpoints import stack_up
         from spark_jobs.session import QUICK_JIT_LINES
         keep = self.options.keep_stack or stack_up(self.settings)
         quick = not keep and self.options.produce and self.options.count < QUICK_JIT_LINES
@@ -209,7 +209,7 @@ class Pipeline:
         if stack.running(self.settings):
             raise StudentflowError("--fresh would delete staging files the running sink is writing",
                                    "run `studentflow stack down` first")
-        from core import staging
+        from studentflow.core import staging
         for f in staging.staging_files(self.settings.staging_dir, must_exist=False):
             f.unlink()
         self.settings.warehouse.unlink(missing_ok=True)
@@ -218,7 +218,7 @@ class Pipeline:
     def _stack(self) -> None:
         from connect import rest
         from studentflow import stack
-        from core import endpoints, kafka
+        from studentflow.core import endpoints, kafka
 
         with self.stage("stack", "local stack and connectors") as st:
             if self.settings.embedded_connect:
@@ -244,7 +244,7 @@ class Pipeline:
         from producer import generate
         from producer.cli import Progress
         from producer.publish import publish
-        from core import endpoints
+        from studentflow.core import endpoints
 
         with self.stage("produce", f"producing {self.options.count:,} events "
                                    f"({self.options.malformed_rate:.0%} malformed) to {self.settings.topic}") as st:
@@ -268,7 +268,7 @@ class Pipeline:
 
     def _sink(self) -> None:
         from connect import lag, rest
-        from core import endpoints
+        from studentflow.core import endpoints
 
         with self.stage("sink", "waiting for the staging sink to catch up") as st:
             _import_in_background("dbt.cli.main")   # dbt builds in this process next; this stage only polls
@@ -354,14 +354,14 @@ class Pipeline:
         self.preload.start()
 
     def _transform(self) -> None:
-        from studentflow import dbt_runner as transform
+        from studentflow.transform import runner as transform
 
         with self.stage("transform", "dbt build (staging, marts, tests)") as st:
             outcome = transform.run_dbt(self.settings, ["build"])
             for line in transform.summarize(outcome):
                 self.say("    " + line)
             if self.options.junit_xml:   # written now too: a failing dbt test stops the run here
-                from studentflow import dbt_junit
+                from studentflow.transform import junit as dbt_junit
                 self.junit_suites = dbt_junit.junit_suites(outcome.results, transform.dbt_paths(self.settings)[0])
                 self._write_junit()
             if not outcome.ok:
@@ -391,7 +391,7 @@ class Pipeline:
 
     def _write_junit(self) -> None:
         """What ran of dbt's tests and the gate's expectations, as one JUnit XML file for CI."""
-        from core import junit
+        from studentflow.core import junit
 
         path = junit.write(self.options.junit_xml, self.junit_suites, "studentflow run (dbt tests, Great Expectations)")
         self.summary.outputs["junit_xml"] = str(path)
@@ -415,8 +415,8 @@ class Pipeline:
 
 def broker_running(settings: Settings) -> bool:
     """A recorded embedded stack whose broker (or the hosted Kafka it points at) is still there."""
-    from core import procs
-    from core.endpoints import StackState
+    from studentflow.core import procs
+    from studentflow.core.endpoints import StackState
 
     state = StackState.read(settings)
     return bool(state and (not state.broker_pid or procs.pid_alive(state.broker_pid)))
@@ -424,8 +424,8 @@ def broker_running(settings: Settings) -> bool:
 
 def worker_died(settings: Settings) -> bool:
     """With --no-produce: the recorded stack's broker runs but its embedded Connect worker is dead."""
-    from core import procs
-    from core.endpoints import StackState
+    from studentflow.core import procs
+    from studentflow.core.endpoints import StackState
 
     if not settings.embedded_connect or not broker_running(settings):
         return False
@@ -435,7 +435,7 @@ def worker_died(settings: Settings) -> bool:
 
 def stack_reachable(settings: Settings) -> bool:
     """With --no-produce: is there a topic/connector to drain before normalizing?"""
-    from core import endpoints
+    from studentflow.core import endpoints
     try:
         endpoints.kafka_conf(settings)
         endpoints.connect_url(settings)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.config import Settings
-from core.errors import ExitCode
+from studentflow.core.config import Settings
+from studentflow.core.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,11 +57,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from studentflow.pipeline import Pipeline, RunOptions
 
     if args.count < 0 or not 0 <= args.malformed_rate <= 1 or args.rate < 0 or args.interval <= 0:
-        from core.errors import UsageError
+        from studentflow.core.errors import UsageError
         raise UsageError("--count and --rate must be >= 0, --malformed-rate between 0 and 1, --interval > 0",
                           "fix the option")
     if args.follow and args.junit_xml:
-        from core.errors import UsageError
+        from studentflow.core.errors import UsageError
         raise UsageError("--junit-xml is for a batch run (the continuous mode gates every increment)",
                          "drop --follow, or run `studentflow validate --junit-xml PATH` when you need the file")
     opts = RunOptions(count=args.count, malformed_rate=args.malformed_rate, seed=args.seed,

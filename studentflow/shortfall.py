@@ -17,10 +17,10 @@ import os
 import time
 from pathlib import Path
 
-from core import procs, staging
-from core.config import Settings
-from core.endpoints import StackState
-from core.errors import DataError
+from studentflow.core import procs, staging
+from studentflow.core.config import Settings
+from studentflow.core.endpoints import StackState
+from studentflow.core.errors import DataError
 
 FULL_BELOW = 1 << 20   # bytes free under which a shortfall is put down to the disk (a line rarely needs more)
 

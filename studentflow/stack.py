@@ -1,7 +1,7 @@
 """The embedded local stack: Tansu broker + Apache Kafka Connect worker + Spark Connect server.
 
 State (ports, PIDs, log paths) lives in ``<state_dir>/stack.json`` and ``<state_dir>/spark.json``
-(:mod:`core.endpoints`, where every stage asks ``kafka_conf(settings)`` / ``connect_url(settings)``
+(:mod:`studentflow.core.endpoints`, where every stage asks ``kafka_conf(settings)`` / ``connect_url(settings)``
 for where to connect; Spark users attach through :mod:`spark_jobs.server`).
 """
 from __future__ import annotations
@@ -10,10 +10,10 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core import procs
-from core.config import Settings
-from core.endpoints import StackState, connect_url, kafka_conf  # noqa: F401  (re-exported for the orchestration)
-from core.errors import StackError
+from studentflow.core import procs
+from studentflow.core.config import Settings
+from studentflow.core.endpoints import StackState, connect_url, kafka_conf  # noqa: F401  (re-exported for the orchestration)
+from studentflow.core.errors import StackError
 
 
 # --- lifecycle -------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
 
     brk = _start_broker(settings, broker_port, tie_to_parent, progress)
     try:
-        from core.kafka import ensure_topic
+        from studentflow.core.kafka import ensure_topic
         ensure_topic(brk.client_conf or {}, settings.topic, settings.topic_partitions,
                      replication=settings.topic_replication)
         worker = _start_worker(settings, brk.address, connect_port, mode, tie_to_parent, progress)
@@ -215,7 +215,7 @@ def _down(settings: Settings) -> list[str]:
 def status(settings: Settings) -> dict:
     """The stack's processes, alive or not. ``spark``: the Spark Connect server (or the configured
     remote endpoint); a dead server makes the stack DEGRADED, like a dead broker or worker."""
-    from core.endpoints import SparkState
+    from studentflow.core.endpoints import SparkState
 
     spark_state = SparkState.read(settings)
     spark = ({"remote": settings.spark_remote} if settings.spark_remote

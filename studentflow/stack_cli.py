@@ -6,8 +6,8 @@ import json
 import sys
 import time
 
-from core.config import Settings
-from core.errors import ExitCode
+from studentflow.core.config import Settings
+from studentflow.core.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:

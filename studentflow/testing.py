@@ -12,8 +12,8 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-from core.config import PROJECT_ROOT
-from core.reference import load_majors
+from studentflow.core.config import PROJECT_ROOT
+from studentflow.core.reference import load_majors
 
 REPO = PROJECT_ROOT
 DDL = REPO / "spark_jobs" / "warehouse.sql"

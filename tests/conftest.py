@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from studentflow import broker as broker_mod
-from core import config, procs
+from studentflow.core import config, procs
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

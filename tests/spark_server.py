@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from core import config
+from studentflow.core import config
 
 REPO = Path(__file__).resolve().parents[1]
 _url: str | None = None

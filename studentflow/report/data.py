@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.config import Settings
-from core.errors import DataError, WarehouseNotReady
-from core.warehouse import MARTS, connect_readonly, existing_tables, quality_paths
+from studentflow.core.config import Settings
+from studentflow.core.errors import DataError, WarehouseNotReady
+from studentflow.core.warehouse import MARTS, connect_readonly, existing_tables, quality_paths
 
 ReportInputMissing = WarehouseNotReady   # the report's name for it: the warehouse or a mart is not there yet
 

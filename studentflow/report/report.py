@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.config import Settings
-from core.errors import DataError
+from studentflow.core.config import Settings
+from studentflow.core.errors import DataError
 from studentflow.report import charts, data as data_mod, render, sections
 from studentflow.report.data import MARTS, ReportInputMissing, ReportRun, StageRun  # noqa: F401 - public names
 from studentflow.report.texts import LANGS, MISSING, TEXT, fmt_int, fmt_number, fmt_percent  # noqa: F401

@@ -11,8 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from core.config import Settings
-from core.staging import staging_files
+from studentflow.core.config import Settings
+from studentflow.core.staging import staging_files
 from studentflow.report.data import ReportData, ReportRun
 from studentflow.report.texts import (CONNECT_KEYS, COUNT_LABELS, KAFKA_KEYS, MISSING, REASONS, SASL_KEYS, SSL_KEYS,
                                       STAGES, TEXT, date_text, fmt_int, fmt_number, fmt_percent)

@@ -19,10 +19,11 @@ import posixpath
 import urllib.parse
 from pathlib import Path
 
-from core.config import Settings
+from studentflow.core.config import Settings
 from studentflow.report import charts, data as data_mod, render, sections
-from core.errors import WarehouseNotReady
-from core.warehouse import SOURCE_TABLES, quality_paths, require_tables
+from studentflow.core.errors import WarehouseNotReady
+from studentflow.core.paths import dbt_paths
+from studentflow.core.warehouse import quality_paths
 from studentflow.report.report import chart_name, report_paths
 from studentflow.report.texts import LANGS, TEXT
 
@@ -33,22 +34,9 @@ PAGE_OPTIONS = "page.json"       # the default language and reload period of the
 
 
 def folders(settings: Settings) -> dict[str, Path]:
-    from studentflow import dbt_runner
-
-    target, _ = dbt_runner.dbt_paths(settings)
+    target, _ = dbt_paths(settings)
     return {"": settings.data_dir / "site", "report": settings.data_dir / "report", "dbt": target,
             "quality": quality_paths(settings)[0]}
-
-
-def generate_dbt_docs(settings: Settings) -> bool:
-    """`dbt docs generate` into <data_dir>/dbt/target when the warehouse has the Spark tables."""
-    from studentflow import dbt_runner
-
-    try:
-        require_tables(settings.warehouse, SOURCE_TABLES, "")
-    except WarehouseNotReady:
-        return False
-    return dbt_runner.run_dbt(settings, ["docs", "generate"]).ok
 
 
 def page_options(settings: Settings, default_lang: str | None = None, refresh: int | None = None) -> dict:

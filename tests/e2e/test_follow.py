@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bench.rss import parent_map
-from core.errors import ExitCode
-from core.procs import pid_alive
+from studentflow.core.errors import ExitCode
+from studentflow.core.procs import pid_alive
 from tests.integration.stackutil import REPO, query, sf, stack_env
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core import procs
-from core.errors import ExitCode
+from studentflow.core import procs
+from studentflow.core.errors import ExitCode
 from studentflow.report.texts import TEXT
 from tests.e2e.test_follow import _follow, _sigterm, _wait_for
 from tests.integration.browser import Chromium

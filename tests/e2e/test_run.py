@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core import procs
-from core.errors import ExitCode
+from studentflow.core import procs
+from studentflow.core.errors import ExitCode
 from tests.integration.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow

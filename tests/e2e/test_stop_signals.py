@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bench.rss import descendants, parent_map
-from core.errors import ExitCode
-from core.procs import pid_alive, stop_pid
+from studentflow.core.errors import ExitCode
+from studentflow.core.procs import pid_alive, stop_pid
 from studentflow.signals import DUPLICATE_WINDOW
 from tests.integration.stackutil import REPO, query, force_down, stack_env
 
@@ -90,7 +90,7 @@ class Watch:
 
 def _spark_servers(tmp_path: Path) -> list:
     """The Spark Connect servers running with this test's state folder (the run's own)."""
-    from core.procs import pid_cmdline
+    from studentflow.core.procs import pid_cmdline
     from spark_jobs.server import SERVER_CLASS
 
     return [p for p in (int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit())

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from core import procs
+from studentflow.core import procs
 from tests.faults import harness as h
 from tests.integration.stackutil import REPO, sf, status
 from tests.integration.topicwatch import topic_size

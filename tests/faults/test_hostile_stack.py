@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from producer import generate, hostile
-from core import procs
+from studentflow.core import procs
 from tests.faults import harness as h
 from tests.integration.stackutil import force_down, sf, stack_env, status
 

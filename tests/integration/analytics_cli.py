@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from studentflow import cli
-from core import config
-from core.errors import StudentflowError
+from studentflow.core import config
+from studentflow.core.errors import StudentflowError
 
 
 def run(argv: list[str], settings: config.Settings) -> tuple[int, str]:

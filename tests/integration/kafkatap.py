@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import procs
+from studentflow.core import procs
 
 CREATE_TOPICS = 19
 INVALID_REPLICATION_FACTOR = 38

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from core import procs
+from studentflow.core import procs
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from studentflow import broker as broker_mod
-from core import procs
+from studentflow.core import procs
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core import config
-from core.procs import pid_alive as alive
+from studentflow.core import config
+from studentflow.core.procs import pid_alive as alive
 from studentflow import testing as aw
 from studentflow.checker import Checker, CheckerError
 from tests.integration import analytics_cli
@@ -92,7 +92,7 @@ def test_an_error_in_the_checker_reaches_the_owner_and_the_next_increment_is_sti
 
 OWNER = """
 import sys, time
-from core import config
+from studentflow.core import config
 from studentflow.checker import Checker
 checker = Checker(config.load(env={}, data_dir=sys.argv[1], state_dir=sys.argv[1])).start()
 checker.wait_ready()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ExitCode
+from studentflow.core.errors import ExitCode
 from studentflow import testing as aw
 from tests.integration.stackutil import REPO, force_down, sf, stack_env
 

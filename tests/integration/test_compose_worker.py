@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core import config, procs
+from studentflow.core import config, procs
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

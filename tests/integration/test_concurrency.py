@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core import procs
+from studentflow.core import procs
 from tests.integration.stackutil import REPO, force_down, stack_env, status
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from core import config, procs
-from core.errors import ConnectError
+from studentflow.core import config, procs
+from studentflow.core.errors import ConnectError
 from tests.integration.tls import make_pki
 
 pytestmark = pytest.mark.slow

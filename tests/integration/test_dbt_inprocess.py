@@ -1,4 +1,4 @@
-"""dbt in this process (studentflow.dbt_runner.run_dbt): the partial-parse file left in
+"""dbt in this process (studentflow.transform.runner.run_dbt): the partial-parse file left in
 <data_dir>/dbt/target spares the next process a full parse, a changed model is parsed again and
 takes effect, and failures still come back as a non-ok outcome.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from core import config
-from studentflow import dbt_runner
+from studentflow.core import config
+from studentflow.transform import runner as dbt_runner
 from studentflow import testing as aw
 
 pytestmark = pytest.mark.slow
@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = """
 import json, sys
 from pathlib import Path
-from core import config
-from studentflow import dbt_runner
+from studentflow.core import config
+from studentflow.transform import runner as dbt_runner
 kw, command, project = json.loads(sys.argv[1])
 settings = config.load(env={}, **kw)
 outcome = dbt_runner.run_dbt(settings, command, **({"project_dir": Path(project)} if project else {}))

@@ -19,8 +19,8 @@ import pytest
 
 from tests.integration import analytics_cli
 from studentflow import testing as aw
-from studentflow import dbt_runner
-from core import config
+from studentflow.transform import runner as dbt_runner
+from studentflow.core import config
 
 pytestmark = pytest.mark.slow
 TOL = 1e-9

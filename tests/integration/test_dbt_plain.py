@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import dbt_runner
+from studentflow.transform import runner as dbt_runner
 from studentflow import testing as aw
 
 pytestmark = pytest.mark.slow

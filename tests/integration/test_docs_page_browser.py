@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from core import procs
+from studentflow.core import procs
 from tests.conftest import needs
 from studentflow import testing as aw
 from tests.integration.browser import Chromium

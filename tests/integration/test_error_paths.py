@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from core import config, procs
-from core.errors import ExitCode, from_world
+from studentflow.core import config, procs
+from studentflow.core.errors import ExitCode, from_world
 from studentflow import testing as aw
 from tests.integration.stackutil import REPO, force_down, sf, stack_env, stack_session, status
 
@@ -134,7 +134,8 @@ def test_spark_that_cannot_start(tmp_path):
 
 def test_dbt_that_fails_before_any_model(tmp_path, monkeypatch, capsys):
     """dbt_project.yml that is not YAML: dbt stops while loading the project, no node runs."""
-    from studentflow import cli, dbt_runner
+    from studentflow import cli
+    from studentflow.transform import runner as dbt_runner
 
     project = tmp_path / "dbt_project"
     shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))

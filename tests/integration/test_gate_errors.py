@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core import config
-from core.errors import ExitCode
+from studentflow.core import config
+from studentflow.core.errors import ExitCode
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 from tests.integration.stackutil import sf, stack_env

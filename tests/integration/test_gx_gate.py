@@ -12,8 +12,8 @@ import sqlite3
 
 import pytest
 
-from studentflow import dbt_runner
-from core import config
+from studentflow.transform import runner as dbt_runner
+from studentflow.core import config
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core import procs
+from studentflow.core import procs
 from tests.integration.kafkatap import start_tapped_broker
 from tests.integration.stackutil import force_down, sf, stack_env
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from core import config
+from studentflow.core import config
 from producer import generate
 from spark_jobs import increments as inc
 from spark_jobs import normalize as nz

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from spark_jobs.job import run_normalize
-from core import config
-from core.errors import DataError
+from studentflow.core import config
+from studentflow.core.errors import DataError
 
 pytestmark = pytest.mark.slow
 
@@ -225,7 +225,7 @@ def test_a_session_passed_in_stays_warm_and_one_started_here_is_released(spark, 
     script = (
         "import os, sys\n"
         "from spark_jobs.job import run_normalize\n"
-        "from core import config\n"
+        "from studentflow.core import config\n"
         f"s = config.load(env={{}}, data_dir={str(tmp_path / 'p')!r}, state_dir={str(tmp_path / 'p' / 'st')!r},"
         f" warehouse={str(tmp_path / 'p' / 'w.db')!r}, staging_dir={str(s.staging_dir)!r}, spark_master='local[1]')\n"
         "res = run_normalize(s, progress=lambda m: None)\n"

@@ -16,9 +16,9 @@ from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs.job import run_normalize
-from core import config
+from studentflow.core import config
 from producer import generate
-from core.errors import DataError
+from studentflow.core.errors import DataError
 
 pytestmark = pytest.mark.slow
 

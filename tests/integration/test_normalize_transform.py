@@ -11,7 +11,7 @@ import re
 import pytest
 
 from spark_jobs import normalize as nz
-from core import config
+from studentflow.core import config
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from confluent_kafka import Consumer
 
 from producer import generate
 from producer.publish import publish
-from core import config
+from studentflow.core import config
 
 pytestmark = pytest.mark.slow
 REPO = config.PROJECT_ROOT

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core import config, procs
+from studentflow.core import config, procs
 from tests.integration.test_producer_broker import cli, cli_env, consume
 from tests.integration.tls import make_pki, tls_broker  # noqa: F401  (a fixture)
 

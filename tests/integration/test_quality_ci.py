@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from core import config
+from studentflow.core import config
 from expectations import project
 from expectations.suites import build_suites
 from studentflow import testing as aw
@@ -165,7 +165,7 @@ def test_data_docs_keep_the_last_n_runs(good, tmp_path):
 def test_run_writes_dbt_tests_and_the_gate_in_one_junit_file(good, tmp_path):
     """`run --junit-xml`: the pipeline's transform and validate stages (the stack's stages before
     them are not needed for this file: they are run here on the module's warehouse)."""
-    from core.errors import DataError
+    from studentflow.core.errors import DataError
     from studentflow.pipeline import Pipeline, RunOptions
 
     good_settings, _ = good

@@ -45,7 +45,7 @@ def _fill_spark_tables(path: Path) -> dict[str, list[int]]:
 
 @pytest.fixture()
 def dbt_warehouse(settings):
-    from studentflow import dbt_runner
+    from studentflow.transform import runner as dbt_runner
 
     ages = _fill_spark_tables(settings.warehouse)
     outcome = dbt_runner.run_dbt(settings, ["build"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core import config
+from studentflow.core import config
 from tests.integration.stackutil import force_down, sf, stack_env, status
 from tests.integration.tls import start_tls_broker
 

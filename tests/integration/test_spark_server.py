@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.staged import expected_counts, generate, write_staging
-from core import procs
+from studentflow.core import procs
 from tests.integration.stackutil import REPO, sf, stack_env, stack_session, status
 
 pytestmark = pytest.mark.slow

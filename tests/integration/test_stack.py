@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core import procs
+from studentflow.core import procs
 from tests.integration.stackutil import force_down, produce, sf, stack_env, status, stack_session
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core import config, procs
+from studentflow.core import config, procs
 from tests.integration.stackutil import force_down, sf, stack_env, status
 from tests.integration.tls import tls_broker  # noqa: F401  (a fixture)
 

@@ -2,7 +2,7 @@
 
 Staging holds what the Connect sink writes plus what tools leave beside it (a hidden temp file,
 a `_`-prefixed marker) and a half-written last line: the core's lister and counter
-(core.staging), which `run` uses for its balance, and Spark's read of the same
+(studentflow.core.staging), which `run` uses for its balance, and Spark's read of the same
 folder must see the same lines.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from spark_jobs.job import run_normalize
-from core.staging import count_lines, staging_files
+from studentflow.core.staging import count_lines, staging_files
 
 pytestmark = pytest.mark.slow
 

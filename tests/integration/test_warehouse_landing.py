@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pytest
 
 from bench import landing as bl
-from core.errors import DataError
+from studentflow.core.errors import DataError
 from spark_jobs import landing
 from spark_jobs import warehouse as wh
 

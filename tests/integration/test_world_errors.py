@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from connect.rest import RestClient
-from core import procs
-from core.errors import ConnectError, ConnectHTTPError, ExitCode
+from studentflow.core import procs
+from studentflow.core.errors import ConnectError, ConnectHTTPError, ExitCode
 from tests.integration.stackutil import REPO, force_down, produce, sf, stack_env, status
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from studentflow import broker as broker_mod
-from core import procs
+from studentflow.core import procs
 
 
 def _openssl(*args: str, cwd: Path) -> None:

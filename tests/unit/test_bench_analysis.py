@@ -105,7 +105,7 @@ def test_parse_sizes(text, sizes):
 
 @pytest.mark.parametrize("text", ["", "ten", "0", "-5"])
 def test_parse_sizes_rejects(text):
-    from core.errors import ConfigError
+    from studentflow.core.errors import ConfigError
     with pytest.raises(ConfigError):
         run.parse_sizes(text)
 

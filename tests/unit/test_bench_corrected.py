@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench.corrected_original import Judge, reference_from_settings
-from core import config
+from studentflow.core import config
 
 
 def judge() -> Judge:

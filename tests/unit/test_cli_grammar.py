@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import config, procs
-from core.errors import EXIT_MEANINGS, ExitCode, exit_codes_markdown
+from studentflow.core import config, procs
+from studentflow.core.errors import EXIT_MEANINGS, ExitCode, exit_codes_markdown
 from studentflow import cli
 
 REPO = Path(__file__).resolve().parents[2]

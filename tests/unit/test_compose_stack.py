@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from core import config
+from studentflow.core import config
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"

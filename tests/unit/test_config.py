@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from core import config
-from core.errors import ConfigError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError
 
 
 def test_defaults_resolve_relative_to_project_root():

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from connect import rest, runtime
-from core import config
-from core.errors import ConnectError, StackError
+from studentflow.core import config
+from studentflow.core.errors import ConnectError, StackError
 
 
 def test_worker_properties_sasl_scram_reach_every_client(tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from connect import properties, rest
-from core.errors import ConnectError
+from studentflow.core.errors import ConnectError
 
 
 def test_the_three_separators_and_the_spaces_around_them():

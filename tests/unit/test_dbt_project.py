@@ -9,9 +9,9 @@ import sys
 import pytest
 import yaml
 
-from studentflow import dbt_runner
-from core import config
-from core.errors import ExitCode
+from studentflow.transform import runner as dbt_runner
+from studentflow.core import config
+from studentflow.core.errors import ExitCode
 from tests.integration import analytics_cli
 from studentflow import testing as aw
 

@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-PRODUCT = ("studentflow", "core", "producer", "connect", "spark_jobs", "expectations")
+PRODUCT = ("studentflow", "producer", "connect", "spark_jobs", "expectations")
 LOCAL = set(PRODUCT) | {"bench", "tests"}
 # Declared though nothing imports them, each for a reason given in pyproject.toml.
 NOT_IMPORTED = {"dbt-sqlite", "sqlalchemy", "pandas", "pytest-timeout", "pytest-xdist"}
@@ -110,7 +110,7 @@ def test_setup_installs_from_the_locks_pip_and_connect_jars_pinned():
     assert "pip install -q --upgrade" not in setup
     (pip_version, pip_hashes), = _lock(REPO / "scripts" / "pip.lock").values()
     assert pip_hashes and f'PIP_VERSION={pip_version}' in (REPO / "scripts" / "lock.sh").read_text()
-    from core import config
+    from studentflow.core import config
     name, _, version = config.Settings().connect_jars_wheel.partition("==")
     jars = _lock(REPO / "scripts" / "connect-jars.lock")
     assert jars.get(_norm(name), ("", []))[0] == version and jars[_norm(name)][1], \

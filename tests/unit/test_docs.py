@@ -1,7 +1,7 @@
 """The README stays true to the code: config reference, quickstart commands, CI entry point."""
 from pathlib import Path
 
-from core import config
+from studentflow.core import config
 from studentflow.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
-"""The documentation names files and modules that exist: every repository path (`core/x.py`,
+"""The documentation names files and modules that exist: every repository path (`studentflow/core/x.py`,
 `tests/unit/test_x.py`, `dbt_project/...`) and every dotted module or attribute
-(`core.errors.from_world`) in docs/*.md, README.md and CONTRIBUTING.md, so a moved module makes
+(`studentflow.core.errors.from_world`) in docs/*.md, README.md and CONTRIBUTING.md, so a moved module makes
 this fail instead of leaving the docs behind."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md", REPO / "CONTRIBUTING.md"]
-PACKAGES = ("core", "studentflow", "producer", "connect", "spark_jobs", "expectations", "bench")
+PACKAGES = ("studentflow", "producer", "connect", "spark_jobs", "expectations", "bench")
 TOP = PACKAGES + ("tests", "scripts", "docker", "dbt_project", "docs")
 # a path: starts at a top-level folder of the repository (not inside another path or a URL)
 PATH = re.compile(r"(?<![\w./:-])(?:%s)/[\w./*-]*[\w*]" % "|".join(TOP))
@@ -72,5 +72,5 @@ def test_modules_named_in_the_docs_exist(doc):
 def test_the_checks_find_what_they_check():
     paths, modules = _named(PATH), _named(MODULE)
     assert len(paths) > 50 and len(modules) > 10
-    assert not _module_exists("studentflow.errors.from_world") and _module_exists("core.errors.from_world")
+    assert not _module_exists("studentflow.errors.from_world") and _module_exists("studentflow.core.errors.from_world")
     assert _module_exists("connect.rest.apply_all") and not _module_exists("connect.rest.no_such_name")

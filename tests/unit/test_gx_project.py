@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core import config
+from studentflow.core import config
 from expectations import project
 from expectations.suites import build_suites
 

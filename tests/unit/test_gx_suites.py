@@ -6,8 +6,8 @@ import csv
 import pytest
 
 from expectations import suites
-from core import config
-from core.errors import ConfigError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError
 
 
 def seed_majors(settings) -> list[str]:

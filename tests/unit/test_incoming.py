@@ -8,7 +8,7 @@ from contextlib import closing
 import pyarrow as pa
 import pytest
 
-from core.errors import DataError
+from studentflow.core.errors import DataError
 from spark_jobs import incoming, staging
 from spark_jobs import warehouse as wh
 from spark_jobs.contract import CLEAN_COLUMNS, CONFLICT_DETAIL

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import junit
+from studentflow.core import junit
 from tests.junit_schema import cases, validated
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from connect import runtime
-from core import config
-from core.errors import ConfigError, StackError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError, StackError
 
 HOSTED = {"STUDENTFLOW_BOOTSTRAP_SERVERS": "kafka.example:9092"}
 

@@ -1,13 +1,15 @@
 """The layering rule (docs/architecture.md), checked by reading every import with ``ast``.
 
-- core/ (the ground floor) imports only the standard library, third-party libraries
-  and itself;
-- a stage package (producer, connect, spark_jobs, expectations) imports only itself, the core
-  and third-party libraries: never another stage, never the orchestration;
-- the orchestration (studentflow/: cli, pipeline, stack, broker, the dbt runner, the report,
-  lock) sits on top and may import anything; nothing below imports it.
+- the ground floor, ``studentflow.core``, imports only the standard library, third-party
+  libraries and itself;
+- a stage (producer, connect, spark_jobs, expectations, the dbt transform, the report) imports
+  only itself, the ground floor and third-party libraries: never another stage, never the
+  orchestration;
+- the orchestration (the rest of studentflow/: the commands, the pipeline, the stack, the lock)
+  sits on top and may import anything; nothing below imports it.
 
-Imports inside functions count too (a lazy import is still a dependency).
+Every package of the product is read, each file under the layer of the longest prefix that
+names it. Imports inside functions count too (a lazy import is still a dependency).
 """
 from __future__ import annotations
 
@@ -15,8 +17,15 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ("producer", "connect", "spark_jobs", "expectations")
-FIRST_PARTY = ("core", "studentflow", "bench", "tests", *STAGES)
+GROUND = "studentflow.core"
+# Stages: top-level packages (the layout's folders) and the stages living under studentflow/.
+STAGES = ("producer", "connect", "spark_jobs", "expectations", "studentflow.transform", "studentflow.report")
+ORCHESTRATION = "studentflow"
+FIRST_PARTY = ("studentflow", "bench", "tests", "producer", "connect", "spark_jobs", "expectations")
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
@@ -27,40 +36,59 @@ def imports(path: Path) -> list[tuple[int, str]]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             # `from studentflow import stack` names the module studentflow.stack
-            names = [f"{node.module}.{a.name}" for a in node.names] if node.module in FIRST_PARTY else [node.module]
+            first = node.module.split(".")[0] in FIRST_PARTY
+            names = [f"{node.module}.{a.name}" for a in node.names] if first else [node.module]
         else:
             continue
         found += [(node.lineno, n) for n in names if n.split(".")[0] in FIRST_PARTY]
     return found
 
 
+def layer_of(module: str) -> str:
+    """The layer a module belongs to: the ground floor, its stage, or the orchestration."""
+    for layer in (GROUND, *STAGES):
+        if _within(module, layer):
+            return layer
+    return ORCHESTRATION if _within(module, ORCHESTRATION) else module.split(".")[0]
+
+
 def allowed(importer: str, module: str) -> bool:
-    top = module.split(".")[0]
-    if importer == "core":
-        return module == "core" or module.startswith("core.")
-    if importer in STAGES:
-        return top == importer or module == "core" or module.startswith("core.")
-    return True
+    """May a module of layer ``importer`` import ``module``?"""
+    if importer == ORCHESTRATION:
+        return True
+    target = layer_of(module)
+    # `from studentflow import core` names the package the ground floor lives in: the ground floor
+    return target in (importer, GROUND) or module in ("studentflow", GROUND)
 
 
-def layer_of(path: Path) -> str:
-    rel = path.relative_to(REPO).parts
-    return rel[0]
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def product_files() -> list[Path]:
+    return sorted(p for top in ("studentflow", "producer", "connect", "spark_jobs", "expectations")
+                  for p in (REPO / top).rglob("*.py"))
 
 
 def violations() -> list[str]:
     out = []
-    for package in ("core", *STAGES):
-        for path in sorted((REPO / package).rglob("*.py")):
-            layer = layer_of(path)
-            for line, module in imports(path):
-                if not allowed(layer, module):
-                    out.append(f"{path.relative_to(REPO)}:{line} imports {module}")
+    for path in product_files():
+        layer = layer_of(_module_name(path))
+        for line, module in imports(path):
+            if not allowed(layer, module):
+                out.append(f"{path.relative_to(REPO)}:{line} ({layer}) imports {module}")
     return out
 
 
-def test_stages_and_core_import_only_downwards():
+def test_every_package_imports_only_downwards():
     assert violations() == []
+
+
+def test_every_product_file_is_read():
+    names = {_module_name(p) for p in product_files()}
+    assert {"studentflow.core.config", "studentflow.report.site", "spark_jobs.normalize", "producer.publish",
+            "studentflow.pipeline"} <= names
 
 
 def test_the_check_sees_a_violation(tmp_path):
@@ -70,7 +98,13 @@ def test_the_check_sees_a_violation(tmp_path):
     assert [m for _, m in imports(bad)] == ["studentflow.stack", "producer.events"]
     assert not allowed("connect", "studentflow.stack")
     assert not allowed("connect", "producer.events")
-    assert not allowed("core", "studentflow.report")
-    assert not allowed("core", "spark_jobs.contract")   # the ground floor stands on nothing above
-    assert allowed("connect", "core.endpoints") and allowed("connect", "connect.rest")
-    assert allowed("studentflow", "connect.rest")   # the orchestration sits on top
+    assert not allowed(GROUND, "studentflow.report")
+    assert not allowed(GROUND, "spark_jobs.contract")   # the ground floor stands on nothing above
+    assert not allowed(GROUND, "studentflow.pipeline")
+    # a stage under studentflow/ is a stage like the others: no sideways import, no upward one
+    assert not allowed("studentflow.report", "studentflow.transform.runner")
+    assert not allowed("studentflow.report", "studentflow.pipeline")
+    assert not allowed("studentflow.transform", "spark_jobs.warehouse")
+    assert allowed("connect", "studentflow.core.endpoints") and allowed("connect", "connect.rest")
+    assert allowed("studentflow.report", "studentflow.core.warehouse")
+    assert allowed(ORCHESTRATION, "connect.rest")   # the orchestration sits on top

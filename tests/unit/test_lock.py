@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from studentflow import lock
-from core import config
-from core.errors import ExitCode
+from studentflow.core import config
+from studentflow.core.errors import ExitCode
 from studentflow.cli import build_parser, locked_command
 from tests.integration.stackutil import REPO, stack_env
 
@@ -27,7 +27,7 @@ HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from studentflow import lock
-    from core import config
+    from studentflow.core import config
     s = config.load()
     with lock.project_lock(s, sys.argv[1]):
         print("held", flush=True)

@@ -9,8 +9,8 @@ import pytest
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs.job import check_conservation
-from core import config
-from core.errors import ConfigError, DataError
+from studentflow.core import config
+from studentflow.core.errors import ConfigError, DataError
 
 
 @pytest.mark.parametrize("raw, folded", [

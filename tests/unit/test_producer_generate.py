@@ -12,7 +12,7 @@ import pytest
 
 from producer import events, generate
 from producer.generate import EXPECTED, MALFORMED_KINDS, Generator
-from core import config
+from studentflow.core import config
 
 REPO = config.PROJECT_ROOT
 

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from producer import generate, hostile
-from core import config
+from studentflow.core import config
 
 SETTINGS = config.load(env={})
 

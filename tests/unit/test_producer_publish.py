@@ -9,8 +9,8 @@ import pytest
 from producer import publish
 from producer.cli import Progress
 from producer.publish import DeliveryReport
-from core import config
-from core.errors import StackError
+from studentflow.core import config
+from studentflow.core.errors import StackError
 
 
 def test_summary_line_counts_and_reasons():
@@ -60,7 +60,7 @@ def test_progress_redraws_one_line_on_a_terminal():
 
 
 def test_unreachable_cluster_is_one_clear_error():
-    from core import procs
+    from studentflow.core import procs
 
     with pytest.raises(StackError) as err:
         publish.preflight({"bootstrap.servers": f"127.0.0.1:{procs.free_port()}"}, "t", 1, timeout=2)

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from producer import events, sources
-from core import config
-from core.errors import DataError
+from studentflow.core import config
+from studentflow.core.errors import DataError
 
 REPO = config.PROJECT_ROOT
 SETTINGS = config.load(env={})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from studentflow import cli, testing
-from core.errors import DataError, ExitCode
+from studentflow.core.errors import DataError, ExitCode
 from studentflow.report import report as rep
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import config
+from studentflow.core import config
 from spark_jobs import server
 from spark_jobs.session import class_archive
 from studentflow import stack

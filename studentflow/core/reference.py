@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core.errors import ConfigError
+from studentflow.core.errors import ConfigError
 
 # --- folding (spark_jobs.contract.fold is the Spark twin: same table, so keys always match) ---
 _FOLD_GROUPS = {

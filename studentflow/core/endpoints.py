@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from core import procs
-from core.config import Settings
-from core.errors import StackError
+from studentflow.core import procs
+from studentflow.core.config import Settings
+from studentflow.core.errors import StackError
 
 
 class _StateFile:

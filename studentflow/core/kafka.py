@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from core.errors import StackError
+from studentflow.core.errors import StackError
 
 # Client errors that do not heal by waiting: a certificate or a credential problem.
 CLIENT_ERRORS_THAT_STOP = ("_SSL", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "TOPIC_AUTHORIZATION_FAILED",

@@ -1,4 +1,4 @@
-"""`studentflow transform`: dbt build on the warehouse (the runner is studentflow/dbt_runner.py)."""
+"""`studentflow transform`: dbt build on the warehouse (the runner is studentflow/transform/runner.py)."""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from core import config
-from core.errors import DataError, ExitCode, StudentflowError, UsageError
-from core.warehouse import SOURCE_TABLES, require_tables
+from studentflow.core import config
+from studentflow.core.errors import DataError, ExitCode, StudentflowError, UsageError
+from studentflow.core.warehouse import SOURCE_TABLES, require_tables
 
 
 def _tail_errors(output: str, limit: int = 16) -> list[str]:
@@ -23,7 +23,7 @@ def _tail_errors(output: str, limit: int = 16) -> list[str]:
 
 
 def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
-    from studentflow.dbt_runner import dbt_paths, mart_row_counts, run_dbt, summarize
+    from studentflow.transform.runner import dbt_paths, mart_row_counts, run_dbt, summarize
 
     hint = "run `studentflow normalize` first (the Spark stage writes clean_students), or set STUDENTFLOW_WAREHOUSE"
     if args.json and args.verbose:
@@ -91,9 +91,9 @@ def _outcome_json(outcome, counts: dict[str, int], settings: config.Settings) ->
 
 def _write_junit(outcome, settings: config.Settings, path: Path) -> Path:
     """dbt's test nodes as JUnit XML; a dbt that stopped before running any node is one error case."""
-    from core import junit
-    from studentflow import dbt_junit
-    from studentflow.dbt_runner import dbt_paths
+    from studentflow.core import junit
+    from studentflow.transform import junit as dbt_junit
+    from studentflow.transform.runner import dbt_paths
 
     target, logs = dbt_paths(settings)
     if outcome.results or outcome.ok:

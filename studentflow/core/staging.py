@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from core.errors import DataError
+from studentflow.core.errors import DataError
 
 HINT = ("run `studentflow connect lag --wait` once events are produced (`studentflow produce`), "
         "or point STUDENTFLOW_STAGING_DIR at the sink's folder")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from core.errors import StackError
+from studentflow.core.errors import StackError
 
 _PR_SET_PDEATHSIG = 1
 

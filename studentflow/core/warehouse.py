@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from core.config import Settings
-from core.errors import WarehouseNotReady
+from studentflow.core.config import Settings
+from studentflow.core.errors import WarehouseNotReady
 
 SOURCE_TABLES = ("clean_students", "quarantine_students", "pipeline_runs")
 MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary", "major_age_distribution")

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core import junit
+from studentflow.core import junit
 
 TEST_KINDS = ("test", "unit_test")
 

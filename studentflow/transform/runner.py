@@ -2,7 +2,7 @@
 
 The same project runs with dbt's own CLI (`dbt build --project-dir dbt_project --profiles-dir
 dbt_project`); this runner only supplies what studentflow's settings know (its command,
-`studentflow transform`, is in transform_cli.py):
+`studentflow transform`, is in cli.py):
 
 - STUDENTFLOW_WAREHOUSE = settings.warehouse (absolute), read by dbt_project/profiles.yml;
 - the age bounds as dbt vars (``--vars {"age_min": .., "age_max": ..}``);
@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from core import config
-from core.errors import ConfigError
-from core.warehouse import MARTS, SOURCE_TABLES, connect_readonly, existing_tables  # noqa: F401
+from studentflow.core import config
+from studentflow.core.errors import ConfigError
+from studentflow.core.paths import dbt_paths  # noqa: F401  (the transform's own folders)
+from studentflow.core.warehouse import MARTS, SOURCE_TABLES, connect_readonly, existing_tables  # noqa: F401
 
 DBT_PROJECT = config.PROJECT_ROOT / "dbt_project"
 _INVOKE_LOCK = threading.Lock()   # dbt's runner keeps global state (flags, adapters, loggers): one invocation at a time
@@ -54,12 +55,6 @@ class DbtOutcome:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
-
-
-def dbt_paths(settings: config.Settings) -> tuple[Path, Path]:
-    """(target_path, log_path) for dbt artifacts of this data folder."""
-    base = settings.data_dir / "dbt"
-    return base / "target", base / "logs"
 
 
 def dbt_vars(settings: config.Settings) -> dict[str, int]:
@@ -199,3 +194,15 @@ def mart_row_counts(warehouse: Path) -> dict[str, int]:
         return {m: con.execute(f'select count(*) from "{m}"').fetchone()[0] for m in MARTS if m in tables}
     finally:
         con.close()
+
+
+def generate_docs(settings: config.Settings) -> bool:
+    """`dbt docs generate` into <data_dir>/dbt/target when the warehouse has the Spark tables."""
+    from studentflow.core.errors import WarehouseNotReady
+    from studentflow.core.warehouse import require_tables
+
+    try:
+        require_tables(settings.warehouse, SOURCE_TABLES, "")
+    except WarehouseNotReady:
+        return False
+    return run_dbt(settings, ["docs", "generate"]).ok
