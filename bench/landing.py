@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from spark_jobs import warehouse as wh
-from spark_jobs.contract import CONFLICT_DETAIL
+from studentflow.core.contract import CONFLICT_DETAIL
 
 REPO = Path(__file__).resolve().parents[1]
 FILE = "students.raw.txt"

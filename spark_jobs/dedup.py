@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable
 
-from spark_jobs.contract import CONFLICT_DETAIL
+from studentflow.core.contract import CONFLICT_DETAIL
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from studentflow.core.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS
+
 from spark_jobs import landing
-from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS
 from spark_jobs.dedup import later_occurrences
 
 CLEAN_ROWS, CLEAN_KEYS, QUARANTINE_ROWS = landing.TABLE, "clean_keys", "quarantine_rows"

@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from studentflow.core.config import Settings
+from studentflow.core.contract import CLEAN_COLUMNS
 from studentflow.core.errors import DataError, StackError
+from studentflow.core.reference import load_reference
 
 from spark_jobs import incoming
 from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs import warehouse as wh
-from spark_jobs.contract import CLEAN_COLUMNS
 from spark_jobs.session import arrow_batches
-from spark_jobs.warehouse import check_conservation  # noqa: F401  (part of this module's API)
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -130,7 +130,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
     from spark_jobs.server import Attached
 
     wh.ensure_tables(db)
-    ref = nz.load_reference(settings.majors_file, settings.major_aliases_file)
+    ref = load_reference(settings.majors_file, settings.major_aliases_file)
     attached = None
     if spark is None:   # attach to the stack's server (or one started for this call: say so)
         t = time.perf_counter()
@@ -224,7 +224,7 @@ def warm_up(settings: Settings, spark: "SparkSession") -> float:
         copy.parent.mkdir(parents=True)
         copy.write_text("".join(f"{line}\n" for line in _WARM_UP_LINES), encoding="utf-8")
         chunk = inc.Chunk(copy, copy.name, 1, len(_WARM_UP_LINES))
-        ref = nz.load_reference(settings.majors_file, settings.major_aliases_file)
+        ref = load_reference(settings.majors_file, settings.major_aliases_file)
         schema, batches = arrow_batches(nz.normalize(stg.read_staging(spark, [chunk]).lines, ref,
                                                      age_min=settings.age_min, age_max=settings.age_max))
         incoming.judge_duplicates(incoming.receive(batches, schema, CLEAN_COLUMNS, folder, "warm-up"))

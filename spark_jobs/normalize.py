@@ -47,10 +47,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from spark_jobs.contract import (  # noqa: F401  (re-exported: the contract's names, one place)
-    CLEAN_COLUMNS, CONFLICT_DETAIL, CONTENT_COLUMNS, CONTRACT_FIELDS, CSV_HEADERS, JSON_ALIASES, KV_KEYS, MAX_KV_PARTS, QUARANTINE_COLUMNS, REASONS,
-    REPLACEMENT_CHAR, RULES, Reference, fold, fold_text, load_reference,
+from studentflow.core.contract import (
+    CLEAN_COLUMNS, CONTENT_COLUMNS, CONTRACT_FIELDS, CSV_HEADERS, JSON_ALIASES, KV_KEYS, MAX_KV_PARTS, QUARANTINE_COLUMNS,
+    REPLACEMENT_CHAR,
 )
+from studentflow.core.reference import Reference
+
+from spark_jobs.folding import fold
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

@@ -27,10 +27,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from studentflow.core.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS
 from studentflow.core.errors import DataError
 
 from spark_jobs import incoming, landing
-from spark_jobs.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS
 from spark_jobs.increments import Watermark
 
 SCHEMA_FILE = Path(__file__).with_name("warehouse.sql")

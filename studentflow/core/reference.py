@@ -15,7 +15,7 @@ from pathlib import Path
 
 from studentflow.core.errors import ConfigError
 
-# --- folding (spark_jobs.contract.fold is the Spark twin: same table, so keys always match) ---
+# --- folding (spark_jobs.folding.fold is the Spark twin: same table, so keys always match) ---
 _FOLD_GROUPS = {
     "a": "àáâãäåāăąæ", "c": "çćč", "d": "ďđ", "e": "èéêëēėęě", "i": "ìíîïīįı", "n": "ñńň",
     "o": "òóôõöøōőœ", "r": "ŕř", "s": "śšşß", "t": "ť", "u": "ùúûüūůűų", "y": "ýÿ", "z": "źżž",
@@ -29,7 +29,7 @@ _TABLE = {ord(a): (FOLD_TO[i] if i < len(FOLD_TO) else None) for i, a in enumera
 
 
 def fold_text(text: str) -> str:
-    """Python twin of ``spark_jobs.contract.fold``: lower case, accents off, whitespace collapsed and trimmed."""
+    """Python twin of ``spark_jobs.folding.fold``: lower case, accents off, whitespace collapsed and trimmed."""
     return re.sub(" +", " ", text.lower().translate(_TABLE)).strip(" ")
 
 

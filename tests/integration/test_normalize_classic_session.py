@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import config
+from studentflow.core import reference
 from producer import generate
 from spark_jobs import increments as inc
 from spark_jobs import normalize as nz
@@ -49,7 +50,7 @@ with pa.OSFile(str(out), "wb") as fh, pa.ipc.new_file(fh, rows.schema) as w:
 def classify_staged(spark, staged: Path, scratch: Path):
     """classify() over a staging file read as the job reads it, rows in line order."""
     s = config.load(env={})
-    ref = nz.load_reference(s.majors_file, s.major_aliases_file)
+    ref = reference.load_reference(s.majors_file, s.major_aliases_file)
     chunks = inc.materialize(inc.plan((staged,), {}, full_refresh=True), scratch)
     lines = stg.read_staging(spark, chunks).lines
     rows = nz.classify(lines, ref, age_min=s.age_min, age_max=s.age_max, run_id="sessions").rows

@@ -17,6 +17,7 @@ from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
 from spark_jobs.job import run_normalize
 from studentflow.core import config
+from studentflow.core import reference
 from producer import generate
 from studentflow.core.errors import DataError
 
@@ -171,7 +172,7 @@ def test_a_full_refresh_gives_the_same_tables_as_the_increment(spark, settings):
 
 def test_producer_generator_kinds_get_their_contract_verdicts(spark):
     s = config.load(env={})
-    ref = nz.load_reference(s.majors_file, s.major_aliases_file)
+    ref = reference.load_reference(s.majors_file, s.major_aliases_file)
     g = generate.Generator(seed=42, malformed_rate=0.5, age_min=s.age_min, age_max=s.age_max)
     messages = list(g.messages(6000))
     # a line whose event id comes from its text (csv, key:value, JSON without event_id) is a

@@ -11,7 +11,9 @@ import re
 import pytest
 
 from spark_jobs import normalize as nz
+from spark_jobs.folding import fold
 from studentflow.core import config
+from studentflow.core import contract, reference
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +23,7 @@ EID = "6f1c2a4e-8b1d-4c3e-9f00-0123456789ab"
 @pytest.fixture(scope="session")
 def ref():
     s = config.load(env={})
-    return nz.load_reference(s.majors_file, s.major_aliases_file)
+    return reference.load_reference(s.majors_file, s.major_aliases_file)
 
 
 def event(**over) -> str:
@@ -172,7 +174,7 @@ def test_age_bounds_come_from_the_caller(spark, ref):
 
 
 def test_an_analyst_alias_is_honoured(spark, ref):
-    extended = nz.Reference.build(list(ref.majors), list(ref.keys) + [("Génie logiciel", "Informatique")])
+    extended = reference.Reference.build(list(ref.majors), list(ref.keys) + [("Génie logiciel", "Informatique")])
     lines = [event(event_id=eid(1), major="genie  LOGICIEL"), event(event_id=eid(2), major="Génie civil")]
     rows = {r["line_number"]: r for r in _run(spark, extended, lines).rows.to_pylist()}
     assert rows[1]["major"] == "Informatique" and rows[1]["verdict"] == "clean"
@@ -184,14 +186,14 @@ def test_spark_folding_matches_the_python_twin(spark):
 
     samples = ["  Biologie  ", "MATHÉMATIQUES", "E\u0301conomie", "computer\t  science", "Œuvre  Ÿ", "ß"]
     df = spark.createDataFrame([(s,) for s in samples], "s string")
-    got = [r[0] for r in df.select(nz.fold(F.col("s"))).collect()]
-    assert got == [nz.fold_text(s) for s in samples]
+    got = [r[0] for r in df.select(fold(F.col("s"))).collect()]
+    assert got == [reference.fold_text(s) for s in samples]
 
 
 def test_outputs_have_the_warehouse_columns(spark, ref):
     result = _run(spark, ref, ["hello kafka", "Alice,Dupont,22,Informatique"])
-    assert tuple(result.clean.column_names) == nz.CLEAN_COLUMNS
-    assert tuple(result.quarantine.column_names) == nz.QUARANTINE_COLUMNS
+    assert tuple(result.clean.column_names) == contract.CLEAN_COLUMNS
+    assert tuple(result.quarantine.column_names) == contract.QUARANTINE_COLUMNS
     q = result.quarantine.to_pylist()[0]
     assert (q["raw_line"], q["reason"], q["source_file"], q["line_number"]) == \
         ("hello kafka", "not_json_or_csv", "students.raw.txt", 1)

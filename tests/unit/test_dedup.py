@@ -5,7 +5,7 @@ import zlib
 
 import pyarrow as pa
 
-from spark_jobs.contract import CONFLICT_DETAIL
+from studentflow.core.contract import CONFLICT_DETAIL
 from spark_jobs.dedup import dedup
 
 COLUMNS = ("source_file", "line_number", "verdict", "reason", "detail", "event_id", "_sig", "_idh")

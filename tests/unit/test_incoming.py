@@ -8,10 +8,10 @@ from contextlib import closing
 import pyarrow as pa
 import pytest
 
+from studentflow.core.contract import CLEAN_COLUMNS, CONFLICT_DETAIL
 from studentflow.core.errors import DataError
 from spark_jobs import incoming, staging
 from spark_jobs import warehouse as wh
-from spark_jobs.contract import CLEAN_COLUMNS, CONFLICT_DETAIL
 from spark_jobs.increments import Chunk
 
 SCHEMA = pa.schema([("source_file", pa.string()), ("line_number", pa.int64()), ("raw_line", pa.string()),

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs import normalize as nz
 from spark_jobs import staging as stg
-from spark_jobs.job import check_conservation
+from spark_jobs.warehouse import check_conservation
 from studentflow.core import config
+from studentflow.core import contract, reference
 from studentflow.core.errors import ConfigError, DataError
 
 
@@ -22,37 +22,37 @@ from studentflow.core.errors import ConfigError, DataError
     ("", ""),
 ])
 def test_fold_text(raw, folded):
-    assert nz.fold_text(raw) == folded
+    assert reference.fold_text(raw) == folded
 
 
 def test_reference_from_the_dbt_seeds_covers_every_canonical_major_and_alias():
     s = config.load(env={})
-    ref = nz.load_reference(s.majors_file, s.major_aliases_file)
+    ref = reference.load_reference(s.majors_file, s.major_aliases_file)
     assert set(ref.majors) == {"Informatique", "Chimie", "Mathématiques", "Economie", "Physique", "Philosophie",
                                "Littérature", "Biologie"}
     keys = dict(ref.keys)
     assert keys["info"] == "Informatique" and keys["mathematiques"] == "Mathématiques"
     assert len(keys) == len(ref.keys)                       # unique keys: the lookup cannot fan out
     for major in ref.majors:
-        assert keys[nz.fold_text(major)] == major
+        assert keys[reference.fold_text(major)] == major
 
 
 def test_reference_rejects_alias_to_unknown_major_and_conflicts():
     with pytest.raises(ConfigError, match="not a canonical major"):
-        nz.Reference.build(["Chimie"], [("art", "Arts")])
+        reference.Reference.build(["Chimie"], [("art", "Arts")])
     with pytest.raises(ConfigError, match="already means"):
-        nz.Reference.build(["Chimie", "Physique"], [("ch", "Chimie"), ("CH ", "Physique")])
-    ref = nz.Reference.build(["Chimie"], [("chem", "chimie"), ("CHEM", "Chimie")])   # same meaning twice: fine
+        reference.Reference.build(["Chimie", "Physique"], [("ch", "Chimie"), ("CH ", "Physique")])
+    ref = reference.Reference.build(["Chimie"], [("chem", "chimie"), ("CHEM", "Chimie")])   # same meaning twice: fine
     assert dict(ref.keys)["chem"] == "Chimie"
 
 
 def test_reference_files_missing_or_without_header(tmp_path: Path):
     with pytest.raises(ConfigError, match="does not exist"):
-        nz.load_reference(tmp_path / "nope.csv", tmp_path / "nope2.csv")
+        reference.load_reference(tmp_path / "nope.csv", tmp_path / "nope2.csv")
     bad = tmp_path / "majors.csv"
     bad.write_text("name\nChimie\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="no column major"):
-        nz.load_reference(bad, bad)
+        reference.load_reference(bad, bad)
 
 
 def test_staging_missing_empty_and_hidden_files(tmp_path: Path):
@@ -105,6 +105,6 @@ def test_every_quarantine_reason_is_known_to_dbt_and_the_report():
     reason = next(c for c in doc["models"][0]["columns"] if c["name"] == "reason")
     accepted = next(t["accepted_values"]["arguments"]["values"] for t in reason["data_tests"]
                     if isinstance(t, dict) and "accepted_values" in t)
-    assert set(accepted) == set(nz.REASONS)
+    assert set(accepted) == set(contract.REASONS)
     for lang in ("fr", "en"):
-        assert set(nz.REASONS) <= set(texts.REASONS[lang]), lang
+        assert set(contract.REASONS) <= set(texts.REASONS[lang]), lang
