@@ -1,7 +1,7 @@
 """Pure parts of the benchmark: scaling figures, what the original method got wrong, targets.
 
 Nothing here starts a process or touches Kafka/Spark, so it is unit-tested directly
-(tests/unit/test_bench_*.py).
+(tests/bench/test_bench_*.py).
 """
 from __future__ import annotations
 

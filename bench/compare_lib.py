@@ -4,7 +4,7 @@ accounting from /proc, the summary (failures counted, median of the per-run rati
 and parsing `studentflow run`'s summary.
 
 Nothing here starts a process; everything reads what it is given (a /proc-like folder included),
-so tests/unit/test_bench_compare.py checks it on fake data.
+so tests/bench/test_bench_compare.py checks it on fake data.
 """
 from __future__ import annotations
 
