@@ -25,14 +25,16 @@ NO_JSON = {"validate", "docs serve"}
 def _leaves() -> dict[str, argparse.ArgumentParser]:
     """'command' or 'command action' -> its parser, for every command line the CLI has."""
     sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    out = {}
-    for name, cmd in sub.choices.items():
-        actions = [a for a in cmd._actions if isinstance(a, argparse._SubParsersAction)]
-        for a in actions:
-            out.update({f"{name} {act}": p for act, p in a.choices.items()})
-        if not actions:
-            out[name] = cmd
-    return out
+    return {line: parser for _name, line, parser in cli.leaves(sub)}
+
+
+# What each command declares at its registration (studentflow/cli/<group>.py, set_defaults):
+# the command lines whose checks can fail (exit 1), and those that take the project lock.
+CAN_FAIL = {"run", "normalize", "transform", "validate", "report", "produce", "docs build", "stack status",
+            "connect apply", "connect validate", "connect status", "connect lag"}
+LOCKED = {"run", "normalize", "transform", "validate", "report", "stack up", "stack down", "docs build",
+          "connect apply", "connect delete", "connect pause", "connect resume", "connect stop", "connect restart",
+          "connect offsets"}
 
 
 def _listed_codes(help_text: str) -> dict[int, str]:
@@ -86,7 +88,15 @@ def test_every_command_help_lists_the_codes_it_can_return():
         assert all(listed[c] == EXIT_MEANINGS[ExitCode(c)] for c in listed), line
         args = cli.build_parser().parse_args(_minimal_argv(line, parser))
         assert (ExitCode.BUSY in listed) == (cli.locked_command(args) is not None or line == "connect offsets"), line
-        assert (ExitCode.FAILED in listed) == (line in cli.CAN_FAIL or line.split()[0] in cli.CAN_FAIL), line
+        assert (ExitCode.BUSY in listed) == (line in LOCKED), line
+        assert (ExitCode.FAILED in listed) == (line in CAN_FAIL), line
+
+
+def test_every_command_declares_its_handler_lock_and_exit_codes():
+    for line, parser in _leaves().items():
+        assert callable(parser.get_default("handler")), line
+        assert parser.get_default("lock") is not None and parser.get_default("can_fail") is not None, line
+    assert set(_leaves()) >= LOCKED | CAN_FAIL
 
 
 def _minimal_argv(line: str, parser: argparse.ArgumentParser) -> list[str]:
@@ -152,3 +162,4 @@ def test_produce_list_kinds_json_matches_the_text_listing(tmp_path):
 def test_config_formats_exclude_each_other(tmp_path):
     res = _sf(_env(tmp_path), "config", "--json", "--markdown")
     assert res.returncode == ExitCode.USAGE and "not allowed with" in res.stderr
+

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from producer import publish
-from producer.cli import Progress
+from producer.progress import Progress
 from producer.publish import DeliveryReport
 from studentflow.core import config
 from studentflow.core.errors import StackError

@@ -1,5 +1,5 @@
-"""`studentflow docs`: the local page, which gathers three stages' outputs (the report's tables
-and charts, the dbt docs, the Great Expectations Data Docs); so it is the orchestration's command."""
+"""`studentflow docs serve|build`: the local page, which gathers three stages' outputs (the report's
+tables and charts, the dbt docs, the Great Expectations Data Docs)."""
 from __future__ import annotations
 
 import argparse
@@ -20,13 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
     serve.add_argument("--refresh", type=int, default=0, metavar="S",
                        help="the page reloads itself every S seconds (0: never)")
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_serve, lock=False, can_fail=False)
     build = ds.add_parser("build", help="write the page (and the dbt docs) without serving")
     build.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of index.html (default fr)")
     build.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
     build.add_argument("--json", action="store_true",
                        help="print the page written as one JSON object on stdout (progress on stderr)")
-    build.set_defaults(handler=_build, refresh=0)
+    build.set_defaults(handler=_build, refresh=0, lock=True, can_fail=True)
 
 
 def _build_site(args: argparse.Namespace, settings: Settings):

@@ -24,12 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rebuild clean_students, quarantine_students and the watermarks from everything staged")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (for scripts and CI)")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary (or the JSON)")
-    p.set_defaults(handler=_normalize)
+    p.set_defaults(handler=_normalize, lock=True, can_fail=True)
 
 
 def _normalize(args: argparse.Namespace, settings: Settings) -> int:
     from spark_jobs.job import run_normalize
-
     quiet = args.quiet or args.json
     result = run_normalize(settings, staging=args.staging, full_refresh=args.full_refresh,
                            progress=(lambda _m: None) if quiet else print)

@@ -21,13 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--connect-port", type=int, help="Connect REST port (default: a free one)")
     u.add_argument("--mode", choices=("standalone", "distributed"), help="Connect worker mode (default: connect_mode setting)")
     u.add_argument("--json", action="store_true", help="print the state (as `stack status --json`) as one JSON object")
-    u.set_defaults(handler=_up)
+    u.set_defaults(handler=_up, lock=True, can_fail=False)
     d = s.add_parser("down", help="stop exactly the processes `stack up` started")
     d.add_argument("--json", action="store_true", help="print what was stopped as one JSON object")
-    d.set_defaults(handler=_down)
+    d.set_defaults(handler=_down, lock=True, can_fail=False)
     st = s.add_parser("status", help="show ports, PIDs and log files; exit 1 if not running")
     st.add_argument("--json", action="store_true", help="print the state as one JSON object")
-    st.set_defaults(handler=_status)
+    st.set_defaults(handler=_status, lock=False, can_fail=True)
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from studentflow.core import config
+from studentflow.core.contract import SOURCE_TABLES
 from studentflow.core.errors import DataError, ExitCode, StudentflowError, UsageError
-from studentflow.core.warehouse import SOURCE_TABLES, require_tables
+from studentflow.core.warehouse import require_tables
 
 
 def _tail_errors(output: str, limit: int = 16) -> list[str]:
@@ -23,27 +24,14 @@ def _tail_errors(output: str, limit: int = 16) -> list[str]:
 
 
 def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
-    from studentflow.transform.runner import dbt_paths, mart_row_counts, run_dbt, summarize
+    from studentflow.transform.runner import mart_row_counts, run_dbt, summarize
 
     hint = "run `studentflow normalize` first (the Spark stage writes clean_students), or set STUDENTFLOW_WAREHOUSE"
     if args.json and args.verbose:
         raise UsageError("--json and --verbose both write to standard output", "drop one of them")
     require_tables(settings.warehouse, SOURCE_TABLES, hint)
-    _, logs = dbt_paths(settings)
     if args.docs:
-        outcome = run_dbt(settings, ["docs", "generate", "--static"], stream=args.verbose)
-        if not outcome.ok:
-            for line in _tail_errors(outcome.output):
-                print(line, file=sys.stderr)
-            raise StudentflowError("dbt docs generate failed", f"see {logs / 'dbt.log'}")
-        target, _ = dbt_paths(settings)
-        if args.json:
-            print(json.dumps({"ok": True, "docs": str(target / "static_index.html")}, sort_keys=True))
-            return 0
-        print(f"dbt docs: {target / 'static_index.html'} (one file, open it in a browser; "
-              f"or `dbt docs serve --target-path {target}` for index.html)")
-        return 0
-
+        return _docs(args, settings)
     command = [args.command]
     if args.select:
         command += ["--select", *args.select]
@@ -59,11 +47,36 @@ def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
             print(line)
         if junit_xml:
             print(f"JUnit XML: {junit_xml}")
-    if outcome.ok:
-        if counts and not args.json:
-            print("marts: " + ", ".join(f"{m} ({n} row{'s' if n != 1 else ''})" for m, n in counts.items())
-                  + f"  in {settings.warehouse}")
+    if not outcome.ok:
+        _raise_failure(args, outcome, settings)
+    if counts and not args.json:
+        print("marts: " + ", ".join(f"{m} ({n} row{'s' if n != 1 else ''})" for m, n in counts.items())
+              + f"  in {settings.warehouse}")
+    return 0
+
+
+def _docs(args: argparse.Namespace, settings: config.Settings) -> int:
+    from studentflow.transform.runner import dbt_paths, run_dbt
+
+    outcome = run_dbt(settings, ["docs", "generate", "--static"], stream=args.verbose)
+    target, logs = dbt_paths(settings)
+    if not outcome.ok:
+        for line in _tail_errors(outcome.output):
+            print(line, file=sys.stderr)
+        raise StudentflowError("dbt docs generate failed", f"see {logs / 'dbt.log'}")
+    if args.json:
+        print(json.dumps({"ok": True, "docs": str(target / "static_index.html")}, sort_keys=True))
         return 0
+    print(f"dbt docs: {target / 'static_index.html'} (one file, open it in a browser; "
+          f"or `dbt docs serve --target-path {target}` for index.html)")
+    return 0
+
+
+def _raise_failure(args: argparse.Namespace, outcome, settings: config.Settings) -> None:
+    """The error a failed dbt run ends with: a stop before any node, failed tests, or failed nodes."""
+    from studentflow.transform.runner import dbt_paths
+
+    target, logs = dbt_paths(settings)
     if not outcome.results:   # dbt stopped before running any node: parse/compile/connection error
         for line in _tail_errors(outcome.output):
             print(line, file=sys.stderr)
@@ -71,7 +84,6 @@ def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
                                f"see the lines above and {logs / 'dbt.log'}")
     failed_tests = [r for r in outcome.problems if r["status"] == "fail"]
     if failed_tests and len(failed_tests) == len(outcome.problems):
-        target, _ = dbt_paths(settings)
         raise DataError(f"{len(failed_tests)} dbt test(s) failed on the warehouse data",
                         f"each failing test's SQL (it selects the offending rows) is under "
                         f"{target / 'compiled' / 'studentflow'}; run it against {settings.warehouse}")
@@ -128,4 +140,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="stream dbt's own output instead of the compact summary only")
     p.add_argument("--json", action="store_true",
                    help="print the outcome (statuses, failing nodes, mart row counts) as one JSON object on stdout")
-    p.set_defaults(handler=_transform)
+    p.set_defaults(handler=_transform, lock=True, can_fail=True)

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", choices=("fr", "en"), default="fr",
                    help="report language: fr (default, rapport.md) or en (report.md)")
     p.add_argument("--json", action="store_true", help="print the files written as one JSON object on stdout")
-    p.set_defaults(handler=_report)
+    p.set_defaults(handler=_report, lock=True, can_fail=True)
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:

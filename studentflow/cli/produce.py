@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from studentflow.core.errors import ExitCode, UsageError
 
@@ -56,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help="print the delivery report (or, with --list-kinds, the kinds) as one JSON object on stdout; "
                         "progress stays on stderr")
-    p.set_defaults(handler=_produce)
+    p.set_defaults(handler=_produce, lock=False, can_fail=True)
 
 
 def _produce(args: argparse.Namespace, settings) -> int:
@@ -70,6 +69,7 @@ def _produce(args: argparse.Namespace, settings) -> int:
     if args.dry_run:
         return _dry_run(messages, args.with_kinds)
 
+    from producer.progress import Progress
     from producer.publish import publish, redact
     from studentflow.core.endpoints import kafka_conf
 
@@ -165,38 +165,3 @@ def _dry_run(messages, with_kinds: bool) -> int:
     except BrokenPipeError:   # `... --dry-run | head`: the reader has seen enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
-
-
-class Progress:
-    """A progress line with rate on stderr: redrawn every call on a terminal, one line every
-    ``plain_every`` seconds otherwise (CI logs stay short)."""
-
-    def __init__(self, total: int | None, stream, plain_every: float = 10.0) -> None:
-        self.total, self.stream = total, stream
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.plain_every = plain_every
-        self.last_plain = time.monotonic()
-        self.drawn = False
-
-    def __call__(self, report) -> None:
-        rate = report.attempted / report.elapsed if report.elapsed > 0 else 0.0
-        done = f"{report.attempted:,}" + (f"/{self.total:,}" if self.total else "")
-        if self.total:
-            share = min(1.0, report.attempted / self.total) if self.total else 1.0
-            bar = "#" * int(share * 24)
-            done = f"[{bar:<24}] {done} ({share:.0%})"
-        line = f"producing {done}  {rate:,.0f} msg/s  acked {report.acked:,}  failed {report.failed:,}"
-        if self.tty:
-            self.stream.write("\r\033[K" + line)
-            self.stream.flush()
-            self.drawn = True
-        elif time.monotonic() - self.last_plain >= self.plain_every:
-            self.last_plain = time.monotonic()
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-    def clear(self) -> None:
-        if self.drawn:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self.drawn = False

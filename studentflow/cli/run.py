@@ -44,13 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     live.add_argument("--follow", action="store_true",
                       help="keep the statistics live: normalize -> marts -> gate -> report on every increment "
                            "staged, until Ctrl-C / SIGTERM (or --duration); restarts resume from the watermarks")
-    from studentflow.follow import FollowOptions
+    from studentflow.pipeline.follow import FollowOptions
 
     fd = FollowOptions()
     live.add_argument("--interval", type=float, default=fd.interval,
                       help=f"with --follow: seconds between looks (default {fd.interval:g})")
     live.add_argument("--duration", type=float, help="with --follow: stop after this many seconds")
-    p.set_defaults(handler=_run)
+    p.set_defaults(handler=_run, lock=True, can_fail=True)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stderr if args.json else sys.stdout
     say = lambda m: print(m, file=out, flush=True)  # noqa: E731
     if args.follow:
-        from studentflow.follow import Follow, FollowOptions, tty_status
+        from studentflow.pipeline.follow import Follow, FollowOptions, tty_status
 
         opts.produce = False
         runner = Follow(settings, opts, FollowOptions(args.rate, args.interval, args.duration), progress=say,

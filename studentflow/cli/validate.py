@@ -63,4 +63,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "table, the column and offending values), for CI test reporters (GitLab, Jenkins, GitHub)")
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON object on stdout (the table goes to stderr); exit codes unchanged")
-    p.set_defaults(handler=_validate)
+    p.set_defaults(handler=_validate, lock=True, can_fail=True)

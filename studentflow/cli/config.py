@@ -1,0 +1,33 @@
+"""`studentflow config`: the effective settings (secrets masked), or the settings reference."""
+from __future__ import annotations
+
+import argparse
+
+from studentflow.core import config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    cfg = sub.add_parser("config", help="show the effective settings (secrets masked)")
+    fmt = cfg.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="print the configuration reference as a markdown table")
+    fmt.add_argument("--json", action="store_true", help="print the effective settings as one JSON object")
+    cfg.set_defaults(handler=_config, lock=False, can_fail=False)
+
+
+def _config(args: argparse.Namespace, settings: config.Settings) -> int:
+    if args.markdown:
+        print(config.reference_markdown())
+        return 0
+    if args.json:
+        import json
+
+        def typed(key: str, text: str):   # numbers and booleans stay so; paths and secrets (masked) are text
+            value = getattr(settings, key)
+            return value if isinstance(value, (int, float, bool)) and key not in config.SECRET_KEYS else text
+
+        print(json.dumps({k: typed(k, v) for k, v in settings.redacted().items()}, sort_keys=True))
+        return 0
+    width = max(len(k) for k in settings.redacted())
+    for key, value in settings.redacted().items():
+        print(f"{key:<{width}}  {value}")
+    return 0
