@@ -2,7 +2,7 @@
 
     python -m bench.follow --rate 5000 --duration 600
 
-Runs ``studentflow run --follow --rate R --duration D --json`` in private data/state/staging
+Runs ``studentflow run --follow --generate-rate R --duration D --json`` in private data/state/staging
 folders (its own embedded stack, started and stopped by the run) and samples, every
 ``--sample`` seconds, the resident memory of each of its processes by role: the follow process
 (Python), its gate/report child process (the checker), its Spark driver JVM, the Connect worker
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                     "STUDENTFLOW_STAGING_DIR": str(root / "data" / "staging"),
                     "STUDENTFLOW_WAREHOUSE": str(root / "data" / "warehouse.db")})
         print(f"follow --rate {args.rate:g} for {args.duration:g} s (load {load()})", flush=True)
-        proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--follow", "--rate", str(args.rate),
-                                 "--duration", str(args.duration), "--json"],
+        proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--follow",
+                                 "--generate-rate", str(args.rate), "--duration", str(args.duration), "--json"],
                                 cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         sampler = Sampler(proc, env, args.sample)

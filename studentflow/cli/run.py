@@ -31,10 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-gate", action="store_true", help="skip the Great Expectations gate")
     p.add_argument("--sink-timeout", type=float, default=d.sink_timeout,
                    help=f"seconds to wait for the sink to catch up (default {d.sink_timeout:g})")
-    p.add_argument("--rate", type=float, default=0.0,
-                   help="events per second: a cap on producing for a batch run (default 0: as fast as the "
-                        "broker takes them); with --follow, generate this many (default 0: follow whatever "
-                        "producers send); --malformed-rate applies")
+    p.add_argument("--rate", type=float, default=0.0, metavar="EVENTS_PER_S",
+                   help="a cap on producing, in events per second (default 0: as fast as the broker takes them)")
     p.add_argument("--json", action="store_true",
                    help="print the summary as one JSON object on stdout (progress goes to stderr)")
     p.add_argument("--junit-xml", type=Path, metavar="PATH",
@@ -47,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from studentflow.pipeline.follow import FollowOptions
 
     fd = FollowOptions()
+    live.add_argument("--generate-rate", type=float, default=0.0, metavar="EVENTS_PER_S",
+                      help="with --follow: generate this many events per second (default 0: follow whatever "
+                           "producers send); --malformed-rate applies")
     live.add_argument("--interval", type=float, default=fd.interval,
                       help=f"with --follow: seconds between looks (default {fd.interval:g})")
     live.add_argument("--duration", type=float, help="with --follow: stop after this many seconds")
@@ -54,35 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from studentflow.pipeline import Pipeline, RunOptions
-
-    if args.count < 0 or not 0 <= args.malformed_rate <= 1 or args.rate < 0 or args.interval <= 0:
-        from studentflow.core.errors import UsageError
-        raise UsageError("--count and --rate must be >= 0, --malformed-rate between 0 and 1, --interval > 0",
-                          "fix the option")
-    if args.follow and args.junit_xml:
-        from studentflow.core.errors import UsageError
-        raise UsageError("--junit-xml is for a batch run (the continuous mode gates every increment)",
-                         "drop --follow, or run `studentflow validate --junit-xml PATH` when you need the file")
-    opts = RunOptions(count=args.count, malformed_rate=args.malformed_rate, seed=args.seed,
-                      produce=not args.no_produce and args.count > 0, keep_stack=args.keep_stack,
-                      fresh=args.fresh, lang=args.lang, sink_timeout=args.sink_timeout, gate=not args.no_gate,
-                      rate=args.rate, junit_xml=args.junit_xml)
     import json
     import sys
 
     from studentflow.signals import stop_on_signal
 
+    _check(args)
     out = sys.stderr if args.json else sys.stdout
     say = lambda m: print(m, file=out, flush=True)  # noqa: E731
-    if args.follow:
-        from studentflow.pipeline.follow import Follow, FollowOptions, tty_status
-
-        opts.produce = False
-        runner = Follow(settings, opts, FollowOptions(args.rate, args.interval, args.duration), progress=say,
-                        status=tty_status(out))
-    else:
-        runner = Pipeline(settings, opts, progress=say)
+    runner = _runner(args, settings, say, out)
     # The run handles SIGTERM / Ctrl-C itself (studentflow.signals); this outer handler, on the same
     # request, keeps a signal that comes as the run ends from killing the process before its summary.
     with stop_on_signal(runner.stopping, "stopping"):
@@ -100,6 +81,44 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"studentflow: interrupted ({summary.stop_reason})", file=sys.stderr, flush=True)
         return ExitCode.INTERRUPTED
     return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Refuse contradicting or out-of-range options; the old `--follow --rate` becomes --generate-rate."""
+    import sys
+
+    from studentflow.core.errors import UsageError
+
+    if (args.count < 0 or not 0 <= args.malformed_rate <= 1 or args.rate < 0 or args.generate_rate < 0
+            or args.interval <= 0):
+        raise UsageError("--count, --rate and --generate-rate must be >= 0, --malformed-rate between 0 and 1, "
+                         "--interval > 0", "fix the option")
+    if args.follow and args.junit_xml:
+        raise UsageError("--junit-xml is for a batch run (the continuous mode gates every increment)",
+                         "drop --follow, or run `studentflow validate --junit-xml PATH` when you need the file")
+    if args.generate_rate and not args.follow:
+        raise UsageError("--generate-rate is for the continuous mode",
+                         "add --follow, or cap a batch run's producing with --rate")
+    if args.follow and args.rate and not args.generate_rate:   # the spelling before --generate-rate
+        print("studentflow: `run --follow --rate` is deprecated: use --generate-rate", file=sys.stderr)
+        args.generate_rate = args.rate
+
+
+def _runner(args: argparse.Namespace, settings: Settings, say, out):
+    """The batch Pipeline, or Follow for --follow (which produces nothing itself, only --generate-rate)."""
+    from studentflow.pipeline import Pipeline, RunOptions
+
+    opts = RunOptions(count=args.count, malformed_rate=args.malformed_rate, seed=args.seed,
+                      produce=not args.no_produce and args.count > 0, keep_stack=args.keep_stack,
+                      fresh=args.fresh, lang=args.lang, sink_timeout=args.sink_timeout, gate=not args.no_gate,
+                      rate=args.rate, junit_xml=args.junit_xml)
+    if not args.follow:
+        return Pipeline(settings, opts, progress=say)
+    from studentflow.pipeline.follow import Follow, FollowOptions, tty_status
+
+    opts.produce = False
+    return Follow(settings, opts, FollowOptions(args.generate_rate, args.interval, args.duration), progress=say,
+                  status=tty_status(out))
 
 
 def _print_summary(summary) -> None:

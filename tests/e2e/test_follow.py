@@ -93,7 +93,7 @@ def test_overlapped_run_gives_the_tables_of_one_batch_normalize(tmp_path):
 def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
-    proc = _follow(env, "--rate", "400", "--interval", "1")
+    proc = _follow(env, "--generate-rate", "400", "--interval", "1")
     _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 2, proc)
     # the gate and the report run in a child process of their own (studentflow/checker.py)
     helpers = [pid for pid, cmd in _children(proc.pid).items() if "multiprocessing" in cmd]   # + its resource tracker
@@ -138,7 +138,7 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
 def test_follow_killed_with_sigkill_resumes_from_the_watermarks(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
-    proc = _follow(env, "--rate", "1500", "--interval", "1", "--no-gate")
+    proc = _follow(env, "--generate-rate", "1500", "--interval", "1", "--no-gate")
     marks = "SELECT coalesce(sum(lines), 0) FROM staging_watermarks"
     try:
         _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 1, proc)
@@ -170,7 +170,7 @@ def test_follow_killed_with_sigkill_resumes_from_the_watermarks(tmp_path):
 def test_a_gate_failure_mid_follow_is_recorded_and_the_loop_goes_on(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
-    proc = _follow(env, "--rate", "300", "--interval", "1")
+    proc = _follow(env, "--generate-rate", "300", "--interval", "1")
     _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments WHERE gate_passed = 1")) >= 1, proc)
     # a row that breaks the age expectation, written straight into the warehouse (as a faulty
     # upstream tool would): the next gates fail, the increments still land

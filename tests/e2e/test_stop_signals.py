@@ -135,7 +135,7 @@ def test_timeout_around_follow_is_one_request_with_a_summary_and_stops_all_it_st
     env = stack_env(tmp_path, own_spark=True)
     db = tmp_path / "data" / "warehouse.db"
     proc = subprocess.Popen(["timeout", "--preserve-status", "-s", "TERM", "3600",
-                             *_cli("run", "--follow", "--rate", "5000", "--interval", "1", "--json")],
+                             *_cli("run", "--follow", "--generate-rate", "5000", "--interval", "1", "--json")],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watch = Watch(proc, tmp_path)
     try:
@@ -167,7 +167,7 @@ def test_ctrl_c_twice_to_the_process_group_stops_at_once_with_a_summary(tmp_path
     second it is a second request: stop at once, still stopping what the run started."""
     env = stack_env(tmp_path, own_spark=True)
     db = tmp_path / "data" / "warehouse.db"
-    proc = subprocess.Popen(_cli("run", "--follow", "--rate", "5000", "--interval", "1", "--json"), env=env,
+    proc = subprocess.Popen(_cli("run", "--follow", "--generate-rate", "5000", "--interval", "1", "--json"), env=env,
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     watch = Watch(proc, tmp_path)
     forced = False

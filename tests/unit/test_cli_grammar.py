@@ -163,3 +163,27 @@ def test_config_formats_exclude_each_other(tmp_path):
     res = _sf(_env(tmp_path), "config", "--json", "--markdown")
     assert res.returncode == ExitCode.USAGE and "not allowed with" in res.stderr
 
+
+def test_rate_caps_sending_and_generate_rate_generates():
+    owners = {line for line, p in _leaves().items() if any("--rate" in a.option_strings for a in p._actions)}
+    assert owners == {"produce", "run"}
+    for line in owners:
+        rate = next(a for a in _leaves()[line]._actions if "--rate" in a.option_strings)
+        assert "most" in rate.help or "cap" in rate.help, (line, rate.help)
+    owners = {line for line, p in _leaves().items()
+              if any("--generate-rate" in a.option_strings for a in p._actions)}
+    assert owners == {"run"}
+
+
+def test_generate_rate_is_for_follow_and_the_old_follow_rate_still_works(tmp_path, capsys):
+    from studentflow.cli import run as run_cmd
+
+    res = _sf(_env(tmp_path), "run", "--generate-rate", "100")
+    assert res.returncode == ExitCode.USAGE and "--follow" in res.stderr and "Traceback" not in res.stderr
+    args = cli.build_parser().parse_args(["run", "--follow", "--rate", "300"])
+    run_cmd._check(args)
+    assert args.generate_rate == 300 and "deprecated" in capsys.readouterr().err
+    args = cli.build_parser().parse_args(["run", "--rate", "300"])
+    run_cmd._check(args)
+    assert args.generate_rate == 0 and args.rate == 300
+
