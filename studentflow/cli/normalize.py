@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _normalize(args: argparse.Namespace, settings: Settings) -> int:
     from spark_jobs.job import run_normalize
+    from studentflow.core.warehouse import existing_tables
+
+    # A warehouse file that is not SQLite is a setup error, as for every other reader, found before Spark starts.
+    existing_tables(settings.warehouse)
     quiet = args.quiet or args.json
     result = run_normalize(settings, staging=args.staging, full_refresh=args.full_refresh,
                            progress=(lambda _m: None) if quiet else print)

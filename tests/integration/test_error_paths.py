@@ -58,10 +58,10 @@ def test_normalize_into_a_warehouse_that_is_not_sqlite(tmp_path):
     staging.mkdir(parents=True)
     (staging / "students.raw.txt").write_text('{"id": "1"}\n')
     res = sf(env, "normalize", timeout=300)
-    assert res.stderr.strip().splitlines()[-1] == (
-        f"studentflow: error: cannot open the warehouse {wh}: file is not a database "
-        "-> check STUDENTFLOW_WAREHOUSE and the folder's permissions")
-    assert res.returncode == ExitCode.FAILED and "Traceback" not in res.stderr
+    # the same line and exit code as every other reader: a setup error, found before Spark starts
+    assert only_line(res) == (f"studentflow: error: {wh} is not a readable SQLite database (file is not a database) "
+                              "-> point STUDENTFLOW_WAREHOUSE at the warehouse the Spark stage writes")
+    assert res.returncode == ExitCode.SETUP
     assert wh.stat().st_size == 8192   # left as it was
 
 
