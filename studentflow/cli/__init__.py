@@ -111,6 +111,19 @@ def locked_command(args: argparse.Namespace) -> str | None:
     return f"{args.sf_command} {action}" if action else args.sf_command
 
 
+def _closed_outputs() -> list[int]:
+    """Standard output and error descriptors that are pipes whose reader has gone (`... | head`)."""
+    import select
+
+    closed = []
+    for fd in (1, 2):
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if any(events & select.POLLERR for _fd, events in poller.poll(0)):
+            closed.append(fd)
+    return closed
+
+
 def _run(args: argparse.Namespace, settings: core_config.Settings) -> int:
     name = locked_command(args)
     if name is None:
@@ -121,12 +134,38 @@ def _run(args: argparse.Namespace, settings: core_config.Settings) -> int:
         with project_lock(settings, name, wait=not args.fail_if_busy,
                           say=lambda msg: print(msg, file=sys.stderr, flush=True)):
             code = int(args.handler(args, settings) or 0)
+    try:
+        sys.stdout.flush()   # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        closed = _closed_outputs()
+        if not closed:
+            raise
+        _silence(closed)   # the command ran to its end: its exit code stands
     return code
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    try:
+        return parser.parse_args(argv)
+    except SystemExit:   # --help, --version or a usage error: written, then flushed at exit
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence(_closed_outputs())
+        raise
+
+
+def _silence(fds: list[int]) -> None:
+    """Point closed outputs at /dev/null, so nothing written later (the exit's flush included) fails."""
+    import os
+
+    for fd in fds:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return ExitCode.USAGE
@@ -141,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         print("studentflow: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - what the world does becomes one line; bugs keep their traceback
+        closed = _closed_outputs() if isinstance(exc, BrokenPipeError) else []
+        if closed:   # the reader has seen enough: end quietly, as `... | head` expects
+            _silence(closed)
+            return ExitCode.OK
         err = from_world(exc)
         if err is None:
             raise

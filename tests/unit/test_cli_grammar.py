@@ -187,3 +187,28 @@ def test_generate_rate_is_for_follow_and_the_old_follow_rate_still_works(tmp_pat
     run_cmd._check(args)
     assert args.generate_rate == 0 and args.rate == 300
 
+
+def _sf_closed_stdout(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """The command with standard output a pipe whose reader has already gone (`... | head`)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "studentflow.cli", *args], env=env, cwd=REPO, stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    for buffered in ("1", ""):   # written at once (PYTHONUNBUFFERED), or at the end
+        env = {k: v for k, v in _env(tmp_path).items() if k != "PYTHONUNBUFFERED"}
+        if buffered:
+            env["PYTHONUNBUFFERED"] = buffered
+        for argv in (("produce", "--list-kinds"), ("config",), ("config", "--json"), ("--help",),
+                     ("produce", "--dry-run", "--count", "50")):
+            res = _sf_closed_stdout(env, *argv)
+            assert res.returncode == ExitCode.OK, (argv, res.stderr)
+            assert res.stderr == "", (argv, res.stderr)
+    env = {k: v for k, v in _env(tmp_path).items() if k != "PYTHONUNBUFFERED"}
+    res = _sf_closed_stdout(env, "stack", "status")   # ran to its end: its own exit code stands
+    assert res.returncode == ExitCode.FAILED and res.stderr == "", res.stderr
