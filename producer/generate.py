@@ -21,6 +21,7 @@ import numpy as np
 from producer import events, hostile, malformed
 from producer.events import Message
 from producer.valid_events import ValidEvents
+from studentflow.core import contract
 
 # The contract table (kind -> verdict) and the kinds of the default malformed mix.
 EXPECTED = malformed.EXPECTED
@@ -70,9 +71,9 @@ class Generator:
     kinds emitted so far.
     """
 
-    def __init__(self, seed: int | None = None, *, majors: Sequence[str] | None = None, age_min: int = 15,
-                 age_max: int = 100, malformed_rate: float = 0.0, kinds: Iterable[str] | None = None,
-                 start_ms: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, *, majors: Sequence[str] | None = None,
+                 age_min: int = contract.AGE_MIN, age_max: int = contract.AGE_MAX, malformed_rate: float = 0.0,
+                 kinds: Iterable[str] | None = None, start_ms: int | None = None) -> None:
         if not 0.0 <= malformed_rate <= 1.0:
             raise ValueError(f"malformed_rate must be within [0, 1], got {malformed_rate}")
         self.seed = seed

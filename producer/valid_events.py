@@ -103,7 +103,7 @@ def _diff(cw: list[float]) -> list[float]:
 
 # Fixed-width head of a valid event; x = random hex, T = timestamp, all replaced per event.
 _HEAD_TEXT = ('{"event_id":"xxxxxxxx-xxxx-4xxx-xxxx-xxxxxxxxxxxx","student_id":"xxxxxxxxxxxxxxxx",'
-              '"emitted_at":"TTTT-TT-TTTTT:TT:TT.TTTZ","schema_version":1,')
+              f'"emitted_at":"TTTT-TT-TTTTT:TT:TT.TTTZ","schema_version":{events.SCHEMA_VERSION},')
 _HEAD = np.frombuffer(_HEAD_TEXT.encode("ascii"), dtype=np.uint8)
 _HEAD_EVENT_ID = _HEAD_TEXT.index("xxxxxxxx-")
 _HEAD_STUDENT_ID = _HEAD_TEXT.index('"student_id":"') + len('"student_id":"')

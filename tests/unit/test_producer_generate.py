@@ -12,7 +12,7 @@ import pytest
 
 from producer import events, generate, malformed
 from producer.generate import EXPECTED, MALFORMED_KINDS, Generator
-from studentflow.core import config
+from studentflow.core import config, contract
 
 REPO = config.PROJECT_ROOT
 
@@ -76,6 +76,15 @@ def test_kinds_match_the_agreed_contract():
     assert EXPECTED["valid"] == ("clean", "json_strict")
     assert EXPECTED["duplicate"] == ("duplicate", None)
     assert "valid" not in MALFORMED_KINDS and len(MALFORMED_KINDS) == len(EXPECTED) - 1
+
+
+def test_verdicts_and_fields_use_the_contract_words():
+    # The producer's own tables (kind -> verdict, the fields' wire order) name only what
+    # studentflow/core/contract.py defines.
+    for kind, (verdict, detail) in generate.ALL_EXPECTED.items():
+        allowed = {"clean": contract.RULES, "quarantine": contract.REASONS, "duplicate": (None,)}
+        assert verdict in contract.VERDICTS and detail in allowed[verdict], kind
+    assert sorted(events.FIELDS) == sorted(contract.CONTRACT_FIELDS)
 
 
 def test_generated_events_validate_against_the_json_schema():
