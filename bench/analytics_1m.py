@@ -4,7 +4,7 @@ clean rows (default 1,000,000). Target: under 20 s wall for both commands togeth
     .venv/bin/python -m bench.analytics_1m [--rows 1000000] [--runs 2] [--keep DIR]
 
 A synthetic warehouse (the Spark stage's DDL, random valid rows inserted with executemany; see
-studentflow/testing.py) is built once in a temporary folder; then each run
+tests/support/warehouse.py) is built once in a temporary folder; then each run
 calls the real CLI as a subprocess (fresh interpreter: dbt and GX import costs included) with
 STUDENTFLOW_WAREHOUSE / STUDENTFLOW_DATA_DIR pointing there. Reported per command: wall time and
 CPU time (user + sys of the child). On a shared machine the wall time includes waiting for a
@@ -26,7 +26,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from studentflow import testing as aw
+from tests.support import warehouse as aw
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 20.0

@@ -2,7 +2,7 @@
 
     python -m bench.marts --rows 1500000 --runs 60
 
-Builds a synthetic warehouse (``studentflow.testing``: valid clean rows spread over ``--runs``
+Builds a synthetic warehouse (``tests/support/warehouse.py``: valid clean rows spread over ``--runs``
 normalize runs, the schema of spark_jobs/warehouse.sql with its indexes), then times, on warm
 engines as `run --follow` uses them: ``dbt run --select +marts`` (in-process) and the gate on the
 last run's rows (``gate.run(run_id=...)``), three times each; then drops the named indexes and
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from studentflow.core import config
-    from studentflow import testing
+    from tests.support import warehouse as aw
 
     with tempfile.TemporaryDirectory(prefix="sf-bench-marts-") as tmp:
         root = Path(tmp)
@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         per_run = args.rows // args.runs
         rows: list[tuple] = []
         for r in range(args.runs):
-            rows += testing.random_clean_rows(per_run, seed=r, run_id=f"run-{r:05d}")
+            rows += aw.random_clean_rows(per_run, seed=r, run_id=f"run-{r:05d}")
         last = f"run-{args.runs - 1:05d}"
-        testing.build(db, rows=rows, run_id=last)
+        aw.build(db, rows=rows, run_id=last)
         with sqlite3.connect(db) as conn:   # one pipeline_runs row per run (build() wrote the last one)
             conn.executemany("INSERT INTO pipeline_runs (run_id, clean_count, duplicates_removed, status) "
                              "VALUES (?, ?, 0, 'success')", [(f"run-{r:05d}", per_run) for r in range(args.runs - 1)])

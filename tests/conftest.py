@@ -64,7 +64,7 @@ def broker(tmp_path: Path):
 @pytest.fixture(scope="session")
 def spark_server() -> str:
     """The test worker's Spark Connect server (sc:// URL), shared by every Spark test of the worker."""
-    from tests.spark_server import shared_url
+    from tests.support.spark_server import shared_url
 
     return shared_url()
 

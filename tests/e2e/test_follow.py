@@ -15,7 +15,7 @@ import pytest
 from bench.rss import parent_map
 from studentflow.core.errors import ExitCode
 from studentflow.core.procs import pid_alive
-from tests.integration.stackutil import REPO, query, sf, stack_env
+from tests.support.stackutil import REPO, query, sf, stack_env
 
 pytestmark = pytest.mark.slow
 

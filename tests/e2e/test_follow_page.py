@@ -15,8 +15,8 @@ from studentflow.core import procs
 from studentflow.core.errors import ExitCode
 from studentflow.report.texts import TEXT
 from tests.e2e.test_follow import _follow, _sigterm, _wait_for
-from tests.integration.browser import Chromium
-from tests.integration.stackutil import REPO, query, stack_env
+from tests.support.browser import Chromium
+from tests.support.stackutil import REPO, query, stack_env
 
 pytestmark = pytest.mark.slow
 

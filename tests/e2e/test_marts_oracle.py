@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stackutil import REPO, force_down, sf, stack_env, status
+from tests.support.stackutil import REPO, force_down, sf, stack_env, status
 
 pytestmark = pytest.mark.slow
 

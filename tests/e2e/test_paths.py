@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stackutil import REPO, sf, stack_env
+from tests.support.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow
 

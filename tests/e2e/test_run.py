@@ -15,7 +15,7 @@ import pytest
 
 from studentflow.core import procs
 from studentflow.core.errors import ExitCode
-from tests.integration.stackutil import REPO, sf, stack_env
+from tests.support.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from studentflow.core.errors import ExitCode
-from tests.integration.stackutil import REPO, force_down, sf, stack_env, status, stack_session
+from tests.support.stackutil import REPO, force_down, sf, stack_env, status, stack_session
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from bench.rss import descendants, parent_map
 from studentflow.core.errors import ExitCode
 from studentflow.core.procs import pid_alive, stop_pid
 from studentflow.signals import DUPLICATE_WINDOW
-from tests.integration.stackutil import REPO, query, force_down, stack_env
+from tests.support.stackutil import REPO, query, force_down, stack_env
 
 pytestmark = pytest.mark.slow
 

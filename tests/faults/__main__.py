@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.faults import disk
     from tests.faults import harness as h
     from tests.faults import matrix
-    from tests.integration.stackutil import force_down, stack_env
+    from tests.support.stackutil import force_down, stack_env
 
     failed = 0
     with tempfile.TemporaryDirectory(prefix="studentflow-faults-") as root:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from producer import generate
-from tests.integration.stackutil import REPO
+from tests.support.stackutil import REPO
 
 TOPIC = "students.raw"
 STAGED_NAME = "students.raw.txt"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from studentflow.core import procs
 from tests.faults import harness as h
-from tests.integration.stackutil import REPO, sf, status
-from tests.integration.topicwatch import topic_size
+from tests.support.stackutil import REPO, sf, status
+from tests.support.topicwatch import topic_size
 
 SINK_FILE = REPO / "connect" / "connectors" / "staging-sink.json"
 

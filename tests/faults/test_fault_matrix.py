@@ -14,7 +14,7 @@ import pytest
 from tests.faults import disk
 from tests.faults import harness as h
 from tests.faults import matrix
-from tests.integration.stackutil import force_down, stack_env
+from tests.support.stackutil import force_down, stack_env
 
 pytestmark = pytest.mark.slow
 N = 100_000

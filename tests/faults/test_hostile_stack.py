@@ -18,7 +18,7 @@ import pytest
 from producer import generate, hostile
 from studentflow.core import procs
 from tests.faults import harness as h
-from tests.integration.stackutil import force_down, sf, stack_env, status
+from tests.support.stackutil import force_down, sf, stack_env, status
 
 pytestmark = pytest.mark.slow
 COPIES = {"huge_line": 1}   # every other hostile kind: 3 messages

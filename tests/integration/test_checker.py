@@ -15,9 +15,9 @@ import pytest
 
 from studentflow.core import config
 from studentflow.core.procs import pid_alive as alive
-from studentflow import testing as aw
+from tests.support import warehouse as aw
 from studentflow.checker import Checker, CheckerError
-from tests.integration import analytics_cli
+from tests.support import analytics_cli
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from studentflow.core.errors import ExitCode
-from studentflow import testing as aw
-from tests.integration.stackutil import REPO, force_down, sf, stack_env
+from tests.support import warehouse as aw
+from tests.support.stackutil import REPO, force_down, sf, stack_env
 
 pytestmark = pytest.mark.slow
 SINK = REPO / "connect" / "connectors" / "staging-sink.json"

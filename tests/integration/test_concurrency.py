@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import procs
-from tests.integration.stackutil import REPO, force_down, stack_env, status
+from tests.support.stackutil import REPO, force_down, stack_env, status
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from connect import rest
-from tests.integration.stackutil import force_down, produce, sf, stack_env, status, stack_session
+from tests.support.stackutil import force_down, produce, sf, stack_env, status, stack_session
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

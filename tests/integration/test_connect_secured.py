@@ -19,7 +19,7 @@ import pytest
 
 from studentflow.core import config, procs
 from studentflow.core.errors import ConnectError
-from tests.integration.tls import make_pki
+from tests.support.tls import make_pki
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stackutil import force_down, sf, stack_env, stack_session
+from tests.support.stackutil import force_down, sf, stack_env, stack_session
 
 pytestmark = pytest.mark.slow
 SOURCE = "students-drop-source"

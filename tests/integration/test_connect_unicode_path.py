@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stackutil import force_down, produce, sf, stack_env, status
+from tests.support.stackutil import force_down, produce, sf, stack_env, status
 
 pytestmark = pytest.mark.slow
 

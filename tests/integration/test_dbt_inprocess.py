@@ -18,7 +18,7 @@ import pytest
 
 from studentflow.core import config
 from studentflow.transform import runner as dbt_runner
-from studentflow import testing as aw
+from tests.support import warehouse as aw
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration import analytics_cli
-from studentflow import testing as aw
+from tests.support import analytics_cli
+from tests.support import warehouse as aw
 from studentflow.transform import runner as dbt_runner
 from studentflow.core import config
 

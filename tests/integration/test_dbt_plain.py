@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from studentflow.transform import runner as dbt_runner
-from studentflow import testing as aw
+from tests.support import warehouse as aw
 
 pytestmark = pytest.mark.slow
 DBT = str(Path(sys.executable).with_name("dbt"))

@@ -3,7 +3,7 @@
 A warehouse built by real dbt (`studentflow transform`) and checked by real Great Expectations
 (`studentflow validate`, which writes the Data Docs); then `studentflow docs serve` runs as a
 process on a free 127.0.0.1 port. Chromium, driven through the DevTools protocol
-(tests/integration/browser.py), loads both languages, counts the images that loaded, takes a
+(tests/support/browser.py), loads both languages, counts the images that loaded, takes a
 screenshot, and runs axe-core's accessibility audit in the page (injected from the test; nothing
 test-only ships in the page); the dbt docs, Data Docs and runs.csv links answer 200.
 """
@@ -18,9 +18,9 @@ import pytest
 
 from studentflow.core import procs
 from tests.conftest import needs
-from studentflow import testing as aw
-from tests.integration.browser import Chromium
-from tests.integration.stackutil import REPO, sf, stack_env
+from tests.support import warehouse as aw
+from tests.support.browser import Chromium
+from tests.support.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow
 @pytest.fixture()

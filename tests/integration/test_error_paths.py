@@ -20,8 +20,8 @@ import pytest
 
 from studentflow.core import config, procs
 from studentflow.core.errors import ExitCode, from_world
-from studentflow import testing as aw
-from tests.integration.stackutil import REPO, force_down, sf, stack_env, stack_session, status
+from tests.support import warehouse as aw
+from tests.support.stackutil import REPO, force_down, sf, stack_env, stack_session, status
 
 pytestmark = pytest.mark.slow
 

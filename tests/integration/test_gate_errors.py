@@ -14,9 +14,9 @@ import pytest
 
 from studentflow.core import config
 from studentflow.core.errors import ExitCode
-from tests.integration import analytics_cli
-from studentflow import testing as aw
-from tests.integration.stackutil import sf, stack_env
+from tests.support import analytics_cli
+from tests.support import warehouse as aw
+from tests.support.stackutil import sf, stack_env
 
 pytestmark = pytest.mark.slow
 

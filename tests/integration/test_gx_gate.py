@@ -14,8 +14,8 @@ import pytest
 
 from studentflow.transform import runner as dbt_runner
 from studentflow.core import config
-from tests.integration import analytics_cli
-from studentflow import testing as aw
+from tests.support import analytics_cli
+from tests.support import warehouse as aw
 
 pytestmark = pytest.mark.slow
 

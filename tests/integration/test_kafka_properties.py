@@ -1,6 +1,6 @@
 """A hosted cluster as it is: its replication rule, and client properties from the [kafka] table.
 
-The cluster is the real embedded broker behind a loopback tap (tests/integration/kafkatap.py) that
+The cluster is the real embedded broker behind a loopback tap (tests/support/kafkatap.py) that
 reads what each client sends: the client.id of every request, the replication factor of every
 CreateTopics. The embedded broker has no setting that refuses a factor, so for "a cluster that
 requires 3" the tap answers a CreateTopics asking for 1 with INVALID_REPLICATION_FACTOR itself.
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import procs
-from tests.integration.kafkatap import start_tapped_broker
-from tests.integration.stackutil import force_down, sf, stack_env
+from tests.support.kafkatap import start_tapped_broker
+from tests.support.stackutil import force_down, sf, stack_env
 
 pytestmark = pytest.mark.slow
 

@@ -103,7 +103,7 @@ def test_broker_gone_for_good_fails_in_bounded_time(broker, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "produce", "--count", "200000", "--rate", "20000",
                              "--timeout", "5", "--topic", "t.gone"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    from tests.integration.topicwatch import wait_for_messages
+    from tests.support.topicwatch import wait_for_messages
     wait_for_messages(broker.bootstrap, "t.gone", 10_000, proc)   # mid-stream: some landed, most to come
     os.killpg(broker.proc.pid, signal.SIGKILL)   # kill -9: no goodbye to the clients
     stdout, stderr = proc.communicate(timeout=90)   # bounded: a hang fails here

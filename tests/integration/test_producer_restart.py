@@ -23,7 +23,7 @@ from connect.lag import true_end_offsets
 from producer import generate
 from producer.publish import publish
 from tests.integration.test_producer_broker import REPO, cli_env, consume
-from tests.integration.topicwatch import wait_for_messages
+from tests.support.topicwatch import wait_for_messages
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Hosted-Kafka security from the producer's side: mutual TLS through stunnel, SASL, secrets kept quiet.
 
-The embedded broker cannot speak TLS; tests/integration/tls.py puts stunnel (mutual TLS, a fresh
+The embedded broker cannot speak TLS; tests/support/tls.py puts stunnel (mutual TLS, a fresh
 throwaway CA) in front of it, with the broker advertising stunnel's port.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from studentflow.core import config, procs
 from tests.integration.test_producer_broker import cli, cli_env, consume
-from tests.integration.tls import make_pki, tls_broker  # noqa: F401  (a fixture)
+from tests.support.tls import make_pki, tls_broker  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
 

@@ -22,9 +22,9 @@ import pytest
 from studentflow.core import config
 from expectations import project
 from expectations.suites import build_suites
-from studentflow import testing as aw
-from tests.integration import analytics_cli
-from tests.junit_schema import cases, validated
+from tests.support import warehouse as aw
+from tests.support import analytics_cli
+from tests.support.junit_schema import cases, validated
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import testing
+from tests.support import warehouse as aw
 from studentflow.report import report as rep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,13 +29,13 @@ def _fill_spark_tables(path: Path) -> dict[str, list[int]]:
         major = MAJORS[i % 7] if i else "Biologie"  # Biologie: exactly one student (no std dev)
         age = min(60, max(17, int(rng.gauss(22, 4))))
         ages.setdefault(major, []).append(age)
-        testing.insert(con, "clean_students", testing.CLEAN_COLUMNS,
+        aw.insert(con, "clean_students", aw.CLEAN_COLUMNS,
                        [(f"evt-{i:05d}", f"s{i}", "Alice", "Dupont", age, major, "2026-11-27T10:00:00Z", 1,
                          "json_strict", "run-7")])
     quarantine = [("hello kafka", "not_json_or_csv")] * 4 + [('{"age": 7}', "age_out_of_range")] * 2
     con.executemany("insert into quarantine_students values (?, ?, 'detail', 'students.raw.txt', 1, 'run-7')",
                     quarantine)
-    testing.insert(con, "pipeline_runs", testing.RUN_COLUMNS,
+    aw.insert(con, "pipeline_runs", aw.RUN_COLUMNS,
                    [("run-7", "2026-11-27T10:00:00Z", "2026-11-27T10:00:09Z", 409, 400, 6, 3, "students.raw.txt",
                      "success")])
     con.commit()
@@ -87,4 +87,4 @@ def test_report_tables_match_the_dbt_marts(dbt_warehouse):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
-_table = testing.markdown_table
+_table = aw.markdown_table

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import config
-from tests.integration.stackutil import force_down, sf, stack_env, status
-from tests.integration.tls import start_tls_broker
+from tests.support.stackutil import force_down, sf, stack_env, status
+from tests.support.tls import start_tls_broker
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ import pytest
 
 from bench.staged import expected_counts, generate, write_staging
 from studentflow.core import procs
-from tests.integration.stackutil import REPO, sf, stack_env, stack_session, status
+from tests.support.stackutil import REPO, sf, stack_env, stack_session, status
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +143,7 @@ def test_a_remote_server_that_cannot_see_the_state_folder_is_a_clear_error(tmp_p
     """A remote cluster that does not mount the state folder: simulated with a server in a mount
     namespace of its own where that folder is an empty tmpfs (it sees the path, not the files)."""
     from spark_jobs import server
-    from tests.spark_server import settings_for
+    from tests.support.spark_server import settings_for
 
     env = stack_env(tmp_path, own_spark=True)
     state = Path(env["STUDENTFLOW_STATE_DIR"])

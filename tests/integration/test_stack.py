@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import procs
-from tests.integration.stackutil import force_down, produce, sf, stack_env, status, stack_session
+from tests.support.stackutil import force_down, produce, sf, stack_env, status, stack_session
 
 pytestmark = pytest.mark.slow
 

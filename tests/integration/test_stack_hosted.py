@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import config, procs
-from tests.integration.stackutil import force_down, sf, stack_env, status
-from tests.integration.tls import tls_broker  # noqa: F401  (a fixture)
+from tests.support.stackutil import force_down, sf, stack_env, status
+from tests.support.tls import tls_broker  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_worker_and_clients_use_ssl_settings(tls_broker, tmp_path):
 
 
 def test_wrong_ca_fails_clearly(tls_broker, tmp_path):
-    from tests.integration.tls import make_pki
+    from tests.support.tls import make_pki
 
     other = make_pki(tmp_path / "other", name="otherca")
     env = _ssl_env(tmp_path, tls_broker, ca=other["ca"])

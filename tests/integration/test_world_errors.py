@@ -19,7 +19,7 @@ import pytest
 from connect.rest import RestClient
 from studentflow.core import procs
 from studentflow.core.errors import ConnectError, ConnectHTTPError, ExitCode
-from tests.integration.stackutil import REPO, force_down, produce, sf, stack_env, status
+from tests.support.stackutil import REPO, force_down, produce, sf, stack_env, status
 
 pytestmark = pytest.mark.slow
 SINK = REPO / "connect" / "connectors" / "staging-sink.json"

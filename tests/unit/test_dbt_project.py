@@ -12,8 +12,8 @@ import yaml
 from studentflow.transform import runner as dbt_runner
 from studentflow.core import config
 from studentflow.core.errors import ExitCode
-from tests.integration import analytics_cli
-from studentflow import testing as aw
+from tests.support import analytics_cli
+from tests.support import warehouse as aw
 
 PROJECT = dbt_runner.DBT_PROJECT
 MART_COLUMNS = {

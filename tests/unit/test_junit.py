@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from studentflow.core import junit
-from tests.junit_schema import cases, validated
+from tests.support.junit_schema import cases, validated
 
 
 def sample() -> list[junit.Suite]:

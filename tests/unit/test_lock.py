@@ -21,7 +21,7 @@ from studentflow import lock
 from studentflow.core import config
 from studentflow.core.errors import ExitCode
 from studentflow.cli import build_parser, locked_command
-from tests.integration.stackutil import REPO, stack_env
+from tests.support.stackutil import REPO, stack_env
 
 HOLDER = textwrap.dedent("""
     import sys, time

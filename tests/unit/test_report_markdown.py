@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from studentflow import cli, testing
+from studentflow import cli
+from tests.support import warehouse as aw
 from studentflow.core.errors import DataError, ExitCode
 from studentflow.report import report as rep
 
@@ -46,7 +47,7 @@ def make_warehouse(path: Path, ages: dict[str, list[int]] = AGES) -> None:
     for major, values in ages.items():
         for age in values:
             n += 1
-            testing.insert(con, "clean_students", testing.CLEAN_COLUMNS,
+            aw.insert(con, "clean_students", aw.CLEAN_COLUMNS,
                            [(f"e{n}", f"s{n}", "Alice", "Dupont", age, major, "2026-11-27T10:00:00Z", 1,
                              "json_strict", "run-2")])
     q = 0
@@ -55,7 +56,7 @@ def make_warehouse(path: Path, ages: dict[str, list[int]] = AGES) -> None:
             q += 1
             con.execute("insert into quarantine_students values (?,?,?,?,?,?)",
                         ("hello kafka", reason, "detail", "students.raw.txt", q, "run-2"))
-    testing.insert(con, "pipeline_runs", testing.RUN_COLUMNS, [
+    aw.insert(con, "pipeline_runs", aw.RUN_COLUMNS, [
         ("run-1", "2026-11-26T09:00:00Z", "2026-11-26T09:01:00Z", 5, 5, 0, 0, "old.txt", "success"),
         ("run-2", "2026-11-27T10:00:00Z", "2026-11-27T10:01:00Z", n + q + DUPLICATES, n, q, DUPLICATES,
          "students.raw.txt", "success")])
@@ -88,7 +89,7 @@ def make_warehouse(path: Path, ages: dict[str, list[int]] = AGES) -> None:
     con.close()
 
 
-table_after = testing.markdown_table   # the body rows of the table under a header line
+table_after = aw.markdown_table   # the body rows of the table under a header line
 
 
 def mart(path: Path, sql: str) -> list[tuple]:

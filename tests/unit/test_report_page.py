@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from studentflow import testing
+from tests.support import warehouse as aw
 from studentflow.report import data as data_mod, site
 from studentflow.report import report as rep
 from tests.unit.test_report_markdown import make_warehouse
@@ -24,7 +24,7 @@ def add_runs(path, n: int) -> list[str]:
     """``n`` more runs in pipeline_runs, one a day before 2026-11-26 (older than make_warehouse's)."""
     ids = [f"hist-{i:03d}" for i in range(n)]
     con = sqlite3.connect(path)
-    testing.insert(con, "pipeline_runs", testing.RUN_COLUMNS, [
+    aw.insert(con, "pipeline_runs", aw.RUN_COLUMNS, [
         (run_id, f"2026-{1 + i // 28:02d}-{1 + i % 28:02d}T08:00:00Z", f"2026-{1 + i // 28:02d}-{1 + i % 28:02d}T08:00:30Z",
          10 + i, 9, 1, 0, "students.raw.txt", "success") for i, run_id in enumerate(ids)])
     con.commit()

@@ -17,11 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def stack_env(tmp_path: Path, *, own_spark: bool = False, **extra: str) -> dict[str, str]:
     """An environment whose data and state folders are private to one test. Its commands attach to
-    the test worker's Spark Connect server (tests/spark_server.py), as they would to a remote one;
+    the test worker's Spark Connect server (tests/support/spark_server.py), as they would to a remote one;
     ``own_spark``: the stack and commands start and manage their own server, as for a user."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STUDENTFLOW_")}
     if not own_spark:
-        from tests.spark_server import shared_url
+        from tests.support.spark_server import shared_url
 
         env["STUDENTFLOW_SPARK_REMOTE"] = shared_url()
     env.update({

@@ -1,6 +1,6 @@
-"""Helpers shared by the tests and the benchmarks (never imported by the pipeline itself).
+"""The synthetic warehouse the tests and the benchmarks share (the pipeline never imports it).
 
-A synthetic SQLite warehouse: the tables are created with the Spark stage's own DDL
+A SQLite warehouse whose tables are created with the Spark stage's own DDL
 (spark_jobs/warehouse.sql: the contract) and filled with reproducible random rows, so the
 analytics stage (dbt, Great Expectations, the report) is tested and benchmarked without Spark.
 Rows are inserted by column name, so a column the Spark stage adds later does not break them.
@@ -12,22 +12,23 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+from studentflow.core import contract
 from studentflow.core.config import PROJECT_ROOT
 from studentflow.core.reference import load_majors
 
 REPO = PROJECT_ROOT
 DDL = REPO / "spark_jobs" / "warehouse.sql"
 MAJORS_CSV = REPO / "dbt_project" / "seeds" / "majors.csv"
-RULES = ("json_strict", "json_loose", "csv", "key_value")
+RULES = contract.RULES
+AGE_MIN, AGE_MAX = contract.AGE_MIN, contract.AGE_MAX
 FIRST = ("Alice", "Bob", "Claire", "David", "Emma", "Farid", "Gaëlle", "Hugo", "Inès", "Jules")
 LAST = ("Dupont", "Martin", "Bernard", "Petit", "Durand", "Leroy", "Moreau", "Simon")
-CLEAN_COLUMNS = ("event_id", "student_id", "first_name", "last_name", "age", "major",
-                 "emitted_at", "schema_version", "rule", "run_id")
-
-
-RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
-               "duplicates_removed", "staging_files", "status")
-QUARANTINE_COLUMNS = ("raw_line", "reason", "detail", "source_file", "line_number", "run_id")
+# Fewer columns than the product's on purpose: synthetic rows were staged nowhere (no
+# source_file, line_number) and their runs predate the headers_skipped and mode columns; the
+# rows the tests write are tuples in this order, and those columns stay null.
+CLEAN_COLUMNS = tuple(c for c in contract.CLEAN_COLUMNS if c not in ("source_file", "line_number"))
+RUN_COLUMNS = tuple(c for c in contract.RUN_COLUMNS if c not in ("headers_skipped", "mode"))
+QUARANTINE_COLUMNS = contract.QUARANTINE_COLUMNS
 
 
 def majors() -> list[str]:
@@ -41,7 +42,7 @@ def insert(con: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: 
 
 
 def random_clean_rows(n: int, seed: int = 7, run_id: str = "run-0001",
-                      age_min: int = 15, age_max: int = 100) -> list[tuple]:
+                      age_min: int = AGE_MIN, age_max: int = AGE_MAX) -> list[tuple]:
     """n valid clean_students rows: unique event ids, canonical majors, ages in bounds.
 
     Ages cluster around 17..30 like students do, with a tail up to the bounds.

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 from functools import lru_cache
 from pathlib import Path
 
-SCHEMA = Path(__file__).resolve().parent / "schemas" / "junit-10.xsd"
+SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "junit-10.xsd"
 
 
 @lru_cache(maxsize=1)

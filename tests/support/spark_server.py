@@ -14,7 +14,7 @@ from pathlib import Path
 
 from studentflow.core import config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 _url: str | None = None
 
 
