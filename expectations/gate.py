@@ -29,7 +29,7 @@ from typing import Any
 from expectations import history, project
 from expectations.suites import Suite, build_suites
 from studentflow.core import config
-from studentflow.core.warehouse import quality_paths, require_tables  # noqa: F401  (quality_paths: part of this API)
+from studentflow.core.warehouse import quality_paths, require_tables
 
 
 @dataclass

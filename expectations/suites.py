@@ -5,16 +5,19 @@ imports nothing heavy and the suites can be read, reviewed and unit-tested witho
 turns them into ``great_expectations.expectations.<Class>(**kwargs)`` objects.
 
 One source of truth: the value set of ``major`` is read from the dbt seed (settings.majors_file,
-column ``major``) and the age bounds are settings.age_min / settings.age_max.
+column ``major``), the age bounds are settings.age_min / settings.age_max, the table names and
+the over-age threshold are the contract's (studentflow/core/contract.py).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from studentflow.core import config
+from studentflow.core.contract import CLEAN_TABLE, OVER_AGE, OVER_AGE_MART, STATS_MART, SUMMARY_MART
 from studentflow.core.reference import load_majors
 
 
@@ -55,61 +58,69 @@ def canonical_majors(majors_file: Path) -> list[str]:
 
 
 def build_suites(settings: config.Settings) -> list[Suite]:
+    """One suite per table the gate checks (:data:`TABLES`), bounds from the settings and the contract."""
     majors = canonical_majors(settings.majors_file)
     ages = {"min_value": settings.age_min, "max_value": settings.age_max}
+    return [_clean_suite(majors, ages), _stats_suite(majors, ages), _over_age_suite(majors, settings.age_max),
+            _summary_suite(majors)]
 
-    def suite(table: str, *checks: Check) -> Suite:
-        return Suite(name=table, table=table, checks=checks)
 
-    def c(table: str, gx_class: str, column: str | None = None, **kwargs: Any) -> Check:
-        return Check(table=table, gx_class=gx_class, column=column, kwargs=kwargs)
+def _check(table: str, gx_class: str, column: str | None = None, **kwargs: Any) -> Check:
+    return Check(table=table, gx_class=gx_class, column=column, kwargs=kwargs)
 
-    t = "clean_students"
-    clean = suite(
-        t,
-        c(t, "ExpectTableRowCountToBeBetween", min_value=1),
-        c(t, "ExpectColumnValuesToNotBeNull", "age"),
-        c(t, "ExpectColumnValuesToBeOfType", "age", type_="INTEGER"),
+
+def _clean_suite(majors: list[str], ages: dict[str, int]) -> Suite:
+    t, c = CLEAN_TABLE, partial(_check, CLEAN_TABLE)
+    return Suite(t, t, (
+        c("ExpectTableRowCountToBeBetween", min_value=1),
+        c("ExpectColumnValuesToNotBeNull", "age"),
+        c("ExpectColumnValuesToBeOfType", "age", type_="INTEGER"),
         # the declared type says little in SQLite (dynamic typing): check every stored value too
         Check(t, "UnexpectedRowsExpectation", "age", name="expect_column_values_to_be_integer_valued",
               kwargs={"unexpected_rows_query":
                       "select * from {batch} where age is not null and typeof(age) <> 'integer'",
                       "description": "every age is stored as an integer"}),
-        c(t, "ExpectColumnValuesToBeBetween", "age", **ages),
-        c(t, "ExpectColumnValuesToNotBeNull", "major"),
-        c(t, "ExpectColumnValuesToBeInSet", "major", value_set=majors),
-        c(t, "ExpectColumnValuesToNotBeNull", "event_id"),
-        c(t, "ExpectColumnValuesToBeUnique", "event_id"),
-    )
-    t = "major_age_stats"
-    stats = suite(
-        t,
-        c(t, "ExpectTableRowCountToBeBetween", min_value=1, max_value=len(majors)),
-        c(t, "ExpectColumnValuesToNotBeNull", "major"),
-        c(t, "ExpectColumnValuesToBeInSet", "major", value_set=majors),
-        c(t, "ExpectColumnValuesToBeUnique", "major"),
-        c(t, "ExpectColumnValuesToBeBetween", "student_count", min_value=1),
-        c(t, "ExpectColumnValuesToBeBetween", "stddev_age", min_value=0),
-        c(t, "ExpectColumnValuesToBeBetween", "min_age", **ages),
-        c(t, "ExpectColumnValuesToBeBetween", "max_age", **ages),
-    )
-    t = "major_avg_age_over_20"
-    over_20 = suite(
-        t,
-        c(t, "ExpectColumnValuesToNotBeNull", "major"),
-        c(t, "ExpectColumnValuesToBeInSet", "major", value_set=majors),
-        c(t, "ExpectColumnValuesToBeBetween", "student_count", min_value=1),
-        c(t, "ExpectColumnValuesToBeBetween", "avg_age", min_value=20, strict_min=True, max_value=settings.age_max),
-    )
-    t = "global_summary"
-    summary = suite(
-        t,
-        c(t, "ExpectTableRowCountToEqual", value=1),
-        c(t, "ExpectColumnValuesToBeBetween", "student_count", min_value=1),
-        c(t, "ExpectColumnValuesToBeBetween", "major_count", min_value=1, max_value=len(majors)),
-        c(t, "ExpectColumnValuesToBeBetween", "quarantine_rate", min_value=0, max_value=1),
-    )
-    return [clean, stats, over_20, summary]
+        c("ExpectColumnValuesToBeBetween", "age", **ages),
+        c("ExpectColumnValuesToNotBeNull", "major"),
+        c("ExpectColumnValuesToBeInSet", "major", value_set=majors),
+        c("ExpectColumnValuesToNotBeNull", "event_id"),
+        c("ExpectColumnValuesToBeUnique", "event_id"),
+    ))
 
 
-TABLES = ("clean_students", "major_age_stats", "major_avg_age_over_20", "global_summary")
+def _stats_suite(majors: list[str], ages: dict[str, int]) -> Suite:
+    c = partial(_check, STATS_MART)
+    return Suite(STATS_MART, STATS_MART, (
+        c("ExpectTableRowCountToBeBetween", min_value=1, max_value=len(majors)),
+        c("ExpectColumnValuesToNotBeNull", "major"),
+        c("ExpectColumnValuesToBeInSet", "major", value_set=majors),
+        c("ExpectColumnValuesToBeUnique", "major"),
+        c("ExpectColumnValuesToBeBetween", "student_count", min_value=1),
+        c("ExpectColumnValuesToBeBetween", "stddev_age", min_value=0),
+        c("ExpectColumnValuesToBeBetween", "min_age", **ages),
+        c("ExpectColumnValuesToBeBetween", "max_age", **ages),
+    ))
+
+
+def _over_age_suite(majors: list[str], age_max: int) -> Suite:
+    c = partial(_check, OVER_AGE_MART)
+    return Suite(OVER_AGE_MART, OVER_AGE_MART, (
+        c("ExpectColumnValuesToNotBeNull", "major"),
+        c("ExpectColumnValuesToBeInSet", "major", value_set=majors),
+        c("ExpectColumnValuesToBeBetween", "student_count", min_value=1),
+        c("ExpectColumnValuesToBeBetween", "avg_age", min_value=OVER_AGE, strict_min=True, max_value=age_max),
+    ))
+
+
+def _summary_suite(majors: list[str]) -> Suite:
+    c = partial(_check, SUMMARY_MART)
+    return Suite(SUMMARY_MART, SUMMARY_MART, (
+        c("ExpectTableRowCountToEqual", value=1),
+        c("ExpectColumnValuesToBeBetween", "student_count", min_value=1),
+        c("ExpectColumnValuesToBeBetween", "major_count", min_value=1, max_value=len(majors)),
+        c("ExpectColumnValuesToBeBetween", "quarantine_rate", min_value=0, max_value=1),
+    ))
+
+
+# the tables the gate checks, one suite each (named after its table)
+TABLES = (CLEAN_TABLE, STATS_MART, OVER_AGE_MART, SUMMARY_MART)

@@ -27,17 +27,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from studentflow.core.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS
+from studentflow.core.contract import (
+    CLEAN_TABLE as CLEAN, CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS, QUARANTINE_TABLE as QUARANTINE,
+    RUN_COLUMNS, RUNS_TABLE as RUNS, WATERMARKS_TABLE as MARKS,
+)
 from studentflow.core.errors import DataError
 
 from spark_jobs import incoming, landing
 from spark_jobs.increments import Watermark
 
 SCHEMA_FILE = Path(__file__).with_name("warehouse.sql")
-CLEAN, QUARANTINE, RUNS, MARKS = "clean_students", "quarantine_students", "pipeline_runs", "staging_watermarks"
 SCRATCH = "normalize_incoming"   # the scratch table of older versions: dropped when found
-RUN_COLUMNS = ("run_id", "started_at", "finished_at", "lines_read", "clean_count", "quarantined_count",
-               "duplicates_removed", "headers_skipped", "staging_files", "status", "mode")
 
 
 def schema_indexes() -> list[tuple[str, str]]:
@@ -49,7 +49,8 @@ def schema_indexes() -> list[tuple[str, str]]:
 
 # columns added since the first release: a warehouse written by an older version gets them
 _ADDED = {CLEAN: (("source_file", "TEXT"), ("line_number", "INTEGER")),
-          RUNS: (("mode", "TEXT"), ("headers_skipped", "INTEGER"))}
+          RUNS: (("mode", "TEXT"), ("headers_skipped", "INTEGER")),
+          "follow_increments": tuple((f"{phase}_s", "REAL") for phase in ("normalize", "marts", "gate", "report"))}
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -77,16 +78,22 @@ def clean_columns(db: Path) -> list[str]:
         return table_columns(conn, CLEAN)
 
 
+def apply_schema(conn: sqlite3.Connection) -> None:
+    """Every table and index of warehouse.sql, created if missing, and the columns a warehouse of
+    an older version lacks added (idempotent; commits what ``conn`` had pending first)."""
+    for table, cols in _ADDED.items():
+        have = table_columns(conn, table)
+        for name, kind in cols:
+            if have and name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    conn.executescript(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
 def ensure_tables(db: Path) -> None:
-    """Create the tables if missing, add columns a warehouse of an older version lacks (idempotent)."""
+    """:func:`apply_schema` on ``db``, and the scratch table of an older version's killed run dropped."""
     with closing(connect(db)) as conn:
-        for table, cols in _ADDED.items():
-            have = table_columns(conn, table)
-            for name, kind in cols:
-                if have and name not in have:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-        conn.executescript(SCHEMA_FILE.read_text(encoding="utf-8"))
-        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")   # left by an older version's killed run
+        apply_schema(conn)
+        conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")
 
 
 def read_watermarks(db: Path) -> dict[str, Watermark]:
@@ -181,35 +188,15 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
     landing file is deleted when the commit ends, either way."""
     if not isinstance(rows, incoming.Received):
         rows = incoming.from_table(rows, table_columns(conn, CLEAN), landing_dir or landing._folder_of(conn), run_id)
-    conn.execute("PRAGMA synchronous=NORMAL")
-    # An increment's random ids go into an event_id index that grows with the history: a bigger
-    # page cache keeps it in memory. A full refresh builds the index once, after the rows, sorted.
-    conn.execute(f"PRAGMA cache_size = {-16384 if full_refresh else -262144}")
-    # a full refresh sorts every row into its indexes: in temporary files, not in this process's
-    # memory (temp_store MEMORY held the whole sort: +40 MB of peak RSS at 1M rows, 10x at 10M)
-    conn.execute(f"PRAGMA temp_store = {'FILE' if full_refresh else 'MEMORY'}")
-    counts: dict[str, Any] = {k: v for k, v in rows.counts.items() if v}
-    by_rule = dict(rows.by_rule)
+    _tune(conn, full_refresh)
     # ADBC landed the clean rows before BEGIN: the warehouse was not locked while it wrote
     with landing.attached(conn, rows.path) as landed_rows:
         try:
             conn.execute("BEGIN IMMEDIATE")
             if full_refresh:
-                for table in (CLEAN, QUARANTINE, MARKS):
-                    conn.execute(f"DELETE FROM {table}")
-                for name, _ in schema_indexes():   # built once after the rows: faster
-                    conn.execute(f"DROP INDEX IF EXISTS {name}")
-            before = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {CLEAN}").fetchone()[0]
-            copied = conn.total_changes
-            _append_landed(conn, CLEAN, landed_rows, rows.clean_ranges(), rows.arrived_in_line_order())
-            _check_landed(conn.total_changes - copied, counts.get("clean", 0))
-            # the quarantine rows made here (conflicts); Spark's are in the landing file
-            quarantine = [r for r in rows.special if r["verdict"] == "quarantine"]
-            if before:
-                _judge_with_warehouse(conn, before, rows.special, quarantine, counts, by_rule)
+                _clear(conn)
+            counts, quarantine = _append_clean(conn, rows, landed_rows)
             _with_raw_lines(quarantine, raw_lines)
-            counts["by_rule"] = {k: v for k, v in by_rule.items() if v}
-            counts["by_reason"] = dict(rows.reasons + Counter(r["reason"] for r in quarantine))
             check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
                                counts.get("duplicate", 0), counts.get("header", 0))
             _append_quarantine(conn, quarantine, run_id)
@@ -222,6 +209,42 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+
+def _tune(conn: sqlite3.Connection, full_refresh: bool) -> None:
+    conn.execute("PRAGMA synchronous=NORMAL")
+    # An increment's random ids go into an event_id index that grows with the history: a bigger
+    # page cache keeps it in memory. A full refresh builds the index once, after the rows, sorted.
+    conn.execute(f"PRAGMA cache_size = {-16384 if full_refresh else -262144}")
+    # a full refresh sorts every row into its indexes: in temporary files, not in this process's
+    # memory (temp_store MEMORY held the whole sort: +40 MB of peak RSS at 1M rows, 10x at 10M)
+    conn.execute(f"PRAGMA temp_store = {'FILE' if full_refresh else 'MEMORY'}")
+
+
+def _clear(conn: sqlite3.Connection) -> None:
+    """A full refresh starts from empty tables without indexes (built once after the rows: faster)."""
+    for table in (CLEAN, QUARANTINE, MARKS):
+        conn.execute(f"DELETE FROM {table}")
+    for name, _ in schema_indexes():
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+def _append_clean(conn: sqlite3.Connection, rows: "incoming.Received", landed_rows: str) -> tuple[dict[str, Any], list[dict]]:
+    """The landed clean rows appended, then judged against the warehouse's earlier rows. Returns the
+    verdict counts (with ``by_rule`` and ``by_reason``) and the quarantine rows made here."""
+    counts: dict[str, Any] = {k: v for k, v in rows.counts.items() if v}
+    by_rule = dict(rows.by_rule)
+    before = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {CLEAN}").fetchone()[0]
+    copied = conn.total_changes
+    _append_landed(conn, CLEAN, landed_rows, rows.clean_ranges(), rows.arrived_in_line_order())
+    _check_landed(conn.total_changes - copied, counts.get("clean", 0))
+    # the quarantine rows made here (conflicts); Spark's are in the landing file
+    quarantine = [r for r in rows.special if r["verdict"] == "quarantine"]
+    if before:
+        _judge_with_warehouse(conn, before, rows.special, quarantine, counts, by_rule)
+    counts["by_rule"] = {k: v for k, v in by_rule.items() if v}
+    counts["by_reason"] = dict(rows.reasons + Counter(r["reason"] for r in quarantine))
+    return counts, quarantine
 
 
 def _judge_with_warehouse(conn: sqlite3.Connection, before: int, special: list[dict], quarantine: list[dict],

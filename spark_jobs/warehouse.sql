@@ -1,5 +1,6 @@
--- The warehouse tables the Spark stage writes (SQLite). Created before any JDBC write:
--- Spark 4.2+ cannot create a SQLite table over JDBC (the driver sends no SQLState).
+-- Every warehouse table that is not dbt's (SQLite): the Spark stage's, created before any write
+-- (Spark 4.2+ cannot create a SQLite table over JDBC: the driver sends no SQLState), and the
+-- follow mode's increment log. Applied by spark_jobs.warehouse.apply_schema.
 -- No PRIMARY KEY / NOT NULL here on purpose: the guarantees are checked by dbt tests and the
 -- Great Expectations gate, which must be able to see (and fail on) a bad row.
 CREATE TABLE IF NOT EXISTS clean_students (
@@ -56,4 +57,20 @@ CREATE TABLE IF NOT EXISTS staging_watermarks (
     tail_sha256  TEXT,        -- a replaced or rewritten file is detected, not silently re-read
     run_id       TEXT,
     updated_at   TEXT
+);
+-- One row per increment of `run --follow` (written by the orchestration after the increment's
+-- rows reached the marts), read by bench/follow.py and the follow tests.
+CREATE TABLE IF NOT EXISTS follow_increments (
+    run_id           TEXT,     -- the normalize run (pipeline_runs.run_id) of this increment
+    finished_at      TEXT,     -- when its rows were in the marts
+    lines            INTEGER,
+    seconds          REAL,     -- normalize + marts + gate + report
+    normalize_s      REAL,     -- Spark: new staged lines -> clean_students + quarantine_students
+    marts_s          REAL,     -- dbt run --select +marts
+    gate_s           REAL,     -- Great Expectations on the increment's rows
+    report_s         REAL,     -- the markdown report and its plots
+    freshness_p50_s  REAL,     -- emitted_at -> row in major_age_stats, over the increment's clean rows
+    freshness_p95_s  REAL,
+    freshness_max_s  REAL,
+    gate_passed      INTEGER   -- 1, 0, or NULL when the gate was off
 );

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from connect import rest, runtime
 from studentflow.core import config, procs
+from studentflow.core.contract import STAGING_FILE
 from studentflow.core.errors import StackError
 from studentflow.core.kafka import ensure_topic
 from studentflow import broker
@@ -61,7 +62,7 @@ def _sink_a_few(conf: dict, settings: config.Settings, count: int = 100) -> None
         producer.produce(settings.topic, value=('{"event_id":"00000000-0000-4000-8000-%012d","first_name":"Léa",'
                                                 '"last_name":"Martin","age":21,"major":"Chimie"}' % i).encode())
     producer.flush(30)
-    staged = settings.staging_dir / "students.raw.txt"
+    staged = settings.staging_dir / STAGING_FILE
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if staged.is_file() and staged.read_bytes().count(b"\n") >= count:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studentflow.core import contract
 from studentflow.core.errors import ConfigError
 
 PROJECT_ROOT = Path(os.environ.get("STUDENTFLOW_HOME") or Path(__file__).resolve().parents[2])
@@ -87,8 +88,8 @@ class Settings:
     spark_master: str = _f("local[*]", "Master of the local Spark Connect server (local[*], local-cluster[N,C,MB] or spark://host:7077).")
     spark_remote: str = _f("", "Spark Connect URL of an existing server (sc://host:15002). Empty: the stack's own local server.")
     spark_memory: str = _f("2g", "Driver memory of the local Spark Connect server.")
-    age_min: int = _f(15, "Lowest valid age (inclusive); reaches Spark, dbt and GX.")
-    age_max: int = _f(100, "Highest valid age (inclusive); reaches Spark, dbt and GX.")
+    age_min: int = _f(contract.AGE_MIN, "Lowest valid age (inclusive); reaches Spark, dbt and GX.")
+    age_max: int = _f(contract.AGE_MAX, "Highest valid age (inclusive); reaches Spark, dbt and GX.")
     report_history_runs: int = _f(30, "Runs shown in the local page's run history and trend (the newest); "
                                       "every run is in runs.csv beside the page.")
     quality_history: int = _f(20, "Gate runs the Great Expectations Data Docs keep (the newest; older validation "

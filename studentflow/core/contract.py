@@ -14,7 +14,11 @@ WATERMARKS_TABLE = "staging_watermarks"
 # what the Spark stage writes and dbt reads
 SOURCE_TABLES = (CLEAN_TABLE, QUARANTINE_TABLE, RUNS_TABLE)
 # what dbt builds and the report reads (dbt_project/models/marts)
-MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary", "major_age_distribution")
+STATS_MART = "major_age_stats"
+OVER_AGE_MART = "major_avg_age_over_20"
+SUMMARY_MART = "global_summary"
+DISTRIBUTION_MART = "major_age_distribution"
+MARTS = (STATS_MART, OVER_AGE_MART, SUMMARY_MART, DISTRIBUTION_MART)
 
 # --- columns ------------------------------------------------------------------------------------
 CONTRACT_FIELDS = ("event_id", "student_id", "first_name", "last_name", "age", "major",

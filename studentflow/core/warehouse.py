@@ -1,8 +1,8 @@
-"""Warehouse access every stage shares: the table names, read-only opening, "is it there yet?".
+"""Warehouse access every stage shares: read-only opening, "is it there yet?", the quality files.
 
-The tables the Spark stage writes are defined in spark_jobs/warehouse.sql (the contract between
-stages); the marts are dbt's (dbt_project/models/marts); the Great Expectations summary is the
-quality file the report reads.
+The table names are the contract's (studentflow/core/contract.py); the tables the Spark stage
+writes are defined in spark_jobs/warehouse.sql, the marts in dbt_project/models/marts; the Great
+Expectations summary is the quality file the report reads.
 """
 from __future__ import annotations
 
@@ -11,10 +11,6 @@ from pathlib import Path
 
 from studentflow.core.config import Settings
 from studentflow.core.errors import WarehouseNotReady
-
-SOURCE_TABLES = ("clean_students", "quarantine_students", "pipeline_runs")
-MARTS = ("major_age_stats", "major_avg_age_over_20", "global_summary", "major_age_distribution")
-
 
 def quality_paths(settings: Settings) -> tuple[Path, Path]:
     """(Data Docs folder, summary JSON file) of the Great Expectations gate."""

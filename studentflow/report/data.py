@@ -15,7 +15,8 @@ from typing import Any, Iterable
 
 from studentflow.core.config import Settings
 from studentflow.core.errors import DataError, WarehouseNotReady
-from studentflow.core.warehouse import MARTS, connect_readonly, existing_tables, quality_paths
+from studentflow.core.contract import MARTS
+from studentflow.core.warehouse import connect_readonly, existing_tables, quality_paths
 
 ReportInputMissing = WarehouseNotReady   # the report's name for it: the warehouse or a mart is not there yet
 

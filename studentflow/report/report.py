@@ -40,8 +40,8 @@ from typing import Any
 from studentflow.core.config import Settings
 from studentflow.core.errors import DataError
 from studentflow.report import charts, data as data_mod, render, sections
-from studentflow.report.data import MARTS, ReportInputMissing, ReportRun, StageRun  # noqa: F401 - public names
-from studentflow.report.texts import LANGS, MISSING, TEXT, fmt_int, fmt_number, fmt_percent  # noqa: F401
+from studentflow.report.data import ReportRun
+from studentflow.report.texts import LANGS, TEXT
 
 REPORT_NAMES = {"fr": "rapport.md", "en": "report.md"}
 BOXPLOT_NAME = "age_boxplot.png"

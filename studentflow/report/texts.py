@@ -5,6 +5,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from studentflow.core.contract import REASON_LABELS
+
 LANGS = ("fr", "en")
 MISSING = "—"
 
@@ -211,34 +213,8 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-REASONS = {
-    "fr": {
-        "empty": "message vide",
-        "not_json_or_csv": "ni JSON ni CSV (texte sans rapport)",
-        "invalid_json": "JSON invalide ou tronqué",
-        "age_out_of_range": "âge hors bornes",
-        "age_not_a_number": "âge non numérique",
-        "missing_major": "filière absente",
-        "missing_age": "âge absent",
-        "missing_name": "nom ou prénom absent",
-        "unknown_major": "filière inconnue",
-        "conflicting_duplicate": "event_id déjà vu avec un autre contenu",
-        "invalid_encoding": "message non UTF-8 (octets invalides)",
-    },
-    "en": {
-        "empty": "empty message",
-        "not_json_or_csv": "neither JSON nor CSV (unrelated text)",
-        "invalid_json": "invalid or truncated JSON",
-        "age_out_of_range": "age out of bounds",
-        "age_not_a_number": "age is not a number",
-        "missing_major": "major missing",
-        "missing_age": "age missing",
-        "missing_name": "first or last name missing",
-        "unknown_major": "unknown major",
-        "conflicting_duplicate": "event_id already seen with other content",
-        "invalid_encoding": "not valid UTF-8 (invalid bytes)",
-    },
-}
+# reason code -> its label in each language (the labels are the contract's, beside the codes)
+REASONS = {lang: {code: labels[i] for code, labels in REASON_LABELS.items()} for i, lang in enumerate(LANGS)}
 
 # stage name -> (fr, en); `apply`, `stage` and `staging` are other names the run summary may use
 _STAGE_LABELS = {

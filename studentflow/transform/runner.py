@@ -5,7 +5,8 @@ dbt_project`); this runner only supplies what studentflow's settings know (its c
 `studentflow transform`, is in cli.py):
 
 - STUDENTFLOW_WAREHOUSE = settings.warehouse (absolute), read by dbt_project/profiles.yml;
-- the age bounds as dbt vars (``--vars {"age_min": .., "age_max": ..}``);
+- the age bounds (settings) and the over-age threshold (the contract) as dbt vars
+  (``--vars {"age_min": .., "age_max": .., "over_age": ..}``);
 - dbt's target/ and logs/ under ``<data_dir>/dbt/`` (so concurrent runs with different data
   folders never share artifacts).
 
@@ -29,8 +30,9 @@ from typing import Any, Iterator
 
 from studentflow.core import config
 from studentflow.core.errors import ConfigError
-from studentflow.core.paths import dbt_paths  # noqa: F401  (the transform's own folders)
-from studentflow.core.warehouse import MARTS, SOURCE_TABLES, connect_readonly, existing_tables  # noqa: F401
+from studentflow.core.contract import MARTS, OVER_AGE, SOURCE_TABLES
+from studentflow.core.paths import dbt_paths
+from studentflow.core.warehouse import connect_readonly, existing_tables
 
 DBT_PROJECT = config.PROJECT_ROOT / "dbt_project"
 _INVOKE_LOCK = threading.Lock()   # dbt's runner keeps global state (flags, adapters, loggers): one invocation at a time
@@ -58,7 +60,7 @@ class DbtOutcome:
 
 
 def dbt_vars(settings: config.Settings) -> dict[str, int]:
-    return {"age_min": settings.age_min, "age_max": settings.age_max}
+    return {"age_min": settings.age_min, "age_max": settings.age_max, "over_age": OVER_AGE}
 
 
 def dbt_args(settings: config.Settings, command: list[str], project_dir: Path = DBT_PROJECT) -> list[str]:

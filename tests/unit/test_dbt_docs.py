@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from studentflow.core.warehouse import MARTS, SOURCE_TABLES
+from studentflow.core.contract import MARTS, SOURCE_TABLES
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "dbt_project" / "models"

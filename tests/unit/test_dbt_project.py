@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from studentflow.transform import runner as dbt_runner
-from studentflow.core import config
+from studentflow.core import config, contract
 from studentflow.core.errors import ExitCode
 from tests.support import analytics_cli
 from tests.support import warehouse as aw
@@ -24,11 +24,12 @@ MART_COLUMNS = {
 }
 
 
-def test_age_bound_defaults_match_settings():
+def test_var_defaults_match_the_contract_and_the_settings():
     project = yaml.safe_load((PROJECT / "dbt_project.yml").read_text(encoding="utf-8"))
     defaults = config.Settings()
-    assert project["vars"]["age_min"] == defaults.age_min
-    assert project["vars"]["age_max"] == defaults.age_max
+    assert project["vars"] == {"age_min": contract.AGE_MIN, "age_max": contract.AGE_MAX, "over_age": contract.OVER_AGE}
+    assert (defaults.age_min, defaults.age_max) == (contract.AGE_MIN, contract.AGE_MAX)
+    assert dbt_runner.dbt_vars(defaults) == project["vars"]
 
 
 def test_profile_reads_the_warehouse_from_the_settings_variable():
@@ -71,7 +72,7 @@ def test_dbt_args_pass_settings(tmp_path):
                            age_min=18, age_max=65)
     argv = dbt_runner.dbt_args(settings, ["build", "--select", "stg_students"])
     assert argv[:3] == ["build", "--select", "stg_students"]
-    assert json.loads(argv[argv.index("--vars") + 1]) == {"age_min": 18, "age_max": 65}
+    assert json.loads(argv[argv.index("--vars") + 1]) == {"age_min": 18, "age_max": 65, "over_age": contract.OVER_AGE}
     assert argv[argv.index("--target-path") + 1] == str(tmp_path / "data" / "dbt" / "target")
     assert dbt_runner.dbt_env(settings)["STUDENTFLOW_WAREHOUSE"] == str(tmp_path / "w.db")
 

@@ -16,7 +16,8 @@ import pytest
 from studentflow import cli
 from tests.support import warehouse as aw
 from studentflow.core.errors import DataError, ExitCode
-from studentflow.report import report as rep
+from studentflow.report import report as rep, texts
+from studentflow.report.data import ReportInputMissing
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 11, 27, 10, 30, tzinfo=dt.timezone.utc)
@@ -300,11 +301,11 @@ def test_run_summary_stages_and_counts(settings):
 
 
 def test_number_formatting():
-    assert rep.fmt_number(1234.5, 2, "fr") == "1\u202f234,50"
-    assert rep.fmt_number(1234.5, 2, "en") == "1,234.50"
-    assert rep.fmt_number(None, 2, "fr") == "—"
-    assert rep.fmt_int(1000000, "en") == "1,000,000"
-    assert rep.fmt_percent(0.0425, "fr") == "4,25\u00a0%"
+    assert texts.fmt_number(1234.5, 2, "fr") == "1\u202f234,50"
+    assert texts.fmt_number(1234.5, 2, "en") == "1,234.50"
+    assert texts.fmt_number(None, 2, "fr") == "—"
+    assert texts.fmt_int(1000000, "en") == "1,000,000"
+    assert texts.fmt_percent(0.0425, "fr") == "4,25\u00a0%"
 
 
 def test_empty_marts_still_give_a_report(settings):
@@ -324,7 +325,7 @@ def test_unknown_language_is_refused(settings):
 # --- errors ----------------------------------------------------------------------------------------
 
 def test_missing_warehouse_is_a_clear_error_and_creates_nothing(settings):
-    with pytest.raises(rep.ReportInputMissing) as exc:
+    with pytest.raises(ReportInputMissing) as exc:
         rep.build_report(settings)
     assert "studentflow transform" in str(exc.value)
     assert not settings.warehouse.exists()
@@ -336,7 +337,7 @@ def test_missing_mart_says_run_transform(settings):
     con = sqlite3.connect(settings.warehouse)
     con.executescript((REPO / "spark_jobs" / "warehouse.sql").read_text(encoding="utf-8"))
     con.close()
-    with pytest.raises(rep.ReportInputMissing) as exc:
+    with pytest.raises(ReportInputMissing) as exc:
         rep.build_report(settings)
     assert "major_age_stats" in exc.value.message
     assert exc.value.hint == "run `studentflow transform` first"
