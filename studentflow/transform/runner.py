@@ -2,7 +2,7 @@
 
 The same project runs with dbt's own CLI (`dbt build --project-dir dbt_project --profiles-dir
 dbt_project`); this runner only supplies what studentflow's settings know (its command,
-`studentflow transform`, is in cli.py):
+`studentflow transform`, is studentflow/cli/transform.py):
 
 - STUDENTFLOW_WAREHOUSE = settings.warehouse (absolute), read by dbt_project/profiles.yml;
 - the age bounds (settings) and the over-age threshold (the contract) as dbt vars
