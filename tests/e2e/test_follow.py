@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,8 @@ import pytest
 from bench.rss import parent_map
 from studentflow.core.errors import ExitCode
 from studentflow.core.procs import pid_alive
-from tests.support.stackutil import REPO, query, sf, stack_env
+from tests.support.follow import sigterm, start_follow, wait_for
+from tests.support.stackutil import query, sf, stack_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,32 +28,6 @@ def _tables(db: Path) -> dict[str, list[tuple]]:
             cols = [r[1] for r in conn.execute(f"PRAGMA table_info({t})") if r[1] != "run_id"]
             out[t] = conn.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY source_file, line_number").fetchall()
     return out
-
-
-def _follow(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--follow", "--json", *args], env=env,
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 300) -> None:
-    """Wait for the loop to reach a state; a loop that died or never gets there is killed."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            _out, err = proc.communicate()
-            raise AssertionError(f"the follow loop ended or timed out before the expected state:\n{err[-3000:]}")
-        time.sleep(0.5)
-
-
-def _sigterm(proc: subprocess.Popen) -> tuple[str, str]:
-    """Stop a follow loop the way a service manager would; its (stdout, stderr)."""
-    try:
-        proc.send_signal(signal.SIGTERM)
-        return proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def _children(pid: int) -> dict[int, str]:
@@ -93,12 +66,12 @@ def test_overlapped_run_gives_the_tables_of_one_batch_normalize(tmp_path):
 def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
-    proc = _follow(env, "--generate-rate", "400", "--interval", "1")
-    _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 2, proc)
+    proc = start_follow(env, "--generate-rate", "400", "--interval", "1")
+    wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 2, proc)
     # the gate and the report run in a child process of their own (studentflow/checker.py)
     helpers = [pid for pid, cmd in _children(proc.pid).items() if "multiprocessing" in cmd]   # + its resource tracker
     assert len([p for p in helpers if "spawn_main" in _children(proc.pid)[p]]) == 1, _children(proc.pid)
-    out, err = _sigterm(proc)
+    out, err = sigterm(proc)
     assert proc.returncode == ExitCode.INTERRUPTED, err[-3000:]   # stopped by a signal, the summary printed
     assert "Traceback" not in err
     deadline = time.monotonic() + 10       # the resource tracker ends once its last client has
@@ -138,12 +111,12 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
 def test_follow_killed_with_sigkill_resumes_from_the_watermarks(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
-    proc = _follow(env, "--generate-rate", "1500", "--interval", "1", "--no-gate")
+    proc = start_follow(env, "--generate-rate", "1500", "--interval", "1", "--no-gate")
     marks = "SELECT coalesce(sum(lines), 0) FROM staging_watermarks"
     try:
-        _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 1, proc)
+        wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 1, proc)
         # observed, not slept for: lines staged beyond what is normalized
-        _wait_for(lambda: _staged_lines(env) > query(db, marks)[0][0], proc)
+        wait_for(lambda: _staged_lines(env) > query(db, marks)[0][0], proc)
         proc.kill()
         proc.communicate(timeout=60)
     finally:
@@ -170,15 +143,15 @@ def test_follow_killed_with_sigkill_resumes_from_the_watermarks(tmp_path):
 def test_a_gate_failure_mid_follow_is_recorded_and_the_loop_goes_on(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
-    proc = _follow(env, "--generate-rate", "300", "--interval", "1")
-    _wait_for(lambda: len(query(db, "SELECT * FROM follow_increments WHERE gate_passed = 1")) >= 1, proc)
+    proc = start_follow(env, "--generate-rate", "300", "--interval", "1")
+    wait_for(lambda: len(query(db, "SELECT * FROM follow_increments WHERE gate_passed = 1")) >= 1, proc)
     # a row that breaks the age expectation, written straight into the warehouse (as a faulty
     # upstream tool would): the next gates fail, the increments still land
     with sqlite3.connect(db, timeout=30) as conn:
         conn.execute("INSERT INTO clean_students (event_id, first_name, last_name, age, major, rule) "
                      "VALUES ('bad-row', 'X', 'Y', 500, 'Chimie', 'json_strict')")
-    _wait_for(lambda: query(db, "SELECT count(*) FROM follow_increments WHERE gate_passed = 0")[0][0] >= 2, proc)
-    out, err = _sigterm(proc)
+    wait_for(lambda: query(db, "SELECT count(*) FROM follow_increments WHERE gate_passed = 0")[0][0] >= 2, proc)
+    out, err = sigterm(proc)
     assert proc.returncode == 1, err[-3000:]                # the exit status says a gate failed
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["gate_passed"] is False and summary["gate_failures"] >= 2

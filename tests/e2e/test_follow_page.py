@@ -14,8 +14,8 @@ import pytest
 from studentflow.core import procs
 from studentflow.core.errors import ExitCode
 from studentflow.report.texts import TEXT
-from tests.e2e.test_follow import _follow, _sigterm, _wait_for
 from tests.support.browser import Chromium
+from tests.support.follow import sigterm, start_follow, wait_for
 from tests.support.stackutil import REPO, query, stack_env
 
 pytestmark = pytest.mark.slow
@@ -56,19 +56,19 @@ def test_a_served_page_follows_the_increments_in_both_languages(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     server, url = _serve(env)   # before any data: the page says what to run; the loop rebuilds it
-    follow = _follow(env, "--generate-rate", "300", "--interval", "1", "--no-gate")
+    follow = start_follow(env, "--generate-rate", "300", "--interval", "1", "--no-gate")
     try:
         increments = lambda: len(query(db, "SELECT run_id FROM follow_increments"))  # noqa: E731  (no table yet: 0)
-        _wait_for(lambda: increments() >= 1, follow)
+        wait_for(lambda: increments() >= 1, follow)
         with Chromium(tmp_path) as browser:
             first = {lang: _shown(browser, url + f"{lang}.html", lang) for lang in ("fr", "en")}
             later = increments() + 2
-            _wait_for(lambda: increments() >= later, follow)
+            wait_for(lambda: increments() >= later, follow)
             second = {lang: _shown(browser, url + f"{lang}.html", lang) for lang in ("fr", "en")}
             index = browser.open(url).evaluate("document.documentElement.lang")
         (in_marts,), = query(db, "SELECT student_count FROM global_summary")
     finally:
-        out, err = _sigterm(follow)
+        out, err = sigterm(follow)
         procs.stop_pid(server.pid, timeout=10)
         server.wait(timeout=10)
     assert follow.returncode == ExitCode.INTERRUPTED, err[-3000:]   # stopped by a signal, the summary printed

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,38 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from studentflow.core import config
 from studentflow.core.procs import pid_alive as alive
 from tests.support import warehouse as aw
 from studentflow.checker import Checker, CheckerError
 from tests.support import analytics_cli
+from tests.support.dbt_warehouse import add_rows, built, settings_in
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-def settings_in(base: Path) -> config.Settings:
-    return config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
-                       warehouse=str(base / "data" / "warehouse.db"))
-
-
 def test_the_checker_gives_the_gates_verdicts_and_writes_the_report_in_another_process(tmp_path):
     from expectations import gate
 
-    settings = settings_in(tmp_path)
-    rows = aw.build(settings.warehouse, n=200)
-    template = list(rows[0])
-
-    def row(event_id, age, run_id):
-        r = list(template)
-        r[0], r[4], r[-1] = event_id, age, run_id
-        return tuple(r)
-
-    code, err = analytics_cli.run(["transform"], settings)   # the marts, on good rows
-    assert code == 0, err
-    con = sqlite3.connect(settings.warehouse)   # then two increments' rows (the gate reads them by run_id)
-    aw.insert_clean(con, [row("old-bad-age", 140, "run-old")] + [row(f"new-{i}", 30, "run-new") for i in range(3)])
-    con.close()
+    settings, rows = built(tmp_path, n=200)   # the marts, on good rows
+    # then two increments' rows (the gate reads them by run_id)
+    add_rows(settings, rows[0], [dict(event_id="old-bad-age", age=140, run_id="run-old")]
+             + [dict(event_id=f"new-{i}", age=30, run_id="run-new") for i in range(3)])
 
     checker = Checker(settings).start()
     try:

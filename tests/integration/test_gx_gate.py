@@ -7,31 +7,19 @@ count, and the dbt tests must fail on the same rows.
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 
 import pytest
 
 from studentflow.transform import runner as dbt_runner
-from studentflow.core import config
 from tests.support import analytics_cli
-from tests.support import warehouse as aw
+from tests.support.dbt_warehouse import built, copy_with
 
 pytestmark = pytest.mark.slow
 
 
-def settings_in(base) -> config.Settings:
-    return config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
-                       warehouse=str(base / "data" / "warehouse.db"))
-
-
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
-    settings = settings_in(tmp_path_factory.mktemp("gx_good"))
-    rows = aw.build(settings.warehouse, n=300)
-    code, err = analytics_cli.run(["transform"], settings)
-    assert code == 0, err
-    return settings, rows
+    return built(tmp_path_factory.mktemp("gx_good"))
 
 
 def read_summary(settings) -> dict:
@@ -57,26 +45,14 @@ def test_validate_passes_on_clean_data_with_docs_summary_and_no_progress_bars(go
 
 
 def test_injected_bad_rows_fail_validate_and_dbt_tests(good, tmp_path, capfd):
-    good_settings, rows = good
-    settings = settings_in(tmp_path)
-    settings.warehouse.parent.mkdir(parents=True)
-    shutil.copy(good_settings.warehouse, settings.warehouse)   # marts already built on good data
-    template = list(rows[0])
-
-    def bad(event_id, age, major):
-        r = list(template)
-        r[0], r[4], r[5] = event_id, age, major
-        return tuple(r)
-
-    con = sqlite3.connect(settings.warehouse)
-    aw.insert_clean(con, [
-        bad("bad-age-12", 12, "Chimie"),
-        bad("bad-age-140", 140, "Physique"),
-        bad("bad-null-major", 22, None),
-        bad("bad-major-art", 22, "Art"),
-        bad(rows[1][0], 23, "Economie"),          # duplicates an existing event_id
+    _, rows = good
+    settings = copy_with(good, tmp_path, [   # marts already built on good data
+        dict(event_id="bad-age-12", age=12, major="Chimie"),
+        dict(event_id="bad-age-140", age=140, major="Physique"),
+        dict(event_id="bad-null-major", age=22, major=None),
+        dict(event_id="bad-major-art", age=22, major="Art"),
+        dict(event_id=rows[1][0], age=23, major="Economie"),          # duplicates an existing event_id
     ])
-    con.close()
     capfd.readouterr()
 
     code, err = analytics_cli.run(["validate", "--no-docs"], settings)
@@ -127,20 +103,8 @@ def test_injected_bad_rows_fail_validate_and_dbt_tests(good, tmp_path, capfd):
 def test_the_gate_on_one_increment_sees_only_its_rows(good, tmp_path):
     from expectations import gate
 
-    good_settings, rows = good
-    settings = settings_in(tmp_path)
-    settings.warehouse.parent.mkdir(parents=True)
-    shutil.copy(good_settings.warehouse, settings.warehouse)
-    template = list(rows[0])
-
-    def row(event_id, age, run_id):
-        r = list(template)
-        r[0], r[4], r[-1] = event_id, age, run_id
-        return tuple(r)
-
-    con = sqlite3.connect(settings.warehouse)
-    aw.insert_clean(con, [row("old-bad-age", 140, "run-old")] + [row(f"new-{i}", 30, "run-new") for i in range(3)])
-    con.close()
+    settings = copy_with(good, tmp_path, [dict(event_id="old-bad-age", age=140, run_id="run-old")]
+                         + [dict(event_id=f"new-{i}", age=30, run_id="run-new") for i in range(3)])
     whole = gate.run(settings, docs=False)
     assert not whole.success and [(o.table, o.column, o.unexpected_count) for o in whole.failed] == [
         ("clean_students", "age", 1)]

@@ -17,11 +17,8 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import config
-from studentflow.core import reference
 from producer import generate
-from spark_jobs import increments as inc
-from spark_jobs import normalize as nz
-from spark_jobs import staging as stg
+from tests.support.classify import classify_staged
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +30,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyspark.sql import SparkSession
 from pyspark.sql.utils import is_remote
-from tests.integration.test_normalize_classic_session import classify_staged
+from tests.support.classify import classify_staged
 staged, scratch, out = (Path(a) for a in sys.argv[1:4])
 spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
          .config("spark.sql.session.timeZone", "UTC").getOrCreate())
@@ -45,16 +42,6 @@ finally:
 with pa.OSFile(str(out), "wb") as fh, pa.ipc.new_file(fh, rows.schema) as w:
     w.write_table(rows)
 """
-
-
-def classify_staged(spark, staged: Path, scratch: Path):
-    """classify() over a staging file read as the job reads it, rows in line order."""
-    s = config.load(env={})
-    ref = reference.load_reference(s.majors_file, s.major_aliases_file)
-    chunks = inc.materialize(inc.plan((staged,), {}, full_refresh=True), scratch)
-    lines = stg.read_staging(spark, chunks).lines
-    rows = nz.classify(lines, ref, age_min=s.age_min, age_max=s.age_max, run_id="sessions").rows
-    return rows.sort_by([("source_file", "ascending"), ("line_number", "ascending")])
 
 
 def _corpus(path: Path) -> list[str]:

@@ -22,7 +22,7 @@ import pytest
 from connect.lag import true_end_offsets
 from producer import generate
 from producer.publish import publish
-from tests.integration.test_producer_broker import REPO, cli_env, consume
+from tests.support.produce import REPO, cli_env, consume
 from tests.support.topicwatch import wait_for_messages
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import config, procs
-from tests.integration.test_producer_broker import cli, cli_env, consume
+from tests.support.produce import cli, cli_env, consume
 from tests.support.tls import make_pki, tls_broker  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import sqlite3
 import subprocess
 import sys
 
@@ -22,8 +20,8 @@ import pytest
 from studentflow.core import config
 from expectations import project
 from expectations.suites import build_suites
-from tests.support import warehouse as aw
 from tests.support import analytics_cli
+from tests.support.dbt_warehouse import built, copy_with
 from tests.support.junit_schema import cases, validated
 
 pytestmark = pytest.mark.slow
@@ -43,37 +41,17 @@ print(json.dumps({"success": bool(result.success), "results": out}))
 """
 
 
-def settings_in(base, **extra) -> config.Settings:
-    return config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
-                       warehouse=str(base / "data" / "warehouse.db"), **extra)
-
-
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
-    settings = settings_in(tmp_path_factory.mktemp("quality_ci"))
-    rows = aw.build(settings.warehouse, n=300)
-    code, err = analytics_cli.run(["transform"], settings)
-    assert code == 0, err
-    return settings, rows
+    return built(tmp_path_factory.mktemp("quality_ci"))
 
 
 def bad_copy(good, tmp_path, **extra) -> config.Settings:
-    good_settings, rows = good
-    settings = settings_in(tmp_path, **extra)
-    settings.warehouse.parent.mkdir(parents=True)
-    shutil.copy(good_settings.warehouse, settings.warehouse)
-    template = list(rows[0])
-
-    def bad(event_id, age, major):
-        r = list(template)
-        r[0], r[4], r[5] = event_id, age, major
-        return tuple(r)
-
-    con = sqlite3.connect(settings.warehouse)
-    aw.insert_clean(con, [bad("bad-age-12", 12, "Chimie"), bad("bad-age-140", 140, "Physique"),
-                          bad("bad-major-art", 22, "Art"), bad(rows[1][0], 23, "Economie")])
-    con.close()
-    return settings
+    _, rows = good
+    return copy_with(good, tmp_path, [dict(event_id="bad-age-12", age=12, major="Chimie"),
+                                      dict(event_id="bad-age-140", age=140, major="Physique"),
+                                      dict(event_id="bad-major-art", age=22, major="Art"),
+                                      dict(event_id=rows[1][0], age=23, major="Economie")], **extra)
 
 
 def test_the_saved_checkpoint_run_by_gx_itself_gives_the_gates_verdicts(good, tmp_path, capfd):
@@ -141,10 +119,7 @@ def test_a_failing_dbt_test_is_a_failure_test_case(good, tmp_path):
 def test_data_docs_keep_the_last_n_runs(good, tmp_path):
     from expectations import gate
 
-    good_settings, _ = good
-    settings = settings_in(tmp_path, quality_history=2)
-    settings.warehouse.parent.mkdir(parents=True)
-    shutil.copy(good_settings.warehouse, settings.warehouse)
+    settings = copy_with(good, tmp_path, [], quality_history=2)
     runs = []
     for _ in range(3):
         assert gate.run(settings).success
@@ -168,10 +143,7 @@ def test_run_writes_dbt_tests_and_the_gate_in_one_junit_file(good, tmp_path):
     from studentflow.core.errors import DataError
     from studentflow.pipeline import Pipeline, RunOptions
 
-    good_settings, _ = good
-    settings = settings_in(tmp_path / "good")
-    settings.warehouse.parent.mkdir(parents=True)
-    shutil.copy(good_settings.warehouse, settings.warehouse)
+    settings = copy_with(good, tmp_path / "good", [])
     report = tmp_path / "run.xml"
     pipeline = Pipeline(settings, RunOptions(junit_xml=report), progress=lambda _m: None)
     pipeline._transform()

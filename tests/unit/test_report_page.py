@@ -13,7 +13,7 @@ import pytest
 from tests.support import warehouse as aw
 from studentflow.report import data as data_mod, site
 from studentflow.report import report as rep
-from tests.unit.test_report_markdown import make_warehouse
+from tests.support.report_warehouse import make_warehouse
 
 
 def digest(path) -> str:

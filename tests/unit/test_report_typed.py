@@ -6,7 +6,7 @@ import datetime as dt
 from studentflow.report import report as rep
 from studentflow.report.data import ReportRun, StageRun
 from studentflow.report.texts import date_text, fmt_number, fmt_percent
-from tests.unit.test_report_markdown import NOW, make_warehouse
+from tests.support.report_warehouse import NOW, make_warehouse
 
 
 def test_typed_summary_gives_the_same_report_as_the_dict(settings):
