@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from studentflow.core.errors import DataError
-from studentflow.core.staging import (  # noqa: F401  (re-exported: the one staging lister, in the core)
-    BLOCK, HINT, count_lines, is_staging_file, scan as _scan, staging_files)
+from studentflow.core.staging import BLOCK, scan as _scan
 
 FULL_REFRESH_HINT = "run `studentflow normalize --full-refresh` to rebuild the warehouse from what staging holds now"
 FINGERPRINT_BYTES = 4096

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from studentflow.core.config import Settings
 from studentflow.core.contract import CLEAN_COLUMNS
 from studentflow.core.errors import DataError, StackError
-from studentflow.core.reference import load_reference
+from studentflow.core.reference import Reference, load_reference
+from studentflow.core.staging import HINT, staging_files
 
 from spark_jobs import incoming
 from spark_jobs import increments as inc
@@ -106,67 +107,32 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
                   full_refresh: bool = False) -> NormalizeResult:
     """Normalize the next increment (or everything, with ``full_refresh``) into the warehouse."""
     clock = _Clock()
-    db = settings.warehouse
     started = datetime.now(timezone.utc)
-    run_id = new_run_id(started)
     mode = "full_refresh" if full_refresh else "incremental"
-    marks = wh.read_watermarks(db)
-    if staging is not None or full_refresh or not marks:
-        files = stg.staging_files(settings.staging_dir if staging is None else staging)   # something to read
-    else:
-        files = inc.staging_files(settings.staging_dir)
-    slices = inc.plan(files, marks, full_refresh=full_refresh)
+    files, slices = _plan(settings, staging, full_refresh)
     lines = sum(s.lines for s in slices)
-    result = NormalizeResult(run_id, _iso(started), _iso(started), lines, 0, 0, 0, {}, {}, files, db,
-                             mode=mode, timings=clock.timings)
+    result = NormalizeResult(new_run_id(started), _iso(started), _iso(started), lines, 0, 0, 0, {}, {}, files,
+                             settings.warehouse, mode=mode, timings=clock.timings)
     progress(f"normalize: [1/5] {mode.replace('_', ' ')}: {lines:,} new lines in "
              f"{len(slices)} of {len(files)} staging file(s) ({clock('plan'):.1f} s)")
     if not slices:
         if full_refresh:
-            raise DataError("staging holds no complete line: nothing to rebuild from", inc.HINT)
+            raise DataError("staging holds no complete line: nothing to rebuild from", HINT)
         progress(result.summary())
         return result
 
-    from spark_jobs.server import Attached
-
-    wh.ensure_tables(db)
+    wh.ensure_tables(settings.warehouse)
     ref = load_reference(settings.majors_file, settings.major_aliases_file)
     attached = None
     if spark is None:   # attach to the stack's server (or one started for this call: say so)
-        t = time.perf_counter()
-        attached = Attached(settings, progress=lambda m: progress(f"normalize: {m}"))
+        attached = _attach(settings, result, progress)
         spark = attached.session
-        result.spark_startup = time.perf_counter() - t
-        if attached.server.start_seconds is not None:
-            progress(f"normalize: Spark ready in {result.spark_startup:.1f} s")
         clock.restart()
-    scratch = settings.state_dir / "normalize" / run_id
+    scratch = settings.state_dir / "normalize" / result.run_id
     try:
         chunks = inc.materialize(slices, scratch)
-        with _spark_errors(settings):
-            staged = stg.read_staging(spark, chunks)
-        progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
-        with _spark_errors(settings):
-            schema, batches = arrow_batches(nz.normalize(staged.lines, ref, age_min=settings.age_min,
-                                                         age_max=settings.age_max))
-            rows = incoming.receive(batches, schema, wh.clean_columns(db), scratch, run_id)
-        progress(f"normalize: [3/5] transform: {sum(rows.counts.values()):,} rows landed as Spark sent them "
-                 f"({clock('transform'):.1f} s)")
-        stg.check_line_stats(rows.line_stats(), chunks)
-        incoming.judge_duplicates(rows)
-        progress(f"normalize: [4/5] duplicates judged ({clock('dedup'):.1f} s)")
-        with closing(wh.connect(db)) as conn:
-            finished = datetime.now(timezone.utc)
-            result.finished_at = _iso(finished)
-            run_row = {"run_id": run_id, "started_at": result.started_at, "finished_at": result.finished_at,
-                       "lines_read": lines, "staging_files": ",".join(s.name for s in slices), "status": "ok",
-                       "mode": mode}
-            counts = wh.commit(conn, rows, run_id=run_id, lines_expected=lines, run_row=run_row,
-                               marks=[s.watermark() for s in slices], full_refresh=full_refresh,
-                               updated_at=result.finished_at, raw_lines=_raw_lines_of(chunks))
-            result.by_rule, result.by_reason = counts["by_rule"], counts["by_reason"]
-        result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
-        result.duplicates_removed, result.headers = counts.get("duplicate", 0), counts.get("header", 0)
+        rows = _transform(settings, spark, ref, chunks, scratch, result.run_id, clock, progress)
+        _commit(settings, result, rows, slices, chunks, full_refresh)
         progress(f"normalize: [5/5] committed: {lines:,} = {result.clean:,} clean + {result.quarantined:,} "
                  f"quarantined + {result.duplicates_removed:,} duplicates"
                  + (f" + {result.headers:,} headers" if result.headers else "") + f"; watermarks moved ({clock('commit'):.1f} s)")
@@ -176,6 +142,64 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         shutil.rmtree(scratch, ignore_errors=True)
         if attached is not None:
             attached.close()
+
+
+def _plan(settings: Settings, staging: Path | Iterable[Path] | None,
+          full_refresh: bool) -> tuple[tuple[Path, ...], list[inc.Slice]]:
+    """The staging files and what this run reads of each (complete lines after the watermarks)."""
+    marks = wh.read_watermarks(settings.warehouse)
+    if staging is not None or full_refresh or not marks:
+        files = stg.staging_files(settings.staging_dir if staging is None else staging)   # something to read
+    else:
+        files = staging_files(settings.staging_dir)
+    return files, inc.plan(files, marks, full_refresh=full_refresh)
+
+
+def _attach(settings: Settings, result: NormalizeResult, progress: Callable[[str], None]):
+    """The stack's Spark server (or one started for this call, whose start-up goes in ``result``)."""
+    from spark_jobs.server import Attached
+
+    t = time.perf_counter()
+    attached = Attached(settings, progress=lambda m: progress(f"normalize: {m}"))
+    result.spark_startup = time.perf_counter() - t
+    if attached.server.start_seconds is not None:
+        progress(f"normalize: Spark ready in {result.spark_startup:.1f} s")
+    return attached
+
+
+def _transform(settings: Settings, spark: "SparkSession", ref: Reference, chunks: list[inc.Chunk], scratch: Path,
+               run_id: str, clock: _Clock, progress: Callable[[str], None]) -> incoming.Received:
+    """Spark reads the increment's chunks and classifies every line; the rows land in ``scratch``
+    as they arrive, checked against the staged bytes, and the duplicates within them are judged."""
+    with _spark_errors(settings):
+        staged = stg.read_staging(spark, chunks)
+    progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
+    with _spark_errors(settings):
+        schema, batches = arrow_batches(nz.normalize(staged.lines, ref, age_min=settings.age_min,
+                                                     age_max=settings.age_max))
+        rows = incoming.receive(batches, schema, wh.clean_columns(settings.warehouse), scratch, run_id)
+    progress(f"normalize: [3/5] transform: {sum(rows.counts.values()):,} rows landed as Spark sent them "
+             f"({clock('transform'):.1f} s)")
+    stg.check_line_stats(rows.line_stats(), chunks)
+    incoming.judge_duplicates(rows)
+    progress(f"normalize: [4/5] duplicates judged ({clock('dedup'):.1f} s)")
+    return rows
+
+
+def _commit(settings: Settings, result: NormalizeResult, rows: incoming.Received, slices: list[inc.Slice],
+            chunks: list[inc.Chunk], full_refresh: bool) -> None:
+    """One warehouse transaction: the rows, the watermarks and the run's row; counts into ``result``."""
+    with closing(wh.connect(settings.warehouse)) as conn:
+        result.finished_at = _iso(datetime.now(timezone.utc))
+        run_row = {"run_id": result.run_id, "started_at": result.started_at, "finished_at": result.finished_at,
+                   "lines_read": result.lines_read, "staging_files": ",".join(s.name for s in slices),
+                   "status": "ok", "mode": result.mode}
+        counts = wh.commit(conn, rows, run_id=result.run_id, lines_expected=result.lines_read, run_row=run_row,
+                           marks=[s.watermark() for s in slices], full_refresh=full_refresh,
+                           updated_at=result.finished_at, raw_lines=_raw_lines_of(chunks))
+    result.by_rule, result.by_reason = counts["by_rule"], counts["by_reason"]
+    result.clean, result.quarantined = counts.get("clean", 0), counts.get("quarantine", 0)
+    result.duplicates_removed, result.headers = counts.get("duplicate", 0), counts.get("header", 0)
 
 
 @contextmanager
