@@ -42,3 +42,16 @@ def test_troubleshooting_is_one_table():
     section = readme.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
     blocks = _tables(section)
     assert len(blocks) == 1 and any("Spark Connect server exited" in row for row in blocks[0])
+
+
+def test_every_product_package_is_installed():
+    """pyproject.toml lists packages one by one: a new package folder left out of the list works
+    in the editable checkout and is missing from a real install (the Docker image)."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {init.parent.relative_to(REPO).as_posix().replace("/", ".")
+             for top in ("studentflow", "producer", "connect", "spark_jobs", "expectations")
+             for init in (REPO / top).rglob("__init__.py")}
+    assert "studentflow.core" in found and "producer" in found
+    assert found == listed, f"packages missing from pyproject.toml: {sorted(found - listed)}; listed, not found: {sorted(listed - found)}"
