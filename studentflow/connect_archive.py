@@ -17,6 +17,7 @@ from studentflow.core.contract import STAGING_FILE
 from studentflow.core.errors import StackError
 from studentflow.core.kafka import ensure_topic
 from studentflow import broker
+from studentflow.stack import CONNECT_READY_TIMEOUT
 
 
 def build_archive() -> Path:
@@ -39,7 +40,7 @@ def build_archive() -> Path:
                                           log_path=root / "connect.log", tie_to_parent=True, archive_at_exit=partial)
             try:
                 client = rest.RestClient(f"http://127.0.0.1:{rest_port}", timeout=5)
-                procs.wait_until(client.ready, timeout=180, what="Kafka Connect worker", proc=worker,
+                procs.wait_until(client.ready, timeout=CONNECT_READY_TIMEOUT, what="Kafka Connect worker", proc=worker,
                                  log_path=root / "connect.out", interval=0.2)
                 rest.apply_all(client, rest.connector_files(None, settings))
                 _sink_a_few(conf, settings)

@@ -12,8 +12,12 @@ from pathlib import Path
 
 from studentflow.core import procs
 from studentflow.core.config import Settings
-from studentflow.core.endpoints import StackState, connect_url, kafka_conf  # noqa: F401  (re-exported for the orchestration)
+from studentflow.core.endpoints import StackState, connect_url, kafka_conf, stack_health  # noqa: F401  (re-exported for the orchestration)
 from studentflow.core.errors import StackError
+
+# Seconds a new Connect worker gets to answer on REST. Usually 2-6 s; a loaded 2-core machine, or
+# a worker without its class-data archive (the one that builds it), needs far more.
+CONNECT_READY_TIMEOUT = 180.0
 
 
 # --- lifecycle -------------------------------------------------------------------------------
@@ -34,11 +38,9 @@ def _now() -> str:
 
 
 def running(settings: Settings) -> StackState | None:
-    """The recorded stack if both its processes are alive, else None."""
-    state = StackState.read(settings)
-    if state and all(state.alive().values()):
-        return state
-    return None
+    """The recorded stack if its processes are alive (a hosted broker counts as alive), else None."""
+    health = stack_health(settings)
+    return health.state if health.up else None
 
 
 def up(settings: Settings, *, broker_port: int | None = None, connect_port: int | None = None,
@@ -88,9 +90,10 @@ def _refuse_another_stack(settings: Settings) -> None:
     if not settings.embedded_connect:
         raise StackError("a Connect URL is configured, so there is no embedded stack to start",
                          "unset STUDENTFLOW_CONNECT_URL to use the embedded worker")
-    existing = StackState.read(settings)
+    health = stack_health(settings)
+    existing = health.state
     if existing and not settings.embedded_kafka and existing.bootstrap != settings.bootstrap_servers \
-            and any(existing.alive().values()):
+            and (health.connect or bool(existing.broker_pid) and health.broker):   # a process of ours runs
         raise StackError(f"a stack for Kafka {existing.bootstrap} is running, but {settings.bootstrap_servers} is configured",
                          "run `studentflow stack down` first")
 
@@ -99,14 +102,12 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
         tie_to_parent: bool, progress) -> tuple[StackState, bool]:
     from connect import runtime
 
-    existing = StackState.read(settings)
+    health = stack_health(settings)
+    existing = health.state
     if existing:
-        alive = existing.alive()
-        if not existing.broker_pid:
-            alive["broker"] = True  # hosted Kafka
-        if all(alive.values()):
+        if health.up:
             return existing, False
-        if alive["broker"]:
+        if health.broker:
             progress("Connect worker is not running: restarting it (the broker and its topics are kept)")
             runtime.java_binary(), runtime.classpath(settings)
             worker = _start_worker(settings, existing.bootstrap, connect_port or existing.connect_port,
@@ -180,7 +181,7 @@ def _start_worker(settings: Settings, bootstrap: str, port: int | None, mode: st
     worker = runtime.start_worker(settings, bootstrap=bootstrap, rest_port=cport, mode=mode,
                                   log_path=log, tie_to_parent=tie_to_parent)
     try:
-        procs.wait_until(rest.RestClient(url, timeout=2).ready, timeout=60, what="Kafka Connect worker",
+        procs.wait_until(rest.RestClient(url, timeout=2).ready, timeout=CONNECT_READY_TIMEOUT, what="Kafka Connect worker",
                          proc=worker, log_path=log.with_suffix(".out"), interval=0.2)
     except StackError:
         procs.stop_pid(worker.pid)
@@ -220,12 +221,11 @@ def status(settings: Settings) -> dict:
     spark_state = SparkState.read(settings)
     spark = ({"remote": settings.spark_remote} if settings.spark_remote
              else asdict(spark_state) if spark_state else None)
-    state = StackState.read(settings)
+    health = stack_health(settings)
+    state = health.state
     if state is None:
         return {"running": False, "state_file": str(StackState.path(settings)), "spark": spark}
-    alive = state.alive()
-    if not state.broker_pid:
-        alive["broker"] = True  # hosted Kafka: not ours to watch
+    alive = health.alive()   # a hosted Kafka counts as alive: not ours to watch
     if not settings.spark_remote:
         alive["spark"] = spark_state is not None and spark_state.alive()
     return {"running": all(alive.values()), "alive": alive, **asdict(state), "spark": spark}

@@ -57,9 +57,6 @@ class StackState(_StateFile):
     connect_mode: str
     started_at: str
 
-    def alive(self) -> dict[str, bool]:
-        return {"broker": procs.pid_alive(self.broker_pid), "connect": procs.pid_alive(self.connect_pid)}
-
 
 @dataclass
 class SparkState(_StateFile):
@@ -77,34 +74,69 @@ class SparkState(_StateFile):
         return procs.pid_alive(self.pid)
 
 
+@dataclass(frozen=True)
+class StackHealth:
+    """What of the recorded embedded stack is up: the one answer to "is the stack alive?"."""
+
+    state: StackState | None   # the recorded stack (None: none recorded)
+    broker: bool               # its Kafka: our broker's process runs, or the Kafka is hosted (not ours to watch)
+    connect: bool              # its Connect worker's process runs
+    kafka_reachable: bool      # kafka_conf() has an answer: a configured cluster, or our running broker
+    connect_reachable: bool    # connect_url() has an answer: a configured URL, or our running worker
+    broker_stopped: bool       # the embedded broker recorded is gone (its memory-only topic with it)
+    worker_died: bool          # the recorded stack's Kafka is there, its embedded Connect worker is not
+
+    @property
+    def up(self) -> bool:
+        """Every recorded process runs."""
+        return self.state is not None and self.broker and self.connect
+
+    @property
+    def reachable(self) -> bool:
+        """There is a topic and a connector to talk to (configured, or the running stack)."""
+        return self.kafka_reachable and self.connect_reachable
+
+    def alive(self) -> dict[str, bool]:
+        return {"broker": self.broker, "connect": self.connect}
+
+
+def stack_health(settings: Settings) -> StackHealth:
+    """Read the state file once and ask each recorded process whether it runs."""
+    state = StackState.read(settings)
+    broker_pid_alive = bool(state and procs.pid_alive(state.broker_pid))
+    connect = bool(state and procs.pid_alive(state.connect_pid))
+    hosted = bool(state and not state.broker_pid)
+    broker = broker_pid_alive or hosted
+    return StackHealth(state=state, broker=broker, connect=connect,
+                       kafka_reachable=not settings.embedded_kafka or broker_pid_alive,
+                       connect_reachable=not settings.embedded_connect or connect,
+                       broker_stopped=settings.embedded_kafka and state is not None and not hosted
+                       and not broker_pid_alive,
+                       worker_died=settings.embedded_connect and broker and not connect)
+
+
 def stack_up(settings: Settings) -> bool:
     """The embedded stack's recorded processes are all alive (a hosted broker counts as alive)."""
-    state = StackState.read(settings)
-    if state is None:
-        return False
-    alive = state.alive()
-    if not state.broker_pid:
-        alive["broker"] = True
-    return all(alive.values())
+    return stack_health(settings).up
 
 
 def kafka_conf(settings: Settings) -> dict[str, str]:
     """confluent-kafka client settings: the configured cluster, else the running embedded broker."""
     if not settings.embedded_kafka:
         return settings.kafka_client_config()
-    state = StackState.read(settings)
-    if state is None or not procs.pid_alive(state.broker_pid):
+    health = stack_health(settings)
+    if not health.kafka_reachable:
         raise StackError("no Kafka configured and the embedded stack is not running",
                          "run `studentflow stack up`, or set STUDENTFLOW_BOOTSTRAP_SERVERS")
-    return settings.kafka_client_config(state.bootstrap)   # the [kafka] table's properties too
+    return settings.kafka_client_config(health.state.bootstrap)   # the [kafka] table's properties too
 
 
 def connect_url(settings: Settings) -> str:
     """Kafka Connect REST URL: the configured one, else the running embedded worker."""
     if not settings.embedded_connect:
         return settings.connect_url.rstrip("/")
-    state = StackState.read(settings)
-    if state is None or not procs.pid_alive(state.connect_pid):
+    health = stack_health(settings)
+    if not health.connect_reachable:
         raise StackError("no Connect URL configured and the embedded worker is not running",
                          "run `studentflow stack up`, or set STUDENTFLOW_CONNECT_URL")
-    return state.connect_url
+    return health.state.connect_url
