@@ -52,7 +52,7 @@ def schedule(runs: int, scenarios: Sequence[str] = DEFAULT_SCENARIOS,
 
 def quick_jit(scenario: str, events: int) -> bool:
     """Does studentflow's Spark server get the quick JIT in this scenario? (Then the original's
-    Spark gets it too.) The rule of ``studentflow run`` (studentflow/pipeline.py): a server the run
+    Spark gets it too.) The rule of ``studentflow run`` (studentflow/pipeline/runner.py): a server the run
     starts for itself, producing fewer than QUICK_JIT_LINES events. Only ``cold_live`` has such a
     server: after the fact a cold studentflow starts its stack's server with `stack up` (kept, no
     quick JIT); a warm one reuses its stack's."""

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = config.load(data_dir=str(root / "data"), state_dir=str(root / "state"), warehouse=str(db))
         os.environ["STUDENTFLOW_WAREHOUSE"] = str(db)
         from expectations import gate
-        from studentflow.engines import WarmDbt
+        from studentflow.pipeline.warm import WarmDbt
 
         dbt = WarmDbt(settings)
         ok, problems = dbt.invoke("build")

@@ -5,7 +5,7 @@
 For each size, in a fresh child process (so each size pays Spark's JVM start-up like a real
 `studentflow run`), on its own embedded stack and data folder under bench/results/:
 
-1. `stack up` (timed), then studentflow's own Pipeline (studentflow/pipeline.py) with a fixed
+1. `stack up` (timed), then studentflow's own Pipeline (studentflow/pipeline/run.py) with a fixed
    seed: stack (connectors) -> produce -> sink -> normalize -> transform -> validate -> report,
    with the RSS of every process involved sampled per stage (bench/rss.py);
 2. the original method (bench/baseline_original.py) as its own process, on the SAME topic
@@ -76,13 +76,13 @@ def _pipeline_class():
                 with super().stage(name, title) as record:
                     yield record
 
-        def _normalize(self) -> None:
-            if not self.profile:
-                return super()._normalize()
+        def run_step(self, step) -> None:
+            if step.name != "normalize" or not self.profile:
+                return super().run_step(step)
             from bench.jvmprof import JvmProfiler
 
             with JvmProfiler(lambda: _spark_jvm(self.sampler)) as prof:
-                super()._normalize()
+                super().run_step(step)
             self.normalize_profile = prof.result()
 
     return BenchPipeline

@@ -68,7 +68,7 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     proc = start_follow(env, "--generate-rate", "400", "--interval", "1")
     wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 2, proc)
-    # the gate and the report run in a child process of their own (studentflow/checker.py)
+    # the gate and the report run in a child process of their own (studentflow/pipeline/quality_worker.py)
     helpers = [pid for pid, cmd in _children(proc.pid).items() if "multiprocessing" in cmd]   # + its resource tracker
     assert len([p for p in helpers if "spawn_main" in _children(proc.pid)[p]]) == 1, _children(proc.pid)
     out, err = sigterm(proc)

@@ -1,4 +1,4 @@
-"""The gate and the report of `run --follow` in a process of their own (studentflow/checker.py):
+"""The gate and the report of `run --follow` in a process of their own (studentflow/pipeline/quality_worker.py):
 the same verdicts as the gate run in this process, errors that reach the owner, and a child that
 never outlives its owner. Real Great Expectations, real dbt marts, a real SQLite file."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from studentflow.core.procs import pid_alive as alive
 from tests.support import warehouse as aw
-from studentflow.checker import Checker, CheckerError
+from studentflow.pipeline.quality_worker import Checker, CheckerError
 from tests.support import analytics_cli
 from tests.support.dbt_warehouse import add_rows, built, settings_in
 
@@ -77,7 +77,7 @@ def test_an_error_in_the_checker_reaches_the_owner_and_the_next_increment_is_sti
 OWNER = """
 import sys, time
 from studentflow.core import config
-from studentflow.checker import Checker
+from studentflow.pipeline.quality_worker import Checker
 checker = Checker(config.load(env={}, data_dir=sys.argv[1], state_dir=sys.argv[1])).start()
 checker.wait_ready()
 print(checker.pid, flush=True)

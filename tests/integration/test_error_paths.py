@@ -209,7 +209,7 @@ def test_a_chunk_whose_lines_come_back_twice_or_not_at_all(tmp_path, spark):
         assert err.exit_code == ExitCode.FAILED
 
 
-# --- the gate/report child of `run --follow` (studentflow/checker.py) ------------------------
+# --- the gate/report child of `run --follow` (studentflow/pipeline/quality_worker.py) ------------------------
 
 def cli_line(err: BaseException) -> tuple[str, int]:
     """What studentflow's main prints for an exception reaching it, and its exit code."""
@@ -224,7 +224,7 @@ def checker_settings(base: Path) -> config.Settings:
 
 
 def test_the_checker_killed_or_hung_is_one_line(tmp_path):
-    from studentflow.checker import RERUN, Checker
+    from studentflow.pipeline.quality_worker import RERUN, Checker
 
     checker = Checker(checker_settings(tmp_path)).start()
     try:
@@ -250,7 +250,7 @@ def test_an_error_in_the_checker_is_the_gates_own_line(tmp_path):
     """The gate refusing in the child reaches the user as the same line and exit code as in
     `studentflow validate`, not as a child's traceback."""
     from expectations import gate
-    from studentflow.checker import Checker
+    from studentflow.pipeline.quality_worker import Checker
 
     settings = checker_settings(tmp_path)
     aw.build(settings.warehouse, n=20)   # clean_students, no marts: the gate refuses

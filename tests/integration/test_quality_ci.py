@@ -142,12 +142,13 @@ def test_run_writes_dbt_tests_and_the_gate_in_one_junit_file(good, tmp_path):
     them are not needed for this file: they are run here on the module's warehouse)."""
     from studentflow.core.errors import DataError
     from studentflow.pipeline import Pipeline, RunOptions
+    from studentflow.pipeline.derive import Transform, Validate
 
     settings = copy_with(good, tmp_path / "good", [])
     report = tmp_path / "run.xml"
     pipeline = Pipeline(settings, RunOptions(junit_xml=report), progress=lambda _m: None)
-    pipeline._transform()
-    pipeline._validate()
+    pipeline.run_step(Transform())
+    pipeline.run_step(Validate())
     root = validated(report)
     suites = [s.get("name") for s in root.findall("testsuite")]
     assert "dbt.stg_students" in suites and "gx.clean_students" in suites
@@ -159,7 +160,7 @@ def test_run_writes_dbt_tests_and_the_gate_in_one_junit_file(good, tmp_path):
     bad = bad_copy(good, tmp_path / "bad")
     pipeline = Pipeline(bad, RunOptions(junit_xml=report), progress=lambda _m: None)
     with pytest.raises(DataError):
-        pipeline._transform()
+        pipeline.run_step(Transform())
     root = validated(report)
     assert int(root.get("failures")) == 3
     assert not [c for c in root.iter("testcase") if c.get("classname").startswith("gx.")]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from studentflow.follow import freshness, histogram_quantile
+from studentflow.pipeline.live import freshness, histogram_quantile
 
 
 def _exact(values: list[float], q: float) -> float:
@@ -49,7 +49,7 @@ def test_freshness_of_an_increment_from_its_rows(tmp_path):
 
 
 def test_an_earlier_increments_table_gains_the_phase_columns_and_keeps_its_rows(tmp_path):
-    from studentflow.follow import PHASES, ensure_increments_table
+    from studentflow.pipeline.live import PHASES, ensure_increments_table
 
     db = tmp_path / "w.db"
     with closing(sqlite3.connect(db)) as conn, conn:

@@ -4,8 +4,9 @@ staging folder's disk is full.
 `run` compares what the broker acknowledged with what reached staging. When they disagree it
 looks for a cause it can see, and the error names it with its count:
 
-* the embedded broker (memory only) is no longer running: every acknowledged event that was not
-  staged before it stopped is gone with its memory;
+* the embedded broker (memory only) is no longer running (``stack_health(settings).broker_stopped``,
+  studentflow/core/endpoints.py): every acknowledged event that was not staged before it stopped
+  is gone with its memory;
 * the staging folder's file system has no space left: Kafka's FileStreamSinkTask writes through a
   ``java.io.PrintStream``, which swallows the ``IOException``, so the task stays RUNNING, commits
   its offsets and logs nothing; the free space is what shows it. The last line it began is cut
@@ -17,20 +18,11 @@ import os
 import time
 from pathlib import Path
 
-from studentflow.core import procs, staging
+from studentflow.core import staging
 from studentflow.core.config import Settings
-from studentflow.core.endpoints import StackState
 from studentflow.core.errors import DataError
 
 FULL_BELOW = 1 << 20   # bytes free under which a shortfall is put down to the disk (a line rarely needs more)
-
-
-def broker_stopped(settings: Settings) -> bool:
-    """The embedded broker recorded in the stack state is no longer running."""
-    if not settings.embedded_kafka:
-        return False
-    state = StackState.read(settings)
-    return bool(state and state.broker_pid and not procs.pid_alive(state.broker_pid))
 
 
 def settled_lines(settings: Settings, quiet: float = 1.0, timeout: float = 15.0) -> int:

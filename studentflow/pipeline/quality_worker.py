@@ -1,6 +1,7 @@
 """The gate and the report of `run --follow`, in a process of their own.
 
-Great Expectations and matplotlib are pure Python: in the follow process they held the GIL about
+The child runs the validate and report steps of `run` (studentflow/pipeline/derive.py) on each
+increment. Great Expectations and matplotlib are pure Python: in the follow process they held the GIL about
 60 % of the time (py-spy, ``--gil``), so the next increment's normalize (its py4j calls, the
 Arrow batches, the SQLite commit) and its dbt marts waited for them, and freshness with it. Here
 they run in one long-lived child process (its own interpreter and GIL; one Great Expectations
@@ -8,7 +9,7 @@ context and one matplotlib for the whole run), fed one increment at a time throu
 report is the markdown in the run's language and the local page in both (studentflow/report/site.py:
 its tables, charts, run history and trend), so a page `docs serve` serves follows the increments.
 
-    checker = Checker(settings).start()        # spawns the child; it imports GX and matplotlib
+    checker = Checker(settings).start()        # spawns the child; it runs the steps' prepare()
     done = checker.check(run_id, gate=True, lang="fr", run_summary=summary.as_report_input())
     checker.stop()
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,37 +67,40 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
     return {"message": message, "hint": hint, "exit_code": int(code), "detail": traceback.format_exc(limit=6)}
 
 
-def _check(settings: Settings, job: dict[str, Any]) -> Checked:
-    from expectations import gate
-    from studentflow.report import data as report_data, site
-    from studentflow.report.report import build_report
+def _steps(gate_on: bool) -> list:
+    from studentflow.pipeline.derive import Report, Validate
 
-    seconds: dict[str, float] = {}
-    t = time.perf_counter()
-    passed, failed = None, []
-    if job["gate"]:
-        result = gate.run(settings, docs=False, run_id=job["run_id"])   # the increment's rows
-        passed = bool(result.success)
-        failed = [f"{o.table}.{o.column or ''} {o.expectation}" for o in result.failed]
-    seconds["gate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    data = report_data.read(settings)   # once, for the report and the page
-    paths = build_report(settings, lang=job["lang"], run_summary=job["run_summary"], data=data)
-    site.build(settings, data=data, drawn={job["lang"]})   # the page, both languages, as `docs serve` serves it
-    seconds["report"] = time.perf_counter() - t
-    return Checked(passed, failed, seconds, [str(f) for f in paths.files()])
+    return [*([Validate()] if gate_on else []), Report(site=True)]
+
+
+def _check(settings: Settings, job: dict[str, Any]) -> Checked:
+    """The validate step on the increment's rows (when the gate is on) and the report step with
+    the page, as `run` runs them, each timed."""
+    from studentflow.pipeline.step import RunContext, timed
+    from studentflow.pipeline.summary import RunOptions
+
+    ctx = RunContext(settings, RunOptions(gate=job["gate"], lang=job["lang"]), say=lambda _m: None,
+                     run_id=job["run_id"], report_input=job["run_summary"])
+    for step in _steps(job["gate"]):
+        with timed(ctx, step.name, step.title(ctx)) as record:
+            step.run(ctx, record)
+    seconds = {s.name: s.seconds for s in ctx.summary.stages}
+    passed = bool(ctx.summary.gate_passed) if job["gate"] else None
+    return Checked(passed, ctx.gate_failed, {"gate": seconds.get("validate", 0.0), "report": seconds["report"]},
+                   ctx.report_files)
 
 
 def _serve(conn, settings: Settings, gate_on: bool) -> None:
-    """The child: import once, then one job per message until None or the pipe closes."""
+    """The child: the steps' imports once, then one job per message until None or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        import studentflow.report.report  # noqa: F401  (matplotlib, Jinja: paid before the first job)
+        from studentflow.pipeline.step import RunContext
+        from studentflow.pipeline.summary import RunOptions
 
-        if gate_on:                        # about 4 s of imports, for nothing with --no-gate
-            from expectations import gate
-            gate.preload()
+        ctx = RunContext(settings, RunOptions(gate=gate_on))
+        for step in reversed(_steps(gate_on)):   # GX: about 4 s of imports, for nothing with --no-gate
+            step.prepare(ctx)
         conn.send(("ready", None))
         while True:
             try:

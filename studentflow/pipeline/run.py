@@ -1,0 +1,116 @@
+"""`studentflow run`: the steps in order, stage after stage, with counts that must add up.
+
+The stages overlap: Spark starts in the background at once, and increments run (the background
+Normalizer) while events are produced and the sink drains; the validate and report steps'
+imports are paid on a thread during the last increment.
+"""
+from __future__ import annotations
+
+import time
+
+from studentflow.core.errors import StudentflowError
+from studentflow.pipeline.derive import Report, Transform, Validate
+from studentflow.pipeline.ingest import Normalize, Produce, Sink, Stack
+from studentflow.pipeline.runner import Runner
+from studentflow.pipeline.summary import RunSummary, staged_lines
+from studentflow.signals import stop_on_signal
+
+
+class Pipeline(Runner):
+    """stack -> produce -> sink -> normalize -> transform -> validate -> report."""
+
+    def run(self) -> RunSummary:
+        self.ctx.t0 = time.perf_counter()
+        # SIGTERM / Ctrl-C: the run unwinds at its next safe point (see studentflow.signals), the
+        # stack it started is stopped, and the summary says how it stopped (the CLI exits 130).
+        with stop_on_signal(self.stopping, "the run stops after its current step, and stops what it started"):
+            try:
+                self._run()
+            except BaseException as exc:
+                if not self.stopping.is_set():
+                    raise
+                self.stopped_in_flight(exc)
+            finally:
+                self.stopping.unwind()   # from here on a signal never interrupts stopping what the run started
+                normalizer = self.ctx.normalizer
+                if normalizer is not None and "lines_read" not in self.summary.counts:
+                    self.summary.counts.update(normalizer.totals.counts())   # committed before a stop
+                self.stop_started_stack()
+        return self.finish()
+
+    def _run(self) -> None:
+        from spark_jobs.session import QUICK_JIT_LINES
+
+        if self.options.fresh:
+            self._fresh()
+        # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
+        # flow; increments run while the sink drains, so only a small one is left at the end.
+        spark = self.start_spark(quick_jit=self.options.produce and self.options.count < QUICK_JIT_LINES)
+        later = [Transform(), *([Validate()] if self.options.gate else []), Report()]
+        try:
+            self._ingest()
+            self._preload(later[1:])   # GX's imports while this process mostly waits on the Spark server
+            self.run_step(Normalize())
+        except BaseException:
+            if self.stopping.is_set():
+                self.stopping.unwind()   # stopped: releasing Spark below is not interrupted by a later signal
+            raise
+        finally:
+            if self.ctx.normalizer is not None:
+                self.ctx.normalizer.abandon()
+            spark.release()   # a server this run started (GBs after a big run) is gone before dbt, GX and the report
+        for step in later:
+            self.run_step(step)
+
+    def _ingest(self) -> None:
+        """The stack and the events into staging, as far as this run has them to bring."""
+        from studentflow.core.endpoints import stack_health
+
+        health = None if self.options.produce else stack_health(self.settings)
+        if health is not None and not health.worker_died:
+            if not health.reachable:
+                self.ctx.say("==> --no-produce and no stack running: normalizing what is already in staging")
+                return
+            self.ctx.say("==> --no-produce: draining what is on the topic into staging")
+        else:
+            if health is not None:
+                self.ctx.say("==> --no-produce: the stack's Connect worker is not running: restarting it, then "
+                             "draining the topic into staging")
+            self.run_step(Stack())
+            self.ctx.staged_before = staged_lines(self.settings)
+        self._start_normalizer()
+        if self.options.produce:
+            self.run_step(Produce())
+        self.run_step(Sink())
+
+    def _start_normalizer(self) -> None:
+        """Increments from here on, while events arrive and the sink drains (once Spark is warm)."""
+        from studentflow.pipeline.warm import Normalizer
+
+        self.ctx.normalizer = Normalizer(self.settings, self.ctx.spark, self.ctx.note).start()
+
+    def _fresh(self) -> None:
+        from studentflow import stack
+        if stack.running(self.settings):
+            raise StudentflowError("--fresh would delete staging files the running sink is writing",
+                                   "run `studentflow stack down` first")
+        from studentflow.core import staging
+        for f in staging.staging_files(self.settings.staging_dir, must_exist=False):
+            f.unlink()
+        self.settings.warehouse.unlink(missing_ok=True)
+        self.ctx.say("==> fresh start: staging files and warehouse removed")
+
+    def _preload(self, steps) -> None:
+        """The later steps' imports (GX's and the report's, about 3 s of one core) in a thread while
+        the last increment is normalized (this process mostly waits on the Spark server then; dbt,
+        which runs in this process next, would share the GIL with them)."""
+        import threading
+
+        def work() -> None:
+            for step in steps:
+                try:
+                    step.prepare(self.ctx)
+                except Exception:  # noqa: BLE001  (the step imports it again and says what is wrong)
+                    return
+        self.ctx.preload = threading.Thread(target=work, name="preload", daemon=True)
+        self.ctx.preload.start()
