@@ -29,6 +29,7 @@ from typing import Any
 from expectations import history, project
 from expectations.suites import Suite, build_suites
 from studentflow.core import config
+from studentflow.core.contract import CLEAN_TABLE
 from studentflow.core.warehouse import quality_paths, require_tables
 
 
@@ -69,7 +70,7 @@ def select_suites(settings: config.Settings, names: list[str] | None = None) -> 
 def check_warehouse(settings: config.Settings, suites: list[Suite]) -> None:
     """Exit-2 errors (WarehouseNotReady) before paying for the GX import."""
     tables = [s.table for s in suites]
-    sources = [t for t in tables if t == "clean_students"]
+    sources = [t for t in tables if t == CLEAN_TABLE]
     require_tables(settings.warehouse, sources,
                    "run `studentflow normalize` first (the Spark stage writes clean_students), "
                    "or set STUDENTFLOW_WAREHOUSE")
@@ -264,7 +265,7 @@ def _run_in_memory(settings: config.Settings, suites: list[Suite], run_id: str |
     definitions = []
     by_id: dict[str, tuple[int, Suite, Any]] = {}   # expectation id -> (position, suite, check)
     for suite in suites:
-        increment = run_id is not None and suite.table == "clean_students"
+        increment = run_id is not None and suite.table == CLEAN_TABLE
         if increment:
             asset = datasource.add_query_asset(suite.table, query=_INCREMENT_QUERY.format(run_id=run_id))
         else:

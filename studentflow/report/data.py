@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from studentflow.core.config import Settings
 from studentflow.core.errors import DataError, WarehouseNotReady
-from studentflow.core.contract import MARTS
+from studentflow.core.contract import MARTS, QUARANTINE_TABLE, RUNS_TABLE
 from studentflow.core.warehouse import connect_readonly, existing_tables, quality_paths
 
 ReportInputMissing = WarehouseNotReady   # the report's name for it: the warehouse or a mart is not there yet
@@ -70,12 +70,12 @@ def read(settings: Settings) -> ReportData:
             raise DataError(f"global_summary has {len(summary_rows)} rows instead of 1",
                             "run `studentflow transform` again (dbt tests check this mart)")
         reasons = []
-        if "quarantine_students" in present:
+        if QUARANTINE_TABLE in present:
             reasons = _rows(con, "select coalesce(reason, '?') as reason, count(*) as n "
                                  "from quarantine_students group by 1 order by n desc, reason")
         runs: list[dict[str, Any]] = []
         runs_total = 0
-        if "pipeline_runs" in present:   # the newest only: the page's history and trend stay bounded
+        if RUNS_TABLE in present:   # the newest only: the page's history and trend stay bounded
             runs = _rows(con, "select * from pipeline_runs order by coalesce(finished_at, started_at) desc, "
                          "started_at desc limit ?",
                          (settings.report_history_runs,))[::-1]
@@ -112,7 +112,7 @@ def write_runs_csv(settings: Settings, path: Path) -> int:
     n = 0
     try:
         with tmp.open("w", encoding="utf-8", newline="") as out:
-            if "pipeline_runs" in _relations(con):
+            if RUNS_TABLE in _relations(con):
                 cur = con.execute("select * from pipeline_runs order by coalesce(finished_at, started_at), started_at")
                 writer = csv.writer(out)
                 writer.writerow([d[0] for d in cur.description])
