@@ -10,7 +10,7 @@ from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
-from studentflow.pipeline.live import PHASES, Freshness, ensure_increments_table
+from studentflow.pipeline.live import PHASES, Freshness
 from studentflow.pipeline.step import RunContext
 
 
@@ -56,8 +56,10 @@ class IncrementChecks:
             self.error = exc
 
     def _record(self, row: dict) -> None:
+        from spark_jobs.warehouse import apply_schema
+
         with closing(sqlite3.connect(self.ctx.settings.warehouse, timeout=60)) as conn, conn:
-            ensure_increments_table(conn)
+            apply_schema(conn)   # the table, and the phase columns an older warehouse lacks
             conn.execute(f"INSERT INTO follow_increments ({', '.join(row)}) VALUES "
                          f"({', '.join('?' * len(row))})", list(row.values()))
 

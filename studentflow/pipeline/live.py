@@ -1,6 +1,6 @@
 """The parts of `run --follow` around its loop: freshness (emitted_at -> row in the marts, per
 increment and merged over the run), the generated traffic (``--rate``), the sink's lag for the
-status line, and the ``follow_increments`` table each increment is recorded in.
+status line (each increment's row goes to ``follow_increments``, a table of spark_jobs/warehouse.sql).
 """
 from __future__ import annotations
 
@@ -14,30 +14,7 @@ from datetime import datetime
 
 from studentflow.core.config import Settings
 
-DDL = """CREATE TABLE IF NOT EXISTS follow_increments (
-    run_id           TEXT,     -- the normalize run (pipeline_runs.run_id) of this increment
-    finished_at      TEXT,     -- when its rows were in the marts
-    lines            INTEGER,
-    seconds          REAL,     -- normalize + marts + gate + report
-    normalize_s      REAL,     -- Spark: new staged lines -> clean_students + quarantine_students
-    marts_s          REAL,     -- dbt run --select +marts
-    gate_s           REAL,     -- Great Expectations on the increment's rows
-    report_s         REAL,     -- the markdown report and its plots
-    freshness_p50_s  REAL,     -- emitted_at -> row in major_age_stats, over the increment's clean rows
-    freshness_p95_s  REAL,
-    freshness_max_s  REAL,
-    gate_passed      INTEGER   -- 1, 0, or NULL when the gate was off
-)"""
-PHASES = ("normalize", "marts", "gate", "report")
-
-
-def ensure_increments_table(conn: sqlite3.Connection) -> None:
-    """The table, and the per-phase columns a warehouse from an earlier version lacks."""
-    conn.execute(DDL)
-    have = {row[1] for row in conn.execute("PRAGMA table_info(follow_increments)")}
-    for phase in PHASES:
-        if f"{phase}_s" not in have:
-            conn.execute(f"ALTER TABLE follow_increments ADD COLUMN {phase}_s REAL")
+PHASES = ("normalize", "marts", "gate", "report")   # an increment's phases, each a <phase>_s column
 
 
 @dataclass

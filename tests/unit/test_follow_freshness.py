@@ -46,19 +46,3 @@ def test_freshness_of_an_increment_from_its_rows(tmp_path):
     assert (f.rows, f.p50, f.max) == (4, 2.25, 4.0)     # the row without a time and the bad one are skipped
     assert f.tenths == Counter({5: 1, 10: 1, 23: 1, 40: 1})
     assert freshness(db, "r3", now) is None
-
-
-def test_an_earlier_increments_table_gains_the_phase_columns_and_keeps_its_rows(tmp_path):
-    from studentflow.pipeline.live import PHASES, ensure_increments_table
-
-    db = tmp_path / "w.db"
-    with closing(sqlite3.connect(db)) as conn, conn:
-        # the table as the previous version created it
-        conn.execute("CREATE TABLE follow_increments (run_id TEXT, finished_at TEXT, lines INTEGER, seconds REAL, "
-                     "freshness_p50_s REAL, freshness_p95_s REAL, freshness_max_s REAL, gate_passed INTEGER)")
-        conn.execute("INSERT INTO follow_increments (run_id, lines, seconds) VALUES ('old', 10, 1.5)")
-        ensure_increments_table(conn)
-        ensure_increments_table(conn)   # idempotent
-        cols = [r[1] for r in conn.execute("PRAGMA table_info(follow_increments)")]
-        assert [c for c in cols if c.endswith("_s") and c[:-2] in PHASES] == [f"{p}_s" for p in PHASES]
-        assert conn.execute("SELECT run_id, lines, normalize_s FROM follow_increments").fetchall() == [("old", 10, None)]
