@@ -161,7 +161,7 @@ def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mod
         **CONFIG_PROVIDERS,
     }
     if mode == "standalone":
-        props["offset.storage.file.filename"] = str(settings.state_dir / "connect.offsets")
+        props["offset.storage.file.filename"] = str(settings.paths.connect_offsets)
     else:
         props.update({
             "group.id": "studentflow-connect",
@@ -236,18 +236,15 @@ def log4j_properties(log: Path) -> dict[str, str]:
     return props
 
 
-def class_archive(settings: Settings) -> Path:
-    """The worker's class-data archive (``-XX:SharedArchiveFile``): the classes a worker loads to start
-    and run the sinks, beside the jars it was built for. `make setup` builds it
-    (``python -m studentflow.connect_archive``); a JVM that cannot use it (another Java, other jars)
-    starts without it. Measured on 2 loaded cores: REST ready in 1.8-3.8 s instead of 4.3-5.7 s."""
-    return settings.connect_libs_dir.parent / "connect-classes.jsa"
-
-
 def _class_data_sharing(settings: Settings, archive_at_exit: Path | None) -> list[str]:
+    """The worker's class-data archive (``-XX:SharedArchiveFile``, ``settings.paths.connect_archive``):
+    the classes a worker loads to start and run the sinks, in the folder of the jars it was built
+    for. `make setup` builds it (``python -m studentflow.connect_archive``); a JVM that cannot use
+    it (another Java, other jars) starts without it. Measured on 2 loaded cores: REST ready in
+    1.8-3.8 s instead of 4.3-5.7 s."""
     if archive_at_exit is not None:
         return [f"-XX:ArchiveClassesAtExit={archive_at_exit}", "-Xlog:cds=off"]
-    archive = class_archive(settings)
+    archive = settings.paths.connect_archive
     if not settings.kafka_home and archive.is_file() and archive.stat().st_size > 0:
         return [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
     return []
@@ -261,10 +258,9 @@ def start_worker(settings: Settings, *, bootstrap: str, rest_port: int, mode: st
         raise StackError(f"port {rest_port} is already in use", "stop what listens there or let studentflow pick a free port")
     java = java_binary()
     jars = classpath(settings)
-    state = settings.state_dir
-    props_file = state / f"connect-{mode}.properties"
+    props_file = settings.paths.connect_properties(mode)
     write_properties(props_file, worker_properties(settings, bootstrap=bootstrap, rest_port=rest_port, mode=mode))
-    log4j = state / "connect-log4j2.properties"
+    log4j = settings.paths.connect_log4j
     write_properties(log4j, log4j_properties(log_path))
     main = STANDALONE_MAIN if mode == "standalone" else DISTRIBUTED_MAIN
     cmd = [java, f"-Xmx{settings.connect_heap}", "-Xms64m", "-XX:+UseSerialGC", *_class_data_sharing(settings, archive_at_exit),

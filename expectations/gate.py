@@ -30,7 +30,7 @@ from expectations import history, project
 from expectations.suites import Suite, build_suites
 from studentflow.core import config
 from studentflow.core.contract import CLEAN_TABLE
-from studentflow.core.warehouse import quality_paths, require_tables
+from studentflow.core.warehouse import require_tables
 
 
 @dataclass
@@ -188,7 +188,7 @@ def run(settings: config.Settings, suite_names: list[str] | None = None, docs: b
         raise ValueError(f"not a run id: {run_id!r}")
     suites = select_suites(settings, suite_names)
     check_warehouse(settings, suites)
-    docs_dir, summary_file = quality_paths(settings)
+    docs_dir, summary_file = settings.paths.quality_docs, settings.paths.quality_summary
     start = time.monotonic()
 
     stale = project.stale(settings) if run_id is None else []

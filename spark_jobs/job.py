@@ -128,7 +128,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         attached = _attach(settings, result, progress)
         spark = attached.session
         clock.restart()
-    scratch = settings.state_dir / "normalize" / result.run_id
+    scratch = settings.paths.normalize_scratch / result.run_id
     try:
         chunks = inc.materialize(slices, scratch)
         rows = _transform(settings, spark, ref, chunks, scratch, result.run_id, clock, progress)
@@ -242,7 +242,7 @@ def warm_up(settings: Settings, spark: "SparkSession") -> float:
     them here, off the critical path.
     Returns the seconds it took."""
     t = time.perf_counter()
-    folder = settings.state_dir / "normalize" / f"warm-up-{secrets.token_hex(3)}"
+    folder = settings.paths.normalize_scratch / f"warm-up-{secrets.token_hex(3)}"
     try:
         copy = folder / "0" / "warm-up.txt"
         copy.parent.mkdir(parents=True)

@@ -61,21 +61,16 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).parent
 
 
-def log_path(settings: Settings) -> Path:
-    return settings.state_dir / "logs" / "spark-connect.log"
-
-
 def server_command(settings: Settings, port: int, *, java_options: str = "", quick_jit: bool = False,
                    host: str = "127.0.0.1") -> list[str]:
     """The foreground ``spark-submit`` of the Connect server with the project's Spark settings
     (``host``: the address it listens on; loopback unless a container serves other hosts)."""
-    work = settings.state_dir / "spark"
     conf = spark_conf(settings, java_options=java_options, quick_jit=quick_jit)
     conf.update({
         "spark.connect.grpc.binding.address": host,
         "spark.connect.grpc.binding.port": str(port),
-        "spark.local.dir": str(work / "tmp"),                # shuffle and spill files: not /tmp
-        "spark.sql.warehouse.dir": str(work / "warehouse"),
+        "spark.local.dir": str(settings.paths.spark_tmp),         # shuffle and spill files: not /tmp
+        "spark.sql.warehouse.dir": str(settings.paths.spark_sql_warehouse),
     })
     cmd = [str(spark_home() / "bin" / "spark-submit"), "--class", SERVER_CLASS, "--name", "studentflow-spark-connect",
            "--master", settings.spark_master, "--driver-memory", settings.spark_memory]
@@ -85,7 +80,7 @@ def server_command(settings: Settings, port: int, *, java_options: str = "", qui
 
 
 def _server_env(settings: Settings) -> dict[str, str]:
-    (settings.state_dir / "spark" / "tmp").mkdir(parents=True, exist_ok=True)
+    settings.paths.spark_tmp.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_CONNECT_MODE="0", PYSPARK_PYTHON=sys.executable)
     if settings.spark_master.startswith("local"):
         env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # no "hostname resolves to a loopback address"
@@ -96,11 +91,10 @@ def start(settings: Settings, *, port: int | None = None, tie_to_parent: bool = 
           java_options: str = "", quick_jit: bool = False) -> tuple[subprocess.Popen, str]:
     """Start the server (returns at once: see :func:`wait_ready`). (process, sc:// URL)."""
     port = port or procs.free_port()
-    work = settings.state_dir / "spark"
     env = _server_env(settings)
     proc = procs.spawn(server_command(settings, port, java_options=java_options, quick_jit=quick_jit),
-                       log_path(settings), env=env,
-                       cwd=work, tie_to_parent=tie_to_parent)
+                       settings.paths.spark_log, env=env,
+                       cwd=settings.paths.spark_work, tie_to_parent=tie_to_parent)
     return proc, f"sc://127.0.0.1:{port}"
 
 
@@ -112,7 +106,7 @@ def wait_ready(url: str, proc: subprocess.Popen | None, settings: Settings, time
     """Until the gRPC port answers (the server binds it once its SparkContext is up)."""
     port = port_of(url)
     procs.wait_until(lambda: procs.port_in_use(port), timeout=timeout, what="Spark Connect server", proc=proc,
-                     log_path=log_path(settings), interval=0.1)
+                     log_path=settings.paths.spark_log, interval=0.1)
 
 
 def stop_pid(pid: int, timeout: float = 15) -> bool:
@@ -139,7 +133,7 @@ def record(settings: Settings, proc: subprocess.Popen, url: str, *, warm: bool) 
     """Record a ready server as the stack's (spark.json); ``warm``: warm it up in the background."""
     import datetime as dt
 
-    SparkState(url=url, pid=proc.pid, port=port_of(url), log=str(log_path(settings)), master=settings.spark_master,
+    SparkState(url=url, pid=proc.pid, port=port_of(url), log=str(settings.paths.spark_log), master=settings.spark_master,
                started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")).write(settings)
     if warm:
         warm_up_in_background(settings, url)
@@ -200,7 +194,7 @@ def warm_up_in_background(settings: Settings, url: str) -> subprocess.Popen:
     before the first real increment), then exits. Its output goes to the server's log folder."""
     env = dict(os.environ, STUDENTFLOW_SPARK_REMOTE=url)
     return procs.spawn([sys.executable, "-m", "spark_jobs.job", "warm-up", url],
-                       settings.state_dir / "logs" / "spark-warm-up.log", env=env)
+                       settings.paths.spark_warm_up_log, env=env)
 
 
 class Attached:
@@ -243,7 +237,7 @@ def serve(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     settings = config.load()
     cmd, env = server_command(settings, args.port, host=args.host), _server_env(settings)
-    os.chdir(settings.state_dir / "spark")
+    os.chdir(settings.paths.spark_work)
     os.execve(cmd[0], cmd, env)
     return 0   # not reached
 

@@ -19,11 +19,6 @@ SQLITE_JDBC_JAR = Path("/usr/share/java/sqlite-jdbc.jar")  # Debian libxerial-sq
 LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
 
 
-def class_archive(settings: Settings) -> Path:
-    """The server JVM's class-data archive (built by `make setup`: `python -m spark_jobs.archive`)."""
-    return settings.state_dir / "spark-connect-classes.jsa"
-
-
 # A server that lives for one small run is over before HotSpot's optimizing compiler (C2) pays
 # back: its compile threads compete with the work for 2 cores. Such a server stops at the quick
 # compiler (C1). Measured on the in-process JVM, cold 10k-line normalize, alternated: 23.3 / 27.6 s
@@ -61,8 +56,9 @@ def spark_conf(settings: Settings, *, java_options: str = "", quick_jit: bool = 
 def _class_data_sharing(settings: Settings) -> str:
     """Map the archive of the classes a warmed-up server loaded, when setup built one. Measured on
     the in-process JVM: start 3.9-4.5 s -> 2.4-2.7 s. A JVM that finds the archive unusable (another
-    Java, another classpath) ignores it silently."""
-    archive = class_archive(settings)
+    Java, another classpath) ignores it silently. The archive (``settings.paths.spark_archive``) is
+    built by `make setup`: `python -m spark_jobs.archive`."""
+    archive = settings.paths.spark_archive
     if archive.is_file() and archive.stat().st_size > 0:
         return f"-XX:SharedArchiveFile={archive} -Xshare:auto"
     return ""

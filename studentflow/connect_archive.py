@@ -1,7 +1,7 @@
 """`python -m studentflow.connect_archive`: build the Connect worker's class-data archive (run by `make setup`).
 
 A worker on a throwaway broker starts, runs the connectors of connect/connectors/ and sinks a few
-events, in a JVM that records the classes it loaded into ``connect.runtime.class_archive`` as it
+events, in a JVM that records the classes it loaded into ``settings.paths.connect_archive`` as it
 exits; later workers map that archive and answer on REST sooner, with less CPU while the Spark
 JVM starts beside them (connect/runtime.py says what was measured).
 """
@@ -25,7 +25,7 @@ def build_archive() -> Path:
         root = Path(tmp)
         settings = config.load(data_dir=str(root), state_dir=str(root / "state"), staging_dir=str(root / "staging"),
                                warehouse=str(root / "w.db"), drop_file=str(root / "drop" / "students.txt"))
-        archive = runtime.class_archive(settings)
+        archive = settings.paths.connect_archive
         partial = archive.with_name(archive.name + ".tmp")
         partial.unlink(missing_ok=True)
         port = procs.free_port()

@@ -1,6 +1,6 @@
 """One state-changing command at a time per project: an OS file lock in the state folder.
 
-``project_lock(settings, "run")`` takes ``fcntl.flock`` on ``<state_dir>/studentflow.lock``.
+``project_lock(settings, "run")`` takes ``fcntl.flock`` on ``settings.paths.lock`` (``<state_dir>/studentflow.lock``).
 The kernel drops the lock when the holder's process dies (kill -9 included), so a crash never
 leaves a stale lock behind. The holder writes who it is (command, pid, start time) into the
 file; a second command prints one line naming it and waits, or with ``wait=False`` refuses at
@@ -25,8 +25,6 @@ from typing import Callable, Iterator
 from studentflow.core.config import Settings
 from studentflow.core.errors import ExitCode, StudentflowError
 
-LOCK_NAME = "studentflow.lock"
-
 _held: dict[str, int] = {}       # lock path -> depth, for this process
 _guard = threading.Lock()
 
@@ -37,14 +35,10 @@ class LockBusy(StudentflowError):
     exit_code = ExitCode.BUSY
 
 
-def lock_path(settings: Settings) -> Path:
-    return settings.state_dir / LOCK_NAME
-
-
 def holder(settings: Settings) -> dict | None:
     """Who holds (or last held) the lock, as recorded in the lock file; None if unknown."""
     try:
-        text = lock_path(settings).read_text(encoding="utf-8")
+        text = settings.paths.lock.read_text(encoding="utf-8")
         info = json.loads(text) if text.strip() else None
     except (OSError, ValueError):
         return None
@@ -59,14 +53,14 @@ def describe(info: dict | None) -> str:
 
 def is_held(settings: Settings) -> bool:
     """True if this process holds the project lock."""
-    return _held.get(str(lock_path(settings)), 0) > 0
+    return _held.get(str(settings.paths.lock), 0) > 0
 
 
 @contextmanager
 def project_lock(settings: Settings, command: str, *, wait: bool = True,
                  say: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the project lock for the duration of the block (re-entrant in one process)."""
-    path = lock_path(settings)
+    path = settings.paths.lock
     key = str(path)
     with _guard:
         if _held.get(key):

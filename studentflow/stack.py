@@ -143,7 +143,7 @@ def _start_broker(settings: Settings, port: int | None, tie_to_parent: bool, pro
     """The embedded broker, or a reachability check of the configured one."""
     from studentflow import broker
 
-    log = settings.state_dir / "logs" / "broker.log"
+    log = settings.paths.broker_log
     if not settings.embedded_kafka:
         bootstrap = settings.bootstrap_servers
         client_conf = settings.kafka_client_config()
@@ -176,7 +176,7 @@ def _start_worker(settings: Settings, bootstrap: str, port: int | None, mode: st
 
     cport = port if port and not procs.port_in_use(port) else procs.free_port()
     url = f"http://127.0.0.1:{cport}"
-    log = settings.state_dir / "logs" / "connect.log"
+    log = settings.paths.connect_log
     progress(f"starting Kafka Connect ({mode}) on {url}")
     worker = runtime.start_worker(settings, bootstrap=bootstrap, rest_port=cport, mode=mode,
                                   log_path=log, tie_to_parent=tie_to_parent)

@@ -56,10 +56,10 @@ def _transform(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def _docs(args: argparse.Namespace, settings: config.Settings) -> int:
-    from studentflow.transform.runner import dbt_paths, run_dbt
+    from studentflow.transform.runner import run_dbt
 
     outcome = run_dbt(settings, ["docs", "generate", "--static"], stream=args.verbose)
-    target, logs = dbt_paths(settings)
+    target, logs = settings.paths.dbt_target, settings.paths.dbt_logs
     if not outcome.ok:
         for line in _tail_errors(outcome.output):
             print(line, file=sys.stderr)
@@ -74,9 +74,7 @@ def _docs(args: argparse.Namespace, settings: config.Settings) -> int:
 
 def _raise_failure(args: argparse.Namespace, outcome, settings: config.Settings) -> None:
     """The error a failed dbt run ends with: a stop before any node, failed tests, or failed nodes."""
-    from studentflow.transform.runner import dbt_paths
-
-    target, logs = dbt_paths(settings)
+    target, logs = settings.paths.dbt_target, settings.paths.dbt_logs
     if not outcome.results:   # dbt stopped before running any node: parse/compile/connection error
         for line in _tail_errors(outcome.output):
             print(line, file=sys.stderr)
@@ -105,9 +103,8 @@ def _write_junit(outcome, settings: config.Settings, path: Path) -> Path:
     """dbt's test nodes as JUnit XML; a dbt that stopped before running any node is one error case."""
     from studentflow.core import junit
     from studentflow.transform import junit as dbt_junit
-    from studentflow.transform.runner import dbt_paths
 
-    target, logs = dbt_paths(settings)
+    target, logs = settings.paths.dbt_target, settings.paths.dbt_logs
     if outcome.results or outcome.ok:
         return dbt_junit.write(outcome.results, target, path)
     lines = _tail_errors(outcome.output)

@@ -21,6 +21,7 @@ from typing import Any
 
 from studentflow.core import contract
 from studentflow.core.errors import ConfigError
+from studentflow.core.paths import Paths
 
 PROJECT_ROOT = Path(os.environ.get("STUDENTFLOW_HOME") or Path(__file__).resolve().parents[2])
 
@@ -147,6 +148,11 @@ class Settings:
                                   for scope, key, val in value)
             out[f.name] = str(value)
         return out
+
+    @property
+    def paths(self) -> Paths:
+        """Every file and folder the project writes, derived from these settings (no I/O)."""
+        return Paths.of(self)
 
     @property
     def embedded_kafka(self) -> bool:

@@ -20,11 +20,11 @@ class _StateFile:
     """A dataclass recorded as JSON in the state folder, replaced atomically (a reader never sees
     half a file); unreadable or missing reads as None."""
 
-    FILE: ClassVar[str] = ""
+    PLACE: ClassVar[str] = ""   # its attribute of settings.paths
 
     @classmethod
     def path(cls, settings: Settings) -> Path:
-        return settings.state_dir / cls.FILE
+        return getattr(settings.paths, cls.PLACE)
 
     @classmethod
     def read(cls, settings: Settings):
@@ -45,7 +45,7 @@ class _StateFile:
 class StackState(_StateFile):
     """The embedded broker and Connect worker (``<state_dir>/stack.json``)."""
 
-    FILE: ClassVar[str] = "stack.json"
+    PLACE: ClassVar[str] = "stack_state"
     bootstrap: str
     broker_pid: int
     broker_port: int
@@ -62,7 +62,7 @@ class StackState(_StateFile):
 class SparkState(_StateFile):
     """The stack's Spark Connect server (``<state_dir>/spark.json``), written by whoever started it."""
 
-    FILE: ClassVar[str] = "spark.json"
+    PLACE: ClassVar[str] = "spark_state"
     url: str
     pid: int
     port: int

@@ -12,12 +12,6 @@ from pathlib import Path
 from studentflow.core.config import Settings
 from studentflow.core.errors import WarehouseNotReady
 
-def quality_paths(settings: Settings) -> tuple[Path, Path]:
-    """(Data Docs folder, summary JSON file) of the Great Expectations gate."""
-    base = settings.data_dir / "quality"
-    return base / "docs", base / "validation.json"
-
-
 def connect_readonly(warehouse: Path) -> sqlite3.Connection:
     """The warehouse opened read-only (never creates the file, never touches what dbt built)."""
     return sqlite3.connect(f"{warehouse.resolve().as_uri()}?mode=ro", uri=True)

@@ -27,7 +27,7 @@ class Transform(Step):
             ctx.note(line)
         if ctx.options.junit_xml:   # written now too: a failing dbt test stops the run here
             from studentflow.transform import junit as dbt_junit
-            ctx.junit_suites = dbt_junit.junit_suites(outcome.results, transform.dbt_paths(ctx.settings)[0])
+            ctx.junit_suites = dbt_junit.junit_suites(outcome.results, ctx.settings.paths.dbt_target)
             write_junit(ctx)
         if not outcome.ok:
             raise DataError("dbt build failed", "see the failing models/tests above; `studentflow transform` reruns it")

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from studentflow.core.config import Settings
 from studentflow.core.errors import DataError, WarehouseNotReady
 from studentflow.core.contract import MARTS, QUARANTINE_TABLE, RUNS_TABLE
-from studentflow.core.warehouse import connect_readonly, existing_tables, quality_paths
+from studentflow.core.warehouse import connect_readonly, existing_tables
 
 ReportInputMissing = WarehouseNotReady   # the report's name for it: the warehouse or a mart is not there yet
 
@@ -89,7 +89,7 @@ def read(settings: Settings) -> ReportData:
                         "run `studentflow transform` again; if it persists, delete the file and run `studentflow run`") from None
     finally:
         con.close()
-    _, quality_path = quality_paths(settings)
+    quality_path = settings.paths.quality_summary
     quality = None
     if quality_path.is_file():
         try:

@@ -70,7 +70,7 @@ def chart_name(name: str, lang: str) -> str:
 
 
 def report_paths(settings: Settings, lang: str) -> ReportPaths:
-    directory = settings.data_dir / "report"
+    directory = settings.paths.report
     return ReportPaths(directory=directory, markdown=directory / REPORT_NAMES[lang],
                        boxplot=directory / chart_name(BOXPLOT_NAME, lang),
                        bar_chart=directory / chart_name(BAR_CHART_NAME, lang))

@@ -22,8 +22,6 @@ from pathlib import Path
 from studentflow.core.config import Settings
 from studentflow.report import charts, data as data_mod, render, sections
 from studentflow.core.errors import WarehouseNotReady
-from studentflow.core.paths import dbt_paths
-from studentflow.core.warehouse import quality_paths
 from studentflow.report.report import chart_name, report_paths
 from studentflow.report.texts import LANGS, TEXT
 
@@ -34,9 +32,8 @@ PAGE_OPTIONS = "page.json"       # the default language and reload period of the
 
 
 def folders(settings: Settings) -> dict[str, Path]:
-    target, _ = dbt_paths(settings)
-    return {"": settings.data_dir / "site", "report": settings.data_dir / "report", "dbt": target,
-            "quality": quality_paths(settings)[0]}
+    paths = settings.paths
+    return {"": paths.site, "report": paths.report, "dbt": paths.dbt_target, "quality": paths.quality_docs}
 
 
 def page_options(settings: Settings, default_lang: str | None = None, refresh: int | None = None) -> dict:

@@ -31,7 +31,6 @@ from typing import Any, Iterator
 from studentflow.core import config
 from studentflow.core.errors import ConfigError
 from studentflow.core.contract import MARTS, OVER_AGE, SOURCE_TABLES
-from studentflow.core.paths import dbt_paths
 from studentflow.core.warehouse import connect_readonly, existing_tables
 
 DBT_PROJECT = config.PROJECT_ROOT / "dbt_project"
@@ -65,7 +64,7 @@ def dbt_vars(settings: config.Settings) -> dict[str, int]:
 
 def dbt_args(settings: config.Settings, command: list[str], project_dir: Path = DBT_PROJECT) -> list[str]:
     """dbt's arguments for `command` (what follows `dbt` on a command line)."""
-    target, logs = dbt_paths(settings)
+    target, logs = settings.paths.dbt_target, settings.paths.dbt_logs
     return [*command,
             "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
             "--target-path", str(target), "--log-path", str(logs),
@@ -122,7 +121,7 @@ def invoke_dbt(settings: config.Settings, command: list[str], *, manifest: Any =
     except ImportError as exc:
         raise ConfigError(f"dbt is not installed in this environment ({exc})",
                           "run `make setup` (installs dbt-core and dbt-sqlite into .venv)") from exc
-    target, logs = dbt_paths(settings)
+    target, logs = settings.paths.dbt_target, settings.paths.dbt_logs
     target.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     out = _Tee(sys.stdout if stream else None)
@@ -137,8 +136,7 @@ def invoke_dbt(settings: config.Settings, command: list[str], *, manifest: Any =
 def run_dbt(settings: config.Settings, command: list[str], *, project_dir: Path | None = None,
             stream: bool = False) -> DbtOutcome:
     """Run one dbt command; return its outcome (never raises on a dbt failure)."""
-    target, _ = dbt_paths(settings)
-    results_file = target / "run_results.json"
+    results_file = settings.paths.dbt_target / "run_results.json"
     results_file.unlink(missing_ok=True)   # never report a previous run's results
     start = time.monotonic()
     res, output = invoke_dbt(settings, command, project_dir=project_dir, stream=stream)

@@ -53,7 +53,7 @@ def _run_in_new_process(kw: dict, command: list[str], project: Path | None = Non
 
 def _last_invocation(settings: config.Settings) -> str:
     """dbt.log's lines of the latest dbt invocation (the file logs every invocation at debug level)."""
-    _, logs = dbt_runner.dbt_paths(settings)
+    logs = settings.paths.dbt_logs
     text = (logs / "dbt.log").read_text(encoding="utf-8")
     return text[text.rindex("Running with dbt="):]
 
@@ -66,7 +66,7 @@ def test_a_new_process_reuses_the_last_parse(tmp_path):
     assert first.ok, first.output[-3000:]
     assert os.environ.get("STUDENTFLOW_WAREHOUSE") == before     # the profile's variable is put back
     assert "Running with dbt=" in first.output and "Completed successfully" in first.output
-    partial = dbt_runner.dbt_paths(settings)[0] / "partial_parse.msgpack"
+    partial = settings.paths.dbt_target / "partial_parse.msgpack"
     written = partial.stat().st_mtime_ns
 
     second = _run_in_new_process(kw, ["build"])

@@ -111,7 +111,7 @@ def test_transform_prints_compact_summary_and_docs_generate(built, capsys):
     code, err = analytics_cli.run(["transform", "--docs"], settings)
     assert code == 0, err
     out = capsys.readouterr().out
-    target, _ = dbt_runner.dbt_paths(settings)
+    target = settings.paths.dbt_target
     assert str(target / "static_index.html") in out
     assert (target / "static_index.html").stat().st_size > 10_000
     catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))

@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from studentflow.transform import runner as dbt_runner
 from tests.support import analytics_cli
 from tests.support.dbt_warehouse import built, copy_with
 
@@ -82,7 +81,7 @@ def test_injected_bad_rows_fail_validate_and_dbt_tests(good, tmp_path, capfd):
     out, _ = capfd.readouterr()
     assert code == 1, err
     assert "compiled" in err                      # the hint says where the failing tests' SQL is
-    results = json.loads((dbt_runner.dbt_paths(settings)[0] / "run_results.json").read_text(encoding="utf-8"))
+    results = json.loads((settings.paths.dbt_target / "run_results.json").read_text(encoding="utf-8"))
     by_status: dict[str, list] = {}
     for r in results["results"]:
         by_status.setdefault(r["status"], []).append(r)

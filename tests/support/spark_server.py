@@ -27,10 +27,9 @@ def shared_url() -> str:
     global _url
     if _url is None:
         from spark_jobs import server
-        from spark_jobs.session import class_archive
 
         state = Path(tempfile.mkdtemp(prefix="sf-test-spark-"))
-        archive = class_archive(config.load(env={}, state_dir=str(REPO / ".state")))   # built by setup
+        archive = config.load(env={}, state_dir=str(REPO / ".state")).paths.spark_archive   # built by setup
         options = f"-XX:SharedArchiveFile={archive} -Xshare:auto" if archive.is_file() else ""
         settings = settings_for(state)
         proc, url = server.start(settings, tie_to_parent=True, java_options=options)

@@ -137,7 +137,7 @@ def test_reentrant_in_one_process_and_not_inherited(settings, tmp_path):
         # process lets go, the lock is free although the child still runs.
         child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
             import fcntl, os, sys
-            fd = os.open({str(lock.lock_path(settings))!r}, os.O_RDWR)
+            fd = os.open({str(settings.paths.lock)!r}, os.O_RDWR)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 print("free", flush=True)
@@ -148,7 +148,7 @@ def test_reentrant_in_one_process_and_not_inherited(settings, tmp_path):
         """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, close_fds=False)
         try:
             assert child.stdout.readline().strip() == "busy"
-            assert json.loads(lock.lock_path(settings).read_text())["command"] == "run"
+            assert json.loads(settings.paths.lock.read_text())["command"] == "run"
         except BaseException:
             child.kill()
             child.wait()

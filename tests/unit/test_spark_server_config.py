@@ -5,7 +5,6 @@ from pathlib import Path
 
 from studentflow.core import config
 from spark_jobs import server
-from spark_jobs.session import class_archive
 from studentflow import stack
 
 
@@ -23,16 +22,16 @@ def test_the_server_binds_loopback_and_keeps_its_files_in_the_state_folder(tmp_p
     assert conf["spark.connect.grpc.binding.port"] == "15123"
     for key in ("spark.local.dir", "spark.sql.warehouse.dir"):
         assert Path(conf[key]).is_relative_to(tmp_path / "state")
-    assert server.log_path(s).is_relative_to(tmp_path / "state")
+    assert s.paths.spark_log.is_relative_to(tmp_path / "state")
 
 
 def test_the_class_archive_is_mapped_when_built_and_the_quick_jit_only_when_asked(tmp_path):
     s = config.load(env={}, state_dir=str(tmp_path / "state"))
     opts = lambda **kw: _conf(server.server_command(s, 1, **kw))["spark.driver.extraJavaOptions"]  # noqa: E731
     assert "SharedArchiveFile" not in opts() and "TieredStopAtLevel" not in opts()
-    class_archive(s).parent.mkdir(parents=True)
-    class_archive(s).write_bytes(b"x")
-    assert f"-XX:SharedArchiveFile={class_archive(s)}" in opts()
+    s.paths.spark_archive.parent.mkdir(parents=True)
+    s.paths.spark_archive.write_bytes(b"x")
+    assert f"-XX:SharedArchiveFile={s.paths.spark_archive}" in opts()
     assert "-XX:TieredStopAtLevel=1" in opts(quick_jit=True)
     training = opts(java_options="-XX:ArchiveClassesAtExit=/dev/null")
     assert "ArchiveClassesAtExit" in training and "SharedArchiveFile" not in training
