@@ -50,6 +50,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from bench import arg_parser
 from bench.original_parse import parse_event, parse_message  # noqa: F401 (the API)
 from bench.original_analysis import (STATS_TABLE, TABLE, Phases, analyse, markdown_report,  # noqa: F401 (the API)
                                      read_averages, schema)
@@ -166,8 +167,7 @@ def run_once(spark_or_start: Any, conf: dict[str, str], topic: str, out_dir: Pat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bench.baseline_original", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser("bench.baseline_original", __doc__)
     ap.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers (host:port) holding the topic")
     ap.add_argument("--topic", required=True, help="topic to read from the beginning (its own consumer group)")
     ap.add_argument("--method", choices=METHODS, default="as_shipped", help="the notebook as shipped, or corrected")

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import compare_lib as cl
+from bench import arg_parser, compare_lib as cl
 from bench.compare_run import RESULTS_DIR, ROOT, Work, loadavg, original_run, studentflow_run
 
 
@@ -98,8 +98,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser("bench.compare", __doc__)
     ap.add_argument("--events", type=int, default=100_000, help="events per run (default 100000; 1000000 works)")
     ap.add_argument("--runs", type=int, default=6, help="paired runs per scenario (even, default 6)")
     ap.add_argument("--scenarios", default=",".join(cl.DEFAULT_SCENARIOS),

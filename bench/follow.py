@@ -20,7 +20,6 @@ and the broker. It prints:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -35,6 +34,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from bench import arg_parser
 from bench.normalize import load
 from bench.rss import CLK_TCK, descendants, parent_map, read_cpu_ticks, read_status_kb
 
@@ -115,8 +115,7 @@ def _at(samples: list[tuple[float, dict[str, float]]], t: float) -> tuple[float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.follow", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser("bench.follow", __doc__)
     ap.add_argument("--rate", type=float, default=5000, help="events per second generated (default 5000)")
     ap.add_argument("--duration", type=float, default=600, help="seconds of following (default 600)")
     ap.add_argument("--sample", type=float, default=5, help="seconds between two RSS samples (default 5)")

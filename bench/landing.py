@@ -37,6 +37,7 @@ from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from bench import arg_parser
 from spark_jobs import warehouse as wh
 from studentflow.core.contract import CONFLICT_DETAIL
 
@@ -223,8 +224,7 @@ def _run_child(*args: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.landing", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser("bench.landing", __doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--increment", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)

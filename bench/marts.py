@@ -10,13 +10,14 @@ times both again. What it shows: which costs follow the history rather than the 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from bench import arg_parser
 
 INDEXES = ("clean_students_run_id", "quarantine_students_run_id", "clean_students_major_age")
 
@@ -31,8 +32,7 @@ def _median_of_3(call) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.marts", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser("bench.marts", __doc__)
     ap.add_argument("--rows", type=int, default=1_500_000, help="clean rows in the warehouse (default 1500000)")
     ap.add_argument("--runs", type=int, default=60, help="normalize runs they belong to (default 60)")
     ap.add_argument("--drop", default=",".join(INDEXES), help="indexes to drop for the second measure")

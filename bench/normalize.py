@@ -14,7 +14,6 @@ generator's expected verdicts on every run.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -24,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import arg_parser
 from bench.staged import expected_counts, generate, write_staging
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,8 +63,7 @@ def _median(runs: list[dict], key: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.normalize", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser("bench.normalize", __doc__)
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines for the full refresh (default 1000000)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each figure, median reported (default 3)")
     ap.add_argument("--increment-lines", type=int, default=100_000, help="lines per increment (default 100000)")

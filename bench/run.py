@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import analysis
+from bench import analysis, arg_parser
 from bench.tables import _stage_seconds, render, scaling_of  # noqa: F401  (run.render, run.scaling_of: the API)
 from studentflow.core import config
 from studentflow.core.errors import ConfigError, StudentflowError
@@ -303,8 +303,7 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser("bench.run", __doc__)
     ap.add_argument("--sizes", default="10000,100000",
                     help="comma-separated event counts, one full run each (default 10000,100000; the issue's "
                          "scaling line is 10000,100000,1000000)")
