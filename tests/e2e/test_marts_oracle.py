@@ -11,14 +11,13 @@ import csv
 import json
 import sqlite3
 import statistics
-import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from tests.support.stackutil import REPO, force_down, sf, stack_env, status
+from tests.support.topicwatch import topic_values
 
 pytestmark = pytest.mark.slow
 
@@ -90,29 +89,6 @@ def judge(raw: bytes, majors: dict[str, str]) -> tuple[str, str, int] | None:
     return identity, canonical, age
 
 
-def _read_topic(bootstrap: str, topic: str) -> list[bytes]:
-    """Every message of ``topic``, all partitions from the start to their end (a plain consumer)."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"oracle-{uuid.uuid4()}",
-                  "enable.auto.commit": False, "enable.partition.eof": True})
-    try:
-        parts = list(c.list_topics(topic, timeout=30).topics[topic].partitions)
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        values, open_parts, deadline = [], set(parts), time.monotonic() + 120
-        while open_parts:
-            assert time.monotonic() < deadline, f"the topic's end was never reached on {sorted(open_parts)}"
-            for m in c.consume(1000, 1.0):
-                if m.error():
-                    assert m.error().code() == KafkaError._PARTITION_EOF, m.error()
-                    open_parts.discard(m.partition())
-                else:
-                    values.append(m.value() or b"")
-        return values
-    finally:
-        c.close()
-
-
 def oracle(values: list[bytes]) -> dict[str, list[int]]:
     """major -> the ages of its distinct clean events."""
     majors, events = _majors(), {}
@@ -137,7 +113,7 @@ def outcome(tmp_path_factory):
                  timeout=900)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         st = status(env)
-        values = _read_topic(st["bootstrap"], env.get("STUDENTFLOW_TOPIC", "students.raw"))
+        values = list(topic_values(st["bootstrap"], env.get("STUDENTFLOW_TOPIC", "students.raw")))
     finally:
         force_down(env)
     with sqlite3.connect(Path(env["STUDENTFLOW_WAREHOUSE"])) as conn:

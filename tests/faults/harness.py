@@ -5,17 +5,16 @@ that ties them together. Nothing here asks the pipeline for its own numbers.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
 from producer import generate
 from tests.support.stackutil import REPO
+from tests.support.topicwatch import topic_values
 
 TOPIC = "students.raw"
 STAGED_NAME = "students.raw.txt"
@@ -64,27 +63,7 @@ def produce_counted(bootstrap: str, msgs: Iterable[tuple[str, "str | None", "str
 
 def consume_topic(bootstrap: str, topic: str = TOPIC, timeout: float = 60) -> Counter:
     """Every message on ``topic`` (all partitions, from the start to their end), as a multiset."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"faults-{os.getpid()}-{time.monotonic_ns()}",
-                  "enable.partition.eof": True, "enable.auto.commit": False, "fetch.max.bytes": 64 << 20,
-                  "max.partition.fetch.bytes": 32 << 20, "receive.message.max.bytes": 100 << 20})
-    try:
-        parts = list(c.list_topics(topic, timeout=10).topics[topic].partitions)
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        got: Counter = Counter()
-        open_parts, deadline = set(parts), time.monotonic() + timeout
-        while open_parts:
-            assert time.monotonic() < deadline, f"reading {topic} did not reach the end of {sorted(open_parts)}"
-            for m in c.consume(10_000, 1.0):
-                if m.error():
-                    assert m.error().code() == KafkaError._PARTITION_EOF, m.error()
-                    open_parts.discard(m.partition())
-                else:
-                    got[m.value() or b""] += 1
-        return got
-    finally:
-        c.close()
+    return Counter(topic_values(bootstrap, topic, timeout))
 
 
 def staged(staging_dir: Path) -> tuple[Counter, bytes]:
