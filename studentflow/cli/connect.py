@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from studentflow.cli._group import add_group
 from studentflow.core.config import Settings
 from studentflow.core.errors import ConnectError, ExitCode
 
@@ -13,12 +14,11 @@ JSON_HELP = "print the result as one JSON object on stdout"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("connect", help="manage Kafka Connect connectors (apply, validate, status, lag, ...)",
-                       description="Connectors are code: one {\"name\", \"config\"} JSON file per connector in "
-                                   "connect/connectors/. Values use Kafka's config providers (${env:STUDENTFLOW_TOPIC}, "
-                                   "${file:PATH:KEY}), resolved by the worker: the files can be posted as they are "
-                                   "with curl too.")
-    s = p.add_subparsers(dest="connect_command", metavar="ACTION", required=True)
+    s = add_group(sub, "connect", help="manage Kafka Connect connectors (apply, validate, status, lag, ...)",
+                  description="Connectors are code: one {\"name\", \"config\"} JSON file per connector in "
+                              "connect/connectors/. Values use Kafka's config providers (${env:STUDENTFLOW_TOPIC}, "
+                              "${file:PATH:KEY}), resolved by the worker: the files can be posted as they are "
+                              "with curl too.")
     _add_files_actions(s)
     _add_inspect_actions(s)
     _add_lifecycle_actions(s)

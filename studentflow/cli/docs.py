@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from studentflow.cli._group import add_group
 from studentflow.core.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("docs", help="the local page: report, charts, run history, dbt docs and Data Docs",
-                       description="`docs serve` builds one page from the warehouse (the report's tables and charts, "
-                                   "quarantine reasons, the run history of pipeline_runs), generates the dbt docs, and "
-                                   "serves them with the Great Expectations Data Docs on 127.0.0.1 until Ctrl-C.")
-    ds = d.add_subparsers(dest="docs_command", metavar="ACTION", required=True)
+    ds = add_group(sub, "docs", help="the local page: report, charts, run history, dbt docs and Data Docs",
+                   description="`docs serve` builds one page from the warehouse (the report's tables and charts, "
+                               "quarantine reasons, the run history of pipeline_runs), generates the dbt docs, and "
+                               "serves them with the Great Expectations Data Docs on 127.0.0.1 until Ctrl-C.")
     serve = ds.add_parser("serve", help="build the page and serve it on 127.0.0.1 (Ctrl-C stops)")
     serve.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
     serve.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of the front page (default fr)")

@@ -6,16 +6,16 @@ import json
 import sys
 import time
 
+from studentflow.cli._group import add_group
 from studentflow.core.config import Settings
 from studentflow.core.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stack", help="start/stop/inspect the embedded Kafka broker, Connect worker and Spark Connect server",
-                       description="The local stack: Tansu (Kafka protocol, memory only), a real Apache "
-                                   "Kafka Connect worker and a Spark Connect server (warm Spark for every "
-                                   "normalize), on free 127.0.0.1 ports. State and logs live in the state folder.")
-    s = p.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
+    s = add_group(sub, "stack", help="start/stop/inspect the embedded Kafka broker, Connect worker and Spark Connect server",
+                  description="The local stack: Tansu (Kafka protocol, memory only), a real Apache "
+                              "Kafka Connect worker and a Spark Connect server (warm Spark for every "
+                              "normalize), on free 127.0.0.1 ports. State and logs live in the state folder.")
     u = s.add_parser("up", help="start the stack (no-op if it is already running)")
     u.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
     u.add_argument("--connect-port", type=int, help="Connect REST port (default: a free one)")
