@@ -160,6 +160,7 @@ def table_rows(db: Path, table: str) -> int | None:
 def start_broker(w: Work):
     """The run's broker, alone, with its topics; studentflow pointed at it. (process, bootstrap)."""
     from studentflow import broker
+    from studentflow.core import kafka
     from studentflow.core import procs
 
     port = procs.free_port()
@@ -168,7 +169,7 @@ def start_broker(w: Work):
     try:
         broker.wait_ready(bootstrap, bproc, w.root / "broker.log")
         for topic in (TOPIC, WARM_TOPIC):
-            broker.ensure_topic({"bootstrap.servers": bootstrap, "logger": broker.quiet_logger()}, topic,
+            kafka.ensure_topic({"bootstrap.servers": bootstrap, "logger": kafka.quiet_logger()}, topic,
                                 w.settings().topic_partitions)
     except BaseException:
         procs.stop_pid(bproc.pid, timeout=5)

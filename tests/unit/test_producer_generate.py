@@ -13,11 +13,12 @@ import pytest
 from producer import events, generate, malformed
 from producer.generate import EXPECTED, MALFORMED_KINDS, Generator
 from studentflow.core import config, contract
+from studentflow.core.reference import load_aliases, load_majors
 
 REPO = config.PROJECT_ROOT
 
 SETTINGS = config.load(env={})
-MAJORS = events.load_majors(SETTINGS.majors_file)
+MAJORS = load_majors(SETTINGS.majors_file)
 
 
 def verdict(text: str, majors, age_min: int, age_max: int) -> tuple[str, str | None]:
@@ -139,7 +140,7 @@ def test_malformed_forms_look_like_the_original_topic():
     assert truncated.startswith("{")
     with pytest.raises(json.JSONDecodeError):
         json.loads(truncated)
-    aliases = events.load_aliases(SETTINGS.major_aliases_file)
+    aliases = load_aliases(SETTINGS.major_aliases_file)
     for m in malformed.UNKNOWN_MAJORS:   # never a canonical major or a known alias
         assert m.casefold() not in {x.casefold() for x in list(MAJORS) + list(aliases)}
 

@@ -10,6 +10,7 @@ from producer import publish
 from producer.progress import Progress
 from producer.publish import DeliveryReport
 from studentflow.core import config
+from studentflow.core.config import redact
 from studentflow.core.errors import StackError
 
 
@@ -30,7 +31,7 @@ def test_summary_line_counts_and_reasons():
 def test_secrets_are_masked():
     s = config.load(env={"STUDENTFLOW_BOOTSTRAP_SERVERS": "k:9093", "STUDENTFLOW_SECURITY_PROTOCOL": "SASL_SSL",
                          "STUDENTFLOW_SASL_PASSWORD": "hunter2-secret", "STUDENTFLOW_SSL_KEY_PASSWORD": "kp-secret"})
-    text = publish.redact("auth failed for hunter2-secret using kp-secret", s)
+    text = redact("auth failed for hunter2-secret using kp-secret", s)
     assert "hunter2-secret" not in text and "kp-secret" not in text and text.count("********") == 2
 
 
