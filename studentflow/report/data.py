@@ -3,7 +3,8 @@
 Every figure comes from a mart: ``major_age_stats`` (per-major table, median included),
 ``major_avg_age_over_20``, ``global_summary``, ``major_age_distribution`` (the boxplot's age
 histogram). The quarantine reasons come from ``quarantine_students`` and the run history from
-``pipeline_runs`` (both written by Spark). The warehouse is opened read-only.
+``pipeline_runs`` (both written by Spark). Any other mart of the dbt project is read as a table
+(marts.py). The warehouse is opened read-only.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from studentflow.core.config import Settings
 from studentflow.core.errors import DataError, WarehouseNotReady
 from studentflow.core.contract import MARTS, QUARANTINE_TABLE, RUNS_TABLE
 from studentflow.core.warehouse import connect_readonly, existing_tables
+from studentflow.report import marts as marts_mod
+from studentflow.report.texts import LANGS
 
 ReportInputMissing = WarehouseNotReady   # the report's name for it: the warehouse or a mart is not there yet
 
@@ -33,6 +36,7 @@ class ReportData:
     quality_path: Path
     runs: list[dict[str, Any]] = field(default_factory=list)  # the newest runs (settings.report_history_runs), oldest first
     runs_total: int = 0                                       # every run in pipeline_runs (runs.csv holds them)
+    marts: list[marts_mod.MartTable] = field(default_factory=list)   # the marts without a section of their own
 
 
 def _open_warehouse(settings: Settings) -> sqlite3.Connection:
@@ -58,7 +62,8 @@ def read(settings: Settings) -> ReportData:
     con = _open_warehouse(settings)
     try:
         present = existing_tables(settings.warehouse)   # a file that is not SQLite: the one error every reader gives
-        missing = [m for m in MARTS if m not in present]
+        extra = marts_mod.described(settings.paths.dbt_target / "manifest.json", LANGS)
+        missing = [m for m in (*MARTS, *(info.table for info in extra)) if m not in present]
         if missing:
             raise ReportInputMissing(f"the warehouse {settings.warehouse} has no dbt mart {', '.join(missing)}",
                                      "run `studentflow transform` first")
@@ -84,6 +89,7 @@ def read(settings: Settings) -> ReportData:
         for r in con.execute("select major, cast(age as integer) as age, student_count as n "
                              "from major_age_distribution order by 1, 2"):
             ages.setdefault(r["major"], []).append((r["age"], r["n"]))
+        marts = marts_mod.read_tables(con, extra)
     except sqlite3.DatabaseError as exc:
         raise DataError(f"cannot read the warehouse {settings.warehouse}: {exc}",
                         "run `studentflow transform` again; if it persists, delete the file and run `studentflow run`") from None
@@ -98,7 +104,8 @@ def read(settings: Settings) -> ReportData:
             raise DataError(f"{quality_path} is not valid JSON: {exc}", "run `studentflow validate` again") from None
     last_run = max(runs, key=lambda r: (r.get("finished_at") or r.get("started_at") or "", r.get("started_at") or ""),
                    default=None)
-    return ReportData(stats, over20, summary_rows[0], reasons, last_run, ages, quality, quality_path, runs, runs_total)
+    return ReportData(stats, over20, summary_rows[0], reasons, last_run, ages, quality, quality_path, runs, runs_total,
+                      marts)
 
 
 def write_runs_csv(settings: Settings, path: Path) -> int:

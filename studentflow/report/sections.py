@@ -6,6 +6,7 @@ The markdown report and the HTML page render the same blocks with their own Jinj
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from importlib import metadata
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from studentflow.core.config import Settings
 from studentflow.core.staging import staging_files
 from studentflow.report.data import ReportData, ReportRun
+from studentflow.report.marts import MartTable, anchor, is_number
 from studentflow.report.texts import (CONNECT_KEYS, COUNT_LABELS, KAFKA_KEYS, MISSING, REASONS, SASL_KEYS, SSL_KEYS,
                                       STAGES, TEXT, date_text, fmt_int, fmt_number, fmt_percent)
 
@@ -24,6 +26,12 @@ def h1(text: str) -> dict:
 
 def h2(text: str) -> dict:
     return {"k": "h2", "text": text}
+
+
+def literal(block: dict, **extra: str) -> dict:
+    """``block`` with its text taken as plain text (a project file's or the warehouse's value),
+    escaped by each template rather than read as markup."""
+    return {**block, "lit": True, **extra}
 
 
 def p(text: str) -> dict:
@@ -154,6 +162,34 @@ def _overview_section(data: ReportData, t: dict[str, str], lang: str) -> list[di
     return [h2(t["overview"]), table([t["indicator"], t["value"]], rows, "lr"), note(t["overview_note"])]
 
 
+def _cell(value: Any, lang: str) -> str:
+    if value is None:
+        return MISSING
+    if is_number(value):
+        return fmt_int(value, lang) if isinstance(value, int) else fmt_number(value, 2, lang)
+    return str(value)
+
+
+def _mart_section(mart: MartTable, t: dict[str, str], lang: str) -> list[dict]:
+    """Any other mart: its title, description, columns and first rows, as they are in the warehouse."""
+    info = mart.info
+    out = [literal(h2(info.titles[lang]), id=anchor(info.name))]
+    if info.descriptions[lang]:
+        out.append(literal(p(info.descriptions[lang])))
+    if mart.rows:
+        align = "".join("r" if any(r[i] is not None for r in mart.rows)
+                        and all(r[i] is None or is_number(r[i]) for r in mart.rows) else "l"
+                        for i in range(len(mart.columns)))
+        out.append(literal(table(mart.columns, [[_cell(v, lang) for v in row] for row in mart.rows], align)))
+    else:
+        out.append(p(t["mart_empty"]))
+    if mart.total > len(mart.rows):
+        out.append(p(t["mart_rows"].format(shown=fmt_int(len(mart.rows), lang), total=fmt_int(mart.total, lang))))
+    if re.fullmatch(r"\w+", info.name):   # a name that is an identifier shows as code
+        return out + [note(t["mart_note"].format(name=f"`{info.name}`"))]
+    return out + [literal(note(t["mart_note"].format(name=info.name)))]
+
+
 def _quarantine_section(data: ReportData, t: dict[str, str], lang: str) -> list[dict]:
     s = data.summary
     sep = " :" if lang == "fr" else ":"
@@ -237,6 +273,8 @@ def report_blocks(settings: Settings, data: ReportData, paths, lang: str,
     out += _stats_section(data, t, lang)
     out += _over20_section(data, t, lang)
     out += _overview_section(data, t, lang)
+    for mart in data.marts:
+        out += _mart_section(mart, t, lang)
     out += _quarantine_section(data, t, lang)
     out += _quality_section(data, settings, t, lang)
     out += [h2(t["charts"]), img(t["box_title"], paths.boxplot.name), img(t["bar_title"], paths.bar_chart.name)]
