@@ -1,7 +1,9 @@
-"""The report on marts built by the real dbt project (dbt_project/) over a small clean_students table."""
+"""The report on marts built by the real dbt project (dbt_project/) over a small clean_students table,
+and on a copy of that project with one more mart (its .sql and .yml only)."""
 from __future__ import annotations
 
 import random
+import shutil
 import sqlite3
 import statistics
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import warehouse as aw
-from studentflow.report import report as rep
+from studentflow.report import report as rep, site
 
 REPO = Path(__file__).resolve().parents[2]
 MAJORS = ("Informatique", "Chimie", "Mathématiques", "Economie", "Physique", "Philosophie", "Littérature",
@@ -85,6 +87,62 @@ def test_report_tables_match_the_dbt_marts(dbt_warehouse):
     assert f"- Lignes en quarantaine : {summary[3]}" in md
     for png in (paths.boxplot, paths.bar_chart):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+NEW_MART_SQL = """-- how many clean students of each major are 20 or younger
+with students as (select major, age from {{ ref('stg_students') }})
+select major, count(*) as young_count
+from students
+where age <= 20
+group by major
+order by major
+"""
+NEW_MART_YML = """version: 2
+
+models:
+  - name: major_young_students
+    description: Clean students aged 20 or younger, per major.
+    config:
+      meta:
+        title_fr: Étudiants de 20 ans ou moins par filière
+        title_en: Students aged 20 or younger by major
+        description_fr: Étudiants propres de 20 ans ou moins, par filière.
+    columns:
+      - name: major
+        description: A canonical major.
+      - name: young_count
+        description: Clean students of that major aged 20 or younger.
+"""
+
+
+def test_a_new_mart_reaches_the_report_and_the_page(settings, tmp_path):
+    """A .sql and a .yml in models/marts of a copy of the project, built by the product's dbt
+    runner: the report and the page show it, titled from its YAML, in both languages."""
+    from studentflow.transform import runner as dbt_runner
+
+    ages = _fill_spark_tables(settings.warehouse)
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (project / "models" / "marts" / "major_young_students.sql").write_text(NEW_MART_SQL, encoding="utf-8")
+    (project / "models" / "marts" / "major_young_students.yml").write_text(NEW_MART_YML, encoding="utf-8")
+    outcome = dbt_runner.run_dbt(settings, ["build"], project_dir=project)
+    assert outcome.ok, outcome.output[-3000:]
+
+    young = {m: sum(a <= 20 for a in values) for m, values in ages.items() if any(a <= 20 for a in values)}
+    fr = rep.build_report(settings, "fr").markdown.read_text(encoding="utf-8")
+    en = rep.build_report(settings, "en").markdown.read_text(encoding="utf-8")
+    for md, title, description in (
+            (fr, "Étudiants de 20 ans ou moins par filière", "Étudiants propres de 20 ans ou moins, par filière."),
+            (en, "Students aged 20 or younger by major", "Clean students aged 20 or younger, per major.")):
+        section = md[md.index(f"## {title}\n"):]
+        assert section.split("\n\n")[1] == description
+        assert _table(section, r"| major | young\_count |") == [[m, str(n)] for m, n in sorted(young.items())]
+    assert "## Statistiques d'âge par filière" in fr   # the special sections stay
+    folder = site.build(settings, "fr", 0)[""]
+    page_fr, page_en = ((folder / f"{lang}.html").read_text(encoding="utf-8") for lang in ("fr", "en"))
+    assert '<h2 id="mart-major-young-students">Étudiants de 20 ans ou moins par filière</h2>' in page_fr
+    assert '<h2 id="mart-major-young-students">Students aged 20 or younger by major</h2>' in page_en
+    assert "<code>major_young_students</code>" in page_en
 
 
 _table = aw.markdown_table
