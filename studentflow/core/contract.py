@@ -13,7 +13,9 @@ RUNS_TABLE = "pipeline_runs"
 WATERMARKS_TABLE = "staging_watermarks"
 # what the Spark stage writes and dbt reads
 SOURCE_TABLES = (CLEAN_TABLE, QUARANTINE_TABLE, RUNS_TABLE)
-# what dbt builds and the report reads (dbt_project/models/marts)
+# the marts the report reads by name for its own sections (dbt_project/models/marts): it requires
+# them, `transform` counts their rows; any other mart there the report shows as a table
+# (studentflow/report/marts.py)
 STATS_MART = "major_age_stats"
 OVER_AGE_MART = "major_avg_age_over_20"
 SUMMARY_MART = "global_summary"

@@ -2,7 +2,8 @@
 
 ``build_report(settings, lang="fr", run_summary=None)`` reads the SQLite warehouse (data.py: the
 dbt marts ``major_age_stats``, ``major_avg_age_over_20``, ``global_summary`` and
-``major_age_distribution``, plus ``quarantine_students`` and ``pipeline_runs``) and the Great
+``major_age_distribution``, any other mart of dbt's manifest as a table (marts.py), plus
+``quarantine_students`` and ``pipeline_runs``) and the Great
 Expectations summary ``<data_dir>/quality/validation.json`` when present, and writes under
 ``<data_dir>/report/``:
 
