@@ -3,14 +3,14 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from studentflow import broker as broker_mod
-from studentflow.core import procs
+from studentflow.core import kafka, procs
 
 pytestmark = pytest.mark.slow
 
 
 def test_produce_and_consume_roundtrip(broker):
-    assert broker_mod.ensure_topic({"bootstrap.servers": broker.bootstrap}, "t.roundtrip", 2) is True
-    assert broker_mod.ensure_topic({"bootstrap.servers": broker.bootstrap}, "t.roundtrip", 2) is False
+    assert kafka.ensure_topic({"bootstrap.servers": broker.bootstrap}, "t.roundtrip", 2) is True
+    assert kafka.ensure_topic({"bootstrap.servers": broker.bootstrap}, "t.roundtrip", 2) is False
     p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "enable.idempotence": True})
     for i in range(100):
         p.produce("t.roundtrip", key=str(i % 7), value=f"msg-{i}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from studentflow.core import config, procs
+from studentflow.core import config, kafka, procs
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -38,7 +38,6 @@ def test_docker_worker_file_runs_the_file_sink_from_plugin_path(broker, tmp_path
     from confluent_kafka import Producer
 
     from connect import rest, runtime
-    from studentflow import broker as broker_mod
 
     jars = runtime.classpath(config.load(env={}))  # the repo's .state/connect-libs + Debian jars
     plugin_jar = next(j for j in jars if j.name.startswith("connect-file-"))
@@ -83,7 +82,7 @@ def test_docker_worker_file_runs_the_file_sink_from_plugin_path(broker, tmp_path
         settings.staging_dir.mkdir(parents=True)
         client = rest.RestClient(f"http://127.0.0.1:{port}")  # CLI timeout: requests wait out rebalances
         conf = {"bootstrap.servers": broker.bootstrap}
-        broker_mod.ensure_topic(conf, settings.topic, settings.topic_partitions)
+        kafka.ensure_topic(conf, settings.topic, settings.topic_partitions)
         (cf,) = [rest.load_connector_file(p, settings) for p in sorted(rest.CONNECTORS_DIR.glob("*.json"))
                  if "FileStreamSink" in p.read_text(encoding="utf-8")]
         assert rest.validate(client, cf) == []
