@@ -39,10 +39,11 @@ from typing import Any, Iterator, Sequence
 
 from bench import arg_parser
 from spark_jobs import warehouse as wh
+from studentflow.core import contract
 from studentflow.core.contract import CONFLICT_DETAIL
 
 REPO = Path(__file__).resolve().parents[1]
-FILE = "students.raw.txt"
+FILE = contract.STAGING_FILE
 FIRST = ("Alice", "Bob", "Claire", "Léa", "Zoé", "Inès", "Noé", "Gaëlle", "Hugo", "Jules", "Ōsaka", "李")
 LAST = ("Dupont", "Martin", "Lemoine", "Bernard", "Petit", "Durand", "Leroy", "Moreau", "Fournier", "Girard")
 MAJORS = ("Informatique", "Chimie", "Mathématiques", "Economie", "Physique", "Philosophie", "Littérature",

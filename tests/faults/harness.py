@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Iterable
 
 from producer import generate
+from studentflow.core import contract
 from tests.support.stackutil import REPO
 from tests.support.topicwatch import topic_values
 
 TOPIC = "students.raw"
-STAGED_NAME = "students.raw.txt"
+STAGED_NAME = contract.STAGING_FILE
 
 
 def text(value: "str | bytes") -> bytes:
