@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from studentflow.report.data import ReportData
-from studentflow.report.texts import REASONS, fmt_int
+from studentflow.report.sections import fmt_int
+from studentflow.report.texts import REASONS
 
 
 def _new_figure(width: float, height: float):

@@ -1,4 +1,5 @@
-"""The report as a list of blocks (headings, lists, tables, notes, images), built once.
+"""The report as a list of blocks (headings, lists, tables, notes, images), built once, and the
+text of the numbers and dates they show.
 
 The markdown report and the HTML page render the same blocks with their own Jinja2 template
 (templates/report.md.j2, templates/page.html.j2): one wording, one set of tables.
@@ -8,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from studentflow.core.staging import staging_files
 from studentflow.report.data import ReportData, ReportRun
 from studentflow.report.marts import MartTable, anchor, is_number
 from studentflow.report.texts import (CONNECT_KEYS, COUNT_LABELS, KAFKA_KEYS, MISSING, REASONS, SASL_KEYS, SSL_KEYS,
-                                      STAGES, TEXT, date_text, fmt_int, fmt_number, fmt_percent)
+                                      STAGES, TEXT)
 
 
 def h1(text: str) -> dict:
@@ -58,6 +60,50 @@ def img(alt: str, src: str) -> dict:
 def link(text: str, label: str, href: str) -> dict:
     """A sentence ending with a link (the page only)."""
     return {"k": "link", "text": text, "label": label, "href": href}
+
+
+# --- number and date formatting (Babel, CLDR locale data) ---------------------------------------
+# Beside the sections that show the figures; the charts label their bars with fmt_int too.
+LOCALES = {"fr": "fr_FR", "en": "en_US"}
+PERCENT_PATTERNS = {"fr": "#,##0.00\u00a0%", "en": "#,##0.00%"}
+DATE_PATTERNS = {"fr": "d MMMM y 'à' HH:mm", "en": "yyyy-MM-dd HH:mm"}
+
+
+def _exact(value: Any) -> Decimal:
+    # the float's exact binary value: rounding then matches Python's own (half-even on that value)
+    return Decimal(float(value))
+
+
+def fmt_number(value: Any, decimals: int, lang: str) -> str:
+    """Consistent number text: fixed decimals, French uses a decimal comma and a narrow no-break
+    space as thousands separator (``1 234,50``), English ``1,234.50``; None is an em dash."""
+    from babel.numbers import format_decimal
+
+    if value is None:
+        return MISSING
+    number = _exact(value) if decimals else int(round(float(value)))
+    return format_decimal(number, format="#,##0" + ("." + "0" * decimals if decimals else ""),
+                          locale=LOCALES[lang])
+
+
+def fmt_int(value: Any, lang: str) -> str:
+    return fmt_number(value, 0, lang)
+
+
+def fmt_percent(value: Any, lang: str) -> str:
+    """A share (0..1) as a percentage with two decimals: ``12,50 %`` / ``12.50%``."""
+    from babel.numbers import format_percent
+
+    if value is None:
+        return MISSING
+    return format_percent(_exact(float(value) * 100) / 100, format=PERCENT_PATTERNS[lang], locale=LOCALES[lang])
+
+
+def date_text(now: dt.datetime, lang: str) -> str:
+    from babel.dates import format_datetime
+
+    tz = now.strftime("%Z") or now.strftime("%z")
+    return f"{format_datetime(now, DATE_PATTERNS[lang], tzinfo=now.tzinfo, locale=LOCALES[lang])} {tz}".rstrip()
 
 
 def _version(dist: str) -> str:
@@ -280,34 +326,3 @@ def report_blocks(settings: Settings, data: ReportData, paths, lang: str,
     out += [h2(t["charts"]), img(t["box_title"], paths.boxplot.name), img(t["bar_title"], paths.bar_chart.name)]
     out += _files_section(settings, paths, data, t)
     return out
-
-
-def history_blocks(data: ReportData, t: dict[str, str], lang: str, csv_href: str = "") -> list[dict]:
-    """The page's extra section: the newest runs of pipeline_runs (newest first), and a link to
-    ``csv_href``, the whole history."""
-    rows = []
-    for r in reversed(data.runs):
-        read, quar = r.get("lines_read"), r.get("quarantined_count")
-        clean = r.get("clean_count")
-        rate = quar / (quar + clean) if isinstance(quar, int) and isinstance(clean, int) and quar + clean else None
-        rows.append([f"`{r.get('run_id')}`", str(r.get("finished_at") or MISSING), fmt_int(read, lang),
-                     fmt_int(clean, lang), fmt_int(quar, lang), fmt_int(r.get("duplicates_removed"), lang),
-                     fmt_percent(rate, lang), fmt_number(run_seconds(r), 1, lang), str(r.get("status") or MISSING)])
-    if not rows:
-        return [h2(t["history"]), p(t["no_runs"])]
-    out = [h2(t["history"])]
-    if csv_href:
-        total = max(data.runs_total, len(rows))
-        out.append(link(t["history_shown"].format(shown=fmt_int(len(rows), lang), total=fmt_int(total, lang)),
-                        t["history_csv"], csv_href))
-    return out + [table([t["run"], t["finished"], t["lines_read"], t["clean_count"], t["quarantined_count"],
-                         t["duplicates_removed"], t["rate"], t["seconds"], t["status"]], rows, "llrrrrrrl")]
-
-
-def run_seconds(run: dict[str, Any]) -> float | None:
-    try:
-        start = dt.datetime.fromisoformat(str(run["started_at"]).replace("Z", "+00:00"))
-        end = dt.datetime.fromisoformat(str(run["finished_at"]).replace("Z", "+00:00"))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (end - start).total_seconds()

@@ -18,12 +18,14 @@ import json
 import posixpath
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from studentflow.core.config import Settings
-from studentflow.report import charts, data as data_mod, render, sections
+from studentflow.report import charts, data as data_mod, render
 from studentflow.core.errors import WarehouseNotReady
 from studentflow.report.report import chart_name, report_paths
-from studentflow.report.texts import LANGS, TEXT
+from studentflow.report.sections import fmt_int, fmt_number, fmt_percent, h2, img, link, p, report_blocks, table
+from studentflow.report.texts import LANGS, MISSING, TEXT
 
 REASONS_CHART = "quarantine_reasons.png"
 TREND_CHART = "runs_trend.png"
@@ -59,6 +61,38 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def _history_blocks(data: data_mod.ReportData, t: dict[str, str], lang: str, csv_href: str = "") -> list[dict]:
+    """The page's own section: the newest runs of pipeline_runs (newest first), and a link to
+    ``csv_href``, the whole history."""
+    rows = []
+    for r in reversed(data.runs):
+        read, quar = r.get("lines_read"), r.get("quarantined_count")
+        clean = r.get("clean_count")
+        rate = quar / (quar + clean) if isinstance(quar, int) and isinstance(clean, int) and quar + clean else None
+        seconds = _run_seconds(r)
+        rows.append([f"`{r.get('run_id')}`", str(r.get("finished_at") or MISSING), fmt_int(read, lang),
+                     fmt_int(clean, lang), fmt_int(quar, lang), fmt_int(r.get("duplicates_removed"), lang),
+                     fmt_percent(rate, lang), fmt_number(seconds, 1, lang), str(r.get("status") or MISSING)])
+    if not rows:
+        return [h2(t["history"]), p(t["no_runs"])]
+    out = [h2(t["history"])]
+    if csv_href:
+        total = max(data.runs_total, len(rows))
+        out.append(link(t["history_shown"].format(shown=fmt_int(len(rows), lang), total=fmt_int(total, lang)),
+                        t["history_csv"], csv_href))
+    return out + [table([t["run"], t["finished"], t["lines_read"], t["clean_count"], t["quarantined_count"],
+                         t["duplicates_removed"], t["rate"], t["seconds"], t["status"]], rows, "llrrrrrrl")]
+
+
+def _run_seconds(run: dict[str, Any]) -> float | None:
+    try:
+        start = dt.datetime.fromisoformat(str(run["started_at"]).replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(str(run["finished_at"]).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds()
+
+
 def _blocks(settings: Settings, data, lang: str, drawn: bool, now: dt.datetime) -> list[dict]:
     """The report's blocks for the page, with its own charts: quarantine reasons, run history, trend."""
     t = TEXT[lang]
@@ -69,15 +103,15 @@ def _blocks(settings: Settings, data, lang: str, drawn: bool, now: dt.datetime) 
         charts.draw_bar_chart(data, paths.bar_chart, t, lang)
     reasons, trend = chart_name(REASONS_CHART, lang), chart_name(TREND_CHART, lang)
     charts.draw_reasons_chart(data, paths.directory / reasons, t, lang)
-    charts.draw_trend_chart(data, paths.directory / trend, t, lang, sections.run_seconds)
-    blocks = sections.report_blocks(settings, data, paths, lang, None, now)
+    charts.draw_trend_chart(data, paths.directory / trend, t, lang, _run_seconds)
+    blocks = report_blocks(settings, data, paths, lang, None, now)
     for b in blocks:
         if b["k"] == "img":
             b["src"] = f"report/{b['src']}"
     at = next(i for i, b in enumerate(blocks) if b["k"] == "h2" and b["text"] == t["quality"])
-    blocks[at:at] = [sections.img(t["reasons_title"], f"report/{reasons}")]
+    blocks[at:at] = [img(t["reasons_title"], f"report/{reasons}")]
     at = next(i for i, b in enumerate(blocks) if b["k"] == "h2" and b["text"] == t["charts"])
-    blocks[at:at] = sections.history_blocks(data, t, lang, RUNS_CSV) + [sections.img(t["trend_title"], f"report/{trend}")]
+    blocks[at:at] = _history_blocks(data, t, lang, RUNS_CSV) + [img(t["trend_title"], f"report/{trend}")]
     return blocks
 
 

@@ -1,9 +1,6 @@
-"""The report's words and number formats, French and English (shared by the markdown and the page)."""
+"""The report's words, French and English (shared by the markdown and the page); the numbers and
+dates they frame are formatted where the blocks are built (sections.py)."""
 from __future__ import annotations
-
-import datetime as dt
-from decimal import Decimal
-from typing import Any
 
 from studentflow.core.contract import REASON_LABELS
 
@@ -258,46 +255,3 @@ KAFKA_KEYS = ("bootstrap_servers", "topic", "topic_partitions", "security_protoc
 SSL_KEYS = ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password")
 SASL_KEYS = ("sasl_mechanism", "sasl_username", "sasl_password")
 CONNECT_KEYS = ("connect_url", "connect_mode")
-
-
-# --- number and date formatting (Babel, CLDR locale data) ---------------------------------------
-LOCALES = {"fr": "fr_FR", "en": "en_US"}
-PERCENT_PATTERNS = {"fr": "#,##0.00\u00a0%", "en": "#,##0.00%"}
-DATE_PATTERNS = {"fr": "d MMMM y 'à' HH:mm", "en": "yyyy-MM-dd HH:mm"}
-
-
-def _exact(value: Any) -> Decimal:
-    # the float's exact binary value: rounding then matches Python's own (half-even on that value)
-    return Decimal(float(value))
-
-
-def fmt_number(value: Any, decimals: int, lang: str) -> str:
-    """Consistent number text: fixed decimals, French uses a decimal comma and a narrow no-break
-    space as thousands separator (``1 234,50``), English ``1,234.50``; None is an em dash."""
-    from babel.numbers import format_decimal
-
-    if value is None:
-        return MISSING
-    number = _exact(value) if decimals else int(round(float(value)))
-    return format_decimal(number, format="#,##0" + ("." + "0" * decimals if decimals else ""),
-                          locale=LOCALES[lang])
-
-
-def fmt_int(value: Any, lang: str) -> str:
-    return fmt_number(value, 0, lang)
-
-
-def fmt_percent(value: Any, lang: str) -> str:
-    """A share (0..1) as a percentage with two decimals: ``12,50 %`` / ``12.50%``."""
-    from babel.numbers import format_percent
-
-    if value is None:
-        return MISSING
-    return format_percent(_exact(float(value) * 100) / 100, format=PERCENT_PATTERNS[lang], locale=LOCALES[lang])
-
-
-def date_text(now: dt.datetime, lang: str) -> str:
-    from babel.dates import format_datetime
-
-    tz = now.strftime("%Z") or now.strftime("%z")
-    return f"{format_datetime(now, DATE_PATTERNS[lang], tzinfo=now.tzinfo, locale=LOCALES[lang])} {tz}".rstrip()

@@ -14,7 +14,7 @@ import pytest
 
 from studentflow import cli
 from studentflow.core.errors import DataError, ExitCode
-from studentflow.report import report as rep, texts
+from studentflow.report import report as rep, sections
 from studentflow.report.data import ReportInputMissing
 from tests.support import warehouse as aw
 from tests.support.report_warehouse import AGES, DUPLICATES, NOW, REASONS, make_warehouse
@@ -237,11 +237,11 @@ def test_run_summary_stages_and_counts(settings):
 
 
 def test_number_formatting():
-    assert texts.fmt_number(1234.5, 2, "fr") == "1\u202f234,50"
-    assert texts.fmt_number(1234.5, 2, "en") == "1,234.50"
-    assert texts.fmt_number(None, 2, "fr") == "—"
-    assert texts.fmt_int(1000000, "en") == "1,000,000"
-    assert texts.fmt_percent(0.0425, "fr") == "4,25\u00a0%"
+    assert sections.fmt_number(1234.5, 2, "fr") == "1\u202f234,50"
+    assert sections.fmt_number(1234.5, 2, "en") == "1,234.50"
+    assert sections.fmt_number(None, 2, "fr") == "—"
+    assert sections.fmt_int(1000000, "en") == "1,000,000"
+    assert sections.fmt_percent(0.0425, "fr") == "4,25\u00a0%"
 
 
 def test_empty_marts_still_give_a_report(settings):

@@ -5,7 +5,7 @@ import datetime as dt
 
 from studentflow.report import report as rep
 from studentflow.report.data import ReportRun, StageRun
-from studentflow.report.texts import date_text, fmt_number, fmt_percent
+from studentflow.report.sections import date_text, fmt_number, fmt_percent
 from tests.support.report_warehouse import NOW, make_warehouse
 
 
