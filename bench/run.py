@@ -199,7 +199,7 @@ def _run_baseline(settings: config.Settings, bootstrap: str, expect: int, work: 
 def _derive(out: dict[str, Any], settings: config.Settings, work: Path) -> None:
     """Figures computed from the raw measurements: e2e, common part, what the original got wrong."""
     from bench.baseline_original import parse_message, read_averages
-    from producer import generate
+    from producer import generate, malformed
 
     secs = _stage_seconds(out)
     n = out["events"]
@@ -229,9 +229,9 @@ def _derive(out: dict[str, Any], settings: config.Settings, work: Path) -> None:
     # Same seed, same settings: the generator gives the messages that were produced, with their labels.
     gen = generate.for_settings(settings, seed=out["seed"], malformed_rate=out["malformed_rate"])
     quiet_parse = lambda text: parse_message(text, log=lambda _m: None)   # noqa: E731 - no per-error print here
-    errors = analysis.original_outcomes(gen.messages(n), quiet_parse, generate.EXPECTED)
+    errors = analysis.original_outcomes(gen.messages(n), quiet_parse, malformed.EXPECTED)
     errors["consistent_with_run"] = errors["totals"]["original_dropped"] == orig["dropped_silently"]
-    expected = analysis.expected_studentflow_counts(errors["by_kind"], generate.EXPECTED)
+    expected = analysis.expected_studentflow_counts(errors["by_kind"], malformed.EXPECTED)
     nres = out.get("normalize", {})
     errors["contract_differences"] = analysis.count_differences(
         expected, {"by_rule": nres.get("by_rule", {}), "by_reason": nres.get("by_reason", {})})

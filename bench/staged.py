@@ -2,7 +2,7 @@
 
 Backs the normalize benchmark (bench/normalize.py) and the conservation test
 (tests/integration/test_normalize_pipeline.py): the kinds and their verdicts come from the
-producer's contract table (producer.generate.EXPECTED), the majors from the dbt seed.
+producer's contract table (producer.malformed.EXPECTED), the majors from the dbt seed.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 # The canonical majors (the dbt seed) and the kind -> verdict contract (the producer's table):
 # one source of truth each.
 from producer.events import load_majors
-from producer.generate import EXPECTED
+from producer.malformed import EXPECTED
 from studentflow.core import config as _config
 
 MAJORS = load_majors(_config.load().majors_file)

@@ -2,7 +2,7 @@
 
 Everything comes from one seeded ``random.Random``: the same seed (and the same settings)
 gives byte-identical messages. Each message is a ``(kind, key, value)`` tuple; ``kind`` says
-what the message is, and :data:`EXPECTED` says what the Spark stage must make of it (the
+what the message is, and :data:`ALL_EXPECTED` says what the Spark stage must make of it (the
 contract agreed in CONTRIBUTING.md).
 
 This module sequences the messages: the chunks of valid events (:mod:`producer.valid_events`),
@@ -24,18 +24,13 @@ from producer.valid_events import ValidEvents
 from studentflow.core import contract
 from studentflow.core.reference import load_majors
 
-# The contract table (kind -> verdict) and the kinds of the default malformed mix.
-EXPECTED = malformed.EXPECTED
-MALFORMED_KINDS = malformed.MALFORMED_KINDS
-# Hostile inputs (10 MB line, NUL, invalid UTF-8, deep/wide JSON, odd numbers...): producer/hostile.py.
-# Kept out of EXPECTED and of the default mix until every reader of EXPECTED knows them.
-HOSTILE_EXPECTED = hostile.HOSTILE_EXPECTED
-HOSTILE_KINDS = hostile.HOSTILE_KINDS
-ALL_EXPECTED: dict[str, tuple[str, str | None]] = {**EXPECTED, **HOSTILE_EXPECTED}
+# Every kind the generator makes -> its verdict: the contract table of the default malformed mix
+# (producer/malformed.py) and the hostile inputs (producer/hostile.py: 10 MB line, NUL, invalid
+# UTF-8, deep/wide JSON, odd numbers...), which stay out of the default mix.
+ALL_EXPECTED: dict[str, tuple[str, str | None]] = {**malformed.EXPECTED, **hostile.HOSTILE_EXPECTED}
 
 # Seeded runs get a virtual clock (one event per millisecond from this instant), so the same
 # seed gives the same bytes; unseeded runs stamp the wall clock.
-SEEDED_EPOCH_MS = events.SEEDED_EPOCH_MS
 CHUNK = 2048
 RECENT = 64   # how far back a duplicate may reach: the last valid events of this window
 
@@ -68,7 +63,7 @@ class Generator:
     """Seeded source of ``(kind, key, value)`` messages.
 
     ``malformed_rate`` is the share of messages replaced by a malformed kind, picked uniformly
-    from ``kinds`` (default: every kind of :data:`MALFORMED_KINDS`). ``counts`` tallies the
+    from ``kinds`` (default: every kind of :data:`producer.malformed.MALFORMED_KINDS`). ``counts`` tallies the
     kinds emitted so far.
     """
 
@@ -82,13 +77,13 @@ class Generator:
         self.majors = tuple(majors) if majors is not None else _default_majors()
         self.age_min, self.age_max = age_min, age_max
         self.malformed_rate = malformed_rate
-        self.kinds = tuple(kinds) if kinds is not None else MALFORMED_KINDS
+        self.kinds = tuple(kinds) if kinds is not None else malformed.MALFORMED_KINDS
         unknown = [k for k in self.kinds if k not in ALL_EXPECTED]
         if unknown or not self.kinds:
             raise ValueError(f"unknown malformed kind(s) {unknown or '(none given)'}: choose from "
-                             f"{', '.join(MALFORMED_KINDS + HOSTILE_KINDS)}")
+                             f"{', '.join(malformed.MALFORMED_KINDS + hostile.HOSTILE_KINDS)}")
         self.counts: Counter[str] = Counter()
-        self._clock = _Clock(start_ms if start_ms is not None else (SEEDED_EPOCH_MS if seed is not None else 0),
+        self._clock = _Clock(start_ms if start_ms is not None else (events.SEEDED_EPOCH_MS if seed is not None else 0),
                              virtual=seed is not None or start_ms is not None)
         self._recent: list[Message] = []   # recent valid messages, for exact duplicates
         self._valid = ValidEvents(self.majors, age_min, age_max)
@@ -119,7 +114,7 @@ class Generator:
             self._recent = (self._recent + [msg])[-RECENT:]
         elif kind == "duplicate":
             msg = ("duplicate", *self.rng.choice(self._recent)[1:])
-        elif kind in HOSTILE_EXPECTED:
+        elif kind in hostile.HOSTILE_EXPECTED:
             msg = hostile.make(kind, self)
         else:
             msg = malformed.make(kind, self)

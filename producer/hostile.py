@@ -1,7 +1,7 @@
 """Hostile messages: the inputs that break naive pipelines, each with its contract verdict.
 
 Not part of the default malformed mix (``--malformed-rate`` keeps its proportions over
-:data:`producer.generate.MALFORMED_KINDS`): ask for them by name (``--kinds huge_line,...``) or all
+:data:`producer.malformed.MALFORMED_KINDS`): ask for them by name (``--kinds huge_line,...``) or all
 at once (``studentflow produce --hostile``, ``Generator(kinds=MALFORMED_KINDS + HOSTILE_KINDS)``).
 
 Every hostile message is built from a random valid event of the generator (same seed, same

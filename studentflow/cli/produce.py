@@ -112,7 +112,9 @@ def _report_json(report, kinds: dict) -> dict:
 
 
 def _list_kinds(generate, as_json: bool) -> int:
-    rows = [{"kind": kind, "verdict": verdict, "detail": detail or "", "hostile": kind in generate.HOSTILE_EXPECTED}
+    from producer import hostile
+
+    rows = [{"kind": kind, "verdict": verdict, "detail": detail or "", "hostile": kind in hostile.HOSTILE_EXPECTED}
             for kind, (verdict, detail) in generate.ALL_EXPECTED.items()]
     if as_json:
         print(json.dumps({"kinds": rows}, sort_keys=True))
@@ -125,7 +127,7 @@ def _list_kinds(generate, as_json: bool) -> int:
 
 def _source(args: argparse.Namespace, settings):
     """(messages, total or None, generator or None) for the chosen source."""
-    from producer import generate, sources
+    from producer import generate, hostile, malformed, sources
 
     replay = args.from_csv is not None or args.from_file is not None
     if replay and (args.malformed_rate or args.kinds or args.hostile):
@@ -140,7 +142,7 @@ def _source(args: argparse.Namespace, settings):
         raise UsageError(f"--count must be 0 or more, got {count}", "pass a positive number")
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
     if args.hostile:
-        kinds = list(dict.fromkeys((kinds or list(generate.MALFORMED_KINDS)) + list(generate.HOSTILE_KINDS)))
+        kinds = list(dict.fromkeys((kinds or list(malformed.MALFORMED_KINDS)) + list(hostile.HOSTILE_KINDS)))
     try:
         gen = generate.for_settings(settings, seed=args.seed, malformed_rate=args.malformed_rate, kinds=kinds)
     except ValueError as exc:

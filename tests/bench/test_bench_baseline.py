@@ -7,7 +7,7 @@ import pytest
 
 from bench import analysis
 from bench.baseline_original import Phases, markdown_report, parse_message
-from producer import generate
+from producer import generate, malformed
 
 
 def quiet(text):
@@ -114,7 +114,7 @@ def test_markdown_report_table():
 def test_original_outcomes_on_generated_messages():
     gen = generate.Generator(seed=3, majors=("Chimie", "Biologie"), malformed_rate=0.5)
     msgs = list(gen.messages(3000))
-    out = analysis.original_outcomes(msgs, lambda t: parse_message(t, log=lambda _m: None), generate.EXPECTED)
+    out = analysis.original_outcomes(msgs, lambda t: parse_message(t, log=lambda _m: None), malformed.EXPECTED)
     t = out["totals"]
     assert t["messages"] == 3000 == t["original_kept"] + t["original_dropped"]
     by = out["by_kind"]
@@ -133,7 +133,7 @@ def test_original_outcomes_on_generated_messages():
     assert t["kept_uncanonical"] == by["major_spacing_case"]["count"] > 0
     assert t["dropped_salvageable"] == 0
     assert t["dropped_quarantinable"] == t["original_dropped"]
-    expected = analysis.expected_studentflow_counts(by, generate.EXPECTED)
+    expected = analysis.expected_studentflow_counts(by, malformed.EXPECTED)
     assert sum(expected["verdicts"].values()) == 3000
 
 

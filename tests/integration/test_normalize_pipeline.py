@@ -18,7 +18,7 @@ from spark_jobs import staging as stg
 from spark_jobs.job import run_normalize
 from studentflow.core import config
 from studentflow.core import reference
-from producer import generate
+from producer import generate, malformed
 from studentflow.core.errors import DataError
 
 pytestmark = pytest.mark.slow
@@ -184,14 +184,14 @@ def test_producer_generator_kinds_get_their_contract_verdicts(spark):
             kind = "duplicate" if value in seen else kind
             seen.add(value)
         kinds.append(kind)
-    assert set(kinds) >= set(generate.EXPECTED)
+    assert set(kinds) >= set(malformed.EXPECTED)
     frame = spark.createDataFrame([(v, "gen.txt", i + 1) for i, (_k, _key, v) in enumerate(messages)],
                                   "value string, source_file string, line_number long")
     rows = nz.classify(frame, ref, age_min=s.age_min, age_max=s.age_max, run_id="gen").rows
     got = {r["line_number"]: r for r in rows.select(["line_number", "verdict", "rule", "reason"]).to_pylist()}
     wrong = Counter()
     for i, kind in enumerate(kinds, start=1):
-        verdict, why = generate.EXPECTED[kind]
+        verdict, why = malformed.EXPECTED[kind]
         r = got[i]
         actual = (r["verdict"], None if r["verdict"] == "duplicate" else
                   r["rule"] if r["verdict"] == "clean" else r["reason"])

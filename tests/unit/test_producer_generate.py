@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 
 from producer import events, generate, malformed
-from producer.generate import EXPECTED, MALFORMED_KINDS, Generator
+from producer.generate import Generator
+from producer.malformed import EXPECTED, MALFORMED_KINDS
 from studentflow.core import config, contract
 from studentflow.core.reference import load_aliases, load_majors
 

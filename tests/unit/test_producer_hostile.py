@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from producer import generate, hostile
+from producer import generate, hostile, malformed
 from studentflow.core import config
 
 SETTINGS = config.load(env={})
@@ -31,11 +31,11 @@ def _depth(text: str) -> int:
 
 def test_hostile_kinds_are_in_the_full_table_but_not_in_the_default_mix():
     assert set(hostile.HOSTILE_KINDS) == set(hostile.HOSTILE_EXPECTED)
-    assert not set(hostile.HOSTILE_KINDS) & set(generate.EXPECTED)
-    assert generate.ALL_EXPECTED == {**generate.EXPECTED, **hostile.HOSTILE_EXPECTED}
-    assert not set(hostile.HOSTILE_KINDS) & set(generate.MALFORMED_KINDS)
+    assert not set(hostile.HOSTILE_KINDS) & set(malformed.EXPECTED)
+    assert generate.ALL_EXPECTED == {**malformed.EXPECTED, **hostile.HOSTILE_EXPECTED}
+    assert not set(hostile.HOSTILE_KINDS) & set(malformed.MALFORMED_KINDS)
     g = gen(malformed_rate=0.5)
-    assert g.kinds == generate.MALFORMED_KINDS
+    assert g.kinds == malformed.MALFORMED_KINDS
     assert not set(Counter(k for k, _, _ in g.messages(5000))) & set(hostile.HOSTILE_KINDS)
 
 
