@@ -25,6 +25,13 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return max(1, min(2, len(os.sched_getaffinity(0))))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first, quick ones last (tests/support/run_order.py): the workers end together."""
+    from tests.support.run_order import rank
+
+    items.sort(key=lambda item: rank(Path(str(item.fspath))))
+
+
 @pytest.fixture()
 def settings(tmp_path: Path) -> config.Settings:
     """Settings whose every writable path lives under this test's tmp_path."""

@@ -55,3 +55,14 @@ def test_every_product_package_is_installed():
              for init in (REPO / top).rglob("__init__.py")}
     assert "studentflow.core" in found and "producer" in found
     assert found == listed, f"packages missing from pyproject.toml: {sorted(found - listed)}; listed, not found: {sorted(listed - found)}"
+
+
+def test_the_run_order_names_files_that_exist():
+    """A renamed long file would silently lose its early start."""
+    from tests.support import run_order
+
+    for name in run_order.LONGEST_FILES:
+        assert (run_order.TESTS / name).is_file(), name
+    for folder in run_order.FOLDER_ORDER:
+        assert (run_order.TESTS / folder).is_dir(), folder
+    assert run_order.rank(run_order.TESTS / run_order.LONGEST_FILES[0]) < run_order.rank(run_order.TESTS / "unit" / "x.py")
