@@ -32,7 +32,7 @@ class Paths:
     site: Path = _at("data_dir", "site", "The local page: index.html, fr.html, en.html, runs.csv, page.json.")
     quality: Path = _at("data_dir", "quality", "The Great Expectations gate's outputs.")
     quality_results: Path = _at("data_dir", "quality/results", "Validation results the Data Docs list "
-                                                               "(written by GX: expectations/project.py names the folder).")
+                                                               "(written by GX where expectations/project.py says; a test keeps the two equal).")
     quality_docs: Path = _at("data_dir", "quality/docs", "Data Docs (HTML, the last quality_history runs).")
     quality_summary: Path = _at("data_dir", "quality/validation.json", "The gate's summary the report reads.")
     dbt_target: Path = _at("data_dir", "dbt/target", "dbt's artifacts (run_results.json, manifest, docs).")

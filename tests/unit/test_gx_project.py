@@ -39,3 +39,14 @@ def test_other_settings_make_the_saved_project_stale_and_write_renders_them(tmp_
     saved = json.loads((tmp_path / "expectations" / "clean_students.json").read_text(encoding="utf-8"))
     assert {"min_value": 15, "max_value": 60, "column": "age"} in [e["kwargs"] for e in saved["expectations"]]
     assert project.write(settings, tmp_path) == []   # nothing changes the second time
+
+
+def test_the_saved_project_writes_where_paths_says(tmp_path):
+    """GX itself writes the results and Data Docs (the saved project names the folders); Paths
+    names them for everyone else. Both must point at the same places for any data_dir."""
+    from expectations import history
+
+    settings = config.load(env={}, data_dir=str(tmp_path / "elsewhere"), state_dir=str(tmp_path / "state"))
+    context = project.open_context(settings)
+    assert history.results_dir(context).resolve() == settings.paths.quality_results.resolve()
+    assert history.docs_dir(context).resolve() == settings.paths.quality_docs.resolve()
