@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 START_TIMEOUT = 180.0   # seconds: a loaded 2-core machine was seen to need about 10
+STOP_TIMEOUT = 15.0     # seconds Spark gets to stop its context after SIGTERM, before SIGKILL
 
 
 @dataclass
@@ -109,7 +110,7 @@ def wait_ready(url: str, proc: subprocess.Popen | None, settings: Settings, time
                      log_path=settings.paths.spark_log, interval=0.1)
 
 
-def stop_pid(pid: int, timeout: float = 15) -> bool:
+def stop_pid(pid: int, timeout: float = STOP_TIMEOUT) -> bool:
     """SIGTERM (Spark stops its context), SIGKILL after ``timeout``. Only a Connect server's PID is signalled."""
     return procs.stop_pid(pid, timeout=timeout, expect_in_cmdline=SERVER_CLASS)
 
@@ -120,15 +121,6 @@ def recorded(settings: Settings) -> SparkState | None:
     return state if state is not None and state.alive() else None
 
 
-def _ready_or_stopped(settings: Settings, proc: subprocess.Popen, url: str) -> None:
-    """Wait for a server just started; stop it if it never gets ready."""
-    try:
-        wait_ready(url, proc, settings)
-    except BaseException:
-        stop_pid(proc.pid)
-        raise
-
-
 def record(settings: Settings, proc: subprocess.Popen, url: str, *, warm: bool) -> None:
     """Record a ready server as the stack's (spark.json); ``warm``: warm it up in the background."""
     import datetime as dt
@@ -137,17 +129,6 @@ def record(settings: Settings, proc: subprocess.Popen, url: str, *, warm: bool) 
                started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")).write(settings)
     if warm:
         warm_up_in_background(settings, url)
-
-
-def start_recorded(settings: Settings, *, tie_to_parent: bool = False, warm: bool = True,
-                   progress: Callable[[str], None] = print) -> Server:
-    """Start the stack's server and record it in spark.json; ``warm``: warm it up in the background."""
-    t = time.perf_counter()
-    proc, url = start(settings, tie_to_parent=tie_to_parent)
-    progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}")
-    _ready_or_stopped(settings, proc, url)
-    record(settings, proc, url, warm=warm)
-    return Server(url, proc.pid, proc, owned=False, start_seconds=time.perf_counter() - t)
 
 
 def stop_recorded(settings: Settings) -> str | None:
@@ -179,14 +160,26 @@ def ensure(settings: Settings, *, keep: bool | None = None, quick_jit: bool = Fa
     if state is not None:
         progress(f"the Spark Connect server (pid {state.pid}) is not running: starting it again (log {state.log})")
         SparkState.path(settings).unlink(missing_ok=True)
-    if keep:
-        return start_recorded(settings, warm=False, progress=progress)
+    return _start_new(settings, keep=keep, quick_jit=quick_jit and not keep, progress=progress)
+
+
+def _start_new(settings: Settings, *, keep: bool, quick_jit: bool, progress: Callable[[str], None]) -> Server:
+    """A new server, waited for until it answers (stopped if it never does): the stack's, recorded
+    in spark.json, when ``keep``; else this process's own, tied to it."""
     t = time.perf_counter()
-    proc, url = start(settings, tie_to_parent=True, quick_jit=quick_jit)
-    progress(f"no Spark server running: starting one for this command ({settings.spark_master}); "
+    env, port = _server_env(settings), procs.free_port()
+    cmd, url = server_command(settings, port, quick_jit=quick_jit), f"sc://127.0.0.1:{port}"
+    progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}" if keep else
+             f"no Spark server running: starting one for this command ({settings.spark_master}); "
              "`studentflow stack up` keeps one warm between commands")
-    _ready_or_stopped(settings, proc, url)
-    return Server(url, proc.pid, proc, owned=True, start_seconds=time.perf_counter() - t)
+    proc = procs.start_service(cmd, settings.paths.spark_log, ready=lambda: procs.port_in_use(port),
+                               what="Spark Connect server", timeout=START_TIMEOUT, env=env,
+                               cwd=settings.paths.spark_work, tie_to_parent=not keep,
+                               expect_in_cmdline=SERVER_CLASS, stop_timeout=STOP_TIMEOUT)
+    seconds = time.perf_counter() - t
+    if keep:
+        record(settings, proc, url, warm=False)
+    return Server(url, proc.pid, proc, owned=not keep, start_seconds=seconds)
 
 
 def warm_up_in_background(settings: Settings, url: str) -> subprocess.Popen:

@@ -123,6 +123,20 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, proc: su
                      f"see {log_path}" if log_path else "retry, or raise the timeout")
 
 
+def start_service(cmd: Sequence[str], log_path: Path, *, ready: Callable[[], bool], what: str, timeout: float,
+                  env: dict | None = None, cwd: Path | None = None, tie_to_parent: bool = False,
+                  expect_in_cmdline: str = "", stop_timeout: float = 10.0) -> subprocess.Popen:
+    """:func:`spawn` ``cmd`` and :func:`wait_until` it is ``ready``; a process that never gets there
+    (it died, it timed out, the wait was interrupted) is stopped before the error goes on."""
+    proc = spawn(cmd, log_path, env=env, cwd=cwd, tie_to_parent=tie_to_parent)
+    try:
+        wait_until(ready, timeout=timeout, what=what, proc=proc, log_path=log_path)
+    except BaseException:
+        stop_pid(proc.pid, timeout=stop_timeout, expect_in_cmdline=expect_in_cmdline)
+        raise
+    return proc
+
+
 def _tail(log_path: Path | None, lines: int = 3) -> str:
     if not log_path or not log_path.exists():
         return ""
