@@ -121,7 +121,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
         progress(result.summary())
         return result
 
-    wh.ensure_tables(settings.warehouse)
+    columns = wh.ensure_tables(settings.warehouse)
     ref = load_reference(settings.majors_file, settings.major_aliases_file)
     attached = None
     if spark is None:   # attach to the stack's server (or one started for this call: say so)
@@ -131,7 +131,7 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
     scratch = settings.paths.normalize_scratch / result.run_id
     try:
         chunks = inc.materialize(slices, scratch)
-        rows = _transform(settings, spark, ref, chunks, scratch, result.run_id, clock, progress)
+        rows = _transform(settings, spark, ref, columns, chunks, scratch, result.run_id, clock, progress)
         _commit(settings, result, rows, slices, chunks, full_refresh)
         progress(f"normalize: [5/5] committed: {lines:,} = {result.clean:,} clean + {result.quarantined:,} "
                  f"quarantined + {result.duplicates_removed:,} duplicates"
@@ -167,17 +167,17 @@ def _attach(settings: Settings, result: NormalizeResult, progress: Callable[[str
     return attached
 
 
-def _transform(settings: Settings, spark: "SparkSession", ref: Reference, chunks: list[inc.Chunk], scratch: Path,
-               run_id: str, clock: _Clock, progress: Callable[[str], None]) -> incoming.Received:
+def _transform(settings: Settings, spark: "SparkSession", ref: Reference, columns: list[str], chunks: list[inc.Chunk],
+               scratch: Path, run_id: str, clock: _Clock, progress: Callable[[str], None]) -> incoming.Received:
     """Spark reads the increment's chunks and classifies every line; the rows land in ``scratch``
-    as they arrive, checked against the staged bytes, and the duplicates within them are judged."""
+    (clean ones as the warehouse's ``columns``) as they arrive, checked against the staged bytes,
+    and the duplicates within them are judged."""
     with _spark_errors(settings):
         staged = stg.read_staging(spark, chunks)
-    progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
-    with _spark_errors(settings):
+        progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
         schema, batches = arrow_batches(nz.normalize(staged.lines, ref, age_min=settings.age_min,
                                                      age_max=settings.age_max))
-        rows = incoming.receive(batches, schema, wh.clean_columns(settings.warehouse), scratch, run_id)
+        rows = incoming.receive(batches, schema, columns, scratch, run_id)
     progress(f"normalize: [3/5] transform: {sum(rows.counts.values()):,} rows landed as Spark sent them "
              f"({clock('transform'):.1f} s)")
     stg.check_line_stats(rows.line_stats(), chunks)

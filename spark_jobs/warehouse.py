@@ -72,12 +72,6 @@ def table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
 
 
-def clean_columns(db: Path) -> list[str]:
-    """The clean table's columns in their order in ``db`` (an older warehouse has them in another)."""
-    with closing(connect(db)) as conn:
-        return table_columns(conn, CLEAN)
-
-
 def apply_schema(conn: sqlite3.Connection) -> None:
     """Every table and index of warehouse.sql, created if missing, and the columns a warehouse of
     an older version lacks added (idempotent; commits what ``conn`` had pending first)."""
@@ -89,11 +83,13 @@ def apply_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
-def ensure_tables(db: Path) -> None:
-    """:func:`apply_schema` on ``db``, and the scratch table of an older version's killed run dropped."""
+def ensure_tables(db: Path) -> list[str]:
+    """:func:`apply_schema` on ``db``, and the scratch table of an older version's killed run dropped.
+    Returns the clean table's columns in their order there (an older warehouse has them in another)."""
     with closing(connect(db)) as conn:
         apply_schema(conn)
         conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")
+        return table_columns(conn, CLEAN)
 
 
 def read_watermarks(db: Path) -> dict[str, Watermark]:
