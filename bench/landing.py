@@ -141,7 +141,7 @@ def clean_tuples(rows: Any, columns: Sequence[str]) -> Iterator[tuple]:
 _REFERENCE: dict[str, Any] = {}   # the rows commit() was given, for the executemany path
 
 
-def _executemany_clean(conn: Any, table: str, _source: str, _ranges: Any, _in_order: bool) -> None:
+def _executemany_clean(conn: Any, table: str, _source: str, _ranges: Any) -> None:
     rows, run_id = _REFERENCE["rows"], _REFERENCE["run_id"]
     columns = [c for c in wh.table_columns(conn, table) if c != "run_id"]
     wh._append(conn, table, columns, clean_tuples(rows, columns), run_id)

@@ -113,11 +113,10 @@ def _append(conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: 
     conn.executemany(sql, rows)
 
 
-def _append_landed(conn: sqlite3.Connection, table: str, source: str, ranges: list[tuple[int, int]],
-                   in_order: bool) -> None:
+def _append_landed(conn: sqlite3.Connection, table: str, source: str, ranges: list[tuple[int, int]]) -> None:
     """The rows of the attached table ``source`` (the same columns as ``table``, in its order)
-    appended to ``table`` in line order: in landing order when they arrived in line order, else
-    range by range (``ranges``: landing rowid ranges [first, end) in line order)."""
+    appended to ``table`` in line order, ``ranges`` being its rowid ranges [first, end) in line
+    order: in landing order when that is one range (they arrived in line order), else range by range."""
     schema, name = source.split(".")
     landed_cols = [r[1] for r in conn.execute(f'PRAGMA {schema}.table_info("{name}")')]
     if landed_cols != table_columns(conn, table):   # SELECT * below goes by position
@@ -125,7 +124,7 @@ def _append_landed(conn: sqlite3.Connection, table: str, source: str, ranges: li
     # SELECT *, no column list, no ORDER BY: into an empty table without indexes (a full refresh)
     # SQLite then copies the records as they are (its transfer optimization: 0.5-0.7 s instead of
     # 1.1-1.3 s at 1M rows); it reads the landing table in rowid order, the landing order, either way
-    if in_order:
+    if len(ranges) <= 1:   # the one range is the whole table
         conn.execute(f"INSERT INTO {table} SELECT * FROM {source}")
         return
     for first, end in ranges:   # Spark sent its tasks' results in another order: one copy per run
@@ -184,6 +183,7 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
     landing file is deleted when the commit ends, either way."""
     if not isinstance(rows, incoming.Received):
         rows = incoming.from_table(rows, table_columns(conn, CLEAN), landing_dir or landing._folder_of(conn), run_id)
+    ranges = rows.clean_ranges()
     _tune(conn, full_refresh)
     # ADBC landed the clean rows before BEGIN: the warehouse was not locked while it wrote
     with landing.attached(conn, rows.path) as landed_rows:
@@ -191,7 +191,7 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
             conn.execute("BEGIN IMMEDIATE")
             if full_refresh:
                 _clear(conn)
-            counts, quarantine = _append_clean(conn, rows, landed_rows)
+            counts, quarantine = _append_clean(conn, rows, landed_rows, ranges)
             _with_raw_lines(quarantine, raw_lines)
             check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
                                counts.get("duplicate", 0), counts.get("header", 0))
@@ -225,14 +225,16 @@ def _clear(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP INDEX IF EXISTS {name}")
 
 
-def _append_clean(conn: sqlite3.Connection, rows: "incoming.Received", landed_rows: str) -> tuple[dict[str, Any], list[dict]]:
-    """The landed clean rows appended, then judged against the warehouse's earlier rows. Returns the
-    verdict counts (with ``by_rule`` and ``by_reason``) and the quarantine rows made here."""
+def _append_clean(conn: sqlite3.Connection, rows: "incoming.Received", landed_rows: str,
+                  ranges: list[tuple[int, int]]) -> tuple[dict[str, Any], list[dict]]:
+    """The landed clean rows appended (``ranges``: see :func:`_append_landed`), then judged against
+    the warehouse's earlier rows. Returns the verdict counts (with ``by_rule`` and ``by_reason``)
+    and the quarantine rows made here."""
     counts: dict[str, Any] = {k: v for k, v in rows.counts.items() if v}
     by_rule = dict(rows.by_rule)
     before = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {CLEAN}").fetchone()[0]
     copied = conn.total_changes
-    _append_landed(conn, CLEAN, landed_rows, rows.clean_ranges(), rows.arrived_in_line_order())
+    _append_landed(conn, CLEAN, landed_rows, ranges)
     _check_landed(conn.total_changes - copied, counts.get("clean", 0))
     # the quarantine rows made here (conflicts); Spark's are in the landing file
     quarantine = [r for r in rows.special if r["verdict"] == "quarantine"]
