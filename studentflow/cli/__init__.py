@@ -1,7 +1,8 @@
 """The `studentflow` command: one module per command group in this package.
 
-Each module exposes ``register(subparsers)`` and declares, on each command line it adds, its
-handler and what the assembler needs: ``set_defaults(handler=..., lock=..., can_fail=...)``.
+Each module exposes ``register(subparsers)`` and declares each command line it adds with
+``add_command`` (studentflow/cli/_group.py), naming its handler and what the assembler needs:
+``handler=..., lock=..., can_fail=...``.
 ``lock`` is True when the command changes the project's state (it takes the project lock,
 studentflow/lock.py), or a function of the parsed arguments when only some uses do;
 ``can_fail`` is True when a check can fail (``ExitCode.FAILED``). A handler takes

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import argparse
 
+from studentflow.cli._group import add_command, add_json
 from studentflow.core import config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    cfg = sub.add_parser("config", help="show the effective settings (secrets masked)")
-    fmt = cfg.add_mutually_exclusive_group()
-    fmt.add_argument("--markdown", action="store_true", help="print the configuration reference as a markdown table")
-    fmt.add_argument("--json", action="store_true", help="print the effective settings as one JSON object")
-    cfg.set_defaults(handler=_config, lock=False, can_fail=False)
+    with add_command(sub, "config", help="show the effective settings (secrets masked)",
+                     handler=_config, lock=False, can_fail=False) as cfg:
+        fmt = cfg.add_mutually_exclusive_group()
+        fmt.add_argument("--markdown", action="store_true", help="print the configuration reference as a markdown table")
+        add_json(fmt, "print the effective settings as one JSON object")
 
 
 def _config(args: argparse.Namespace, settings: config.Settings) -> int:

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from studentflow.cli._group import add_group
+from studentflow.cli._group import add_command, add_group
 from studentflow.core.config import Settings
 from studentflow.core.errors import ConnectError, ExitCode
 
@@ -26,69 +26,60 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_files_actions(s: argparse._SubParsersAction) -> None:
-    a = s.add_parser("apply", help="create or update connectors (idempotent: unchanged files are no-ops)")
-    a.add_argument("files", nargs="*", help=FILES_HELP)
-    a.add_argument("--no-wait", action="store_true", help="do not wait for the connector and its tasks to be RUNNING")
-    a.add_argument("--timeout", type=float, default=60, help="seconds to wait for RUNNING (default 60)")
-    a.add_argument("--json", action="store_true", help=JSON_HELP)
-    a.set_defaults(handler=_apply, lock=True, can_fail=True)
+    with add_command(s, "apply", help="create or update connectors (idempotent: unchanged files are no-ops)",
+                     handler=_apply, lock=True, can_fail=True, json=JSON_HELP) as a:
+        a.add_argument("files", nargs="*", help=FILES_HELP)
+        a.add_argument("--no-wait", action="store_true", help="do not wait for the connector and its tasks to be RUNNING")
+        a.add_argument("--timeout", type=float, default=60, help="seconds to wait for RUNNING (default 60)")
 
-    v = s.add_parser("validate", help=f"validate connector files against the worker; exit {ExitCode.FAILED:d} on any error")
-    v.add_argument("files", nargs="*", help=FILES_HELP)
-    v.add_argument("--json", action="store_true", help=JSON_HELP)
-    v.set_defaults(handler=_validate, lock=False, can_fail=True)
+    with add_command(s, "validate",
+                     help=f"validate connector files against the worker; exit {ExitCode.FAILED:d} on any error",
+                     handler=_validate, lock=False, can_fail=True, json=JSON_HELP) as v:
+        v.add_argument("files", nargs="*", help=FILES_HELP)
 
 
 def _add_inspect_actions(s: argparse._SubParsersAction) -> None:
-    st = s.add_parser("status", help="connector and task states (and the trace of a failed task)")
-    st.add_argument("name", nargs="?", help="connector name (default: all)")
-    st.add_argument("--json", action="store_true", help=JSON_HELP)
-    st.set_defaults(handler=_status, lock=False, can_fail=True)
+    with add_command(s, "status", help="connector and task states (and the trace of a failed task)",
+                     handler=_status, lock=False, can_fail=True, json=JSON_HELP) as st:
+        st.add_argument("name", nargs="?", help="connector name (default: all)")
 
-    lg = s.add_parser("lag", help="messages the sink has not consumed yet (committed offsets vs the topic's true end)")
-    lg.add_argument("name", nargs="?", help="connector name (default: the staging sink)")
-    lg.add_argument("--wait", action="store_true", help="block until lag is 0")
-    lg.add_argument("--timeout", type=float, default=300,
-                    help=f"with --wait: give up (exit {ExitCode.FAILED:d}) after this many seconds (default 300)")
-    lg.add_argument("--json", action="store_true", help=JSON_HELP)
-    lg.set_defaults(handler=_lag, lock=False, can_fail=True)
+    with add_command(s, "lag",
+                     help="messages the sink has not consumed yet (committed offsets vs the topic's true end)",
+                     handler=_lag, lock=False, can_fail=True, json=JSON_HELP) as lg:
+        lg.add_argument("name", nargs="?", help="connector name (default: the staging sink)")
+        lg.add_argument("--wait", action="store_true", help="block until lag is 0")
+        lg.add_argument("--timeout", type=float, default=300,
+                        help=f"with --wait: give up (exit {ExitCode.FAILED:d}) after this many seconds (default 300)")
 
 
 def _add_lifecycle_actions(s: argparse._SubParsersAction) -> None:
-    r = s.add_parser("restart", help="restart a connector and its tasks (e.g. after a FAILED task)")
-    r.add_argument("name", help="connector name")
-    r.add_argument("--json", action="store_true", help=JSON_HELP)
-    r.set_defaults(handler=_restart, lock=True, can_fail=False)
-
-    d = s.add_parser("delete", help="delete a connector (its staging file stays)")
-    d.add_argument("name", help="connector name")
-    d.add_argument("--json", action="store_true", help=JSON_HELP)
-    d.set_defaults(handler=_delete, lock=True, can_fail=False)
+    for action, handler, text in (("restart", _restart, "restart a connector and its tasks (e.g. after a FAILED task)"),
+                                  ("delete", _delete, "delete a connector (its staging file stays)")):
+        with add_command(s, action, help=text, handler=handler, lock=True, can_fail=False, json=JSON_HELP) as x:
+            x.add_argument("name", help="connector name")
 
     for action, text in (("pause", "pause a connector and its tasks (PUT /connectors/NAME/pause)"),
                          ("resume", "resume a paused or stopped connector (PUT /connectors/NAME/resume)"),
                          ("stop", "stop a connector, keeping its config (PUT /connectors/NAME/stop); "
                                   "needed before its offsets can be reset or changed")):
-        x = s.add_parser(action, help=text)
-        x.add_argument("name", help="connector name")
-        x.add_argument("--timeout", type=float, default=30, help="seconds to wait for the new state (default 30)")
-        x.add_argument("--json", action="store_true", help=JSON_HELP)
-        x.set_defaults(handler=_lifecycle, action=action, lock=True, can_fail=False)
+        with add_command(s, action, help=text, handler=_lifecycle, lock=True, can_fail=False, action=action,
+                         json=JSON_HELP) as x:
+            x.add_argument("name", help="connector name")
+            x.add_argument("--timeout", type=float, default=30, help="seconds to wait for the new state (default 30)")
 
 
 def _add_offsets(s: argparse._SubParsersAction) -> None:
-    o = s.add_parser("offsets", help="show a connector's offsets; --reset or --set them (Kafka 3.6+, STOPPED only)",
+    with add_command(s, "offsets", help="show a connector's offsets; --reset or --set them (Kafka 3.6+, STOPPED only)",
                      description="Without options: GET /connectors/NAME/offsets. --reset: DELETE (a sink starts "
                                  "again from its consumer's auto.offset.reset, a source from the start of its "
                                  "input); --set FILE: PATCH with {\"offsets\": [...]} from a JSON file. Both need "
-                                 "the connector STOPPED (`connect stop NAME`, or --stop); `connect resume NAME` after.")
-    o.add_argument("name", help="connector name")
-    g = o.add_mutually_exclusive_group()
-    g.add_argument("--reset", action="store_true", help="delete every offset of the connector")
-    g.add_argument("--set", metavar="FILE", help='JSON file {"offsets": [{"partition": {...}, "offset": {...}}]}')
-    o.add_argument("--stop", action="store_true", help="stop the connector first if it is not STOPPED")
-    o.add_argument("--json", action="store_true", help=JSON_HELP)
-    o.set_defaults(handler=_offsets, lock=_changes_offsets, can_fail=False)
+                                 "the connector STOPPED (`connect stop NAME`, or --stop); `connect resume NAME` after.",
+                     handler=_offsets, lock=_changes_offsets, can_fail=False, json=JSON_HELP) as o:
+        o.add_argument("name", help="connector name")
+        g = o.add_mutually_exclusive_group()
+        g.add_argument("--reset", action="store_true", help="delete every offset of the connector")
+        g.add_argument("--set", metavar="FILE", help='JSON file {"offsets": [{"partition": {...}, "offset": {...}}]}')
+        o.add_argument("--stop", action="store_true", help="stop the connector first if it is not STOPPED")
 
 
 def _changes_offsets(args: argparse.Namespace) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from studentflow.cli._group import add_group
+from studentflow.cli._group import add_command, add_group
 from studentflow.core.config import Settings
 
 
@@ -14,19 +14,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    description="`docs serve` builds one page from the warehouse (the report's tables and charts, "
                                "quarantine reasons, the run history of pipeline_runs), generates the dbt docs, and "
                                "serves them with the Great Expectations Data Docs on 127.0.0.1 until Ctrl-C.")
-    serve = ds.add_parser("serve", help="build the page and serve it on 127.0.0.1 (Ctrl-C stops)")
-    serve.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
-    serve.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of the front page (default fr)")
-    serve.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
-    serve.add_argument("--refresh", type=int, default=0, metavar="S",
-                       help="the page reloads itself every S seconds (0: never)")
-    serve.set_defaults(handler=_serve, lock=False, can_fail=False)
-    build = ds.add_parser("build", help="write the page (and the dbt docs) without serving")
-    build.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of index.html (default fr)")
-    build.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
-    build.add_argument("--json", action="store_true",
-                       help="print the page written as one JSON object on stdout (progress on stderr)")
-    build.set_defaults(handler=_build, refresh=0, lock=True, can_fail=True)
+    with add_command(ds, "serve", help="build the page and serve it on 127.0.0.1 (Ctrl-C stops)",
+                     handler=_serve, lock=False, can_fail=False) as serve:
+        serve.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+        serve.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of the front page (default fr)")
+        serve.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
+        serve.add_argument("--refresh", type=int, default=0, metavar="S",
+                           help="the page reloads itself every S seconds (0: never)")
+    with add_command(ds, "build", help="write the page (and the dbt docs) without serving",
+                     handler=_build, lock=True, can_fail=True, refresh=0,
+                     json="print the page written as one JSON object on stdout (progress on stderr)") as build:
+        build.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of index.html (default fr)")
+        build.add_argument("--no-dbt-docs", action="store_true", help="do not run `dbt docs generate` first")
 
 
 def _build_site(args: argparse.Namespace, settings: Settings):

@@ -5,26 +5,16 @@ import argparse
 import json
 from pathlib import Path
 
+from studentflow.cli._group import add_command, add_json
 from studentflow.core.config import Settings
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "normalize", help="Spark: staged lines -> clean_students + quarantine_students (nothing lost)",
-        description="Read the lines staged since the last run (the Connect file sink's folder; per-file "
-                    "watermarks kept in the warehouse), salvage JSON / CSV-like / key:value records, quarantine the "
-                    "rest with a reason, remove duplicate event ids (within the increment and against the "
-                    "warehouse), check that lines read = clean + quarantined + duplicates, then append the rows, "
-                    "move the watermarks and add a pipeline_runs row in one transaction. A half-written last line "
-                    "waits for the next run. Staging that moved backwards (a file shorter, deleted or replaced) "
-                    "stops with an error: rebuild with --full-refresh.")
-    p.add_argument("--staging", type=Path, metavar="PATH",
-                   help="a staging folder or file to read instead of the staging_dir setting")
-    p.add_argument("--full-refresh", action="store_true",
-                   help="rebuild clean_students, quarantine_students and the watermarks from everything staged")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object (for scripts and CI)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary (or the JSON)")
-    p.set_defaults(handler=_normalize, lock=True, can_fail=True)
+DESCRIPTION = ("Read the lines staged since the last run (the Connect file sink's folder; per-file "
+               "watermarks kept in the warehouse), salvage JSON / CSV-like / key:value records, quarantine the "
+               "rest with a reason, remove duplicate event ids (within the increment and against the "
+               "warehouse), check that lines read = clean + quarantined + duplicates, then append the rows, "
+               "move the watermarks and add a pipeline_runs row in one transaction. A half-written last line "
+               "waits for the next run. Staging that moved backwards (a file shorter, deleted or replaced) "
+               "stops with an error: rebuild with --full-refresh.")
 
 
 def _normalize(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,3 +37,15 @@ def _normalize(args: argparse.Namespace, settings: Settings) -> int:
     elif args.quiet:
         print(result.summary())
     return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    with add_command(sub, "normalize",
+                     help="Spark: staged lines -> clean_students + quarantine_students (nothing lost)",
+                     description=DESCRIPTION, handler=_normalize, lock=True, can_fail=True) as p:
+        p.add_argument("--staging", type=Path, metavar="PATH",
+                       help="a staging folder or file to read instead of the staging_dir setting")
+        p.add_argument("--full-refresh", action="store_true",
+                       help="rebuild clean_students, quarantine_students and the watermarks from everything staged")
+        add_json(p, "print the result as one JSON object (for scripts and CI)")
+        p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary (or the JSON)")

@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from studentflow.cli._group import add_command
 from studentflow.core.errors import ExitCode, UsageError
 
 EXAMPLES = """\
@@ -23,39 +24,37 @@ The summary line says how many messages the cluster acknowledged and why others 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("produce", help="publish student events to the Kafka topic",
-                       description="Publish student events (JSON, one per message) to the topic: generated "
-                                   "samples, a CSV replay, or captured lines sent verbatim.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--count", type=int, metavar="N", help="generate N events (default 1000)")
-    src.add_argument("--from-csv", metavar="FILE",
-                     help="replay a CSV of students; headers prénom,nom,age,filière (accents, case and small "
-                          "typos tolerated) or first_name,last_name,age,major; '-' reads standard input")
-    src.add_argument("--from-file", metavar="FILE",
-                     help="send each line of FILE verbatim as one message ('-' reads standard input)")
-    p.add_argument("--seed", type=int, metavar="S",
-                   help="seed: the same seed gives byte-identical messages (timestamps from a virtual clock)")
-    p.add_argument("--malformed-rate", type=float, default=0.0, metavar="R",
-                   help="share of generated messages replaced by malformed kinds, 0..1 (default 0)")
-    p.add_argument("--kinds", metavar="K1,K2",
-                   help="malformed kinds to draw from (default: all but the hostile ones; see --list-kinds)")
-    p.add_argument("--hostile", action="store_true",
-                   help="draw from the hostile kinds too (a 10 MB line, NUL bytes, invalid UTF-8, deep and wide "
-                        "JSON, a 10,000-field CSV line, odd numbers, whitespace); raises message.max.bytes to 16 MiB")
-    p.add_argument("--topic", help="topic to write (default: the topic setting)")
-    p.add_argument("--rate", type=float, metavar="MSG_PER_S", help="send at most this many messages per second")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="delivery timeout per message (default 30); nothing waits longer than this")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the messages to standard output, one per line, instead of sending them")
-    p.add_argument("--with-kinds", action="store_true", help="with --dry-run: prefix each line with its kind and a tab")
-    p.add_argument("--list-kinds", action="store_true",
-                   help="print every malformed kind with its expected downstream verdict, then exit")
-    p.add_argument("--json", action="store_true",
-                   help="print the delivery report (or, with --list-kinds, the kinds) as one JSON object on stdout; "
-                        "progress stays on stderr")
-    p.set_defaults(handler=_produce, lock=False, can_fail=True)
+    with add_command(sub, "produce", help="publish student events to the Kafka topic",
+                     description="Publish student events (JSON, one per message) to the topic: generated "
+                                 "samples, a CSV replay, or captured lines sent verbatim.",
+                     epilog=EXAMPLES, handler=_produce, lock=False, can_fail=True,
+                     json="print the delivery report (or, with --list-kinds, the kinds) as one JSON object on stdout; "
+                          "progress stays on stderr") as p:
+        src = p.add_mutually_exclusive_group()
+        src.add_argument("--count", type=int, metavar="N", help="generate N events (default 1000)")
+        src.add_argument("--from-csv", metavar="FILE",
+                         help="replay a CSV of students; headers prénom,nom,age,filière (accents, case and small "
+                              "typos tolerated) or first_name,last_name,age,major; '-' reads standard input")
+        src.add_argument("--from-file", metavar="FILE",
+                         help="send each line of FILE verbatim as one message ('-' reads standard input)")
+        p.add_argument("--seed", type=int, metavar="S",
+                       help="seed: the same seed gives byte-identical messages (timestamps from a virtual clock)")
+        p.add_argument("--malformed-rate", type=float, default=0.0, metavar="R",
+                       help="share of generated messages replaced by malformed kinds, 0..1 (default 0)")
+        p.add_argument("--kinds", metavar="K1,K2",
+                       help="malformed kinds to draw from (default: all but the hostile ones; see --list-kinds)")
+        p.add_argument("--hostile", action="store_true",
+                       help="draw from the hostile kinds too (a 10 MB line, NUL bytes, invalid UTF-8, deep and wide "
+                            "JSON, a 10,000-field CSV line, odd numbers, whitespace); raises message.max.bytes to 16 MiB")
+        p.add_argument("--topic", help="topic to write (default: the topic setting)")
+        p.add_argument("--rate", type=float, metavar="MSG_PER_S", help="send at most this many messages per second")
+        p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="delivery timeout per message (default 30); nothing waits longer than this")
+        p.add_argument("--dry-run", action="store_true",
+                       help="print the messages to standard output, one per line, instead of sending them")
+        p.add_argument("--with-kinds", action="store_true", help="with --dry-run: prefix each line with its kind and a tab")
+        p.add_argument("--list-kinds", action="store_true",
+                       help="print every malformed kind with its expected downstream verdict, then exit")
 
 
 def _produce(args: argparse.Namespace, settings) -> int:

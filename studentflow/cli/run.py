@@ -4,54 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from studentflow.cli._group import add_command, add_json
 from studentflow.core.config import Settings
 from studentflow.core.errors import ExitCode
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from studentflow.pipeline import RunOptions
-
-    d = RunOptions()   # the defaults live there, once
-    p = sub.add_parser(
-        "run", help="run the whole pipeline: stack, produce, sink, normalize, dbt, gate, report",
-        description="Brings the embedded stack up when no Kafka is configured (or uses the configured one), "
-                    "applies the connectors, produces demo events, waits for the staging sink, normalizes with "
-                    "Spark, builds the dbt marts, runs the Great Expectations gate and writes the report. "
-                    "Stops what it started unless --keep-stack. Exit 1 if the gate fails.")
-    p.add_argument("--count", type=int, default=d.count, help=f"demo events to produce (default {d.count:,})")
-    p.add_argument("--malformed-rate", type=float, default=d.malformed_rate,
-                   help=f"share of malformed messages, so the quarantine is visible (default {d.malformed_rate})")
-    p.add_argument("--seed", type=int, help="seed for reproducible events (default: new events every run)")
-    p.add_argument("--no-produce", action="store_true",
-                   help="produce nothing: process what is already on the topic or in staging (a running stack's "
-                        "dead Connect worker is restarted first)")
-    p.add_argument("--keep-stack", action="store_true", help="leave the embedded stack running afterwards")
-    p.add_argument("--fresh", action="store_true", help="delete staging files and the warehouse first")
-    p.add_argument("--lang", choices=("fr", "en"), default=d.lang, help=f"report language (default {d.lang})")
-    p.add_argument("--no-gate", action="store_true", help="skip the Great Expectations gate")
-    p.add_argument("--sink-timeout", type=float, default=d.sink_timeout,
-                   help=f"seconds to wait for the sink to catch up (default {d.sink_timeout:g})")
-    p.add_argument("--rate", type=float, default=0.0, metavar="EVENTS_PER_S",
-                   help="a cap on producing, in events per second (default 0: as fast as the broker takes them)")
-    p.add_argument("--json", action="store_true",
-                   help="print the summary as one JSON object on stdout (progress goes to stderr)")
-    p.add_argument("--junit-xml", type=Path, metavar="PATH",
-                   help="write dbt's tests and the gate's expectations there as JUnit XML (one test case each), "
-                        "for CI test reporters; not with --follow")
-    live = p.add_argument_group("continuous mode (--follow)")
-    live.add_argument("--follow", action="store_true",
-                      help="keep the statistics live: normalize -> marts -> gate -> report on every increment "
-                           "staged, until Ctrl-C / SIGTERM (or --duration); restarts resume from the watermarks")
-    from studentflow.pipeline.follow import FollowOptions
-
-    fd = FollowOptions()
-    live.add_argument("--generate-rate", type=float, default=0.0, metavar="EVENTS_PER_S",
-                      help="with --follow: generate this many events per second (default 0: follow whatever "
-                           "producers send); --malformed-rate applies")
-    live.add_argument("--interval", type=float, default=fd.interval,
-                      help=f"with --follow: seconds between looks (default {fd.interval:g})")
-    live.add_argument("--duration", type=float, help="with --follow: stop after this many seconds")
-    p.set_defaults(handler=_run, lock=True, can_fail=True)
+DESCRIPTION = ("Brings the embedded stack up when no Kafka is configured (or uses the configured one), "
+               "applies the connectors, produces demo events, waits for the staging sink, normalizes with "
+               "Spark, builds the dbt marts, runs the Great Expectations gate and writes the report. "
+               "Stops what it started unless --keep-stack. Exit 1 if the gate fails.")
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -148,3 +108,43 @@ def _print_summary(summary) -> None:
     print("  outputs:")
     for name, path in summary.outputs.items():
         print(f"    {name:<18} {path}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from studentflow.pipeline import RunOptions
+
+    d = RunOptions()   # the defaults live there, once
+    with add_command(sub, "run", help="run the whole pipeline: stack, produce, sink, normalize, dbt, gate, report",
+                     description=DESCRIPTION, handler=_run, lock=True, can_fail=True) as p:
+        p.add_argument("--count", type=int, default=d.count, help=f"demo events to produce (default {d.count:,})")
+        p.add_argument("--malformed-rate", type=float, default=d.malformed_rate,
+                       help=f"share of malformed messages, so the quarantine is visible (default {d.malformed_rate})")
+        p.add_argument("--seed", type=int, help="seed for reproducible events (default: new events every run)")
+        p.add_argument("--no-produce", action="store_true",
+                       help="produce nothing: process what is already on the topic or in staging (a running stack's "
+                            "dead Connect worker is restarted first)")
+        p.add_argument("--keep-stack", action="store_true", help="leave the embedded stack running afterwards")
+        p.add_argument("--fresh", action="store_true", help="delete staging files and the warehouse first")
+        p.add_argument("--lang", choices=("fr", "en"), default=d.lang, help=f"report language (default {d.lang})")
+        p.add_argument("--no-gate", action="store_true", help="skip the Great Expectations gate")
+        p.add_argument("--sink-timeout", type=float, default=d.sink_timeout,
+                       help=f"seconds to wait for the sink to catch up (default {d.sink_timeout:g})")
+        p.add_argument("--rate", type=float, default=0.0, metavar="EVENTS_PER_S",
+                       help="a cap on producing, in events per second (default 0: as fast as the broker takes them)")
+        add_json(p, "print the summary as one JSON object on stdout (progress goes to stderr)")
+        p.add_argument("--junit-xml", type=Path, metavar="PATH",
+                       help="write dbt's tests and the gate's expectations there as JUnit XML (one test case each), "
+                            "for CI test reporters; not with --follow")
+        live = p.add_argument_group("continuous mode (--follow)")
+        live.add_argument("--follow", action="store_true",
+                          help="keep the statistics live: normalize -> marts -> gate -> report on every increment "
+                               "staged, until Ctrl-C / SIGTERM (or --duration); restarts resume from the watermarks")
+        from studentflow.pipeline.follow import FollowOptions
+
+        fd = FollowOptions()
+        live.add_argument("--generate-rate", type=float, default=0.0, metavar="EVENTS_PER_S",
+                          help="with --follow: generate this many events per second (default 0: follow whatever "
+                               "producers send); --malformed-rate applies")
+        live.add_argument("--interval", type=float, default=fd.interval,
+                          help=f"with --follow: seconds between looks (default {fd.interval:g})")
+        live.add_argument("--duration", type=float, help="with --follow: stop after this many seconds")

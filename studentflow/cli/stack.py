@@ -6,28 +6,29 @@ import json
 import sys
 import time
 
-from studentflow.cli._group import add_group
+from studentflow.cli._group import add_command, add_group
 from studentflow.core.config import Settings
 from studentflow.core.errors import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    s = add_group(sub, "stack", help="start/stop/inspect the embedded Kafka broker, Connect worker and Spark Connect server",
+    s = add_group(sub, "stack",
+                  help="start/stop/inspect the embedded Kafka broker, Connect worker and Spark Connect server",
                   description="The local stack: Tansu (Kafka protocol, memory only), a real Apache "
                               "Kafka Connect worker and a Spark Connect server (warm Spark for every "
                               "normalize), on free 127.0.0.1 ports. State and logs live in the state folder.")
-    u = s.add_parser("up", help="start the stack (no-op if it is already running)")
-    u.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
-    u.add_argument("--connect-port", type=int, help="Connect REST port (default: a free one)")
-    u.add_argument("--mode", choices=("standalone", "distributed"), help="Connect worker mode (default: connect_mode setting)")
-    u.add_argument("--json", action="store_true", help="print the state (as `stack status --json`) as one JSON object")
-    u.set_defaults(handler=_up, lock=True, can_fail=False)
-    d = s.add_parser("down", help="stop exactly the processes `stack up` started")
-    d.add_argument("--json", action="store_true", help="print what was stopped as one JSON object")
-    d.set_defaults(handler=_down, lock=True, can_fail=False)
-    st = s.add_parser("status", help="show ports, PIDs and log files; exit 1 if not running")
-    st.add_argument("--json", action="store_true", help="print the state as one JSON object")
-    st.set_defaults(handler=_status, lock=False, can_fail=True)
+    with add_command(s, "up", help="start the stack (no-op if it is already running)",
+                     handler=_up, lock=True, can_fail=False,
+                     json="print the state (as `stack status --json`) as one JSON object") as u:
+        u.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
+        u.add_argument("--connect-port", type=int, help="Connect REST port (default: a free one)")
+        u.add_argument("--mode", choices=("standalone", "distributed"), help="Connect worker mode (default: connect_mode setting)")
+    with add_command(s, "down", help="stop exactly the processes `stack up` started",
+                     handler=_down, lock=True, can_fail=False, json="print what was stopped as one JSON object"):
+        pass   # no option but --json
+    with add_command(s, "status", help="show ports, PIDs and log files; exit 1 if not running",
+                     handler=_status, lock=False, can_fail=True, json="print the state as one JSON object"):
+        pass
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,10 +6,17 @@ import json
 import sys
 from pathlib import Path
 
+from studentflow.cli._group import add_command
 from studentflow.core import config
 from studentflow.core.contract import SOURCE_TABLES
 from studentflow.core.errors import DataError, ExitCode, StudentflowError, UsageError
 from studentflow.core.warehouse import require_tables
+
+DESCRIPTION = ("Run the dbt project in dbt_project/ against the warehouse (setting `warehouse`), with the "
+               "configured age bounds as dbt vars. Default: `dbt build` (seeds, models, tests). "
+               f"Artifacts go to <data_dir>/dbt/. Exit {ExitCode.OK:d} when everything passed, {ExitCode.FAILED:d} "
+               f"when a dbt test failed, {ExitCode.SETUP:d} when the warehouse is missing or dbt itself failed.")
+JSON_HELP = "print the outcome (statuses, failing nodes, mart row counts) as one JSON object on stdout"
 
 
 def _tail_errors(output: str, limit: int = 16) -> list[str]:
@@ -115,26 +122,17 @@ def _write_junit(outcome, settings: config.Settings, path: Path) -> Path:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "transform",
-        help="dbt build on the SQLite warehouse: staging views, per-major marts and their tests",
-        description=(
-            "Run the dbt project in dbt_project/ against the warehouse (setting `warehouse`), with the "
-            "configured age bounds as dbt vars. Default: `dbt build` (seeds, models, tests). "
-            f"Artifacts go to <data_dir>/dbt/. Exit {ExitCode.OK:d} when everything passed, {ExitCode.FAILED:d} "
-            f"when a dbt test failed, {ExitCode.SETUP:d} when the warehouse is missing or dbt itself failed."),
-    )
-    p.add_argument("--select", "-s", nargs="+", metavar="SELECTOR",
-                   help="dbt node selection, passed to `dbt --select` (e.g. `major_age_stats+`, `stg_students`)")
-    p.add_argument("--command", choices=("build", "run", "test", "seed"), default="build",
-                   help="dbt command to run (default: build = seed + run + test in DAG order)")
-    p.add_argument("--full-refresh", action="store_true", help="pass --full-refresh to dbt (rebuild seeds and tables)")
-    p.add_argument("--docs", action="store_true",
-                   help="run `dbt docs generate --static` instead of building; prints the path of the HTML docs")
-    p.add_argument("--junit-xml", type=Path, metavar="PATH",
-                   help="also write dbt's test results there as JUnit XML (one test case per test node; a failing "
-                        "test carries its failing row count and SQL), for CI test reporters")
-    p.add_argument("--verbose", "-v", action="store_true", help="stream dbt's own output instead of the compact summary only")
-    p.add_argument("--json", action="store_true",
-                   help="print the outcome (statuses, failing nodes, mart row counts) as one JSON object on stdout")
-    p.set_defaults(handler=_transform, lock=True, can_fail=True)
+    with add_command(subparsers, "transform",
+                     help="dbt build on the SQLite warehouse: staging views, per-major marts and their tests",
+                     description=DESCRIPTION, handler=_transform, lock=True, can_fail=True, json=JSON_HELP) as p:
+        p.add_argument("--select", "-s", nargs="+", metavar="SELECTOR",
+                       help="dbt node selection, passed to `dbt --select` (e.g. `major_age_stats+`, `stg_students`)")
+        p.add_argument("--command", choices=("build", "run", "test", "seed"), default="build",
+                       help="dbt command to run (default: build = seed + run + test in DAG order)")
+        p.add_argument("--full-refresh", action="store_true", help="pass --full-refresh to dbt (rebuild seeds and tables)")
+        p.add_argument("--docs", action="store_true",
+                       help="run `dbt docs generate --static` instead of building; prints the path of the HTML docs")
+        p.add_argument("--junit-xml", type=Path, metavar="PATH",
+                       help="also write dbt's test results there as JUnit XML (one test case per test node; a failing "
+                            "test carries its failing row count and SQL), for CI test reporters")
+        p.add_argument("--verbose", "-v", action="store_true", help="stream dbt's own output instead of the compact summary only")

@@ -6,12 +6,22 @@ import json
 import sys
 from pathlib import Path
 
+from studentflow.cli._group import add_command
 from studentflow.core import config
 from studentflow.core.errors import DataError, ExitCode
 
 from expectations.suites import TABLES
 
 SUITE_NAMES = TABLES   # one suite per table, named after it
+
+DESCRIPTION = ("Validate the warehouse with the Great Expectations suites of expectations/suites.py "
+               "(majors from the dbt seed, age bounds from the settings). Prints one line per "
+               "expectation, writes Data Docs (HTML, the last quality_history runs) to <data_dir>/quality/docs/ "
+               "and a JSON summary to <data_dir>/quality/validation.json. The suites are the saved Great Expectations "
+               "project expectations/gx/ (checkpoint studentflow_gate), which GX's own API runs too. "
+               f"Exit {ExitCode.OK:d}: all passed; {ExitCode.FAILED:d}: an expectation failed; "
+               f"{ExitCode.SETUP:d}: the warehouse or a table does not exist yet.")
+JSON_HELP = "print the result as one JSON object on stdout (the table goes to stderr); exit codes unchanged"
 
 
 def _validate(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -43,24 +53,12 @@ def _validate(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "validate",
-        help="Great Expectations gate on clean_students and the marts (exit 1 on a breach)",
-        description=(
-            "Validate the warehouse with the Great Expectations suites of expectations/suites.py "
-            "(majors from the dbt seed, age bounds from the settings). Prints one line per "
-            "expectation, writes Data Docs (HTML, the last quality_history runs) to <data_dir>/quality/docs/ "
-            "and a JSON summary to <data_dir>/quality/validation.json. The suites are the saved Great Expectations "
-            "project expectations/gx/ (checkpoint studentflow_gate), which GX's own API runs too. "
-            f"Exit {ExitCode.OK:d}: all passed; {ExitCode.FAILED:d}: an expectation failed; "
-            f"{ExitCode.SETUP:d}: the warehouse or a table does not exist yet."),
-    )
-    p.add_argument("--suite", action="append", choices=SUITE_NAMES, metavar="NAME",
-                   help=f"validate only this suite (repeatable): {', '.join(SUITE_NAMES)}")
-    p.add_argument("--no-docs", action="store_true", help="skip building the HTML Data Docs (the JSON summary is still written)")
-    p.add_argument("--junit-xml", type=Path, metavar="PATH",
-                   help="also write a JUnit XML report there (one test case per expectation; a failure names the "
-                        "table, the column and offending values), for CI test reporters (GitLab, Jenkins, GitHub)")
-    p.add_argument("--json", action="store_true",
-                   help="print the result as one JSON object on stdout (the table goes to stderr); exit codes unchanged")
-    p.set_defaults(handler=_validate, lock=True, can_fail=True)
+    with add_command(subparsers, "validate",
+                     help="Great Expectations gate on clean_students and the marts (exit 1 on a breach)",
+                     description=DESCRIPTION, handler=_validate, lock=True, can_fail=True, json=JSON_HELP) as p:
+        p.add_argument("--suite", action="append", choices=SUITE_NAMES, metavar="NAME",
+                       help=f"validate only this suite (repeatable): {', '.join(SUITE_NAMES)}")
+        p.add_argument("--no-docs", action="store_true", help="skip building the HTML Data Docs (the JSON summary is still written)")
+        p.add_argument("--junit-xml", type=Path, metavar="PATH",
+                       help="also write a JUnit XML report there (one test case per expectation; a failure names the "
+                            "table, the column and offending values), for CI test reporters (GitLab, Jenkins, GitHub)")

@@ -28,7 +28,7 @@ def _leaves() -> dict[str, argparse.ArgumentParser]:
     return {line: parser for _name, line, parser in cli.leaves(sub)}
 
 
-# What each command declares at its registration (studentflow/cli/<group>.py, set_defaults):
+# What each command declares at its registration (studentflow/cli/<group>.py, add_command):
 # the command lines whose checks can fail (exit 1), and those that take the project lock.
 CAN_FAIL = {"run", "normalize", "transform", "validate", "report", "produce", "docs build", "stack status",
             "connect apply", "connect validate", "connect status", "connect lag"}
