@@ -65,9 +65,6 @@ class Received:
     def in_line_order(self) -> list[Segment]:
         return sorted(self.segments, key=lambda s: s.key)
 
-    def arrived_in_line_order(self) -> bool:
-        return [s.key for s in self.segments] == [s.key for s in self.in_line_order()]
-
     def line_stats(self) -> dict[str, tuple[int, int, int, bool]]:
         """file -> (rows, first line, last line, every line once): what the line-number check compares."""
         out: dict[str, tuple[int, int, int, bool]] = {}

@@ -11,13 +11,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     with add_command(sub, "config", help="show the effective settings (secrets masked)",
                      handler=_config, lock=False, can_fail=False) as cfg:
         fmt = cfg.add_mutually_exclusive_group()
-        fmt.add_argument("--markdown", action="store_true", help="print the configuration reference as a markdown table")
+        fmt.add_argument("--markdown", nargs="?", const="settings", choices=("settings", "paths"),
+                         help="print a reference as a markdown table: the settings (default) or where each "
+                              "output lives (settings.paths)")
         add_json(fmt, "print the effective settings as one JSON object")
 
 
 def _config(args: argparse.Namespace, settings: config.Settings) -> int:
     if args.markdown:
-        print(config.reference_markdown())
+        from studentflow.core import paths
+
+        print(paths.reference_markdown(config.path_defaults()) if args.markdown == "paths" else config.reference_markdown())
         return 0
     if args.json:
         import json

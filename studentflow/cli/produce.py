@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _produce(args: argparse.Namespace, settings) -> int:
-    from producer import generate
+    from producer import generate, hostile
 
     if args.list_kinds:
         return _list_kinds(generate, args.json)
@@ -85,7 +85,7 @@ def _produce(args: argparse.Namespace, settings) -> int:
             print(redact(f"studentflow: kafka: {err.str()}", settings), file=sys.stderr)
 
     # a huge_line is 10 MB: librdkafka's default message.max.bytes (1,000,000) would refuse it
-    extra = {"message.max.bytes": generate.hostile.HUGE_MESSAGE_MAX_BYTES} \
+    extra = {"message.max.bytes": hostile.HUGE_MESSAGE_MAX_BYTES} \
         if gen is not None and "huge_line" in gen.kinds else None
     report = publish(settings, messages, topic=topic, conf=conf, rate=args.rate, delivery_timeout=args.timeout,
                      progress=progress, on_error=on_error, extra_conf=extra)

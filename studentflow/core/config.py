@@ -293,6 +293,11 @@ def _check(s: Settings) -> None:
                           "set STUDENTFLOW_BOOTSTRAP_SERVERS to your hosted Kafka (the embedded broker is plaintext)")
 
 
+def path_defaults() -> dict[str, tuple[str, str]]:
+    """Each path setting that lives in another setting's folder unless set: name -> (folder, relative)."""
+    return {f.name: f.metadata["under"] for f in FIELDS if f.metadata.get("under")}
+
+
 def reference_markdown() -> str:
     """The configuration reference table for the README."""
     rows = ["| key (config file) | environment variable | default | meaning |", "|---|---|---|---|"]

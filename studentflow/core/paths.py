@@ -4,17 +4,14 @@ A command writes under ``data_dir`` (what a user reads: the warehouse, reports, 
 ``state_dir`` (what the machinery keeps: ports, PIDs, logs, scratch) and nowhere else. Three
 paths are settings of their own (``warehouse``, ``staging_dir``, ``drop_file``): config.py puts
 them under ``data_dir`` unless set. ``settings.paths`` builds this (cheap, no I/O); the README's
-table of outputs is :func:`reference_markdown` (``python -m studentflow.core.paths``).
+table of outputs is :func:`reference_markdown` (``studentflow config --markdown paths``).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    from studentflow.core.config import Settings
+from typing import Any
 
 
 def _at(folder: str, relative: str, doc: str) -> Any:
@@ -62,7 +59,8 @@ class Paths:
                                 "Connect's class-data archive: built for those jars, deleted with them.")
 
     @classmethod
-    def of(cls, settings: "Settings") -> "Paths":
+    def of(cls, settings: Any) -> "Paths":
+        """The paths of ``settings`` (a config.Settings: read by attribute, so this module needs no import of it)."""
         return cls(**{f.name: _resolve(settings, f.metadata) for f in dataclasses.fields(cls)})
 
     def connect_properties(self, mode: str) -> Path:
@@ -70,16 +68,14 @@ class Paths:
         return self.connect_standalone_properties if mode == "standalone" else self.connect_distributed_properties
 
 
-def _resolve(settings: "Settings", meta: Any) -> Path:
+def _resolve(settings: Any, meta: Any) -> Path:
     folder = getattr(settings, meta["folder"])
     return folder / meta["relative"] if meta["relative"] else folder
 
 
-def reference_markdown() -> str:
-    """The README's table of where each output lives."""
-    from studentflow.core.config import FIELDS
-
-    under = {f.name: f.metadata["under"] for f in FIELDS if f.metadata.get("under")}
+def reference_markdown(under: dict[str, tuple[str, str]]) -> str:
+    """The README's table of where each output lives; ``under``: each path setting's default place
+    (from the settings' declarations: warehouse -> (data_dir, warehouse.db))."""
     rows = ["| `settings.paths.` | where | what |", "|---|---|---|"]
     for f in dataclasses.fields(Paths):
         folder, relative = f.metadata["folder"], f.metadata["relative"]
@@ -90,6 +86,3 @@ def reference_markdown() -> str:
         rows.append(f"| `{f.name}` | {where} | {f.metadata['doc']} |")
     return "\n".join(rows)
 
-
-if __name__ == "__main__":
-    print(reference_markdown())

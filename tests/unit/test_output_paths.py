@@ -56,5 +56,5 @@ def test_the_readme_table_of_outputs_is_generated_from_paths():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- paths-reference:start.*?-->\n(.*?)<!-- paths-reference:end -->", readme, re.S)
     assert block, "README has no paths-reference block"
-    assert block.group(1).strip() == paths_mod.reference_markdown().strip(), \
-        "README's table of outputs is stale: regenerate it with `python -m studentflow.core.paths`"
+    assert block.group(1).strip() == paths_mod.reference_markdown(config.path_defaults()).strip(), \
+        "README's table of outputs is stale: regenerate it with `studentflow config --markdown paths`"
