@@ -12,6 +12,7 @@ staged bytes. A run killed at any point leaves the warehouse as it was: the next
 """
 from __future__ import annotations
 
+import itertools
 import secrets
 import shutil
 import time
@@ -173,10 +174,16 @@ def _transform(settings: Settings, spark: "SparkSession", ref: Reference, column
     (clean ones as the warehouse's ``columns``) as they arrive, checked against the staged bytes,
     and the duplicates within them are judged."""
     with _spark_errors(settings):
-        staged = stg.read_staging(spark, chunks)
-        progress(f"normalize: [2/5] {staged.lines_read:,} lines in {len(chunks)} chunk(s) ({clock('scan'):.1f} s)")
-        schema, batches = arrow_batches(nz.normalize(staged.lines, ref, age_min=settings.age_min,
-                                                     age_max=settings.age_max))
+        def query(group: list[inc.Chunk]):   # (schema, batches); runs when its batches are read
+            return arrow_batches(nz.normalize(stg.read_staging(spark, group).lines, ref, age_min=settings.age_min,
+                                              age_max=settings.age_max))
+
+        groups = stg.query_groups(chunks)
+        progress(f"normalize: [2/5] {sum(c.lines for c in chunks):,} lines in {len(chunks)} chunk(s)"
+                 + (f", {len(groups)} queries" if len(groups) > 1 else "") + f" ({clock('scan'):.1f} s)")
+        schema, first = query(groups[0])
+        # one query after the other, each planned when the one before has sent its last batch
+        batches = itertools.chain(first, (batch for group in groups[1:] for batch in query(group)[1]))
         rows = incoming.receive(batches, schema, columns, scratch, run_id)
     progress(f"normalize: [3/5] transform: {sum(rows.counts.values()):,} rows landed as Spark sent them "
              f"({clock('transform'):.1f} s)")

@@ -43,6 +43,10 @@ def staging_files(staging: Path | Iterable[Path]) -> tuple[Path, ...]:
     return candidates
 
 
+# Staged bytes per Spark query. The server collects every task's result of a query before the
+# limit spark.driver.maxResultSize (1 GiB) stops it: 10M staged lines (1.9 GB) in one query sent
+# 1,047 MiB and failed. A bigger increment is read as several queries, one after the other.
+QUERY_BYTES = 512 << 20
 _ROW_BITS = (1 << 33) - 1   # monotonically_increasing_id = partition index << 33 | row index
 
 
@@ -57,13 +61,30 @@ def read_staging(spark: "SparkSession", chunks: Sequence[Chunk]) -> Staged:
     whole = str(max(128 << 20, max(c.path.stat().st_size for c in chunks) + 1))
     spark.conf.set("spark.sql.files.maxPartitionBytes", whole)
     spark.conf.set("spark.sql.files.openCostInBytes", whole)
-    first_lines = F.array(*(F.lit(c.first_line) for c in chunks))
+    # A chunk's copy is <scratch>/<n>/<file>: n finds its first line, in any subset of chunks read.
+    first_lines = F.create_map(*(F.lit(x) for c in chunks for x in (int(c.path.parent.name), c.first_line)))
     chunk_no = F.regexp_extract(F.col("_metadata.file_path"), r"/([0-9]+)/[^/]*$", 1).cast("int")
     lines = (spark.read.option("lineSep", "\n").text([str(c.path) for c in chunks])
              .select("value", F.col("_metadata.file_name").alias("source_file"),
-                     (F.element_at(first_lines, chunk_no + 1)
+                     (F.element_at(first_lines, chunk_no)
                       + F.monotonically_increasing_id().bitwiseAND(F.lit(_ROW_BITS))).alias("line_number")))
     return Staged(lines, sum(c.lines for c in chunks), tuple(chunks))
+
+
+def query_groups(chunks: Sequence[Chunk], max_bytes: int | None = None) -> list[list[Chunk]]:
+    """The chunks in runs of at most ``max_bytes`` (QUERY_BYTES; at least one chunk each), one Spark
+    query per run; no chunk at all is one empty run, which :func:`read_staging` refuses with its message."""
+    max_bytes = max_bytes or QUERY_BYTES
+    groups: list[list[Chunk]] = []
+    size = 0
+    for c in chunks:
+        n = c.path.stat().st_size
+        if not groups or size + n > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(c)
+        size += n
+    return groups or [[]]
 
 
 def check_line_numbers(rows: Any, chunks: Sequence[Chunk]) -> None:

@@ -170,6 +170,24 @@ def test_a_full_refresh_gives_the_same_tables_as_the_increment(spark, settings):
     assert leftovers == []
 
 
+def test_an_increment_read_as_several_queries_gives_the_tables_of_one(spark, settings, monkeypatch):
+    """A big increment is read as several Spark queries (the server refuses one result over 1 GiB):
+    the same rows, line numbers and verdicts as one query. Shrunk here: 16 KB chunks, 64 KB queries."""
+    lines = SMALL + [_event(10 + i) for i in range(3000)] + ["ping", _event(5, age="vingt"), _event(11)]
+    stage(settings, lines)
+    run_normalize(settings, spark=spark, progress=QUIET)
+    one = {t: table(settings.warehouse, t, ("run_id",)) for t in ("clean_students", "quarantine_students")}
+    monkeypatch.setattr(inc, "CHUNK_MIN", 16 << 10)
+    monkeypatch.setattr(stg, "QUERY_BYTES", 64 << 10)
+    said: list[str] = []
+    res = run_normalize(settings, spark=spark, progress=said.append, full_refresh=True)
+    several = {t: table(settings.warehouse, t, ("run_id",)) for t in one}
+    queries = [int(m) for line in said for m in re.findall(r"([0-9]+) queries", line)]
+    assert queries and queries[0] >= 4, said   # the increment really went as several queries
+    assert several == one
+    assert res.lines_read == len(lines) == res.clean + res.quarantined + res.duplicates_removed
+
+
 def test_producer_generator_kinds_get_their_contract_verdicts(spark):
     s = config.load(env={})
     ref = reference.load_reference(s.majors_file, s.major_aliases_file)
