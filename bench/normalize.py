@@ -54,6 +54,7 @@ def normalize_process(staging: Path, root: Path, *extra: str, remote: str = "") 
     if out.returncode != 0:
         raise SystemExit(f"normalize failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    result.pop("warehouse", None)   # a temporary folder of this machine: not a figure
     rss = int(next(line.split()[1] for line in out.stderr.splitlines() if line.startswith("peak_rss_kb")))
     return {"wall_s": wall, "peak_rss_mb": rss / 1024, "load": load(), **result}
 
