@@ -53,9 +53,8 @@ class Delivery:
                 self.inst.poll(0.005)
             except KafkaException as exc:
                 err = exc.args[0]
-                if err.fatal():
-                    self.inst.fatal = self.inst.fatal or f"{err.name()}: {err.str()}"
-                    continue
+                if self.inst.lost_by(err):
+                    continue   # swapped at the top of the loop, this message sent again by the new producer
                 self.fail(err.name(), err.str())
                 return
 

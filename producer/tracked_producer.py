@@ -81,10 +81,17 @@ class TrackedProducer:
         try:
             call(timeout)
         except KafkaException as exc:
-            err = exc.args[0]
-            if not err.fatal():
+            if not self.lost_by(exc.args[0]):
                 raise
-            self.fatal = self.fatal or f"{err.name()}: {err.str()}"
+
+    def lost_by(self, err) -> bool:
+        """Whether ``err`` (raised by a call on the producer) says the instance is in its fatal state;
+        if so it is marked lost. produce() on such an instance raises _FATAL ("Unable to produce
+        message: Local: Fatal error") without the fatal flag, before the fatal event has been served."""
+        if not (err.fatal() or err.name() == "_FATAL"):
+            return False
+        self.fatal = self.fatal or f"{err.name()}: {err.str()}"
+        return True
 
     @property
     def lost(self) -> str:
