@@ -88,15 +88,17 @@ def _server_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _launch(settings: Settings, port: int, **options) -> tuple[list[str], dict[str, str], str]:
+    """(command, environment, sc:// URL) of a server on ``port`` (``options``: of :func:`server_command`)."""
+    return server_command(settings, port, **options), _server_env(settings), f"sc://127.0.0.1:{port}"
+
+
 def start(settings: Settings, *, port: int | None = None, tie_to_parent: bool = False,
           java_options: str = "", quick_jit: bool = False) -> tuple[subprocess.Popen, str]:
     """Start the server (returns at once: see :func:`wait_ready`). (process, sc:// URL)."""
-    port = port or procs.free_port()
-    env = _server_env(settings)
-    proc = procs.spawn(server_command(settings, port, java_options=java_options, quick_jit=quick_jit),
-                       settings.paths.spark_log, env=env,
-                       cwd=settings.paths.spark_work, tie_to_parent=tie_to_parent)
-    return proc, f"sc://127.0.0.1:{port}"
+    cmd, env, url = _launch(settings, port or procs.free_port(), java_options=java_options, quick_jit=quick_jit)
+    proc = procs.spawn(cmd, settings.paths.spark_log, env=env, cwd=settings.paths.spark_work, tie_to_parent=tie_to_parent)
+    return proc, url
 
 
 def port_of(url: str) -> int:
@@ -167,8 +169,8 @@ def _start_new(settings: Settings, *, keep: bool, quick_jit: bool, progress: Cal
     """A new server, waited for until it answers (stopped if it never does): the stack's, recorded
     in spark.json, when ``keep``; else this process's own, tied to it."""
     t = time.perf_counter()
-    env, port = _server_env(settings), procs.free_port()
-    cmd, url = server_command(settings, port, quick_jit=quick_jit), f"sc://127.0.0.1:{port}"
+    port = procs.free_port()
+    cmd, env, url = _launch(settings, port, quick_jit=quick_jit)
     progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}" if keep else
              f"no Spark server running: starting one for this command ({settings.spark_master}); "
              "`studentflow stack up` keeps one warm between commands")
