@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench import arg_parser
 from bench.staged import expected_counts, generate, write_staging
+from studentflow.core import contract
 
 REPO = Path(__file__).resolve().parents[1]
 # The child prints its own peak RSS: VmHWM, the high-water mark of its own address space (the
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                         for _ in range(args.repeat)]
                 report("warm", runs, f"{args.lines:,} lines, full refresh, new process, server warm", check)
             if "incr" not in skip:
-                target = tmp / "staging" / "students.raw.txt"
+                target = tmp / "staging" / contract.STAGING_FILE
                 runs = []
                 for i in range(args.repeat):
                     part = generate(args.increment_lines, malformed=0.05, duplicates=0.01, seed=100 + i)

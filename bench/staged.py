@@ -16,7 +16,7 @@ from pathlib import Path
 # one source of truth each.
 from producer.events import load_majors
 from producer.malformed import EXPECTED
-from studentflow.core import config as _config
+from studentflow.core import config as _config, contract
 
 MAJORS = load_majors(_config.load().majors_file)
 FIRST = ("Alice", "Bob", "Claire", "David", "Emma", "Farid", "Léa", "Hugo", "Inès", "Jules", "Zoé", "Noé")
@@ -107,7 +107,7 @@ def generate(n: int, *, malformed: float = 0.05, duplicates: float = 0.01, seed:
     return out
 
 
-def write_staging(pairs: list[tuple[str, str]], folder: Path, name: str = "students.raw.txt") -> Path:
+def write_staging(pairs: list[tuple[str, str]], folder: Path, name: str = contract.STAGING_FILE) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
