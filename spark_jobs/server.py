@@ -67,6 +67,9 @@ def server_command(settings: Settings, port: int, *, java_options: str = "", qui
     """The foreground ``spark-submit`` of the Connect server with the project's Spark settings
     (``host``: the address it listens on; loopback unless a container serves other hosts)."""
     conf = spark_conf(settings, java_options=java_options, quick_jit=quick_jit)
+    # Spark's own scratch (the Connect artifacts, spark-*, native libraries) goes to java.io.tmpdir:
+    # the state folder's, not /tmp, where nothing would ever delete it
+    conf["spark.driver.extraJavaOptions"] += f" -Djava.io.tmpdir={settings.paths.spark_tmp}"
     conf.update({
         "spark.connect.grpc.binding.address": host,
         "spark.connect.grpc.binding.port": str(port),

@@ -51,7 +51,7 @@ class Paths:
     connect_offsets: Path = _at("state_dir", "connect.offsets", "The standalone worker's source offsets.")
     spark_archive: Path = _at("state_dir", "spark-connect-classes.jsa", "Spark's class-data archive (built by `make setup`).")
     spark_work: Path = _at("state_dir", "spark", "The Spark server's working folder.")
-    spark_tmp: Path = _at("state_dir", "spark/tmp", "Spark's shuffle and spill files (spark.local.dir).")
+    spark_tmp: Path = _at("state_dir", "spark/tmp", "Spark's shuffle, spill and scratch files (spark.local.dir and java.io.tmpdir).")
     spark_sql_warehouse: Path = _at("state_dir", "spark/warehouse", "spark.sql.warehouse.dir (kept out of the cwd).")
     normalize_scratch: Path = _at("state_dir", "normalize", "normalize's copies of each increment's files, per run.")
     # --- beside the Connect jars: made by `make setup`, shared by every state folder --------

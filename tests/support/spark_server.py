@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def shared_url() -> str:
         options = f"-XX:SharedArchiveFile={archive} -Xshare:auto" if archive.is_file() else ""
         settings = settings_for(state)
         proc, url = server.start(settings, tie_to_parent=True, java_options=options)
+        atexit.register(shutil.rmtree, state, ignore_errors=True)   # atexit runs last-in first: after the stop
         atexit.register(server.stop_pid, proc.pid)
         server.wait_ready(url, proc, settings)
         _url = url

@@ -22,6 +22,8 @@ def test_the_server_binds_loopback_and_keeps_its_files_in_the_state_folder(tmp_p
     assert conf["spark.connect.grpc.binding.port"] == "15123"
     for key in ("spark.local.dir", "spark.sql.warehouse.dir"):
         assert Path(conf[key]).is_relative_to(tmp_path / "state")
+    # Spark's scratch outside spark.local.dir (Connect artifacts, native libraries) too, not /tmp
+    assert f"-Djava.io.tmpdir={s.paths.spark_tmp}" in conf["spark.driver.extraJavaOptions"].split()
     assert s.paths.spark_log.is_relative_to(tmp_path / "state")
 
 
