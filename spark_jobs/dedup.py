@@ -1,4 +1,4 @@
-"""Step 6, duplicates: the first occurrence (file, line) of each event_id wins. Pure Arrow, no I/O.
+"""Step 6, duplicates: the first occurrence (file, line) of each event_id wins. Pure logic, no I/O.
 
 A later row with the same event_id is a ``duplicate`` when its content (CONTENT_COLUMNS, compared
 through the 64-bit hash ``_sig`` the Spark steps computed) is the first one's, else a quarantined
@@ -9,9 +9,12 @@ here), and a Spark window over event_id shuffles and sorts every row: 3 s of a w
 plus a second stage to compile on a cold JVM. Here it is one sort of 64-bit id hashes in numpy
 (a fraction of a second and 8 MB at 1M), and only the few ids seen twice are looked at row by row.
 Ids already in the warehouse are judged at commit time (spark_jobs/warehouse.py), by the same rule.
+The streamed path (spark_jobs/incoming.py) and the commit judge in SQL on SQLite files; the
+conflict detail they write is :func:`conflict_detail_sql`, built from the same template.
 """
 from __future__ import annotations
 
+from string import Formatter
 from typing import TYPE_CHECKING, Any, Iterable
 
 from studentflow.core.contract import CONFLICT_DETAIL
@@ -71,7 +74,7 @@ def _later_occurrences(rows: "pa.Table") -> tuple:
 def later_occurrences(candidates: Iterable[tuple[Any, str]]) -> list[tuple[Any, Any]]:
     """The rule: (later, first) for each later occurrence among ``candidates``, pairs (row, event_id)
     given in line order; the first occurrence of an event_id wins. (The streamed path,
-    spark_jobs/incoming.py, applies the same rule to the rows it reads back from its landing file.)"""
+    spark_jobs/incoming.py, applies the same rule in SQL, a window over each id in line order.)"""
     firsts: dict[str, Any] = {}
     out = []
     for row, event_id in candidates:
@@ -80,6 +83,19 @@ def later_occurrences(candidates: Iterable[tuple[Any, str]]) -> list[tuple[Any, 
         else:
             firsts[event_id] = row
     return out
+
+
+def conflict_detail_sql(event_id: str, first_file: str, first_line: str) -> str:
+    """CONFLICT_DETAIL as an SQLite expression over the three given SQL expressions: the text
+    :func:`dedup` writes, made by SQL where the rows are (no Python object per conflict)."""
+    fields = {"event_id": event_id, "first_at": f"{first_file} || ':' || {first_line}"}
+    parts = []
+    for literal, name, _spec, _conv in Formatter().parse(CONFLICT_DETAIL):
+        if literal:
+            parts.append("'" + literal.replace("'", "''") + "'")
+        if name is not None:
+            parts.append(f"({fields[name]})")
+    return " || ".join(parts)
 
 
 def dedup(rows: "pa.Table") -> "pa.Table":

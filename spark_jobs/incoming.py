@@ -12,9 +12,12 @@ big the increment:
   that the line order, the line-number check and the copy into the warehouse need no per-row state.
 
 :func:`judge_duplicates` then finds the later occurrences of an event_id within the increment in
-SQL on the landing file (only the ids whose hash is seen twice come back to Python) and judges
-them by the rule of :func:`spark_jobs.dedup.later_occurrences`: the first occurrence (file, line) wins; a later one with the
-same content is a ``duplicate``, with other content a quarantined ``conflicting_duplicate``.
+SQL on the landing file, by the rule of :mod:`spark_jobs.dedup`: the first occurrence (file, line)
+wins; a later one with the same content is a ``duplicate``, with other content a quarantined
+``conflicting_duplicate``. They move, judged, from ``clean_rows`` to table ``later_rows`` of the
+same file (``INSERT .. SELECT`` and ``DELETE``), where the commit judges them again against the
+warehouse (spark_jobs/warehouse.py). No row of them becomes a Python object: the Python process
+holds a few counters whatever the number of duplicates.
 """
 from __future__ import annotations
 
@@ -26,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from studentflow.core.contract import CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS
+from studentflow.core.contract import QUARANTINE_COLUMNS
 
 from spark_jobs import landing
-from spark_jobs.dedup import later_occurrences
+from spark_jobs.dedup import conflict_detail_sql
 
 CLEAN_ROWS, CLEAN_KEYS, QUARANTINE_ROWS = landing.TABLE, "clean_keys", "quarantine_rows"
+LATER_ROWS = "later_rows"   # the later occurrences of an id: the clean columns, then JUDGED
+JUDGED = ("verdict", "reason", "detail", "raw_line")
 KEYS = ("_idh", "_sig")
 
 
@@ -59,7 +64,6 @@ class Received:
     counts: Counter = field(default_factory=Counter)    # verdict -> rows
     by_rule: Counter = field(default_factory=Counter)   # clean rows per parse rule
     reasons: Counter = field(default_factory=Counter)   # landed quarantine rows per reason
-    special: list[dict] = field(default_factory=list)   # the later occurrences of an id, as dicts
     segments: list[Segment] = field(default_factory=list)   # in arrival order
 
     def in_line_order(self) -> list[Segment]:
@@ -125,9 +129,10 @@ def receive(batches: Iterable[Any], schema: Any, clean_columns: Sequence[str], f
     keys_schema = pa.schema([schema.field(k) for k in KEYS])
     q_schema = pa.schema([pa.field("run_id", pa.string()) if c == "run_id" else schema.field(c)
                           for c in QUARANTINE_COLUMNS])
+    later_schema = pa.schema([*clean_schema, *(schema.field(c) for c in JUDGED)])
     got = Received(landing.new_path(folder))
     try:
-        _land(got, batches, schema, clean_columns, (clean_schema, keys_schema, q_schema), run_id)
+        _land(got, batches, schema, clean_columns, (clean_schema, keys_schema, q_schema, later_schema), run_id)
     except BaseException:
         shutil.rmtree(got.path.parent, ignore_errors=True)
         raise
@@ -145,7 +150,7 @@ def _land(got: Received, batches: Iterable[Any], schema: Any, clean_columns: Seq
           run_id: str) -> None:
     import pyarrow.compute as pc
 
-    clean_schema, keys_schema, q_schema = schemas
+    clean_schema, keys_schema, q_schema, later_schema = schemas
     next_rowid = 1
     with landing.Writer(got.path) as writer:
         for batch in batches:
@@ -158,7 +163,9 @@ def _land(got: Received, batches: Iterable[Any], schema: Any, clean_columns: Seq
             clean = batch.filter(is_clean)
             got.by_rule.update({v["values"]: v["counts"] for v in pc.value_counts(clean.column("rule")).to_pylist()})
             judged = _judged_already(batch, verdicts)
-            got.special.extend(batch.filter(judged).to_pylist())
+            if pc.any(judged).as_py():
+                writer.append(LATER_ROWS, _with_run_id(batch.filter(judged), later_schema.names, later_schema,
+                                                       run_id))
             quarantine = batch.filter(pc.and_(pc.equal(verdicts, "quarantine"), pc.invert(judged)))
             if quarantine.num_rows:
                 got.reasons.update({v["values"]: v["counts"]
@@ -169,13 +176,15 @@ def _land(got: Received, batches: Iterable[Any], schema: Any, clean_columns: Seq
                 writer.append(CLEAN_KEYS, clean.select(list(KEYS)))
                 next_rowid += clean.num_rows
         # the tables exist even when no row went into them
-        for table, table_schema in ((CLEAN_ROWS, clean_schema), (CLEAN_KEYS, keys_schema), (QUARANTINE_ROWS, q_schema)):
+        for table, table_schema in ((CLEAN_ROWS, clean_schema), (CLEAN_KEYS, keys_schema), (QUARANTINE_ROWS, q_schema),
+                                    (LATER_ROWS, later_schema)):
             writer.create(table, table_schema)
 
 
 def _judged_already(batch: Any, verdicts: Any) -> Any:
     """The rows a test or :func:`from_table` hands over judged already (duplicates and conflicts:
-    the commit may judge them again against the warehouse): a mask. Spark sends none."""
+    they land in ``later_rows``, where the commit may judge them again against the warehouse): a
+    mask. Spark sends none."""
     import pyarrow.compute as pc
 
     reason = batch.column(batch.schema.get_field_index("reason"))
@@ -183,49 +192,57 @@ def _judged_already(batch: Any, verdicts: Any) -> Any:
                         False)
 
 
+# The later occurrences within the increment, with their first occurrence. Candidates: the clean
+# rows whose 64-bit id hash is seen twice (a few per cent); the window then compares the id
+# strings, so a hash collision is never taken for a duplicate. Line order decides, rowid breaks a tie.
+_PAIRS = f"""
+    CREATE TEMP TABLE later_pairs AS
+    WITH candidates AS (
+        SELECT c.rowid AS rid, k._sig AS sig, c.event_id, c.source_file, c.line_number
+        FROM {CLEAN_KEYS} AS k JOIN {CLEAN_ROWS} AS c ON c.rowid = k.rowid
+        WHERE k._idh IN (SELECT _idh FROM {CLEAN_KEYS} WHERE _idh IS NOT NULL GROUP BY _idh HAVING count(*) > 1)),
+    ranked AS (
+        SELECT rid, sig, event_id, first_value(rid) OVER w AS first_rid, first_value(sig) OVER w AS first_sig,
+               first_value(source_file) OVER w AS first_file, first_value(line_number) OVER w AS first_line
+        FROM candidates WINDOW w AS (PARTITION BY event_id ORDER BY source_file, line_number, rid))
+    SELECT rid, sig IS first_sig AS same, event_id, first_file, first_line FROM ranked WHERE rid <> first_rid"""
+
+
+def judged_sql(same: str, event_id: str, first_file: str, first_line: str) -> tuple[str, str, str, str]:
+    """The JUDGED columns of a later occurrence as SQL expressions: ``same`` (true when its content
+    is the first occurrence's) decides duplicate or conflict; a conflict's raw text comes later."""
+    detail = conflict_detail_sql(event_id, first_file, first_line)
+    return (f"CASE WHEN {same} THEN 'duplicate' ELSE 'quarantine' END",
+            f"CASE WHEN {same} THEN NULL ELSE 'conflicting_duplicate' END",
+            f"CASE WHEN {same} THEN NULL ELSE {detail} END", "NULL")
+
+
 def judge_duplicates(got: Received) -> None:
-    """The later occurrences of an event_id among the landed clean rows leave the landing table:
-    duplicates are counted, conflicts join the quarantine rows (without their raw text: the commit
-    fetches it). Only the ids whose 64-bit hash is seen twice are read back (five values each),
-    compared as strings; only the later occurrences are read whole."""
+    """The later occurrences of an event_id among the landed clean rows move, judged, from
+    ``clean_rows`` to ``later_rows`` (conflicts without their raw text: the commit fetches it);
+    the counts follow. All in SQL: only a few counts come back to Python."""
     with closing(sqlite3.connect(got.path, isolation_level=None)) as conn:
         conn.execute("PRAGMA temp_store = FILE")   # the GROUP BY's b-tree: 60 MB of RSS at 3M rows in memory
-        candidates = conn.execute(f"""
-            SELECT c.source_file, c.line_number, c.rowid, k._sig, c.event_id
-            FROM {CLEAN_KEYS} AS k JOIN {CLEAN_ROWS} AS c ON c.rowid = k.rowid
-            WHERE k._idh IN (SELECT _idh FROM {CLEAN_KEYS} WHERE _idh IS NOT NULL
-                             GROUP BY _idh HAVING count(*) > 1)""").fetchall()
-        candidates.sort()   # line order: (file, line) first
-        pairs = later_occurrences((row, row[4]) for row in candidates)
-        del candidates
-        later = [_judged(_whole_row(conn, row[2]), same=row[3] == first[3], first_at=f"{first[0]}:{first[1]}")
-                 for row, first in pairs]
         # a scratch file, as when ADBC wrote it: no journal, no fsync, and one transaction
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("BEGIN")
-        conn.executemany(f"DELETE FROM {CLEAN_ROWS} WHERE rowid = ?", [(row[2],) for row, _ in pairs])
+        conn.execute(_PAIRS)
+        moved = conn.execute(f"SELECT p.same, c.rule, count(*) FROM later_pairs AS p "
+                             f"JOIN {CLEAN_ROWS} AS c ON c.rowid = p.rid GROUP BY 1, 2").fetchall()
+        columns = ", ".join(r[1] for r in conn.execute(f"PRAGMA table_info({CLEAN_ROWS})"))
+        conn.execute(f"""
+            INSERT INTO {LATER_ROWS} ({columns}, {', '.join(JUDGED)})
+            SELECT {', '.join(f'c.{name}' for name in columns.split(', '))},
+                   {', '.join(judged_sql('p.same', 'p.event_id', 'p.first_file', 'p.first_line'))}
+            FROM later_pairs AS p JOIN {CLEAN_ROWS} AS c ON c.rowid = p.rid ORDER BY p.rid""")
+        conn.execute(f"DELETE FROM {CLEAN_ROWS} WHERE rowid IN (SELECT rid FROM later_pairs)")
+        conn.execute("DROP TABLE later_pairs")
         conn.execute("COMMIT")
-    for row in later:
-        got.counts["clean"] -= 1
-        got.by_rule[row["rule"]] -= 1
-        got.counts[row["verdict"]] += 1
-        got.special.append(row)
-
-
-_WHOLE = ("event_id", "source_file", "line_number", "rule", *CONTENT_COLUMNS)
-
-
-def _whole_row(conn: sqlite3.Connection, rowid: int) -> dict:
-    values = conn.execute(f"SELECT {', '.join(_WHOLE)} FROM {CLEAN_ROWS} WHERE rowid = ?", (rowid,)).fetchone()
-    return dict(zip(_WHOLE, values))
-
-
-def _judged(row: dict, *, same: bool, first_at: str) -> dict:
-    if same:
-        return {**row, "verdict": "duplicate", "reason": None, "detail": None, "raw_line": None}
-    return {**row, "verdict": "quarantine", "reason": "conflicting_duplicate", "raw_line": None,
-            "detail": CONFLICT_DETAIL.format(event_id=row["event_id"], first_at=first_at)}
+    for same, rule, n in moved:
+        got.counts["clean"] -= n
+        got.by_rule[rule] -= n
+        got.counts["duplicate" if same else "quarantine"] += n
 
 
 def from_table(rows: Any, clean_columns: Sequence[str], folder: Path, run_id: str) -> Received:

@@ -273,10 +273,13 @@ def _raw_lines_of(chunks: list[inc.Chunk]):
             numbers = {n for f, n in wanted if f == c.name and c.first_line <= n < c.first_line + c.lines}
             if not numbers:
                 continue
+            last = max(numbers)
             with open(c.path, "rb") as fh:
                 for i, raw in enumerate(fh, start=c.first_line):
                     if i in numbers:
                         out[(c.name, i)] = raw.rstrip(b"\n").decode("utf-8", "replace")
+                    if i >= last:   # the commit asks in batches, in line order: no need to read on
+                        break
         return out
     return lookup
 

@@ -12,8 +12,8 @@ So a :class:`Writer` has ADBC write the rows, batch by batch as Spark sends them
 in a new folder of its own (the landing file: never the warehouse, never opened before), closes
 it and checks that no descriptor on it is left; only then does sqlite3 open it (to judge the
 duplicates within the increment: spark_jobs/incoming.py) and attach it to the warehouse
-connection (:func:`attached`), where the rows are copied with ``INSERT .. SELECT`` inside the
-warehouse transaction. ADBC never opens the warehouse, and the
+connection (:func:`attached`), where the rows are copied and judged with ``INSERT .. SELECT``
+inside the warehouse transaction. ADBC never opens the warehouse, and the
 landing file is never open in both libraries at once. The folder goes when the block ends.
 """
 from __future__ import annotations
@@ -119,6 +119,10 @@ def attached(conn: sqlite3.Connection, path: Path) -> Iterator[str]:
     try:
         conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(path),))
         done = True
+        # the commit writes its scratch tables there: a file thrown away afterwards needs no
+        # fsync, and a rollback journal in memory (only of the pages it changes: a few)
+        conn.execute(f"PRAGMA {SCHEMA}.journal_mode = MEMORY")
+        conn.execute(f"PRAGMA {SCHEMA}.synchronous = OFF")
         yield f"{SCHEMA}.{TABLE}"
     finally:
         if done and not conn.in_transaction:   # in a transaction only if its ROLLBACK failed

@@ -1,18 +1,22 @@
 """Write edge: the SQLite warehouse (tables in warehouse.sql, created before any write).
 
 An increment lands in ONE transaction (:func:`commit`), from what spark_jobs/incoming.py kept of
-its classified rows (the clean ones in a landing file, duplicates within the increment judged):
+its classified rows: a landing file (its clean rows, its quarantine rows, and the later
+occurrences of an id within the increment, judged, in ``later_rows``), attached to the warehouse
+connection, and a few counters. Every step is SQL between the two files:
 
 1. its clean rows are appended to ``clean_students`` with ``INSERT .. SELECT`` from the landing
    file that ADBC wrote batch by batch before, outside the transaction (no Python object per row;
    ADBC's own SQLite never opens the warehouse: see spark_jobs/landing.py), in (file, line) order,
    and checked against the count made as they arrived;
-2. the new rows whose event_id was already clean in the warehouse are judged against it (one
-   index lookup per new row): same content, a duplicate, removed; other content, a
-   ``conflicting_duplicate``, moved to quarantine. A committed row is never taken back;
-3. the quarantine rows are appended in (file, line) order, the rows are checked to add up to the
-   lines counted from the staged bytes, the staging watermarks move and the ``pipeline_runs`` row
-   is added.
+2. the rows whose event_id was already clean in the warehouse are judged against it (one index
+   lookup per row), the warehouse's row being the first occurrence: the later occurrences in
+   ``later_rows`` are judged again in place, and the new rows move there, judged (same content,
+   a duplicate; other content, a ``conflicting_duplicate``). A committed row is never taken back;
+3. the conflicts get their raw text (asked for in batches: they travelled without it), the rows
+   are checked to add up to the lines counted from the staged bytes, the quarantine rows (the
+   landed ones and the conflicts) are appended in (file, line) order, the staging watermarks
+   move and the ``pipeline_runs`` row is added.
 
 A crash at any point before COMMIT leaves the warehouse as it was; after it, everything is
 there. A full refresh is the same transaction, starting by emptying the rows and the watermarks.
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from studentflow.core.contract import (
-    CLEAN_TABLE as CLEAN, CONFLICT_DETAIL, CONTENT_COLUMNS, QUARANTINE_COLUMNS, QUARANTINE_TABLE as QUARANTINE,
+    CLEAN_TABLE as CLEAN, CONTENT_COLUMNS, QUARANTINE_COLUMNS, QUARANTINE_TABLE as QUARANTINE,
     RUN_COLUMNS, RUNS_TABLE as RUNS, WATERMARKS_TABLE as MARKS,
 )
 from studentflow.core.errors import DataError
@@ -131,44 +135,75 @@ def _append_landed(conn: sqlite3.Connection, table: str, source: str, ranges: li
         conn.execute(f"INSERT INTO {table} SELECT * FROM {source} WHERE rowid >= ? AND rowid < ?", (first, end))
 
 
-def _append_quarantine(conn: sqlite3.Connection, made: list[dict], run_id: str) -> None:
-    """The landed quarantine rows and the ones ``made`` by the commit, appended in (file, line) order."""
-    landed_rows = f"{landing.SCHEMA}.{incoming.QUARANTINE_ROWS}"
-    cols = [c for c in QUARANTINE_COLUMNS if c != "run_id"]
-    _append(conn, landed_rows, cols, [tuple(r[c] for c in cols) for r in made], run_id)
-    conn.execute(f"INSERT INTO {QUARANTINE} ({', '.join(QUARANTINE_COLUMNS)}) SELECT {', '.join(QUARANTINE_COLUMNS)} "
-                 f"FROM {landed_rows} ORDER BY source_file, line_number")
+LANDED = landing.SCHEMA   # the attached landing file: its later_rows and quarantine_rows
+RAW_BATCH = 20_000        # conflicts whose raw text is asked for at a time: memory stays flat
 
 
-def _judge_against_warehouse(conn: sqlite3.Connection, before: int) -> list[tuple]:
-    """The rows appended after rowid ``before`` whose event_id was already clean: (rowid, rule,
-    source_file, line_number, event_id, same content?, first file, first line)."""
-    same = " AND ".join(f"n.{col} IS o.{col}" for col in CONTENT_COLUMNS)
-    return conn.execute(f"""
-        SELECT n.rowid, n.rule, n.source_file, n.line_number, n.event_id, {same}, o.source_file, o.line_number
+def _append_quarantine(conn: sqlite3.Connection) -> None:
+    """The landed quarantine rows and the conflicts among the later occurrences, appended in
+    (file, line) order."""
+    cols = ", ".join(QUARANTINE_COLUMNS)
+    conn.execute(f"""
+        INSERT INTO {QUARANTINE} ({cols})
+        SELECT {cols} FROM (
+            SELECT {cols} FROM {LANDED}.{incoming.QUARANTINE_ROWS}
+            UNION ALL SELECT {cols} FROM {LANDED}.{incoming.LATER_ROWS} WHERE verdict = 'quarantine')
+        ORDER BY source_file, line_number""")
+
+
+def _same_content(a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{col} IS {b}.{col}" for col in CONTENT_COLUMNS)
+
+
+def _count_moves(conn: sqlite3.Connection, sql: str, counts: dict[str, Any], by_rule: dict[str, int] | None) -> None:
+    """``sql`` gives (verdict before, rule, same content?, rows): each group leaves its verdict
+    (and its rule's clean count when ``by_rule`` is given) for duplicate or quarantine."""
+    for verdict, rule, same, n in conn.execute(sql).fetchall():
+        counts[verdict] -= n
+        if by_rule is not None:
+            by_rule[rule] -= n
+        after = "duplicate" if same else "quarantine"
+        counts[after] = counts.get(after, 0) + n
+
+
+def _rejudge(conn: sqlite3.Connection, before: int, counts: dict[str, Any]) -> None:
+    """The later occurrences judged within the increment whose id was already clean in the
+    warehouse (rowid <= ``before``): the warehouse row is their first occurrence. Judged again
+    in place in the landing file's ``later_rows``."""
+    later = f"{LANDED}.{incoming.LATER_ROWS}"
+    conn.execute(f"""
+        CREATE TABLE {LANDED}.fates AS
+        SELECT l.rowid AS rid, {_same_content('l', 'o')} AS same, o.source_file AS first_file,
+               o.line_number AS first_line
+        FROM {later} AS l CROSS JOIN {CLEAN} AS o   -- CROSS: the later rows drive, one index lookup each
+          ON o.event_id = l.event_id
+        WHERE o.rowid <= ?""", (before,))
+    _count_moves(conn, f"SELECT l.verdict, l.rule, f.same, count(*) FROM {LANDED}.fates AS f "
+                       f"JOIN {later} AS l ON l.rowid = f.rid GROUP BY 1, 2, 3", counts, None)
+    judged = incoming.judged_sql("f.same", "l.event_id", "f.first_file", "f.first_line")
+    sets = ", ".join(f"{name} = {expr}" for name, expr in zip(incoming.JUDGED[:3], judged))   # raw_line kept
+    conn.execute(f"UPDATE {later} AS l SET {sets} FROM {LANDED}.fates AS f WHERE f.rid = l.rowid")
+
+
+def _judge_new_rows(conn: sqlite3.Connection, before: int, counts: dict[str, Any], by_rule: dict[str, int]) -> None:
+    """The rows appended after rowid ``before`` whose event_id was already clean: the warehouse's
+    row is the first occurrence and stays; they move to the landing file's ``later_rows``, judged."""
+    conn.execute(f"""
+        CREATE TABLE {LANDED}.moved AS
+        SELECT n.rowid AS rid, {_same_content('n', 'o')} AS same, o.source_file AS first_file,
+               o.line_number AS first_line
         FROM {CLEAN} AS n CROSS JOIN {CLEAN} AS o   -- CROSS: the new rows drive, one event_id index lookup each
           ON o.event_id = n.event_id
-        WHERE n.rowid > ? AND o.rowid <= ?""", (before, before)).fetchall()
-
-
-def _rejudge(conn: sqlite3.Connection, before: int, later: list[dict]) -> dict[tuple[str, int], tuple]:
-    """Later occurrences judged within the increment whose id was already clean in the warehouse:
-    the warehouse row is the first occurrence. (file, line) -> (same content?, first file, first line)."""
-    out: dict[tuple[str, int], tuple] = {}
-    ids = sorted({r["event_id"] for r in later})
-    cols = ", ".join(("event_id", *CONTENT_COLUMNS, "source_file", "line_number"))
-    found = {}
-    for i in range(0, len(ids), 500):
-        part = ids[i:i + 500]
-        for row in conn.execute(f"SELECT {cols} FROM {CLEAN} WHERE rowid <= ? AND event_id IN "
-                                f"({', '.join('?' for _ in part)})", (before, *part)):
-            found[row[0]] = row
-    for r in later:
-        first = found.get(r["event_id"])
-        if first is not None:
-            same = tuple(first[1:1 + len(CONTENT_COLUMNS)]) == tuple(r[c] for c in CONTENT_COLUMNS)
-            out[(r["source_file"], r["line_number"])] = (same, first[-2], first[-1])
-    return out
+        WHERE n.rowid > ? AND o.rowid <= ?""", (before, before))
+    _count_moves(conn, f"SELECT 'clean', n.rule, m.same, count(*) FROM {LANDED}.moved AS m "
+                       f"JOIN {CLEAN} AS n ON n.rowid = m.rid GROUP BY 2, 3", counts, by_rule)
+    columns = table_columns(conn, CLEAN)
+    conn.execute(f"""
+        INSERT INTO {LANDED}.{incoming.LATER_ROWS} ({', '.join(columns)}, {', '.join(incoming.JUDGED)})
+        SELECT {', '.join(f'n.{c}' for c in columns)},
+               {', '.join(incoming.judged_sql('m.same', 'n.event_id', 'm.first_file', 'm.first_line'))}
+        FROM {LANDED}.moved AS m JOIN {CLEAN} AS n ON n.rowid = m.rid ORDER BY m.rid""")
+    conn.execute(f"DELETE FROM {CLEAN} WHERE rowid IN (SELECT rid FROM {LANDED}.moved)")
 
 
 def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: int, run_row: dict[str, Any],
@@ -191,11 +226,11 @@ def commit(conn: sqlite3.Connection, rows: Any, *, run_id: str, lines_expected: 
             conn.execute("BEGIN IMMEDIATE")
             if full_refresh:
                 _clear(conn)
-            counts, quarantine = _append_clean(conn, rows, landed_rows, ranges)
-            _with_raw_lines(quarantine, raw_lines)
+            counts = _append_clean(conn, rows, landed_rows, ranges)
+            _with_raw_lines(conn, raw_lines)
             check_conservation(lines_expected, counts.get("clean", 0), counts.get("quarantine", 0),
                                counts.get("duplicate", 0), counts.get("header", 0))
-            _append_quarantine(conn, quarantine, run_id)
+            _append_quarantine(conn)
             for _, create in schema_indexes():
                 conn.execute(create)
             _record(conn, marks, run_row, counts, updated_at)
@@ -226,65 +261,41 @@ def _clear(conn: sqlite3.Connection) -> None:
 
 
 def _append_clean(conn: sqlite3.Connection, rows: "incoming.Received", landed_rows: str,
-                  ranges: list[tuple[int, int]]) -> tuple[dict[str, Any], list[dict]]:
+                  ranges: list[tuple[int, int]]) -> dict[str, Any]:
     """The landed clean rows appended (``ranges``: see :func:`_append_landed`), then judged against
-    the warehouse's earlier rows. Returns the verdict counts (with ``by_rule`` and ``by_reason``)
-    and the quarantine rows made here."""
+    the warehouse's earlier rows. Returns the verdict counts (with ``by_rule`` and ``by_reason``)."""
     counts: dict[str, Any] = {k: v for k, v in rows.counts.items() if v}
     by_rule = dict(rows.by_rule)
     before = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {CLEAN}").fetchone()[0]
     copied = conn.total_changes
     _append_landed(conn, CLEAN, landed_rows, ranges)
     _check_landed(conn.total_changes - copied, counts.get("clean", 0))
-    # the quarantine rows made here (conflicts); Spark's are in the landing file
-    quarantine = [r for r in rows.special if r["verdict"] == "quarantine"]
-    if before:
-        _judge_with_warehouse(conn, before, rows.special, quarantine, counts, by_rule)
+    if before:   # the warehouse's rows came first: the later occurrences first, then the new rows
+        _rejudge(conn, before, counts)
+        _judge_new_rows(conn, before, counts, by_rule)
     counts["by_rule"] = {k: v for k, v in by_rule.items() if v}
-    counts["by_reason"] = dict(rows.reasons + Counter(r["reason"] for r in quarantine))
-    return counts, quarantine
+    # the quarantine rows made here (conflicts) are among the later occurrences; Spark's are landed
+    made = conn.execute(f"SELECT reason, count(*) FROM {LANDED}.{incoming.LATER_ROWS} "
+                        f"WHERE verdict = 'quarantine' GROUP BY reason").fetchall()
+    counts["by_reason"] = dict(rows.reasons + Counter(dict(made)))
+    return counts
 
 
-def _judge_with_warehouse(conn: sqlite3.Connection, before: int, special: list[dict], quarantine: list[dict],
-                          counts: dict[str, Any], by_rule: dict[str, int]) -> None:
-    """The increment's rows whose event_id the warehouse already holds clean: the warehouse's row
-    is the first occurrence and stays. ``quarantine``, ``counts`` and ``by_rule`` are updated."""
-    moved = _judge_against_warehouse(conn, before)
-    conn.executemany(f"DELETE FROM {CLEAN} WHERE rowid = ?", [(m[0],) for m in moved])
-    for _rowid, rule, file, line, event_id, same, first_file, first_line in moved:
-        counts["clean"] -= 1
-        by_rule[rule] -= 1
-        if same:
-            counts["duplicate"] = counts.get("duplicate", 0) + 1
-        else:
-            counts["quarantine"] = counts.get("quarantine", 0) + 1
-            quarantine.append(_conflict(event_id, file, line, first_file, first_line))
-    # later occurrences within the increment: their first occurrence is the warehouse's row
-    later = [r for r in special if r["verdict"] == "duplicate" or r["reason"] == "conflicting_duplicate"]
-    fates = _rejudge(conn, before, later)
-    for r in later:
-        fate = fates.get((r["source_file"], r["line_number"]))
-        if fate is None:
-            continue
-        same, first_file, first_line = fate
-        if r["verdict"] == "quarantine":
-            quarantine.remove(r)
-        counts[r["verdict"]] -= 1
-        if same:
-            counts["duplicate"] = counts.get("duplicate", 0) + 1
-        else:
-            counts["quarantine"] = counts.get("quarantine", 0) + 1
-            quarantine.append(_conflict(r["event_id"], r["source_file"], r["line_number"], first_file, first_line))
-
-
-def _with_raw_lines(quarantine: list[dict], raw_lines: Callable | None) -> None:
-    """Rows that turned out to conflict travelled without their raw text: fetch it."""
-    missing = [(r["source_file"], r["line_number"]) for r in quarantine if r["raw_line"] is None]
-    if missing and raw_lines is not None:
-        found = raw_lines(missing)
-        for r in quarantine:
-            if r["raw_line"] is None:
-                r["raw_line"] = found[(r["source_file"], r["line_number"])]
+def _with_raw_lines(conn: sqlite3.Connection, raw_lines: Callable | None) -> None:
+    """Rows that turned out to conflict travelled without their raw text: fetch it, RAW_BATCH rows
+    at a time in (file, line) order (so a lookup reading the staged files goes forward)."""
+    later, last = f"{LANDED}.{incoming.LATER_ROWS}", ("", 0, 0)
+    while raw_lines is not None:
+        batch = conn.execute(f"""
+            SELECT source_file, line_number, rowid FROM {later}
+            WHERE verdict = 'quarantine' AND raw_line IS NULL AND (source_file, line_number, rowid) > (?, ?, ?)
+            ORDER BY source_file, line_number, rowid LIMIT ?""", (*last, RAW_BATCH)).fetchall()
+        if not batch:
+            return
+        found = raw_lines([(file, line) for file, line, _ in batch])
+        conn.executemany(f"UPDATE {later} SET raw_line = ? WHERE rowid = ?",
+                         [(found[(file, line)], rowid) for file, line, rowid in batch])
+        last = batch[-1]
 
 
 def _record(conn: sqlite3.Connection, marks: Iterable[Watermark], run_row: dict[str, Any], counts: dict[str, Any],
@@ -296,11 +307,6 @@ def _record(conn: sqlite3.Connection, marks: Iterable[Watermark], run_row: dict[
     row = {**run_row, "clean_count": counts.get("clean", 0), "quarantined_count": counts.get("quarantine", 0),
            "duplicates_removed": counts.get("duplicate", 0), "headers_skipped": counts.get("header", 0)}
     conn.execute(_insert_sql(RUNS, RUN_COLUMNS), [row[c] for c in RUN_COLUMNS])
-
-
-def _conflict(event_id: str, file: str, line: int, first_file: str, first_line: int) -> dict[str, Any]:
-    return {"raw_line": None, "reason": "conflicting_duplicate", "source_file": file, "line_number": line,
-            "detail": CONFLICT_DETAIL.format(event_id=event_id, first_at=f"{first_file}:{first_line}")}
 
 
 def _check_landed(copied: int, counted: int) -> None:

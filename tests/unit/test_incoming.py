@@ -43,6 +43,14 @@ def landed(got: incoming.Received) -> list[tuple]:
         return conn.execute(f"SELECT source_file, line_number, event_id FROM {incoming.CLEAN_ROWS} ORDER BY rowid").fetchall()
 
 
+def later(got: incoming.Received) -> dict[tuple, tuple]:
+    """(file, line) -> (event_id, verdict, reason, detail, raw_line) of the landed later occurrences."""
+    with closing(sqlite3.connect(got.path)) as conn:
+        rows = conn.execute(f"SELECT source_file, line_number, event_id, verdict, reason, detail, raw_line "
+                            f"FROM {incoming.LATER_ROWS}").fetchall()
+    return {r[:2]: r[2:] for r in rows}
+
+
 def test_batches_out_of_line_order_land_once_and_copy_back_in_line_order(tmp_path):
     # two tasks' results, the later chunk first (Spark sends bigger tasks first), one batch mixing two files
     second = batch([row("a.txt", 4, "id-4"), row("a.txt", 5, verdict="quarantine", reason="empty"),
@@ -57,10 +65,10 @@ def test_batches_out_of_line_order_land_once_and_copy_back_in_line_order(tmp_pat
     # id-1 first at a.txt:1; a.txt:3 has other content (a conflict), a.txt:6 the same (a duplicate)
     assert got.counts == {"clean": 4, "quarantine": 2, "duplicate": 1, "header": 1}
     assert got.by_rule == {"json_strict": 4}
-    judged = {(r["source_file"], r["line_number"]): r for r in got.special}
-    assert judged[("a.txt", 6)]["verdict"] == "duplicate"
-    assert judged[("a.txt", 3)]["detail"] == CONFLICT_DETAIL.format(event_id="id-1", first_at="a.txt:1")
-    assert set(judged) == {("a.txt", 3), ("a.txt", 6)}   # Spark's quarantine rows are landed, not kept
+    assert later(got) == {   # Spark's quarantine rows are in their own table
+        ("a.txt", 6): ("id-1", "duplicate", None, None, None),
+        ("a.txt", 3): ("id-1", "quarantine", "conflicting_duplicate",
+                       CONFLICT_DETAIL.format(event_id="id-1", first_at="a.txt:1"), None)}
     assert got.reasons == {"empty": 1}
     with closing(sqlite3.connect(got.path)) as conn:
         assert conn.execute(f"SELECT * FROM {incoming.QUARANTINE_ROWS}").fetchall() == [
@@ -108,7 +116,7 @@ def test_no_clean_row_still_makes_the_tables_and_a_failure_leaves_no_landing_fol
                            CLEAN_COLUMNS, tmp_path / "a", "r")
     incoming.judge_duplicates(got)
     assert landed(got) == [] and got.counts == {"quarantine": 1} and got.clean_ranges() == []
-    assert got.special == [] and got.reasons == {"empty": 1}
+    assert later(got) == {} and got.reasons == {"empty": 1}
 
     def broken():
         yield batch([row("a.txt", 1, "x")])
@@ -117,3 +125,46 @@ def test_no_clean_row_still_makes_the_tables_and_a_failure_leaves_no_landing_fol
     with pytest.raises(RuntimeError):
         incoming.receive(broken(), SCHEMA, CLEAN_COLUMNS, tmp_path / "b", "r")
     assert list((tmp_path / "b").iterdir()) == []
+
+
+def commit(db, got, run_id: str, lines: int, *, full_refresh: bool) -> dict:
+    with closing(wh.connect(db)) as conn:
+        run_row = {"run_id": run_id, "started_at": "s", "finished_at": "f", "lines_read": lines,
+                   "staging_files": "x", "status": "ok", "mode": "x"}
+        return wh.commit(conn, got, run_id=run_id, lines_expected=lines, run_row=run_row, marks=[],
+                         full_refresh=full_refresh, updated_at="f",
+                         raw_lines=lambda wanted: {k: f"text {k[0]}:{k[1]}" for k in wanted})
+
+
+def test_later_occurrences_whose_first_is_in_the_warehouse_are_judged_against_it(tmp_path):
+    db = tmp_path / "w.db"
+    wh.ensure_tables(db)
+    first = incoming.receive([batch([row("a.txt", 1, "id-1", sig=1), row("a.txt", 2, "id-2", sig=2)])], SCHEMA,
+                             CLEAN_COLUMNS, tmp_path, "r1")
+    incoming.judge_duplicates(first)
+    commit(db, first, "r1", 2, full_refresh=True)
+    # within the increment: b:2 repeats b:1, b:4 conflicts with b:3, b:5 with b:1, b:7 with b:6;
+    # against the warehouse, b:1 and b:2 repeat a:1, b:4 repeats a:2, b:3 and b:5 conflict with it
+    got = incoming.receive([batch([row("b.txt", 1, "id-1", sig=1), row("b.txt", 2, "id-1", sig=1),
+                                   row("b.txt", 3, "id-2", sig=7), row("b.txt", 4, "id-2", sig=2),
+                                   row("b.txt", 5, "id-1", sig=9), row("b.txt", 6, "id-3", sig=3),
+                                   row("b.txt", 7, "id-3", sig=4)])], SCHEMA, CLEAN_COLUMNS, tmp_path, "r2")
+    incoming.judge_duplicates(got)
+    assert got.counts == {"clean": 3, "duplicate": 1, "quarantine": 3}   # before the warehouse has its say
+    counts = commit(db, got, "r2", 7, full_refresh=False)
+    assert {k: counts.get(k) for k in ("clean", "duplicate", "quarantine")} == {
+        "clean": 1, "duplicate": 3, "quarantine": 3}
+    assert counts["by_reason"] == {"conflicting_duplicate": 3} and counts["by_rule"] == {"json_strict": 1}
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT source_file, line_number, event_id FROM clean_students ORDER BY rowid").fetchall() \
+            == [("a.txt", 1, "id-1"), ("a.txt", 2, "id-2"), ("b.txt", 6, "id-3")]
+        assert conn.execute("SELECT raw_line, reason, detail, line_number, run_id FROM quarantine_students "
+                            "ORDER BY rowid").fetchall() == [
+            ("text b.txt:3", "conflicting_duplicate", CONFLICT_DETAIL.format(event_id="id-2", first_at="a.txt:2"), 3,
+             "r2"),
+            ("text b.txt:5", "conflicting_duplicate", CONFLICT_DETAIL.format(event_id="id-1", first_at="a.txt:1"), 5,
+             "r2"),
+            ("text b.txt:7", "conflicting_duplicate", CONFLICT_DETAIL.format(event_id="id-3", first_at="b.txt:6"), 7,
+             "r2")]
+        assert conn.execute("SELECT clean_count, quarantined_count, duplicates_removed FROM pipeline_runs "
+                            "WHERE run_id = 'r2'").fetchone() == (1, 3, 3)
