@@ -127,16 +127,19 @@ def test_no_clean_row_still_makes_the_tables_and_a_failure_leaves_no_landing_fol
     assert list((tmp_path / "b").iterdir()) == []
 
 
-def commit(db, got, run_id: str, lines: int, *, full_refresh: bool) -> dict:
+def commit(db, got, run_id: str, lines: int, *, full_refresh: bool, asked: list | None = None) -> dict:
+    def raw_lines(wanted):
+        (asked if asked is not None else []).append(wanted)
+        return {k: f"text {k[0]}:{k[1]}" for k in wanted}
+
     with closing(wh.connect(db)) as conn:
         run_row = {"run_id": run_id, "started_at": "s", "finished_at": "f", "lines_read": lines,
                    "staging_files": "x", "status": "ok", "mode": "x"}
         return wh.commit(conn, got, run_id=run_id, lines_expected=lines, run_row=run_row, marks=[],
-                         full_refresh=full_refresh, updated_at="f",
-                         raw_lines=lambda wanted: {k: f"text {k[0]}:{k[1]}" for k in wanted})
+                         full_refresh=full_refresh, updated_at="f", raw_lines=raw_lines)
 
 
-def test_later_occurrences_whose_first_is_in_the_warehouse_are_judged_against_it(tmp_path):
+def test_later_occurrences_whose_first_is_in_the_warehouse_are_judged_against_it(tmp_path, monkeypatch):
     db = tmp_path / "w.db"
     wh.ensure_tables(db)
     first = incoming.receive([batch([row("a.txt", 1, "id-1", sig=1), row("a.txt", 2, "id-2", sig=2)])], SCHEMA,
@@ -151,7 +154,10 @@ def test_later_occurrences_whose_first_is_in_the_warehouse_are_judged_against_it
                                    row("b.txt", 7, "id-3", sig=4)])], SCHEMA, CLEAN_COLUMNS, tmp_path, "r2")
     incoming.judge_duplicates(got)
     assert got.counts == {"clean": 3, "duplicate": 1, "quarantine": 3}   # before the warehouse has its say
-    counts = commit(db, got, "r2", 7, full_refresh=False)
+    monkeypatch.setattr(wh, "RAW_BATCH", 2)   # the conflicts' raw text asked for in batches, in line order
+    asked: list = []
+    counts = commit(db, got, "r2", 7, full_refresh=False, asked=asked)
+    assert asked == [[("b.txt", 3), ("b.txt", 5)], [("b.txt", 7)]]
     assert {k: counts.get(k) for k in ("clean", "duplicate", "quarantine")} == {
         "clean": 1, "duplicate": 3, "quarantine": 3}
     assert counts["by_reason"] == {"conflicting_duplicate": 3} and counts["by_rule"] == {"json_strict": 1}
