@@ -220,7 +220,8 @@ def judged_sql(same: str, event_id: str, first_file: str, first_line: str) -> tu
 def judge_duplicates(got: Received) -> None:
     """The later occurrences of an event_id among the landed clean rows move, judged, from
     ``clean_rows`` to ``later_rows`` (conflicts without their raw text: the commit fetches it);
-    the counts follow. All in SQL: only a few counts come back to Python."""
+    the counts follow. All in SQL: only a few counts come back to Python (reading the later
+    occurrences back as dicts held 120k of them at 10M lines: peak RSS 486 MB, 312 MB without)."""
     with closing(sqlite3.connect(got.path, isolation_level=None)) as conn:
         conn.execute("PRAGMA temp_store = FILE")   # the GROUP BY's b-tree: 60 MB of RSS at 3M rows in memory
         # a scratch file, as when ADBC wrote it: no journal, no fsync, and one transaction
