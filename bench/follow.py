@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = arg_parser("bench.follow", __doc__)
     ap.add_argument("--rate", type=float, default=5000, help="events per second generated (default 5000)")
     ap.add_argument("--duration", type=float, default=600, help="seconds of following (default 600)")
+    ap.add_argument("--interval", type=float, help="run --follow's --interval (default: the run's own)")
+    ap.add_argument("--report-every", type=float, help="run --follow's --report-every (default: the run's own)")
     ap.add_argument("--sample", type=float, default=5, help="seconds between two RSS samples (default 5)")
     ap.add_argument("--warm", type=float, default=60, help="the first minute: excluded from growth (default 60)")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -131,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                     "STUDENTFLOW_WAREHOUSE": str(root / "data" / "warehouse.db")})
         print(f"follow --rate {args.rate:g} for {args.duration:g} s (load {load()})", flush=True)
         proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--follow",
-                                 "--generate-rate", str(args.rate), "--duration", str(args.duration), "--json"],
+                                 "--generate-rate", str(args.rate), "--duration", str(args.duration), "--json",
+                                 *(["--interval", str(args.interval)] if args.interval is not None else []),
+                                 *(["--report-every", str(args.report_every)] if args.report_every is not None else [])],
                                 cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         sampler = Sampler(proc, env, args.sample)
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     later = [r for r in incs if first and (datetime_of(r[0]) - first).total_seconds() >= args.warm]
     p95s = sorted(r[3] for r in later if r[3] is not None)
     figures = {
-        "rate": args.rate, "duration_s": args.duration, "load_at_end": load(),
+        "rate": args.rate, "duration_s": args.duration, "interval_s": args.interval, "report_every_s": args.report_every, "load_at_end": load(),
         "freshness_run": summary["freshness"],
         "freshness_after_first_minute": {"increments": len(later),
                                          "median_of_p95_s": statistics.median(p95s) if p95s else None,

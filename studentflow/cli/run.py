@@ -50,9 +50,9 @@ def _check(args: argparse.Namespace) -> None:
     from studentflow.core.errors import UsageError
 
     if (args.count < 0 or not 0 <= args.malformed_rate <= 1 or args.rate < 0 or args.generate_rate < 0
-            or args.interval <= 0):
-        raise UsageError("--count, --rate and --generate-rate must be >= 0, --malformed-rate between 0 and 1, "
-                         "--interval > 0", "fix the option")
+            or args.interval <= 0 or args.report_every < 0):
+        raise UsageError("--count, --rate, --generate-rate and --report-every must be >= 0, --malformed-rate "
+                         "between 0 and 1, --interval > 0", "fix the option")
     if args.follow and args.junit_xml:
         raise UsageError("--junit-xml is for a batch run (the continuous mode gates every increment)",
                          "drop --follow, or run `studentflow validate --junit-xml PATH` when you need the file")
@@ -77,8 +77,9 @@ def _runner(args: argparse.Namespace, settings: Settings, say, out):
     from studentflow.pipeline.follow import Follow, FollowOptions, tty_status
 
     opts.produce = False
-    return Follow(settings, opts, FollowOptions(args.generate_rate, args.interval, args.duration), progress=say,
-                  status=tty_status(out))
+    follow = FollowOptions(rate=args.generate_rate, interval=args.interval, duration=args.duration,
+                           report_every=args.report_every)
+    return Follow(settings, opts, follow, progress=say, status=tty_status(out))
 
 
 def _print_summary(summary) -> None:
@@ -147,4 +148,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                "producers send); --malformed-rate applies")
         live.add_argument("--interval", type=float, default=fd.interval,
                           help=f"with --follow: seconds between looks (default {fd.interval:g})")
+        live.add_argument("--report-every", type=float, default=fd.report_every, metavar="SECONDS",
+                          help="with --follow: rebuild the report and the page at most this often (default "
+                               f"{fd.report_every:g}; 0: with every increment); every increment is gated, and the "
+                               "last one always gets its report")
         live.add_argument("--duration", type=float, help="with --follow: stop after this many seconds")

@@ -99,6 +99,7 @@ class Report(Step):
         else:                    # an increment: the summary its owner keeps (or None)
             run_summary = ctx.report_input
         data = report_data.read(ctx.settings)   # once, for the report and the page
+        ctx.read_done()
         paths = build_report(ctx.settings, lang=ctx.options.lang, run_summary=run_summary, data=data)
         if self.site:
             from studentflow.report import site

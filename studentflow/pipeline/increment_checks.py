@@ -1,6 +1,10 @@
-"""The gate and the report of each `run --follow` increment, in the quality worker process
+"""The gate of each `run --follow` increment and the report, in the quality worker process
 (studentflow/pipeline/quality_worker.py), waited for on a thread of this process beside the next
-increment's normalize; then the increment's row in ``follow_increments``."""
+increment's normalize; then the increment's row in ``follow_increments``.
+
+Every increment is gated; the report and the page are rebuilt with an increment when the owner
+asks (at most every ``--report-every`` seconds), and once more at the end when the last
+increment went without one, so the last report shows the last marts."""
 from __future__ import annotations
 
 import sqlite3
@@ -21,22 +25,45 @@ class IncrementChecks:
         self.ctx = ctx
         self.worker = Checker(ctx.settings, gate=ctx.options.gate).start()   # runs the steps' prepare() meanwhile
         self.thread: threading.Thread | None = None
+        self.read: threading.Event | None = None   # set once the last check no longer reads the warehouse
         self.error: BaseException | None = None
         self.increments: list[dict] = []   # one row per increment, with its phases
         self.gate_failures = 0
+        self.unreported: str | None = None   # the last increment's run_id when its report was skipped
 
-    def start(self, res, ok: bool, fresh: Freshness | None, in_marts: datetime, phases: dict[str, float]) -> None:
-        """The increment's gate and report, on a thread of their own (joined before the next marts)."""
-        self.thread = threading.Thread(target=self._check, args=(res, ok, fresh, in_marts, phases),
-                                       name="follow-gate-report", daemon=True)
+    def start(self, res, ok: bool, fresh: Freshness | None, in_marts: datetime, phases: dict[str, float],
+              *, report: bool = True) -> None:
+        """The increment's gate, and the report when ``report``, on a thread of their own (joined
+        before the next marts)."""
+        self.unreported = None if report else res.run_id
+        previous, self.read = self.thread, threading.Event()
+        self.thread = threading.Thread(target=self._check, name="follow-gate-report", daemon=True,
+                                       args=(previous, self.read, res, ok, fresh, in_marts, phases, report))
         self.thread.start()
 
-    def _check(self, res, ok: bool, fresh: Freshness | None, in_marts: datetime, phases: dict[str, float]) -> None:
-        """Errors are kept for the loop's thread, which raises them when it joins this one."""
+    def final_report(self) -> None:
+        """The report and the page once more when the last increment went without them."""
+        if self.unreported is not None:
+            ctx = self.ctx
+            checked = self.worker.check(self.unreported, gate=False, lang=ctx.options.lang,
+                                        run_summary=ctx.summary.as_report_input())
+            self.unreported = None
+            for f in checked.files:
+                ctx.summary.outputs[Path(f).name] = f
+
+    def _check(self, previous: threading.Thread | None, read: threading.Event, res, ok: bool,
+               fresh: Freshness | None, in_marts: datetime, phases: dict[str, float], report: bool) -> None:
+        """After the previous increment's check (the child takes one at a time). Errors are kept
+        for the loop's thread, which raises them when it waits for this one."""
         ctx = self.ctx
         try:
+            if previous is not None:
+                previous.join()
+            if self.error is not None:   # the previous check failed: the loop raises that first
+                return
             checked = self.worker.check(res.run_id, gate=ctx.options.gate, lang=ctx.options.lang,
-                                        run_summary=ctx.summary.as_report_input())
+                                        run_summary=ctx.summary.as_report_input(), report=report,
+                                        on_read=read.set)
             phases.update(checked.seconds)
             passed = None if checked.passed is None else bool(checked.passed and ok)
             if passed is False:
@@ -54,6 +81,8 @@ class IncrementChecks:
             self.increments.append({**row, "phases": phases})
         except BaseException as exc:  # noqa: BLE001  (raised on the loop's thread by join())
             self.error = exc
+        finally:
+            read.set()
 
     def _record(self, row: dict) -> None:
         from spark_jobs.warehouse import apply_schema
@@ -63,11 +92,21 @@ class IncrementChecks:
             conn.execute(f"INSERT INTO follow_increments ({', '.join(row)}) VALUES "
                          f"({', '.join('?' * len(row))})", list(row.values()))
 
+    def wait_read(self) -> None:
+        """Wait until the last increment's checks no longer read the warehouse (its gate done and
+        its report's data read: the report may still be drawing); raise what went wrong there."""
+        if self.read is not None:
+            self.read.wait()
+        self._raise()
+
     def join(self) -> None:
-        """Wait for the previous increment's gate and report; raise what went wrong there."""
+        """Wait for the last increment's gate and report; raise what went wrong there."""
         if self.thread is not None:
             self.thread.join()
             self.thread = None
+        self._raise()
+
+    def _raise(self) -> None:
         if self.error is not None:
             exc, self.error = self.error, None
             raise exc

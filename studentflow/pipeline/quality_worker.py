@@ -23,7 +23,7 @@ import multiprocessing
 import signal
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from studentflow.core import procs
 from studentflow.core.config import Settings
@@ -36,7 +36,7 @@ class Checked:
 
     passed: bool | None                  # None: the gate is off
     failed: list[str]                    # "table.column expectation" per failed expectation
-    seconds: dict[str, float]            # gate, report
+    seconds: dict[str, float]            # gate, and report when it ran
     files: list[str] = field(default_factory=list)
 
 
@@ -67,27 +67,34 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
     return {"message": message, "hint": hint, "exit_code": int(code), "detail": traceback.format_exc(limit=6)}
 
 
-def _steps(gate_on: bool) -> list:
+def _steps(gate_on: bool, report: bool = True) -> list:
     from studentflow.pipeline.derive import Report, Validate
 
-    return [*([Validate()] if gate_on else []), Report(site=True)]
+    return [*([Validate()] if gate_on else []), *([Report(site=True)] if report else [])]
 
 
-def _check(settings: Settings, job: dict[str, Any]) -> Checked:
+def _check(settings: Settings, job: dict[str, Any], read_done: Callable[[], None]) -> Checked:
     """The validate step on the increment's rows (when the gate is on) and the report step with
-    the page, as `run` runs them, each timed."""
+    the page (when asked), as `run` runs them, each timed; ``read_done`` once, when they no longer
+    read the warehouse (the gate done and the report's data read)."""
     from studentflow.pipeline.step import RunContext, timed
     from studentflow.pipeline.summary import RunOptions
 
+    def once() -> None:
+        nonlocal read_done
+        read_done, done = (lambda: None), read_done
+        done()
+
     ctx = RunContext(settings, RunOptions(gate=job["gate"], lang=job["lang"]), say=lambda _m: None,
-                     run_id=job["run_id"], report_input=job["run_summary"])
-    for step in _steps(job["gate"]):
+                     run_id=job["run_id"], report_input=job["run_summary"], read_done=once)
+    for step in _steps(job["gate"], job["report"]):
         with timed(ctx, step.name, step.title(ctx)) as record:
             step.run(ctx, record)
+    once()
     seconds = {s.name: s.seconds for s in ctx.summary.stages}
     passed = bool(ctx.summary.gate_passed) if job["gate"] else None
-    return Checked(passed, ctx.gate_failed, {"gate": seconds.get("validate", 0.0), "report": seconds["report"]},
-                   ctx.report_files)
+    done = {"gate": seconds.get("validate", 0.0), **({"report": seconds["report"]} if job["report"] else {})}
+    return Checked(passed, ctx.gate_failed, done, ctx.report_files)
 
 
 def _serve(conn, settings: Settings, gate_on: bool) -> None:
@@ -110,7 +117,7 @@ def _serve(conn, settings: Settings, gate_on: bool) -> None:
             if job is None:
                 return
             try:
-                conn.send(("ok", _check(settings, job)))
+                conn.send(("ok", _check(settings, job, lambda: conn.send(("read", None)))))
             except Exception as exc:  # noqa: BLE001  (sent to the owner, which raises it)
                 conn.send(("error", _error_of(exc)))
             procs.release_freed_memory()   # the heap a job freed, back to the system between jobs
@@ -158,14 +165,22 @@ class Checker:
             kind, _ = self._receive(self.ready_timeout)
             self._ready = kind == "ready"
 
-    def check(self, run_id: str, *, gate: bool, lang: str, run_summary: Any, timeout: float = 600) -> Checked:
-        """The gate on ``run_id``'s rows (when ``gate``) and the report; raises CheckerError."""
+    def check(self, run_id: str, *, gate: bool, lang: str, run_summary: Any, report: bool = True,
+              on_read: Callable[[], None] | None = None, timeout: float = 600) -> Checked:
+        """The gate on ``run_id``'s rows (when ``gate``) and the report (when ``report``); raises
+        CheckerError. ``on_read``: called (on this thread) once the child no longer reads the
+        warehouse, before the report is drawn."""
         self.wait_ready()
         try:
-            self._conn.send({"run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary})
+            self._conn.send({"run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary,
+                             "report": report})
         except OSError:   # BrokenPipeError: the child is gone
             raise self._ended() from None
         kind, payload = self._receive(timeout)
+        while kind == "read":
+            if on_read is not None:
+                on_read()
+            kind, payload = self._receive(timeout)
         if kind != "ok":
             raise CheckerError(payload["message"], payload["hint"], exit_code=payload["exit_code"],
                                detail=payload["detail"])

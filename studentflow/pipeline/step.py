@@ -42,6 +42,9 @@ class RunContext:
     report_input: Any = None     # with run_id: the run summary the report prints (its owner's)
     gate_failed: list[str] = field(default_factory=list)   # "table.column expectation" per failure
     report_files: list[str] = field(default_factory=list)
+    # called once the steps no longer read the warehouse (the report drawing from what it read):
+    # `run --follow` may then rebuild the marts
+    read_done: Callable[[], None] = lambda: None
 
     def note(self, message: str) -> None:
         """A progress line under the step's title."""

@@ -6,6 +6,7 @@ import json
 import signal
 import sqlite3
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from bench.rss import parent_map
 from studentflow.core.errors import ExitCode
 from studentflow.core.procs import pid_alive
+from studentflow.report.report import REPORT_NAMES
 from tests.support.follow import sigterm, start_follow, wait_for
 from tests.support.stackutil import query, sf, stack_env
 
@@ -66,7 +68,8 @@ def test_overlapped_run_gives_the_tables_of_one_batch_normalize(tmp_path):
 def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
-    proc = start_follow(env, "--generate-rate", "400", "--interval", "1")
+    # the report once an hour: after the first increment, and once more after the last one
+    proc = start_follow(env, "--generate-rate", "400", "--interval", "1", "--report-every", "3600")
     wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 2, proc)
     # the gate and the report run in a child process of their own (studentflow/pipeline/quality_worker.py)
     helpers = [pid for pid, cmd in _children(proc.pid).items() if "multiprocessing" in cmd]   # + its resource tracker
@@ -97,8 +100,14 @@ def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
     assert f["events"] == timed
     assert {r[3] for r in rows} == {1}
     # where each increment's time went: the four phases, which add up to its seconds
-    phases = query(db, "SELECT seconds, normalize_s, marts_s, gate_s, report_s FROM follow_increments")
-    assert all(min(r[1:]) > 0 and abs(sum(r[1:]) - r[0]) < 1e-6 for r in phases)
+    phases = query(db, "SELECT seconds, normalize_s, marts_s, gate_s, report_s FROM follow_increments ORDER BY rowid")
+    assert all(min(r[1:4]) > 0 and abs(sum(p or 0 for p in r[1:]) - r[0]) < 1e-6 for r in phases)
+    # every increment gated, only the first with its report; the last one got its report after the loop
+    assert phases[0][4] > 0 and all(r[4] is None for r in phases[1:])
+    (last_in_marts,), = query(db, "SELECT max(finished_at) FROM follow_increments")
+    report = Path(summary["outputs"][REPORT_NAMES["fr"]])   # the default language
+    written = datetime.fromtimestamp(report.stat().st_mtime, timezone.utc)
+    assert written > datetime.fromisoformat(last_in_marts), (written, last_in_marts)
     # the marts hold every clean row of every recorded increment (not only the first one's)
     (in_marts,), = query(db, "SELECT sum(student_count) FROM major_age_stats")
     (recorded,), = query(db, "SELECT sum(clean_count) FROM pipeline_runs WHERE run_id IN "

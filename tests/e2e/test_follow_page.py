@@ -56,7 +56,8 @@ def test_a_served_page_follows_the_increments_in_both_languages(tmp_path):
     env = stack_env(tmp_path)
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     server, url = _serve(env)   # before any data: the page says what to run; the loop rebuilds it
-    follow = start_follow(env, "--generate-rate", "300", "--interval", "1", "--no-gate")
+    follow = start_follow(env, "--generate-rate", "300", "--interval", "1", "--no-gate",
+                          "--report-every", "0")   # the page with every increment
     try:
         increments = lambda: len(query(db, "SELECT run_id FROM follow_increments"))  # noqa: E731  (no table yet: 0)
         wait_for(lambda: increments() >= 1, follow)

@@ -49,6 +49,19 @@ def test_the_checker_gives_the_gates_verdicts_and_writes_the_report_in_another_p
         assert 'src="report/age_boxplot.png"' in (site / "fr.html").read_text(encoding="utf-8")
         assert (settings.data_dir / "report" / "runs_trend.png").is_file() and (site / "runs.csv").is_file()
         assert set(old.seconds) == {"gate", "report"} and all(s > 0 for s in old.seconds.values())
+        # an increment the owner sends without its report (--report-every): gated, nothing rewritten
+        written = {p: p.stat().st_mtime_ns for p in (report, site / "en.html", site / "fr.html")}
+        told = []
+        gated = checker.check("run-old", gate=True, lang="en", run_summary=None, report=False,
+                              on_read=lambda: told.append("read"))
+        assert gated.passed is False and set(gated.seconds) == {"gate"} and gated.files == []
+        assert {p: p.stat().st_mtime_ns for p in written} == written and told == ["read"]
+        # with the report: the owner is told once the warehouse is read, before the report is drawn
+        # (run --follow's next marts wait for that, not for the drawing)
+        told.clear()
+        checker.check("run-new", gate=True, lang="en", run_summary=None,
+                      on_read=lambda: told.append(report.stat().st_mtime_ns))
+        assert told == [written[report]] and report.stat().st_mtime_ns > written[report]
         # Ctrl-C reaches the whole process group on a terminal: the child ignores it, the owner decides
         os.kill(checker.pid, signal.SIGINT)
         os.kill(checker.pid, signal.SIGTERM)

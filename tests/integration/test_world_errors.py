@@ -182,7 +182,7 @@ def test_broker_gone(stack):
 
 
 @pytest.mark.parametrize("option", [["--rate", "-1"], ["--count", "-5"], ["--malformed-rate", "1.5"],
-                                    ["--follow", "--interval", "0"]])
+                                    ["--follow", "--interval", "0"], ["--follow", "--report-every", "-1"]])
 def test_run_refuses_a_bad_option_before_starting_anything(tmp_path, option):
     env = stack_env(tmp_path)
     res = sf(env, "run", *option)
