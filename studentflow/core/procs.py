@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,15 +28,26 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
+def _tied(cmd: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """``cmd`` and the preexec_fn that make it die with its parent. util-linux's ``setpriv`` sets
+    the signal and then execs ``cmd``, so no Python runs between fork and exec: a preexec_fn makes
+    Python fork() (not vfork), which runs every library's fork handlers in the child, and gRPC's
+    (the Spark Connect client) aborted a broker's start that way (SIGABRT, "epoll_wait error")."""
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "KILL", "--", *cmd], None
+    return cmd, _die_with_parent
+
+
 def spawn(cmd: Sequence[str], log_path: Path, *, env: dict | None = None,
           cwd: Path | None = None, tie_to_parent: bool = False) -> subprocess.Popen:
     """Start ``cmd`` detached from the terminal, stdout+stderr appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    args, preexec = _tied(list(cmd)) if tie_to_parent else (list(cmd), None)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True,
-            preexec_fn=_die_with_parent if tie_to_parent else None,
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=cwd, start_new_session=True, preexec_fn=preexec,
         )
 
 

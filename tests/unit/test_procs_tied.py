@@ -1,0 +1,56 @@
+"""Processes tied to their owner (procs.spawn(tie_to_parent=True)): they die with it, and starting
+them runs no library's fork handlers in an owner that holds gRPC threads (the Spark Connect client)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from studentflow.core.procs import pid_alive
+
+OWNER = """
+import sys, threading, time, tempfile, pathlib
+import grpc
+from studentflow.core import procs
+
+def busy():   # gRPC calls in flight on other threads, as during a Spark Connect query
+    while True:
+        try:
+            grpc.channel_ready_future(grpc.insecure_channel("127.0.0.1:1")).result(timeout=0.05)
+        except Exception:
+            pass
+
+for _ in range(3):
+    threading.Thread(target=busy, daemon=True).start()
+time.sleep(0.3)
+log = pathlib.Path(tempfile.mkdtemp()) / "child.log"
+codes = [procs.spawn(["true"], log, tie_to_parent=True).wait() for _ in range(int(sys.argv[1]))]
+print("codes", sorted(set(codes)), flush=True)
+child = procs.spawn(["sleep", "600"], log, tie_to_parent=True)
+print("child", child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_tied_child_dies_with_its_owner_and_its_start_runs_no_fork_handlers():
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, "40"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        codes = owner.stdout.readline()
+        child = int(owner.stdout.readline().split()[1])
+        assert codes.strip() == "codes [0]" and pid_alive(child)
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while pid_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(child), "the tied child outlived its owner"
+        # a preexec_fn made Python fork() and gRPC run its fork handlers (it logs them; one
+        # aborted a broker's start): the children are started without them
+        err = owner.stderr.read()
+        assert "fork" not in err, err[-2000:]
+    finally:
+        if owner.poll() is None:
+            owner.kill()
