@@ -35,8 +35,21 @@ def _tied(cmd: list[str]) -> tuple[list[str], Callable[[], None] | None]:
     (the Spark Connect client) aborted a broker's start that way (SIGABRT, "epoll_wait error")."""
     setpriv = shutil.which("setpriv")
     if setpriv:
-        return [setpriv, "--pdeathsig", "KILL", "--", *cmd], None
+        return [os.path.realpath(setpriv), "--pdeathsig", "KILL", "--", *cmd], None
     return cmd, _die_with_parent
+
+
+def _until_exec_from(proc: subprocess.Popen, launcher: str) -> None:
+    """Wait until ``proc`` runs its command rather than ``launcher`` (setpriv): the parent-death
+    signal is set from then on, so an owner that dies after spawn() returns takes it along."""
+    deadline = time.monotonic() + 5
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{proc.pid}/exe") != launcher:
+                return
+        except OSError:
+            return
+        time.sleep(0.001)
 
 
 def spawn(cmd: Sequence[str], log_path: Path, *, env: dict | None = None,
@@ -45,10 +58,13 @@ def spawn(cmd: Sequence[str], log_path: Path, *, env: dict | None = None,
     log_path.parent.mkdir(parents=True, exist_ok=True)
     args, preexec = _tied(list(cmd)) if tie_to_parent else (list(cmd), None)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, cwd=cwd, start_new_session=True, preexec_fn=preexec,
         )
+    if tie_to_parent and preexec is None:
+        _until_exec_from(proc, args[0])
+    return proc
 
 
 def pid_alive(pid: int | None) -> bool:
