@@ -82,6 +82,7 @@ def test_cli_recovers_from_a_broker_restart(broker, tmp_path):
             os.kill(proc.pid, signal.SIGCONT)
             proc.kill()
             proc.communicate()
+    assert stdout.strip(), (proc.returncode, stderr.decode()[-3000:])   # no summary: say why
     summary = stdout.decode().strip().splitlines()[-1]
     assert proc.returncode == 0, (summary, stderr.decode())
     assert f"{n:,} of {n:,} messages acknowledged" in summary
