@@ -48,8 +48,7 @@ class IncrementChecks:
             checked = self.worker.check(self.unreported, gate=False, lang=ctx.options.lang,
                                         run_summary=ctx.summary.as_report_input())
             self.unreported = None
-            for f in checked.files:
-                ctx.summary.outputs[Path(f).name] = f
+            self._keep_outputs(checked.files)
 
     def _check(self, previous: threading.Thread | None, read: threading.Event, res, ok: bool,
                fresh: Freshness | None, in_marts: datetime, phases: dict[str, float], report: bool) -> None:
@@ -70,8 +69,7 @@ class IncrementChecks:
                 self.gate_failures += 1
                 failed = ", ".join(checked.failed) if checked.failed else "dbt failed"
                 ctx.note(f"gate FAILED on increment {res.run_id}: {failed} (committed; the loop goes on)")
-            for f in checked.files:
-                ctx.summary.outputs[Path(f).name] = f
+            self._keep_outputs(checked.files)
             row = {"run_id": res.run_id, "finished_at": in_marts.isoformat(timespec="milliseconds"),
                    "lines": res.lines_read, "seconds": sum(phases.values()),
                    "freshness_p50_s": fresh and fresh.p50, "freshness_p95_s": fresh and fresh.p95,
@@ -83,6 +81,11 @@ class IncrementChecks:
             self.error = exc
         finally:
             read.set()
+
+    def _keep_outputs(self, files) -> None:
+        """The report's files in the run summary, by name (a later report's replace an earlier's)."""
+        for f in files:
+            self.ctx.summary.outputs[Path(f).name] = f
 
     def _record(self, row: dict) -> None:
         from spark_jobs.warehouse import apply_schema

@@ -54,3 +54,35 @@ def test_a_tied_child_dies_with_its_owner_and_its_start_runs_no_fork_handlers():
     finally:
         if owner.poll() is None:
             owner.kill()
+
+
+FALLBACK_OWNER = """
+import shutil, sys, tempfile, time, pathlib
+from studentflow.core import procs
+
+procs.shutil.which = lambda name: None   # a system without util-linux's setpriv
+assert procs._tied(["sleep", "1"])[1] is not None, "the fallback was not taken"
+child = procs.spawn(["sleep", "600"], pathlib.Path(tempfile.mkdtemp()) / "child.log", tie_to_parent=True)
+print("child", child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_without_setpriv_a_tied_child_still_dies_with_its_owner():
+    """The fallback (a preexec_fn that sets the parent-death signal) where setpriv is missing."""
+    owner = subprocess.Popen([sys.executable, "-c", FALLBACK_OWNER], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        line = owner.stdout.readline()
+        assert line.startswith("child "), owner.stderr.read()[-2000:] if owner.poll() is not None else line
+        child = int(line.split()[1])
+        assert pid_alive(child) and b"setpriv" not in open(f"/proc/{child}/cmdline", "rb").read()
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while pid_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(child), "the tied child outlived its owner"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
