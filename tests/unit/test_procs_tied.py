@@ -34,35 +34,51 @@ time.sleep(600)
 """
 
 
-def test_a_tied_child_dies_with_its_owner_and_its_start_runs_no_fork_handlers():
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, "40"], stdout=subprocess.PIPE,
+def _owner_killed(script: str, *args: str) -> tuple[list[str], str]:
+    """Run ``script`` as an owner process until it prints ``child PID``; check that child is alive,
+    kill the owner with -9 and check the child dies within 10 s. Returns the owner's lines before
+    the child's, and its stderr."""
+    owner = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        codes = owner.stdout.readline()
-        child = int(owner.stdout.readline().split()[1])
-        assert codes.strip() == "codes [0]" and pid_alive(child)
+        lines = []
+        for line in owner.stdout:
+            if line.startswith("child "):
+                break
+            lines.append(line.strip())
+        else:
+            raise AssertionError(f"the owner printed no child: {owner.stderr.read()[-2000:]}")
+        child = int(line.split()[1])
+        assert pid_alive(child)
+        cmdline = open(f"/proc/{child}/cmdline", "rb").read()
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait(timeout=10)
         deadline = time.monotonic() + 10
         while pid_alive(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not pid_alive(child), "the tied child outlived its owner"
-        # a preexec_fn made Python fork() and gRPC run its fork handlers (it logs them; one
-        # aborted a broker's start): the children are started without them
-        err = owner.stderr.read()
-        assert "fork" not in err, err[-2000:]
+        assert not pid_alive(child), f"the tied child outlived its owner: {cmdline!r}"
+        return lines, owner.stderr.read()
     finally:
         if owner.poll() is None:
             owner.kill()
 
 
+def test_a_tied_child_dies_with_its_owner_and_its_start_runs_no_fork_handlers():
+    lines, err = _owner_killed(OWNER, "40")
+    assert lines == ["codes [0]"]
+    # a preexec_fn made Python fork() and gRPC run its fork handlers (it logs them; one
+    # aborted a broker's start): the children are started without them
+    assert "fork" not in err, err[-2000:]
+
+
 FALLBACK_OWNER = """
-import shutil, sys, tempfile, time, pathlib
+import tempfile, time, pathlib
 from studentflow.core import procs
 
 procs.shutil.which = lambda name: None   # a system without util-linux's setpriv
 assert procs._tied(["sleep", "1"])[1] is not None, "the fallback was not taken"
 child = procs.spawn(["sleep", "600"], pathlib.Path(tempfile.mkdtemp()) / "child.log", tie_to_parent=True)
+assert b"setpriv" not in open(f"/proc/{child.pid}/cmdline", "rb").read()
 print("child", child.pid, flush=True)
 time.sleep(600)
 """
@@ -70,19 +86,4 @@ time.sleep(600)
 
 def test_without_setpriv_a_tied_child_still_dies_with_its_owner():
     """The fallback (a preexec_fn that sets the parent-death signal) where setpriv is missing."""
-    owner = subprocess.Popen([sys.executable, "-c", FALLBACK_OWNER], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        line = owner.stdout.readline()
-        assert line.startswith("child "), owner.stderr.read()[-2000:] if owner.poll() is not None else line
-        child = int(line.split()[1])
-        assert pid_alive(child) and b"setpriv" not in open(f"/proc/{child}/cmdline", "rb").read()
-        os.kill(owner.pid, signal.SIGKILL)
-        owner.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while pid_alive(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not pid_alive(child), "the tied child outlived its owner"
-    finally:
-        if owner.poll() is None:
-            owner.kill()
+    _owner_killed(FALLBACK_OWNER)
