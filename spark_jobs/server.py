@@ -202,7 +202,7 @@ class Attached:
                  progress: Callable[[str], None] = print) -> None:
         self.server = ensure(settings, keep=keep_server, quick_jit=quick_jit, progress=progress)
         try:
-            self.session = connect(self.server.url)
+            self.session = connect(self.server.url, server_pid=self.server.pid or None)
         except BaseException:
             self.server.stop()
             raise

@@ -64,16 +64,24 @@ def _class_data_sharing(settings: Settings) -> str:
     return ""
 
 
-def connect(url: str) -> "SparkSession":
-    """A new Spark Connect session on ``url`` (its own session state on the server)."""
+def connect(url: str, *, server_pid: int | None = None) -> "SparkSession":
+    """A new Spark Connect session on ``url`` (its own session state on the server). ``server_pid``:
+    the local server's process, when this machine runs it: once it is gone, nothing is retried."""
     from pyspark.sql import SparkSession
     from pyspark.sql.connect.client.retries import DefaultPolicy
 
+    from studentflow.core.procs import pid_alive
+
+    class Policy(DefaultPolicy):
+        # Spark's default retries a lost server for 10 minutes (a cluster restarting); a dead
+        # server should fail the increment in seconds (it rolls back, the next run restarts it):
+        # about 15 s of back-off for a remote one, none once a local server's process is gone.
+        def can_retry(self, exception: BaseException) -> bool:
+            return (server_pid is None or pid_alive(server_pid)) and super().can_retry(exception)
+
     try:
         spark = SparkSession.builder.remote(url).create()
-        # Spark's default retries a lost server for 10 minutes (a cluster restarting); a dead
-        # local server should fail the increment in seconds (it rolls back, the next run restarts it).
-        spark.client.set_retry_policies([DefaultPolicy(max_retries=6, max_backoff=5000)])
+        spark.client.set_retry_policies([Policy(max_retries=6, max_backoff=5000)])
         return spark
     except Exception as exc:  # noqa: BLE001  (bad URL, nothing listening ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -93,6 +93,30 @@ def test_a_remote_endpoint_gives_the_same_rows_as_the_local_server(spark_server,
     assert snapshot(Path(remote["STUDENTFLOW_WAREHOUSE"])) == snapshot(Path(local["STUDENTFLOW_WAREHOUSE"]))
 
 
+def test_a_local_servers_death_is_not_retried_and_a_remote_loss_is(spark_server):
+    """The client's retry policy: the back-off (about 15 s) only while the server may come back:
+    with no local process to watch (a remote endpoint) or while that process lives."""
+    import grpc
+
+    from spark_jobs.session import connect
+
+    with grpc.insecure_channel("127.0.0.1:1") as channel:   # nothing listens: a real UNAVAILABLE
+        try:
+            channel.unary_unary("/x/y")(b"", timeout=5)
+            raise AssertionError("a call to a closed port succeeded")
+        except grpc.RpcError as exc:
+            lost = exc
+    assert lost.code() == grpc.StatusCode.UNAVAILABLE
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for pid, retried in ((None, True), (os.getpid(), True), (gone.pid, False)):
+        spark = connect(spark_server, server_pid=pid)
+        try:
+            assert [p.can_retry(lost) for p in spark.client._retry_policies] == [retried], pid
+        finally:
+            spark.stop()
+
+
 def _server_children_of(pid: int) -> list[int]:
     out = []
     for p in os.listdir("/proc"):
@@ -124,13 +148,17 @@ def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_
                 break
         while procs.pid_alive(server_pid):
             time.sleep(0.05)
+        dead = time.monotonic()
         waiting = proc.poll() is None      # the client still waits on its query after the server is gone
         rest = proc.stdout.read()
         code = proc.wait(timeout=300)
+        gave_up = time.monotonic() - dead
         out = "".join(seen) + rest
         assert waiting, out
         assert code != 0 and "[3/5]" not in out, out          # the transform never returned
         assert "stopped answering" in out, out
+        # no back-off for a server whose process is gone: the retries alone would take 14 s or more
+        assert gave_up < 10, (gave_up, out)
         assert counts(db) == (0, 0, 0, 0)                      # rolled back: no run, no rows
 
         res = sf(env, "normalize", "--json", timeout=600)     # restarts the stack's server
