@@ -131,7 +131,7 @@ def _server_children_of(pid: int) -> list[int]:
 
 
 def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_once(tmp_path):
-    pairs = generate(150_000, seed=3)
+    pairs = generate(60_000, seed=3)
     want = expected_counts(pairs)
     with stack_session(tmp_path, up=True, own_spark=True) as env:
         write_staging(pairs, Path(env["STUDENTFLOW_STAGING_DIR"]))
@@ -164,7 +164,7 @@ def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_
         res = sf(env, "normalize", "--json", timeout=600)     # restarts the stack's server
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         assert status(env)["spark"]["pid"] != server_pid
-        assert counts(db) == (1, 150_000, want["clean"], want["quarantine"])   # once, against the generator's count
+        assert counts(db) == (1, 60_000, want["clean"], want["quarantine"])   # once, against the generator's count
 
 
 def test_a_remote_server_that_cannot_see_the_state_folder_is_a_clear_error(tmp_path):
