@@ -23,9 +23,11 @@ from tests.support.browser import Chromium
 from tests.support.stackutil import REPO, sf, stack_env
 
 pytestmark = pytest.mark.slow
-@pytest.fixture()
-def served(tmp_path):
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The page served from one warehouse, shared by the tests that only read it."""
     needs("chromium")
+    tmp_path = tmp_path_factory.mktemp("served")
     env = stack_env(tmp_path)
     aw.build(tmp_path / "data" / "warehouse.db", n=300, seed=5)
     sf(env, "transform", check=True, timeout=300)
