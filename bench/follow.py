@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     later = [r for r in incs if first and (datetime_of(r[0]) - first).total_seconds() >= args.warm]
     p95s = sorted(r[3] for r in later if r[3] is not None)
     figures = {
-        "rate": args.rate, "duration_s": args.duration, "interval_s": args.interval, "report_every_s": args.report_every, "load_at_end": load(),
+        "rate": args.rate, "duration_s": args.duration, "interval_s": args.interval,
+        "report_every_s": args.report_every, "load_at_end": load(),
         "freshness_run": summary["freshness"],
         "freshness_after_first_minute": {"increments": len(later),
                                          "median_of_p95_s": statistics.median(p95s) if p95s else None,

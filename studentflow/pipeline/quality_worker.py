@@ -93,8 +93,8 @@ def _check(settings: Settings, job: dict[str, Any], read_done: Callable[[], None
     once()
     seconds = {s.name: s.seconds for s in ctx.summary.stages}
     passed = bool(ctx.summary.gate_passed) if job["gate"] else None
-    done = {"gate": seconds.get("validate", 0.0), **({"report": seconds["report"]} if job["report"] else {})}
-    return Checked(passed, ctx.gate_failed, done, ctx.report_files)
+    timings = {"gate": seconds.get("validate", 0.0), **({"report": seconds["report"]} if job["report"] else {})}
+    return Checked(passed, ctx.gate_failed, timings, ctx.report_files)
 
 
 def _serve(conn, settings: Settings, gate_on: bool) -> None:

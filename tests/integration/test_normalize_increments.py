@@ -229,14 +229,9 @@ def test_a_session_passed_in_stays_warm_and_one_started_here_is_released(spark, 
         f"s = config.load(env={{}}, data_dir={str(tmp_path / 'p')!r}, state_dir={str(tmp_path / 'p' / 'st')!r},"
         f" warehouse={str(tmp_path / 'p' / 'w.db')!r}, staging_dir={str(s.staging_dir)!r}, spark_master='local[1]')\n"
         "res = run_normalize(s, progress=lambda m: None)\n"
-        "def read(path):\n"   # a process may end between listdir and open (CI saw one): b''
-        "    try:\n"
-        "        return open(path, 'rb').read()\n"
-        "    except OSError:\n"
-        "        return b''\n"
-        "kids = [p for p in os.listdir('/proc') if p.isdigit() and\n"
-        "        read(f'/proc/{p}/stat').rsplit(b')', 1)[-1].split()[1:2] == [str(os.getpid()).encode()]]\n"
-        "java = [k for k in kids if b'java' in read(f'/proc/{k}/cmdline')]\n"
+        "from bench.rss import parent_map\n"   # skips a process that ends while /proc is read
+        "from studentflow.core.procs import pid_cmdline\n"
+        "java = [p for p, parent in parent_map().items() if parent == os.getpid() and 'java' in pid_cmdline(p)]\n"
         "print(res.clean, len(java))\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

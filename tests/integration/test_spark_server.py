@@ -117,19 +117,6 @@ def test_a_local_servers_death_is_not_retried_and_a_remote_loss_is(spark_server)
             spark.stop()
 
 
-def _server_children_of(pid: int) -> list[int]:
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid and "SparkConnectServer" in procs.pid_cmdline(int(p)):
-                out.append(int(p))
-    return out
-
-
 def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_once(tmp_path):
     pairs = generate(60_000, seed=3)
     want = expected_counts(pairs)
