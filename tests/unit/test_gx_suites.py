@@ -37,21 +37,19 @@ def test_age_bounds_come_from_settings(settings):
 
 def test_issue_checks_are_present(settings):
     built = suites.build_suites(settings)
-    names = {(s.table, c.expectation, c.column) for s in built for c in s.checks}
-    for needed in [
-        ("clean_students", "expect_column_values_to_not_be_null", "age"),
-        ("clean_students", "expect_column_values_to_be_of_type", "age"),
-        ("clean_students", "expect_column_values_to_be_integer_valued", "age"),
-        ("clean_students", "expect_column_values_to_be_between", "age"),
-        ("clean_students", "expect_column_values_to_not_be_null", "major"),
-        ("clean_students", "expect_column_values_to_be_in_set", "major"),
-        ("clean_students", "expect_column_values_to_be_unique", "event_id"),
-        ("major_age_stats", "expect_column_values_to_be_between", "student_count"),
-        ("major_age_stats", "expect_column_values_to_be_between", "stddev_age"),
-        ("major_avg_age_over_20", "expect_column_values_to_be_between", "student_count"),
-        ("global_summary", "expect_column_values_to_be_between", "student_count"),
-    ]:
-        assert needed in names, needed
+    names = {(s.table, c.column, c.expectation) for s in built for c in s.checks}
+    # table -> column -> the expect_column_values_to_... checks it must carry
+    needed = {
+        "clean_students": {"age": ["not_be_null", "be_of_type", "be_integer_valued", "be_between"],
+                           "major": ["not_be_null", "be_in_set"], "event_id": ["be_unique"]},
+        "major_age_stats": {"student_count": ["be_between"], "stddev_age": ["be_between"]},
+        "major_avg_age_over_20": {"student_count": ["be_between"]},
+        "global_summary": {"student_count": ["be_between"]},
+    }
+    for table, columns in needed.items():
+        for column, checks in columns.items():
+            for check in checks:
+                assert (table, column, f"expect_column_values_to_{check}") in names, (table, column, check)
     # UnexpectedRowsExpectation is table-level: the column is for display only
     check = find(built, "clean_students", "UnexpectedRowsExpectation", "age")
     assert "column" not in check.gx_kwargs() and "{batch}" in check.kwargs["unexpected_rows_query"]
