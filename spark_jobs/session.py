@@ -6,11 +6,13 @@ start or a cold JIT of its own once the stack is up.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from studentflow.core.config import Settings
 from studentflow.core.errors import StackError
+from studentflow.core.procs import pid_alive
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -70,14 +72,14 @@ def connect(url: str, *, server_pid: int | None = None) -> "SparkSession":
     from pyspark.sql import SparkSession
     from pyspark.sql.connect.client.retries import DefaultPolicy
 
-    from studentflow.core.procs import pid_alive
-
     class Policy(DefaultPolicy):
         # Spark's default retries a lost server for 10 minutes (a cluster restarting); a dead
         # server should fail the increment in seconds (it rolls back, the next run restarts it):
         # about 15 s of back-off for a remote one, none once a local server's process is gone.
         def can_retry(self, exception: BaseException) -> bool:
-            return (server_pid is None or pid_alive(server_pid)) and super().can_retry(exception)
+            if not super().can_retry(exception):
+                return False
+            return server_pid is None or not _seen_gone(server_pid)
 
     try:
         spark = SparkSession.builder.remote(url).create()
@@ -87,6 +89,18 @@ def connect(url: str, *, server_pid: int | None = None) -> "SparkSession":
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StackError(f"cannot attach to the Spark Connect server at {url}: {first}",
                          "check STUDENTFLOW_SPARK_REMOTE, or `studentflow stack status`") from None
+
+
+def _seen_gone(pid: int, settle: float = 0.5) -> bool:
+    """Whether the server's process is gone. A killed server's sockets close while the kernel is
+    still tearing the process down, so a lost connection can come before the process is seen
+    gone: a process still there gets ``settle`` seconds before it counts as alive."""
+    deadline = time.monotonic() + settle
+    while pid_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def arrow_batches(df: "DataFrame") -> tuple[Any, Iterator[Any]]:

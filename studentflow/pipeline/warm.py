@@ -60,11 +60,15 @@ class WarmSpark:
                                 progress=self.say)
             self.startup_seconds = time.perf_counter() - t
             self._attached = attached
-            # The first increment's cold costs, paid now while events are produced and sunk, except
-            # on a server started for one small run (quick_jit): there the sink is done before the
-            # server is, nothing overlaps the warm-up, and it only delays the one increment
-            # (`run --count 10000`, fresh folders, alternated: 21.1-23.6 s without, 23.1-25.4 s with).
-            if not self.quick_jit:
+            # The first increment's cold costs, paid now while events are produced and sunk, on a
+            # server this run started. Not on one it attaches to: the stack's was warmed when it
+            # started, a remote one is someone else's, and a warm-up there is only a small
+            # normalize's CPU beside the producer and the sink (a second `run --count 10000` on a
+            # warm stack, paired: 9.0-9.5 s with it, 8.7-9.0 s without). Nor on a server started
+            # for one small run (quick_jit): there the sink is done before the server is, nothing
+            # overlaps the warm-up, and it only delays the one increment (`run --count 10000`,
+            # fresh folders, alternated: 21.1-23.6 s without, 23.1-25.4 s with).
+            if attached.server.start_seconds is not None and not self.quick_jit:
                 self.warm_up_seconds = warm_up(self.settings, attached.session)
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread by get())
             self._error = exc

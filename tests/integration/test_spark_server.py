@@ -117,6 +117,22 @@ def test_a_local_servers_death_is_not_retried_and_a_remote_loss_is(spark_server)
             spark.stop()
 
 
+def test_a_run_warms_up_only_a_server_it_started(spark_server, tmp_path):
+    """A run attached to a running server (the stack's, warmed when it started, or a remote one)
+    spends no warm-up query on it; the session still works."""
+    from studentflow.core import config
+    from studentflow.pipeline.warm import WarmSpark
+
+    settings = config.load(env={}, state_dir=str(tmp_path / "state"), data_dir=str(tmp_path / "data"),
+                           spark_remote=spark_server)
+    warm = WarmSpark(settings).start()
+    try:
+        assert warm.get().range(3).count() == 3
+        assert warm.startup_seconds is not None and warm.warm_up_seconds is None
+    finally:
+        warm.release()
+
+
 def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_once(tmp_path):
     pairs = generate(60_000, seed=3)
     want = expected_counts(pairs)
