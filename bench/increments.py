@@ -1,0 +1,90 @@
+"""Benchmark of small increments on one warm session: what `run --follow` and a second `run` pay per increment.
+
+    python -m bench.increments [--lines 10000] [--increments 8] [--json F]
+
+Starts a Spark Connect server of its own (the JVM's default JIT, as `stack up` runs it), attaches one
+session, then appends --lines staged lines and normalizes them, --increments times. Prints, per
+increment, its wall time in this process and the CPU seconds the server spent on it (from /proc),
+then the medians of all but the first (the cold one). Counts are checked against the generator's
+expected verdicts at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench import arg_parser
+from bench.staged import expected_counts, generate, write_staging
+
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _HZ
+
+
+def measure(lines: int, increments: int) -> dict:
+    from spark_jobs import server
+    from spark_jobs.job import run_normalize
+    from spark_jobs.session import connect
+    from studentflow.core import config
+
+    root = Path(tempfile.mkdtemp(prefix="sf-bench-incr-"))
+    settings = config.load(env={}, state_dir=str(root / "state"), data_dir=str(root / "data"),
+                           staging_dir=str(root / "staging"), warehouse=str(root / "w.db"))
+    settings.staging_dir.mkdir(parents=True)
+    pairs = generate(lines * increments, seed=4)
+    archive = config.load().paths.spark_archive   # the one `make setup` built, if any
+    options = f"-XX:SharedArchiveFile={archive} -Xshare:auto" if archive.is_file() else ""
+    proc, url = server.start(settings, tie_to_parent=True, java_options=options)
+    rows = []
+    try:
+        server.wait_ready(url, proc, settings)
+        spark = connect(url, server_pid=proc.pid)
+        for i in range(increments):
+            write_staging(pairs[: (i + 1) * lines], settings.staging_dir)   # the same file, grown
+            before, t = cpu_seconds(proc.pid), time.perf_counter()
+            result = run_normalize(settings, spark=spark, progress=lambda _m: None)
+            rows.append({"increment": i + 1, "lines_read": result.lines_read,
+                         "wall_s": round(time.perf_counter() - t, 3),
+                         "server_cpu_s": round(cpu_seconds(proc.pid) - before, 2)})
+            print(json.dumps(rows[-1]), flush=True)
+        spark.stop()
+    finally:
+        server.stop_pid(proc.pid)
+        shutil.rmtree(root, ignore_errors=True)
+    want = expected_counts(pairs)
+    if sum(r["lines_read"] for r in rows) != sum(want.values()):
+        raise SystemExit(f"lines read {sum(r['lines_read'] for r in rows)} != staged {sum(want.values())}")
+    warm = rows[1:] or rows
+    return {"lines": lines, "increments": rows, "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "median_wall_s": statistics.median(r["wall_s"] for r in warm),
+            "median_server_cpu_s": statistics.median(r["server_cpu_s"] for r in warm)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = arg_parser("bench.increments", __doc__)
+    ap.add_argument("--lines", type=int, default=10_000, help="staged lines per increment (default 10,000)")
+    ap.add_argument("--increments", type=int, default=8, help="how many increments (default 8; the first is cold)")
+    ap.add_argument("--json", type=Path, help="also write the result as JSON to this file")
+    args = ap.parse_args(argv)
+    if args.lines < 1 or args.increments < 1:
+        ap.error("--lines and --increments must be at least 1")
+    out = measure(args.lines, args.increments)
+    print(f"increments 2-{args.increments}: median {out['median_wall_s']:.2f} s, "
+          f"server {out['median_server_cpu_s']:.2f} CPU-s (load {out['load']})")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
