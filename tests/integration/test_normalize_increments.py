@@ -72,19 +72,20 @@ def settings_at(root: Path, staging: Path) -> config.Settings:
                        warehouse=str(root / "warehouse.db"), staging_dir=str(staging), spark_master="local[2]")
 
 
-def _normalize_process(s: config.Settings) -> subprocess.Popen:
+def _normalize_process(s: config.Settings, spark_url: str) -> subprocess.Popen:
+    """`studentflow normalize` attached to the test worker's server, as to a stack's."""
     env = {**os.environ, "STUDENTFLOW_STAGING_DIR": str(s.staging_dir), "STUDENTFLOW_WAREHOUSE": str(s.warehouse),
            "STUDENTFLOW_STATE_DIR": str(s.state_dir), "STUDENTFLOW_DATA_DIR": str(s.data_dir),
-           "STUDENTFLOW_SPARK_MASTER": "local[2]"}
+           "STUDENTFLOW_SPARK_REMOTE": spark_url}
     return subprocess.Popen([sys.executable, "-m", "studentflow.cli", "normalize"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def kill_while_writing(s: config.Settings) -> str:
+def kill_while_writing(s: config.Settings, spark_url: str) -> str:
     """Run `studentflow normalize` and SIGKILL it while its SQLite transaction is open (the rollback
     journal exists). Returns the process output; fails if the kill did not land mid-write."""
     journal = Path(str(s.warehouse) + "-journal")
-    proc = _normalize_process(s)
+    proc = _normalize_process(s, spark_url)
     landed = False
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
@@ -98,7 +99,7 @@ def kill_while_writing(s: config.Settings) -> str:
     return out
 
 
-def test_increments_with_a_kill_mid_write_equal_one_full_refresh(spark, tmp_path):
+def test_increments_with_a_kill_mid_write_equal_one_full_refresh(spark, spark_server, tmp_path):
     lines = corpus(60_000)
     payload = "".join(f"{line}\n" for line in lines).encode("utf-8")
     # Boundaries: between a line and its later duplicate / conflict (ids 20 and 30 lines apart),
@@ -118,7 +119,7 @@ def test_increments_with_a_kill_mid_write_equal_one_full_refresh(spark, tmp_path
         if i == len(ends) - 2:
             before = snapshot(s.warehouse)
             marks_before = _marks(s.warehouse)
-            kill_while_writing(s)
+            kill_while_writing(s, spark_server)
             assert snapshot(s.warehouse) == before                      # nothing of the killed increment
             assert _marks(s.warehouse) == marks_before                  # ... and the watermarks did not move
         runs.append(run_normalize(s, spark=spark, progress=QUIET))
