@@ -19,16 +19,14 @@ import time
 from pathlib import Path
 
 from bench import arg_parser
+from bench.rss import CLK_TCK, read_cpu_ticks
 from bench.staged import expected_counts, generate, write_staging
 
-_HZ = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _HZ
+    """User + system CPU seconds of ``pid`` so far."""
+    return (read_cpu_ticks(pid) or 0) / CLK_TCK
 
 
 def measure(lines: int, increments: int) -> dict:
