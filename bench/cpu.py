@@ -13,14 +13,13 @@ The command's own output goes to /dev/null; its exit code is this one's.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 
-from bench import arg_parser
-from bench.rss import CLK_TCK, PROC, cmdline, read_cpu_ticks
+from bench import arg_parser, load
+from bench.rss import CLK_TCK, PROC, cmdline
 
 
 def role(cmd: str) -> str:
@@ -34,18 +33,16 @@ def role(cmd: str) -> str:
     return "other"
 
 
-def _ticks(proc: Path) -> dict[tuple[int, str], int]:
+def _ticks(proc: Path) -> dict[tuple[int, bytes], int]:
     """(pid, its start time) -> CPU ticks so far, for every process (a reused pid is another key)."""
     out = {}
     for entry in proc.iterdir():
         if entry.name.isdigit():
-            try:
-                start = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[19].decode()
-            except (OSError, IndexError):
+            try:   # one read of stat: fields after the command name (which may hold spaces)
+                fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
+                out[(int(entry.name), fields[19])] = int(fields[11]) + int(fields[12])   # start; utime + stime
+            except (OSError, ValueError, IndexError):
                 continue
-            ticks = read_cpu_ticks(int(entry.name), proc)
-            if ticks is not None:
-                out[(int(entry.name), start)] = ticks
     return out
 
 
@@ -76,7 +73,7 @@ def measure(command: list[str], interval: float = 0.2, proc: Path = PROC) -> dic
     return {"command": command, "exit_code": child.returncode, "wall_s": round(time.perf_counter() - t0, 2),
             "machine_busy_cpu_s": round((busy_ticks() - busy0) / CLK_TCK, 2),
             "cpu_s_by_role": {k: round(v, 2) for k, v in by_role.most_common()},
-            "load": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+            "load": load()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,8 +34,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from bench import arg_parser
-from bench.normalize import load
+from bench import arg_parser, load
 from bench.rss import CLK_TCK, descendants, parent_map, read_cpu_ticks, read_status_kb
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,17 +11,15 @@ expected verdicts at the end.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from bench import arg_parser
+from bench import arg_parser, load
 from bench.rss import CLK_TCK, read_cpu_ticks
 from bench.staged import expected_counts, generate, write_staging
-
 
 
 def cpu_seconds(pid: int) -> float:
@@ -32,7 +30,7 @@ def cpu_seconds(pid: int) -> float:
 def measure(lines: int, increments: int) -> dict:
     from spark_jobs import server
     from spark_jobs.job import run_normalize
-    from spark_jobs.session import connect
+    from spark_jobs.session import class_data_sharing, connect
     from studentflow.core import config
 
     root = Path(tempfile.mkdtemp(prefix="sf-bench-incr-"))
@@ -40,9 +38,8 @@ def measure(lines: int, increments: int) -> dict:
                            staging_dir=str(root / "staging"), warehouse=str(root / "w.db"))
     settings.staging_dir.mkdir(parents=True)
     pairs = generate(lines * increments, seed=4)
-    archive = config.load().paths.spark_archive   # the one `make setup` built, if any
-    options = f"-XX:SharedArchiveFile={archive} -Xshare:auto" if archive.is_file() else ""
-    proc, url = server.start(settings, tie_to_parent=True, java_options=options)
+    # the class-data archive `make setup` built (under the default state folder), if any
+    proc, url = server.start(settings, tie_to_parent=True, java_options=class_data_sharing(config.load()))
     rows = []
     try:
         server.wait_ready(url, proc, settings)
@@ -63,7 +60,7 @@ def measure(lines: int, increments: int) -> dict:
     if sum(r["lines_read"] for r in rows) != sum(want.values()):
         raise SystemExit(f"lines read {sum(r['lines_read'] for r in rows)} != staged {sum(want.values())}")
     warm = rows[1:] or rows
-    return {"lines": lines, "increments": rows, "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    return {"lines": lines, "increments": rows, "load": load(),
             "median_wall_s": statistics.median(r["wall_s"] for r in warm),
             "median_server_cpu_s": statistics.median(r["server_cpu_s"] for r in warm)}
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import arg_parser
+from bench import arg_parser, load
 from bench.staged import expected_counts, generate, write_staging
 from studentflow.core import contract
 
@@ -35,10 +35,6 @@ _CHILD = ("import sys\nfrom studentflow.cli import main\ncode = main(sys.argv[1:
           "hwm = next(ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM'))\n"
           "print('peak_rss_kb', hwm, file=sys.stderr)\n"
           "raise SystemExit(code)\n")
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def normalize_process(staging: Path, root: Path, *extra: str, remote: str = "") -> dict:

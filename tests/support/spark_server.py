@@ -30,10 +30,11 @@ def shared_url() -> str:
         from spark_jobs import server
 
         state = Path(tempfile.mkdtemp(prefix="sf-test-spark-"))
-        archive = config.load(env={}, state_dir=str(REPO / ".state")).paths.spark_archive   # built by setup
-        options = f"-XX:SharedArchiveFile={archive} -Xshare:auto" if archive.is_file() else ""
+        from spark_jobs.session import class_data_sharing
+
+        setup_built = config.load(env={}, state_dir=str(REPO / ".state"))   # where setup built the archive
         settings = settings_for(state)
-        proc, url = server.start(settings, tie_to_parent=True, java_options=options)
+        proc, url = server.start(settings, tie_to_parent=True, java_options=class_data_sharing(setup_built))
         atexit.register(shutil.rmtree, state, ignore_errors=True)   # atexit runs last-in first: after the stop
         atexit.register(server.stop_pid, proc.pid)
         server.wait_ready(url, proc, settings)
