@@ -1,4 +1,5 @@
-"""The embedded local stack: Tansu broker + Apache Kafka Connect worker + Spark Connect server.
+"""The embedded local stack: Tansu broker + Apache Kafka Connect worker + Spark Connect server +
+quality worker (dbt, Great Expectations and the report, imported once: studentflow/quality.py).
 
 State (ports, PIDs, log paths) lives in ``<state_dir>/stack.json`` and ``<state_dir>/spark.json``
 (:mod:`studentflow.core.endpoints`, where every stage asks ``kafka_conf(settings)`` / ``connect_url(settings)``
@@ -57,6 +58,7 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
     the worker starts, pointed at that cluster. Runs under the project lock (re-entrant: the
     CLI and `run` already hold it), so two callers never start two stacks for one project.
     """
+    from studentflow import quality
     from studentflow.lock import project_lock
 
     from spark_jobs import server
@@ -66,11 +68,14 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
         if settings.embedded_kafka:
             from studentflow import broker
             broker.tansu_binary()   # the `embedded` extra: one clear line before anything starts
-        pending = None
+        pending = new_quality = None
         if spark and not settings.spark_remote and server.recorded(settings) is None:
             proc, url = server.start(settings, tie_to_parent=tie_to_parent)
             progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}")
             pending = (proc, url)
+        if spark and settings.warm_quality and not settings.quality_remote and quality.running(settings) is None:
+            new_quality = quality.start(settings)
+            progress(f"starting the quality worker (dbt, Great Expectations, the report) on {new_quality.address}")
         try:
             result = _up(settings, broker_port=broker_port, connect_port=connect_port, mode=mode,
                          tie_to_parent=tie_to_parent, progress=progress)
@@ -81,6 +86,8 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
         except BaseException:
             if pending is not None:
                 server.stop_pid(pending[0].pid)
+            if new_quality is not None:
+                quality.stop_recorded(settings)
             raise
         return result
 
@@ -219,7 +226,9 @@ def down(settings: Settings, *, quiet: bool = False) -> list[str]:
 def _down(settings: Settings) -> list[str]:
     from spark_jobs import server
 
-    stopped = [s for s in (server.stop_recorded(settings),) if s]
+    from studentflow import quality
+
+    stopped = [s for s in (server.stop_recorded(settings), quality.stop_recorded(settings)) if s]
     state = StackState.read(settings)
     if state is None:
         return stopped
@@ -237,14 +246,21 @@ def status(settings: Settings) -> dict:
     remote endpoint); a dead server makes the stack DEGRADED, like a dead broker or worker."""
     from studentflow.core.endpoints import SparkState
 
+    from studentflow.core.endpoints import QualityState
+
     spark_state = SparkState.read(settings)
+    q = QualityState.read(settings)
+    quality = ({"remote": settings.quality_remote} if settings.quality_remote
+               else {k: v for k, v in asdict(q).items() if k != "key"} if q else None)
     spark = ({"remote": settings.spark_remote} if settings.spark_remote
              else asdict(spark_state) if spark_state else None)
     health = stack_health(settings)
     state = health.state
     if state is None:
-        return {"running": False, "state_file": str(StackState.path(settings)), "spark": spark}
+        return {"running": False, "state_file": str(StackState.path(settings)), "spark": spark, "quality": quality}
     alive = health.alive()   # a hosted Kafka counts as alive: not ours to watch
     if not settings.spark_remote:
         alive["spark"] = spark_state is not None and spark_state.alive()
-    return {"running": all(alive.values()), "alive": alive, **asdict(state), "spark": spark}
+    if q is not None and not settings.quality_remote:   # only where one was started: it is optional
+        alive["quality"] = q.alive()
+    return {"running": all(alive.values()), "alive": alive, **asdict(state), "spark": spark, "quality": quality}

@@ -13,10 +13,11 @@ from studentflow.core.errors import ExitCode
 
 def register(sub: argparse._SubParsersAction) -> None:
     s = add_group(sub, "stack",
-                  help="start/stop/inspect the embedded Kafka broker, Connect worker and Spark Connect server",
+                  help="start/stop/inspect the embedded Kafka broker, Connect worker, Spark Connect server and quality worker",
                   description="The local stack: Tansu (Kafka protocol, memory only), a real Apache "
-                              "Kafka Connect worker and a Spark Connect server (warm Spark for every "
-                              "normalize), on free 127.0.0.1 ports. State and logs live in the state folder.")
+                              "Kafka Connect worker, a Spark Connect server (warm Spark for every "
+                              "normalize) and a quality worker (dbt, Great Expectations and the report "
+                              "with their libraries imported, for every run), on free 127.0.0.1 ports. State and logs live in the state folder.")
     with add_command(s, "up", help="start the stack (no-op if it is already running)",
                      handler=_up, lock=True, can_fail=False,
                      json="print the state (as `stack status --json`) as one JSON object") as u:
@@ -50,7 +51,11 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     spark = stack.status(settings).get("spark") or {}
     print(f"Spark Connect:    {spark.get('remote') or spark.get('url', '(not started)')}"
           + ("" if spark.get("remote") else "  (warming up in the background)" if started else ""))
-    print(f"logs:             {state.broker_log or '(hosted broker)'} , {state.connect_log} , {spark.get('log', '')}")
+    quality = stack.status(settings).get("quality") or {}
+    print(f"quality worker:   {quality.get('remote') or quality.get('address', '(off: warm_quality)')}"
+          + ("" if quality.get("remote") else "  (importing dbt and Great Expectations in the background)" if started else ""))
+    print(f"logs:             {state.broker_log or '(hosted broker)'} , {state.connect_log} , {spark.get('log', '')}"
+          f"{' , ' + quality['log'] if quality.get('log') else ''}")
     return 0
 
 
@@ -78,9 +83,10 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  broker   {st['bootstrap']:<24} pid {st['broker_pid']:<8} {'up' if st['alive']['broker'] else 'DOWN'}  log {st['broker_log']}")
         print(f"  connect  {st['connect_url']:<24} pid {st['connect_pid']:<8} {'up' if st['alive']['connect'] else 'DOWN'}  log {st['connect_log']}")
         _print_spark(st)
+        _print_quality(st)
         if not st["running"]:
             print("  a process died: `studentflow stack up` restarts it (broker data is memory only; "
-                  "a dead Spark server is also restarted by the next `run` or `normalize`)")
+                  "a dead Spark server or quality worker is also restarted by the next `run`)")
     return ExitCode.OK if st["running"] else ExitCode.FAILED
 
 
@@ -93,3 +99,16 @@ def _print_spark(st: dict) -> None:
     else:
         print(f"  spark    {spark['url']:<24} pid {spark['pid']:<8} {'up' if st['alive'].get('spark') else 'DOWN'}  "
               f"log {spark['log']}  (master {spark['master']})")
+
+
+def _print_quality(st: dict) -> None:
+    q = st.get("quality")
+    if q is None:
+        print("  quality  not started (`studentflow stack up` starts it unless warm_quality is off; "
+              "`run` then imports dbt and Great Expectations itself)")
+    elif "remote" in q:
+        print(f"  quality  {q['remote']:<24} (configured quality worker: not ours to watch)")
+    else:
+        print(f"  quality  {q['address']:<24} pid {q['pid']:<8} {'up' if st['alive'].get('quality') else 'DOWN'}  "
+              f"log {q['log']}  (dbt, Great Expectations, the report)")
+

@@ -7,6 +7,7 @@ and never reads that file itself.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -37,7 +38,10 @@ class _StateFile:
         p = self.path(settings)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.unlink(missing_ok=True)
+        # 0600 from the start: a record may hold a key
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(json.dumps(asdict(self), indent=2) + "\n")
         tmp.replace(p)
 
 
@@ -70,6 +74,21 @@ class SparkState(_StateFile):
     port: int
     log: str
     master: str
+    started_at: str
+
+    def alive(self) -> bool:
+        return procs.pid_alive(self.pid)
+
+
+@dataclass
+class QualityState(_StateFile):
+    """The stack's quality worker (``<state_dir>/quality.json``): where it listens and its key."""
+
+    PLACE: ClassVar[str] = "quality_state"
+    address: str
+    pid: int
+    log: str
+    key: str
     started_at: str
 
     def alive(self) -> bool:

@@ -40,6 +40,8 @@ class Paths:
     connect_log: Path = _at("state_dir", "logs/connect.log", "The Connect worker's log (its JVM output: connect.out).")
     spark_log: Path = _at("state_dir", "logs/spark-connect.log", "The Spark Connect server's output.")
     spark_warm_up_log: Path = _at("state_dir", "logs/spark-warm-up.log", "The server's warm-up run.")
+    quality_log: Path = _at("state_dir", "logs/quality.log", "The quality worker's log (its jobs, one line each).")
+    quality_state: Path = _at("state_dir", "quality.json", "The stack's quality worker: address, PID, key (0600).")
     stack_state: Path = _at("state_dir", "stack.json", "The embedded broker and worker: ports, PIDs, logs.")
     spark_state: Path = _at("state_dir", "spark.json", "The stack's Spark Connect server: URL, PID.")
     lock: Path = _at("state_dir", "studentflow.lock", "The project lock (one state-changing command at a time).")

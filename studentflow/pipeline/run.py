@@ -1,8 +1,9 @@
 """`studentflow run`: the steps in order, stage after stage, with counts that must add up.
 
 The stages overlap: Spark starts in the background at once, and increments run (the background
-Normalizer) while events are produced and the sink drains; the validate and report steps'
-imports are paid on a thread during the last increment.
+Normalizer) while events are produced and the sink drains. On a running stack, transform,
+validate and report run in the stack's quality worker (their libraries already imported);
+otherwise here, the validate and report steps' imports paid on a thread during the last increment.
 """
 from __future__ import annotations
 
@@ -46,10 +47,12 @@ class Pipeline(Runner):
         # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
         # flow; increments run while the sink drains, so only a small one is left at the end.
         spark = self.start_spark(quick_jit=self.options.produce and self.options.count < QUICK_JIT_LINES)
+        quality = self.start_quality()
         later = [Transform(), *([Validate()] if self.options.gate else []), Report()]
         try:
             self._ingest()
-            self._preload(later[1:])   # GX's imports while this process mostly waits on the Spark server
+            if quality is None:
+                self._preload(later[1:])   # GX's imports while this process mostly waits on the Spark server
             self.run_step(Normalize())
         except BaseException:
             if self.stopping.is_set():
@@ -59,6 +62,8 @@ class Pipeline(Runner):
             if self.ctx.normalizer is not None:
                 self.ctx.normalizer.abandon()
             spark.release()   # a server this run started (GBs after a big run) is gone before dbt, GX and the report
+        if quality is not None and quality.run_steps(self.ctx, later):
+            return
         for step in later:
             self.run_step(step)
 

@@ -58,6 +58,18 @@ class Runner:
                                    progress=self.ctx.note).start()
         return self.ctx.spark
 
+    def start_quality(self):
+        """Where this run's transform, validate and report go: the configured quality worker, or
+        the stack's (started now when missing, so its imports overlap the run's first stages);
+        None (this process) when the stack is the run's own or ``warm_quality`` is off."""
+        from studentflow.core.endpoints import stack_up
+        from studentflow.pipeline.quality_service import QualityClient
+
+        s = self.settings
+        if s.quality_remote or (s.warm_quality and (self.options.keep_stack or stack_up(s))):
+            return QualityClient.for_run(s)
+        return None
+
     def stopped_in_flight(self, exc: BaseException) -> None:
         """A signal stopped the run: said as what it is, never as a failure of the stack."""
         note = in_flight(exc)

@@ -53,10 +53,13 @@ def _report_table(md: str) -> list[dict[str, str]]:
 
 
 def test_run_twice_report_matches_marts_and_nothing_left_running(tmp_path):
-    env = stack_env(tmp_path)
+    # as `make run`: no stack before, none after; no quality worker either (the run's own stack
+    # stops with it), so dbt, the gate and the report run in the run's process
+    env = stack_env(tmp_path, own_quality=True)
     first = sf(env, "run", "--count", "3000", "--seed", "7", timeout=900)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     out = first.stdout
+    assert "quality worker" not in out and not (tmp_path / "state" / "quality.json").exists()
     produced = int(re.search(r"events produced \(acked\)\s+([\d,]+)", out).group(1).replace(",", ""))
     assert produced == 3000
     assert "balance (read = clean+quar.+dup.)" in out and "BROKEN" not in out

@@ -15,15 +15,20 @@ from studentflow.core import procs
 REPO = Path(__file__).resolve().parents[2]
 
 
-def stack_env(tmp_path: Path, *, own_spark: bool = False, **extra: str) -> dict[str, str]:
+def stack_env(tmp_path: Path, *, own_spark: bool = False, own_quality: bool = False, **extra: str) -> dict[str, str]:
     """An environment whose data and state folders are private to one test. Its commands attach to
-    the test worker's Spark Connect server (tests/support/spark_server.py), as they would to a remote one;
-    ``own_spark``: the stack and commands start and manage their own server, as for a user."""
+    the test worker's Spark Connect server (tests/support/spark_server.py) and quality worker
+    (tests/support/quality_worker.py), as they would to remote ones; ``own_spark``, ``own_quality``:
+    the stack and commands start and manage their own, as for a user."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STUDENTFLOW_")}
     if not own_spark:
         from tests.support.spark_server import shared_url
 
         env["STUDENTFLOW_SPARK_REMOTE"] = shared_url()
+    if not own_quality:
+        from tests.support.quality_worker import shared
+
+        env["STUDENTFLOW_QUALITY_REMOTE"], env["STUDENTFLOW_QUALITY_KEY"] = shared()
     env.update({
         "STUDENTFLOW_DATA_DIR": str(tmp_path / "data"),
         "STUDENTFLOW_STATE_DIR": str(tmp_path / "state"),
@@ -61,6 +66,8 @@ def force_down(env: dict) -> None:
             procs.stop_pid(st[key], timeout=0.5)
     if (st.get("spark") or {}).get("pid"):
         procs.stop_pid(st["spark"]["pid"], timeout=2, expect_in_cmdline="SparkConnectServer")
+    if (st.get("quality") or {}).get("pid"):
+        procs.stop_pid(st["quality"]["pid"], timeout=0.5, expect_in_cmdline="quality_service")
     sf(env, "stack", "down")
 
 
@@ -82,10 +89,10 @@ def produce(bootstrap: str, topic: str, values: list[bytes], key_mod: int = 50) 
 
 
 @contextmanager
-def stack_session(tmp_path: Path, *, up: bool = False, own_spark: bool = False,
+def stack_session(tmp_path: Path, *, up: bool = False, own_spark: bool = False, own_quality: bool = False,
                   **extra: str) -> Iterator[dict[str, str]]:
     """A project environment under tmp_path (with the stack up if asked), stopped afterwards."""
-    env = stack_env(tmp_path, own_spark=own_spark, **extra)
+    env = stack_env(tmp_path, own_spark=own_spark, own_quality=own_quality, **extra)
     try:
         if up:
             sf(env, "stack", "up", check=True)

@@ -1,0 +1,210 @@
+"""The quality worker: dbt, Great Expectations and the report's libraries imported once, kept by
+the stack beside the broker, the Connect worker and the Spark server.
+
+A `run` pays about 5 CPU-seconds importing them (Great Expectations 3.4, dbt 1.5, matplotlib
+0.5): on 2 cores, most of a second run on a warm stack. A run on a running stack hands its
+transform, validate and report steps (studentflow/pipeline/derive.py, the same objects) to this
+process instead, over a loopback socket with a key (``multiprocessing.connection``), and prints
+what they say as they say it. Each job carries the run's settings and options: the worker keeps
+no state of a project between jobs but its imports, dbt's parsed project on disk and Great
+Expectations' last context.
+
+* ``studentflow stack up`` starts it (``warm_quality``), recorded in ``<state_dir>/quality.json``
+  (address, PID, key; 0600); ``stack status`` shows it; ``stack down`` stops it;
+* a `run` on a running stack starts it when it is missing or dead, and uses it from then on;
+* ``quality_remote`` + ``quality_key``: a worker started elsewhere (``python -m
+  studentflow.pipeline.quality_service --port P`` with ``STUDENTFLOW_QUALITY_KEY`` set);
+* a worker that cannot be reached, or dies during a job, costs nothing but time: the run says so
+  and runs the steps in its own process (dbt rebuilds the marts, the gate only reads).
+
+The worker runs the code it imported when it started: after changing studentflow's Python code,
+`studentflow stack down` (a changed dbt model or expectation needs nothing: they are read per job).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client, Listener
+from typing import Any
+
+from studentflow.core import config, procs
+from studentflow.core.config import Settings
+from studentflow.quality import KEY_ENV, ensure
+
+CONNECT_TIMEOUT = 120.0   # seconds a run waits for a starting worker (its imports: about 5 s of CPU)
+
+
+def _steps(names: list[str]) -> list:
+    from studentflow.pipeline.derive import Report, Transform, Validate
+
+    known = {"transform": Transform, "validate": Validate, "report": Report}
+    return [known[n]() for n in names]
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}", flush=True)
+
+
+def _run_job(conn, job: dict[str, Any]) -> None:
+    """One run's steps on a context made from what the run sent; every progress line goes back
+    as it is said; then the summary (or the error and the summary so far)."""
+    from studentflow.pipeline.quality_worker import _error_of
+    from studentflow.pipeline.step import RunContext, timed
+
+    ctx = RunContext(job["settings"], job["options"], say=lambda m: conn.send(("say", m)),
+                     summary=job["summary"], t0=time.perf_counter() - job["elapsed"])
+    try:
+        for step in _steps(job["steps"]):
+            with timed(ctx, step.name, step.title(ctx)) as record:
+                step.run(ctx, record)
+            conn.send(("stage", step.name))   # a safe point: the run may stop here
+    except Exception as exc:  # noqa: BLE001  (the run raises it again)
+        conn.send(("error", {**_error_of(exc), "summary": ctx.summary}))
+        return
+    conn.send(("ok", {"summary": ctx.summary}))
+
+
+def serve(port: int, key: bytes, host: str = "127.0.0.1") -> None:
+    """Listen first (a run may connect and wait while the imports are paid), import, then serve
+    one connection at a time, one job per message, until stopped (SIGTERM)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # stopped by its owner (`stack down`), not a terminal
+    with Listener((host, port), authkey=key) as listener:
+        _log(f"listening on {host}:{port}; importing dbt, Great Expectations and matplotlib")
+        t = time.perf_counter()
+        from studentflow.pipeline.step import RunContext
+        from studentflow.pipeline.summary import RunOptions
+
+        ctx = RunContext(Settings(), RunOptions())
+        for step in _steps(["transform", "validate", "report"]):
+            step.prepare(ctx)
+        _log(f"ready in {time.perf_counter() - t:.1f}s")
+        while True:
+            try:
+                conn = listener.accept()
+            except (OSError, EOFError, AuthenticationError) as exc:   # a client without the key, or gone
+                _log(f"refused a connection: {type(exc).__name__}: {exc}")
+                continue
+            with conn:
+                _serve_connection(conn)
+            procs.release_freed_memory()   # the heap a job freed, back to the system between runs
+
+
+def _serve_connection(conn) -> None:
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):   # the run is done, or gone
+            return
+        t = time.perf_counter()
+        try:
+            if job.get("project_root") != str(config.PROJECT_ROOT):
+                conn.send(("refused", f"this worker serves the project at {config.PROJECT_ROOT}"))
+                continue
+            _run_job(conn, job)
+        except (EOFError, OSError):   # the run went away mid-job (killed): serve the next one
+            _log(f"the run went away during {', '.join(job.get('steps', []))}")
+            return
+        _log(f"{', '.join(job['steps'])} for {job['settings'].warehouse} in {time.perf_counter() - t:.1f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m studentflow.pipeline.quality_service",
+                                description="Serve studentflow runs' dbt, Great Expectations and report steps "
+                                            f"with their libraries imported once. The key comes from {KEY_ENV}.")
+    p.add_argument("--port", type=int, required=True, help="the port to listen on")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: loopback)")
+    args = p.parse_args(argv)
+    key = os.environ.get(KEY_ENV, "")
+    if not key:
+        print(f"error: {KEY_ENV} is not set -> set it to the key runs will use (quality_key)", file=sys.stderr)
+        return 2
+    serve(args.port, key.encode(), args.host)
+    return 0
+
+
+# --- the run's side --------------------------------------------------------------------------
+
+class QualityClient:
+    """Where a run sends its later steps: the stack's worker, or the configured remote one."""
+
+    def __init__(self, address: str, key: str, pid: int = 0) -> None:
+        host, _, port = address.rpartition(":")
+        self.address, self.key, self.pid = (host, int(port)), key.encode(), pid
+
+    @classmethod
+    def for_run(cls, settings: Settings) -> "QualityClient":
+        if settings.quality_remote:
+            return cls(settings.quality_remote, settings.quality_key)
+        state = ensure(settings)
+        return cls(state.address, state.key, state.pid)
+
+    def where(self) -> str:
+        return f"the stack's quality worker (pid {self.pid})" if self.pid else \
+            f"the quality worker at {self.address[0]}:{self.address[1]}"
+
+    def _connect(self, timeout: float):
+        """A connection, once the worker listens (it may be starting); None when it never does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return Client(self.address, authkey=self.key)
+            except ConnectionRefusedError:
+                if (self.pid and not procs.pid_alive(self.pid)) or time.monotonic() > deadline:
+                    return None
+                time.sleep(0.1)
+
+    def run_steps(self, ctx, steps: list, *, timeout: float = CONNECT_TIMEOUT) -> bool:
+        """Run ``steps`` in the worker, their progress printed here, their stages in ``ctx.summary``.
+        False when the worker could not run them (unreachable, refused, or gone mid-job: said on
+        ``ctx``), so the caller runs them itself; a step's own failure is raised as it would be here."""
+        from studentflow.pipeline.quality_worker import CheckerError
+
+        options = ctx.options
+        if options.junit_xml is not None:   # the worker's working folder is not this process's
+            options = replace(options, junit_xml=os.path.abspath(options.junit_xml))
+        job = {"steps": [s.name for s in steps], "settings": ctx.settings, "options": options,
+               "summary": ctx.summary, "elapsed": time.perf_counter() - ctx.t0,
+               "project_root": str(config.PROJECT_ROOT)}
+        try:
+            conn = self._connect(timeout)
+        except (OSError, AuthenticationError) as exc:   # a wrong key, a reset
+            ctx.note(f"could not use {self.where()}: {type(exc).__name__}: {exc}; running them here")
+            return False
+        if conn is None:
+            ctx.note(f"{self.where()} is not answering; running the steps in this process")
+            return False
+        with conn:
+            ctx.note(f"transform, validate and report in {self.where()}")
+            try:
+                conn.send(job)
+                while True:
+                    kind, payload = conn.recv()
+                    if kind == "say":
+                        ctx.say(payload)
+                    elif kind != "stage":
+                        break
+                    elif ctx.stopping.is_set():   # stopped after this step, as here: the worker
+                        conn.close()              # finds the connection closed when it goes on
+                        ctx.stopping.check()
+            except (EOFError, OSError):
+                ctx.note(f"{self.where()} ended during the job; running the steps in this process")
+                return False
+        if kind == "refused":
+            ctx.note(f"{self.where()} refused the job ({payload}); running the steps in this process")
+            return False
+        vars(ctx.summary).update(vars(payload["summary"]))
+        if kind == "error":
+            raise CheckerError(payload["message"], payload["hint"], exit_code=payload["exit_code"],
+                               detail=payload["detail"])
+        return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

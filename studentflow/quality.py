@@ -1,0 +1,53 @@
+"""The stack's quality worker, seen from the stack: start it, find it, stop it (the worker itself,
+and how a run uses it: studentflow/pipeline/quality_service.py)."""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+from studentflow.core import config, procs
+from studentflow.core.config import Settings
+from studentflow.core.endpoints import QualityState
+
+# How the worker gets its key (not on its command line, which `ps` shows): the variable of the
+# setting quality_key, so a worker started by hand and the runs that use it read the same one.
+KEY_ENV = "STUDENTFLOW_QUALITY_KEY"
+
+
+def start(settings: Settings) -> QualityState:
+    """Start the stack's worker (not waiting for its imports) and record it."""
+    from datetime import datetime, timezone
+
+    port, key = procs.free_port(), secrets.token_hex(32)
+    log = settings.paths.quality_log
+    secret = {f"STUDENTFLOW_{k.upper()}" for k in config.SECRET_KEYS}   # a job brings the settings it needs
+    env = {**{k: v for k, v in os.environ.items() if k not in secret}, KEY_ENV: key}
+    proc = procs.spawn([sys.executable, "-m", "studentflow.pipeline.quality_service", "--port", str(port)],
+                       log, env=env, cwd=config.PROJECT_ROOT)
+    state = QualityState(address=f"127.0.0.1:{port}", pid=proc.pid, log=str(log), key=key,
+                         started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    state.write(settings)
+    return state
+
+
+def running(settings: Settings) -> QualityState | None:
+    """The recorded worker, if its process runs."""
+    state = QualityState.read(settings)
+    return state if state is not None and state.alive() else None
+
+
+def ensure(settings: Settings) -> QualityState:
+    """The stack's worker, started when it is missing or dead."""
+    return running(settings) or start(settings)
+
+
+def stop_recorded(settings: Settings) -> str | None:
+    """Stop the recorded worker; what was stopped, for `stack down`."""
+    state = QualityState.read(settings)
+    if state is None:
+        return None
+    QualityState.path(settings).unlink(missing_ok=True)
+    if procs.stop_pid(state.pid, timeout=5, expect_in_cmdline="quality_service"):
+        return f"quality worker (pid {state.pid})"
+    return None

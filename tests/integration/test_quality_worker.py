@@ -1,0 +1,127 @@
+"""The stack's quality worker: a run on a running stack hands dbt, the gate and the report to it
+(real processes: broker, Connect worker, the tests' Spark server, the worker, dbt, GX)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from studentflow.core import config, procs
+from studentflow.pipeline.runner import Runner
+from studentflow.pipeline.summary import RunOptions
+from tests.support.stackutil import REPO, sf, stack_session, status
+
+pytestmark = pytest.mark.slow
+
+
+def _marts_and_clean(db: Path) -> tuple[int, int]:
+    """(the marts' student count, the clean rows in the warehouse): two tables, counted apart."""
+    with sqlite3.connect(db) as con:
+        return (con.execute("select student_count from global_summary").fetchone()[0],
+                con.execute("select count(*) from clean_students").fetchone()[0])
+
+
+def _summary(res: subprocess.CompletedProcess) -> dict:
+    return json.loads(res.stdout)
+
+
+def test_a_run_on_the_stack_uses_its_quality_worker_and_stack_down_stops_it(tmp_path):
+    with stack_session(tmp_path, up=True, own_quality=True) as env:
+        q = status(env)["quality"]
+        assert status(env)["alive"]["quality"] and procs.pid_alive(q["pid"]) and "key" not in q
+        record = tmp_path / "state" / "quality.json"
+        assert record.stat().st_mode & 0o077 == 0   # it holds the key: the owner's only
+
+        res = sf(env, "run", "--count", "2000", "--json", "--junit-xml", "junit.xml", timeout=600)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+        assert f"in the stack's quality worker (pid {q['pid']})" in res.stderr
+        s = _summary(res)
+        assert s["gate_passed"] is True and s["balance_ok"] is True
+        assert {"transform", "validate", "report"} <= set(s["stages"])   # the worker's stages, in the summary
+        # the worker ran them (its log names the job), on this run's warehouse
+        log = Path(q["log"]).read_text()
+        assert f"transform, validate, report for {tmp_path / 'data' / 'warehouse.db'}" in log
+        marts, clean = _marts_and_clean(tmp_path / "data" / "warehouse.db")
+        assert marts == clean == s["counts"]["clean"] > 0
+        # --junit-xml, relative to the run's folder, not the worker's
+        junit = Path(s["outputs"]["junit_xml"])
+        assert junit == REPO / "junit.xml" and junit.exists()
+        junit.unlink()
+
+        down = sf(env, "stack", "down", check=True)
+        assert f"quality worker (pid {q['pid']})" in down.stdout
+        assert not procs.pid_alive(q["pid"]) and not record.exists()
+
+
+def test_a_killed_quality_worker_costs_the_run_nothing_and_the_next_run_restarts_it(tmp_path):
+    with stack_session(tmp_path, up=True, own_quality=True) as env:
+        pid = status(env)["quality"]["pid"]
+        proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--count", "2000"], env=env,
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = []
+        try:
+            for line in proc.stdout:   # the kill lands once the run has handed its steps over
+                out.append(line)
+                if f"in the stack's quality worker (pid {pid})" in line:
+                    os.kill(pid, signal.SIGKILL)
+                    break
+            assert procs.pid_alive(proc.pid) and not procs.pid_alive(pid), "".join(out)
+            rest, _ = proc.communicate(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        text = "".join(out) + rest
+        assert proc.returncode == 0, text[-3000:]
+        after = text.split("ended during the job; running the steps in this process", 1)
+        assert len(after) == 2, text[-3000:]
+        # the steps ran here after it, and passed: dbt's marts, the whole gate, the report
+        assert re.search(r"transform done in [\d.]+s: \d+ models/seeds, \d+ tests passed", after[1])
+        assert re.search(r"validate done in [\d.]+s: (\d+)/\1 expectations passed", after[1])
+        assert "report done in" in after[1]
+        marts, clean = _marts_and_clean(tmp_path / "data" / "warehouse.db")
+        assert marts == clean > 0
+
+        again = sf(env, "run", "--count", "500", "--json", timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        new = status(env)["quality"]["pid"]
+        assert new != pid and procs.pid_alive(new)
+        assert f"in the stack's quality worker (pid {new})" in again.stderr
+        # the marts the worker built count both runs' clean rows
+        assert _marts_and_clean(tmp_path / "data" / "warehouse.db") == (clean + _summary(again)["counts"]["clean"],) * 2
+
+
+def test_a_worker_with_another_key_is_not_used(tmp_path):
+    # the tests' shared worker, with a wrong key: the run says so and runs the steps itself
+    from tests.support.quality_worker import shared
+
+    address, _key = shared()
+    with stack_session(tmp_path, STUDENTFLOW_QUALITY_REMOTE=address, STUDENTFLOW_QUALITY_KEY="0" * 32) as env:
+        res = sf(env, "run", "--count", "500", "--json", timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"could not use the quality worker at {address}: AuthenticationError" in res.stderr
+    assert _summary(res)["gate_passed"] is True and "validate" in _summary(res)["stages"]
+
+
+def _settings(tmp_path: Path, **env: str) -> config.Settings:
+    return config.load(env={"STUDENTFLOW_STATE_DIR": str(tmp_path / "state"),
+                            "STUDENTFLOW_DATA_DIR": str(tmp_path / "data"), **env})
+
+
+def test_which_runs_hand_their_steps_to_a_worker(tmp_path):
+    # no stack running and none kept: this process (no worker started for a stack about to stop)
+    assert Runner(_settings(tmp_path), RunOptions()).start_quality() is None
+    assert not (tmp_path / "state" / "quality.json").exists()
+    # a configured worker: that one, whatever the stack, and nothing started
+    remote = Runner(_settings(tmp_path, STUDENTFLOW_QUALITY_REMOTE="127.0.0.1:9", STUDENTFLOW_QUALITY_KEY="k"),
+                    RunOptions()).start_quality()
+    assert remote.address == ("127.0.0.1", 9) and remote.pid == 0
+    assert not (tmp_path / "state" / "quality.json").exists()
+    # warm_quality off: this process even for a stack the run keeps
+    assert Runner(_settings(tmp_path, STUDENTFLOW_WARM_QUALITY="false"), RunOptions(keep_stack=True)).start_quality() is None
