@@ -132,7 +132,7 @@ def test_spark_gets_no_secret_on_its_command_line(settings):
     from spark_jobs.session import spark_conf
 
     s = settings.with_overrides(ssl_key_password=KEY_PASSWORD, sasl_password=SASL_PASSWORD,
-                                connect_password=CONNECT_PASSWORD)
+                                connect_password=CONNECT_PASSWORD, quality_key="quality-key-s3cr3t")
     text = repr(spark_conf(s))
-    assert not any(secret in text for secret in (KEY_PASSWORD, SASL_PASSWORD, CONNECT_PASSWORD))
-    assert config.SECRET_KEYS == {"ssl_key_password", "sasl_password", "connect_password"}
+    assert not any(secret in text for secret in (KEY_PASSWORD, SASL_PASSWORD, CONNECT_PASSWORD, "quality-key-s3cr3t"))
+    assert config.SECRET_KEYS == {"ssl_key_password", "sasl_password", "connect_password", "quality_key"}
