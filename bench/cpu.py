@@ -25,7 +25,7 @@ from bench.rss import CLK_TCK, PROC, cmdline
 def role(cmd: str) -> str:
     """What a process is, from its command line."""
     for needle, name in (("SparkConnectServer", "spark server"), ("org.apache.kafka.connect", "connect worker"),
-                         ("tansu", "broker"), ("multiprocessing", "checker (child)"),
+                         ("tansu", "broker"), ("quality_service", "quality worker"), ("multiprocessing", "checker (child)"),
                          ("bin/studentflow ", "studentflow"), ("studentflow.cli", "studentflow"),
                          ("bin/dbt ", "dbt"), ("java", "other java"), ("python", "other python")):
         if needle in cmd:

@@ -85,7 +85,8 @@ class Sink(Step):
         return "waiting for the staging sink to catch up"
 
     def run(self, ctx: RunContext, st: StageTime) -> None:
-        _import_in_background("dbt.cli.main")   # dbt builds in this process next; this stage only polls
+        if ctx.quality is None:   # dbt builds in this process next; this stage only polls
+            _import_in_background("dbt.cli.main")
         produced = ctx.summary.counts.get("produced")
         try:
             _wait_for_the_sink(ctx)

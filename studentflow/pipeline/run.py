@@ -46,8 +46,9 @@ class Pipeline(Runner):
             self._fresh()
         # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
         # flow; increments run while the sink drains, so only a small one is left at the end.
-        spark = self.start_spark(quick_jit=self.options.produce and self.options.count < QUICK_JIT_LINES)
         quality = self.start_quality()
+        spark = self.start_spark(quick_jit=self.options.produce and self.options.count < QUICK_JIT_LINES,
+                                 warm_attached=quality is not None)
         later = [Transform(), *([Validate()] if self.options.gate else []), Report()]
         try:
             self._ingest()

@@ -47,15 +47,16 @@ class Runner:
         with self.stage(step.name, step.title(self.ctx)) as record:
             step.run(self.ctx, record)
 
-    def start_spark(self, *, quick_jit: bool = False):
+    def start_spark(self, *, quick_jit: bool = False, warm_attached: bool = False):
         """The Spark session, attached in the background while the stack comes up and events flow.
-        A server started now is the stack's when the stack outlives the run; else it is this run's."""
+        A server started now is the stack's when the stack outlives the run; else it is this run's.
+        ``warm_attached``: warm the session up on the stack's server too (WarmSpark)."""
         from studentflow.core.endpoints import stack_up
         from studentflow.pipeline.warm import WarmSpark
 
         keep = self.options.keep_stack or stack_up(self.settings)
         self.ctx.spark = WarmSpark(self.settings, keep_server=keep, quick_jit=quick_jit and not keep,
-                                   progress=self.ctx.note).start()
+                                   warm_attached=warm_attached, progress=self.ctx.note).start()
         return self.ctx.spark
 
     def start_quality(self):
@@ -67,8 +68,8 @@ class Runner:
 
         s = self.settings
         if s.quality_remote or (s.warm_quality and (self.options.keep_stack or stack_up(s))):
-            return QualityClient.for_run(s)
-        return None
+            self.ctx.quality = QualityClient.for_run(s)
+        return self.ctx.quality
 
     def stopped_in_flight(self, exc: BaseException) -> None:
         """A signal stopped the run: said as what it is, never as a failure of the stack."""

@@ -33,6 +33,7 @@ class RunContext:
     t0: float = field(default_factory=time.perf_counter)
     spark: Any = None          # studentflow.pipeline.warm.WarmSpark
     normalizer: Any = None     # studentflow.pipeline.warm.Normalizer, while events are produced and sunk
+    quality: Any = None        # the quality worker the later steps go to (QualityClient; None: this process)
     preload: threading.Thread | None = None   # the later steps' prepare(), during the last increment
     started_stack: bool = False
     staged_before: int = 0     # complete staged lines before this run produced anything

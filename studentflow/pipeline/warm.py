@@ -22,6 +22,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from spark_jobs.job import NormalizeResult
 
 
+def warms_up(*, started: bool, warm_attached: bool, remote: bool, quick_jit: bool) -> bool:
+    """Whether a run's new session runs the warm-up query (the reasons: WarmSpark._start)."""
+    return (started or (warm_attached and not remote)) and not quick_jit
+
+
 class WarmSpark:
     """A Spark Connect session opened in the background (the server may have to start: seconds the
     producer and the sink do not need to wait for), warmed up, shared by every increment of a run.
@@ -31,9 +36,10 @@ class WarmSpark:
     :func:`spark_jobs.server.ensure`)."""
 
     def __init__(self, settings: Settings, *, keep_server: bool | None = None, quick_jit: bool = False,
-                 progress: Callable[[str], None] = lambda _m: None) -> None:
+                 warm_attached: bool = False, progress: Callable[[str], None] = lambda _m: None) -> None:
         self.settings = settings
         self.keep_server = keep_server
+        self.warm_attached = warm_attached   # warm up this session on the stack's server too (see _start)
         self.quick_jit = quick_jit   # a server started for this (small) run only: see spark_jobs.session
         self.say = progress
         self._attached = None   # spark_jobs.server.Attached
@@ -61,14 +67,19 @@ class WarmSpark:
             self.startup_seconds = time.perf_counter() - t
             self._attached = attached
             # The first increment's cold costs, paid now while events are produced and sunk, on a
-            # server this run started. Not on one it attaches to: the stack's was warmed when it
-            # started, a remote one is someone else's, and a warm-up there is only a small
-            # normalize's CPU beside the producer and the sink (a second `run --count 10000` on a
-            # warm stack, paired: 9.0-9.5 s with it, 8.7-9.0 s without). Nor on a server started
-            # for one small run (quick_jit): there the sink is done before the server is, nothing
-            # overlaps the warm-up, and it only delays the one increment (`run --count 10000`,
-            # fresh folders, alternated: 21.1-23.6 s without, 23.1-25.4 s with).
-            if attached.server.start_seconds is not None and not self.quick_jit:
+            # server this run started. On the stack's server only with ``warm_attached`` (the run
+            # hands dbt, the gate and the report to the quality worker): the server is warm, but
+            # the first query of a new session still costs about 0.5 s more, and the producer
+            # mostly waits then (its idempotent producer id: 0.5-1 s). A second `run --count
+            # 10000` on a warm stack, alternated, 4 each: 5.4-6.0 s with it, 6.3-6.6 s without.
+            # With Great Expectations imported on a thread of this process instead, the warm-up
+            # only took CPU from the producer and the sink (9.0-9.5 s with, 8.7-9.0 s without).
+            # Never on a remote server (someone else's), nor on a server started for one small
+            # run (quick_jit): there the sink is done before the server is, nothing overlaps the
+            # warm-up, and it only delays the one increment (`run --count 10000`, fresh folders,
+            # alternated: 21.1-23.6 s without, 23.1-25.4 s with).
+            if warms_up(started=attached.server.start_seconds is not None, warm_attached=self.warm_attached,
+                        remote=bool(self.settings.spark_remote), quick_jit=self.quick_jit):
                 self.warm_up_seconds = warm_up(self.settings, attached.session)
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread by get())
             self._error = exc
@@ -118,13 +129,20 @@ class Totals:
         return out
 
 
-def has_new_lines(settings: Settings) -> bool:
-    """Any byte staged beyond the watermarks (one stat per staging file, one small query)."""
+# Bytes staged (about 20,000 events) before a background increment is worth its fixed cost:
+# about 1 s of the server's planning per increment, whatever its size. Below it the last
+# increment takes everything: a second 10k run on a warm stack normalized in two increments in
+# 1.9-2.8 s (the one in flight while the sink drained, then the rest), in one in about 1.2 s.
+BACKGROUND_MIN_BYTES = 2_000_000
+
+
+def has_new_lines(settings: Settings, at_least: int = 1) -> bool:
+    """``at_least`` bytes staged beyond the watermarks (one stat per staging file, one small query)."""
     from spark_jobs import increments, warehouse
     from studentflow.core import staging
 
     files = staging.staging_files(settings.staging_dir, must_exist=False)
-    return increments.pending_bytes(files, warehouse.read_watermarks(settings.warehouse)) > 0
+    return increments.pending_bytes(files, warehouse.read_watermarks(settings.warehouse)) >= at_least
 
 
 def increment(settings: Settings, spark: "SparkSession", progress: Callable[[str], None]) -> "NormalizeResult":
@@ -134,11 +152,12 @@ def increment(settings: Settings, spark: "SparkSession", progress: Callable[[str
 
 
 class Normalizer:
-    """Increments in a background thread, every ``interval`` seconds there is something new."""
+    """Increments in a background thread, every ``interval`` seconds there are ``min_bytes`` new."""
 
     def __init__(self, settings: Settings, spark: WarmSpark, progress: Callable[[str], None],
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0, min_bytes: int = BACKGROUND_MIN_BYTES) -> None:
         self.settings, self.spark, self.say, self.interval = settings, spark, progress, interval
+        self.min_bytes = min_bytes
         self.totals = Totals()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -151,7 +170,7 @@ class Normalizer:
     def _loop(self) -> None:
         try:
             while not self._stop.is_set():
-                if self.spark.ready and has_new_lines(self.settings):
+                if self.spark.ready and has_new_lines(self.settings, self.min_bytes):
                     res = increment(self.settings, self.spark.get(), lambda _m: None)
                     self.totals.add(res)
                     if res.written:

@@ -22,6 +22,7 @@ def test_roles_from_command_lines():
         "/x/tansu broker --listener-url tcp://127.0.0.1:1": "broker",
         "/v/bin/python /v/bin/studentflow run --count 10": "studentflow",
         "/v/bin/python -c from multiprocessing.spawn import spawn_main": "checker (child)",
+        "/v/bin/python -m studentflow.pipeline.quality_service --port 5": "quality worker",
         # a checkout named after the project does not make every process in it "studentflow"
         "/home/u/studentflow/.venv/bin/python /home/u/studentflow/.venv/bin/dbt build": "dbt",
         "/home/u/studentflow/.venv/bin/python -m bench.follow": "other python",
