@@ -30,12 +30,15 @@ class Delivery:
     """One publish() call: the current producer instance, the re-send backlog, the report."""
 
     def __init__(self, pconf: dict, topic: str, report: DeliveryReport, *, resend: bool, max_restarts: int,
-                 on_error) -> None:
+                 on_error, started: TrackedProducer | None = None) -> None:
         self.pconf, self.topic, self.report = pconf, topic, report
         self.resend, self.max_restarts, self.on_error = resend, max_restarts, on_error
         self.settled_acked = 0
         self.backlog: deque[tuple[Any, Any]] = deque()
-        self.inst = TrackedProducer(pconf, on_error)
+        if started is not None and started.conf == pconf and started.queued == 0:   # started ahead, unused
+            started.on_error, self.inst = on_error, started
+        else:
+            self.inst = TrackedProducer(pconf, on_error)
         self.finished: list[Any] = []   # dropped producers, destroyed by release()
 
     def send(self, key: Any, value: Any) -> None:

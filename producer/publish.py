@@ -27,6 +27,7 @@ from producer.delivery import Delivery, Stop
 from producer.delivery_report import DeliveryReport
 from producer.events import Message  # key/value are str, bytes or None (value None is never sent: see below)
 from producer.pacing import Pacing
+from producer.tracked_producer import TrackedProducer
 from studentflow.core.kafka import preflight
 
 # Throughput settings measured on the embedded broker (docs/architecture.md); a user's extra_conf wins.
@@ -47,14 +48,15 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
             extra_conf: dict | None = None, delivery_timeout: float = 30.0, rate: float | None = None,
             resend: bool = True, max_restarts: int = 3, create_topic: bool = True,
             progress: Callable[[DeliveryReport], None] | None = None, progress_interval: float = 0.5,
-            on_error: Callable[[Any], None] | None = None) -> DeliveryReport:
+            on_error: Callable[[Any], None] | None = None, started: TrackedProducer | None = None) -> DeliveryReport:
     """Send ``(kind, key, value)`` messages to ``topic`` (default ``settings.topic``); return the report.
 
     ``conf`` is the client configuration (default ``studentflow.core.endpoints.kafka_conf(settings)``);
     ``extra_conf`` overrides producer settings. ``rate`` caps messages per second.
     ``progress(report)`` is called about every ``progress_interval`` seconds (``acked`` is a live
     estimate then); ``on_error(KafkaError)`` for each client-level error (connection lost, ...).
-    A value of ``None`` is sent as an empty value, never as a tombstone.
+    A value of ``None`` is sent as an empty value, never as a tombstone. ``started``: a producer
+    from :func:`start_producer` with the same settings, used instead of a new one.
     Raises ``StackError`` (one clear line) if the cluster cannot be reached at all.
     """
     if conf is None:
@@ -65,7 +67,7 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
     # The producer starts connecting (and acquiring its idempotent producer id, which takes a
     # timer tick) while the preflight checks the cluster and the topic.
     delivery = Delivery(_producer_conf(conf, rate=rate, delivery_timeout=delivery_timeout, extra_conf=extra_conf),
-                        topic, report, resend=resend, max_restarts=max_restarts, on_error=on_error)
+                        topic, report, resend=resend, max_restarts=max_restarts, on_error=on_error, started=started)
     if create_topic:
         _preflight(delivery, conf, topic, settings)
     pacing = Pacing(rate, progress, progress_interval)
@@ -80,6 +82,16 @@ def publish(settings, messages: Iterable[Message], *, topic: str | None = None, 
             delivery.release()
     delivery.finish()
     return report
+
+
+def start_producer(conf: dict, *, rate: float | None = None, delivery_timeout: float = 30.0,
+                   extra_conf: dict | None = None) -> TrackedProducer:
+    """A producer for a later publish() with the same arguments (``started=``), started now: the
+    idempotent producer's id arrives 0.5-1 s after the producer is made (librdkafka asks for it on
+    a 500 ms timer, the first time before any broker connection is up), and a caller that has
+    other work first (a run's stack step) spends that time there instead of in publish()."""
+    return TrackedProducer(_producer_conf(conf, rate=rate, delivery_timeout=delivery_timeout, extra_conf=extra_conf),
+                           None)
 
 
 def _producer_conf(conf: dict, *, rate: float | None, delivery_timeout: float, extra_conf: dict | None) -> dict:

@@ -51,6 +51,7 @@ class TrackedProducer:
         self.fatal = ""
         self.client_errors: list[tuple[str, str]] = []     # (code name, text) from error_cb
         self.on_error = on_error
+        self.conf = conf
         self.producer = Producer({**conf, "logger": self.logger, "on_delivery": self._delivered,
                                   "error_cb": self._error})
 

@@ -61,7 +61,8 @@ class Produce(Step):
         gen = generate.for_settings(ctx.settings, seed=o.seed, malformed_rate=o.malformed_rate)
         progress = Progress(o.count, sys.stderr)
         report = publish(ctx.settings, gen.messages(o.count), conf=endpoints.kafka_conf(ctx.settings),
-                         rate=o.rate or None, progress=lambda r: (ctx.stopping.check(), progress(r)))
+                         rate=o.rate or None, progress=lambda r: (ctx.stopping.check(), progress(r)),
+                         started=ctx.producer)
         progress.clear()
         st.count = report.acked
         st.detail = report.summary()
@@ -74,6 +75,19 @@ class Produce(Step):
         if not report.ok:
             raise DataError(f"not every event was delivered: {report.summary()}",
                             "check the broker (`studentflow stack status`) and rerun")
+
+
+def start_producer(ctx: RunContext) -> None:
+    """The Produce step's producer, started before the steps ahead of it when Kafka is already
+    reachable (a running stack, or a hosted cluster): see producer.publish.start_producer."""
+    from producer.publish import start_producer
+    from studentflow.core.endpoints import stack_health
+
+    if ctx.settings.embedded_kafka and not stack_health(ctx.settings).kafka_reachable:
+        return
+    from studentflow.core import endpoints
+
+    ctx.producer = start_producer(endpoints.kafka_conf(ctx.settings), rate=ctx.options.rate or None)
 
 
 class Sink(Step):

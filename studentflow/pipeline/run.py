@@ -11,7 +11,7 @@ import time
 
 from studentflow.core.errors import StudentflowError
 from studentflow.pipeline.derive import Report, Transform, Validate
-from studentflow.pipeline.ingest import Normalize, Produce, Sink, Stack
+from studentflow.pipeline.ingest import Normalize, Produce, Sink, Stack, start_producer
 from studentflow.pipeline.runner import Runner
 from studentflow.pipeline.summary import RunSummary, staged_lines
 from studentflow.signals import stop_on_signal
@@ -50,6 +50,8 @@ class Pipeline(Runner):
         spark = self.start_spark(quick_jit=self.options.produce and self.options.count < QUICK_JIT_LINES,
                                  warm_attached=quality is not None)
         later = [Transform(), *([Validate()] if self.options.gate else []), Report()]
+        if self.options.produce:
+            start_producer(self.ctx)   # its id arrives while the stack step runs
         try:
             self._ingest()
             if quality is None:

@@ -34,6 +34,7 @@ class RunContext:
     spark: Any = None          # studentflow.pipeline.warm.WarmSpark
     normalizer: Any = None     # studentflow.pipeline.warm.Normalizer, while events are produced and sunk
     quality: Any = None        # the quality worker the later steps go to (QualityClient; None: this process)
+    producer: Any = None       # the Produce step's producer, started ahead (producer.tracked_producer)
     preload: threading.Thread | None = None   # the later steps' prepare(), during the last increment
     started_stack: bool = False
     staged_before: int = 0     # complete staged lines before this run produced anything

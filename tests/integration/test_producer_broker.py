@@ -12,6 +12,7 @@ import pytest
 
 from producer import generate
 from producer.publish import publish
+from producer.tracked_producer import TrackedProducer
 from tests.support.produce import REPO, cli, cli_env, consume
 
 pytestmark = pytest.mark.slow
@@ -39,6 +40,26 @@ def test_what_is_generated_lands_with_keys_and_empty_values(broker, settings):
     keys = {k.encode() for _, k, _ in expected if k is not None}
     assert set(partitions) == keys
     assert len({m.partition() for m in got}) == settings.topic_partitions   # topic created with the setting
+
+
+def test_a_producer_started_ahead_is_the_one_publish_uses(broker, settings):
+    from producer.publish import start_producer
+
+    conf = {"bootstrap.servers": broker.bootstrap}
+    n = 3_000
+    started = start_producer(conf)
+    made = TrackedProducer.counter
+    report = publish(settings, generate.for_settings(settings, seed=5).messages(n), conf=conf,
+                     topic="t.started", started=started)
+    assert (report.acked, report.failed) == (n, 0)
+    assert TrackedProducer.counter == made         # no new producer: the started one sent them all
+    assert len(consume(conf, "t.started", n)) == n
+    # one started with other settings (no rate cap) is not used: a producer of the right settings is made
+    other = start_producer(conf)
+    made = TrackedProducer.counter
+    capped = publish(settings, generate.for_settings(settings, seed=6).messages(200), conf=conf,
+                     topic="t.started", rate=2_000, started=other)
+    assert capped.acked == 200 and TrackedProducer.counter == made + 1
 
 
 def test_cli_produces_and_summarises(broker, tmp_path):
