@@ -65,15 +65,11 @@ class StackState(_StateFile):
 
 
 @dataclass
-class SparkState(_StateFile):
-    """The stack's Spark Connect server (``<state_dir>/spark.json``), written by whoever started it."""
+class _Service(_StateFile):
+    """A process of the stack other than the broker and worker: its PID, log, when it started."""
 
-    PLACE: ClassVar[str] = "spark_state"
-    url: str
     pid: int
-    port: int
     log: str
-    master: str
     started_at: str
 
     def alive(self) -> bool:
@@ -81,18 +77,22 @@ class SparkState(_StateFile):
 
 
 @dataclass
-class QualityState(_StateFile):
+class SparkState(_Service):
+    """The stack's Spark Connect server (``<state_dir>/spark.json``), written by whoever started it."""
+
+    PLACE: ClassVar[str] = "spark_state"
+    url: str
+    port: int
+    master: str
+
+
+@dataclass
+class QualityState(_Service):
     """The stack's quality worker (``<state_dir>/quality.json``): where it listens and its key."""
 
     PLACE: ClassVar[str] = "quality_state"
     address: str
-    pid: int
-    log: str
     key: str
-    started_at: str
-
-    def alive(self) -> bool:
-        return procs.pid_alive(self.pid)
 
 
 @dataclass(frozen=True)
