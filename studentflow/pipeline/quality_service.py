@@ -64,7 +64,7 @@ def _run_job(conn, job: dict[str, Any]) -> None:
         for step in _steps(job["steps"]):
             with timed(ctx, step.name, step.title(ctx)) as record:
                 step.run(ctx, record)
-            conn.send(("stage", step.name))   # a safe point: the run may stop here
+            conn.send(("stage", record))   # a safe point: the run may stop here
     except Exception as exc:  # noqa: BLE001  (the run raises it again)
         conn.send(("error", {**_error_of(exc), "summary": ctx.summary}))
         return
@@ -190,9 +190,11 @@ class QualityClient:
                         ctx.say(payload)
                     elif kind != "stage":
                         break
-                    elif ctx.stopping.is_set():   # stopped after this step, as here: the worker
-                        conn.close()              # finds the connection closed when it goes on
-                        ctx.stopping.check()
+                    else:
+                        ctx.summary.stages.append(payload)   # (the summary at the end replaces them)
+                        if ctx.stopping.is_set():   # stopped after this step, as here: the worker
+                            conn.close()            # finds the connection closed when it goes on
+                            ctx.stopping.check()
             except (EOFError, OSError):
                 ctx.note(f"{self.where()} ended during the job; running the steps in this process")
                 return False

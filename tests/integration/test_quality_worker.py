@@ -130,3 +130,31 @@ def test_which_runs_hand_their_steps_to_a_worker(tmp_path):
     assert not (tmp_path / "state" / "quality.json").exists()
     # warm_quality off: this process even for a stack the run keeps
     assert Runner(_settings(tmp_path, STUDENTFLOW_WARM_QUALITY="false"), RunOptions(keep_stack=True)).start_quality() is None
+
+
+def test_a_sigterm_during_the_workers_job_stops_after_its_step_and_the_worker_serves_on(tmp_path):
+    # the tests' shared worker (quality_remote): it must serve the next run after this one stops
+    with stack_session(tmp_path, up=True) as env:
+        proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--count", "2000", "--json"],
+                                env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        err = []
+        try:
+            for line in proc.stderr:
+                err.append(line)
+                if "transform, validate and report in the quality worker at" in line:
+                    proc.send_signal(signal.SIGTERM)   # dbt's build has not begun: it takes a second or more
+                    break
+            out, rest = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        text = "".join(err) + rest
+        assert proc.returncode == 130, text[-3000:]
+        stages = _summary(subprocess.CompletedProcess([], 0, out))["stages"]
+        # the step in flight finished and is in the summary; the next one never began
+        assert "transform" in stages and "validate" not in stages and "report" not in stages, stages
+        assert "==> Great Expectations gate" not in text
+
+        again = sf(env, "run", "--no-produce", "--json", timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "in the quality worker at" in again.stderr and {"validate", "report"} <= set(_summary(again)["stages"])
