@@ -15,8 +15,9 @@ from studentflow.core.endpoints import QualityState
 KEY_ENV = "STUDENTFLOW_QUALITY_KEY"
 
 
-def start(settings: Settings) -> QualityState:
-    """Start the stack's worker (not waiting for its imports) and record it."""
+def start(settings: Settings, *, tie_to_parent: bool = False) -> QualityState:
+    """Start the stack's worker (not waiting for its imports) and record it; ``tie_to_parent``:
+    it dies with this process (as the stack's other processes can)."""
     from datetime import datetime, timezone
 
     port, key = procs.free_port(), secrets.token_hex(32)
@@ -24,7 +25,7 @@ def start(settings: Settings) -> QualityState:
     secret = {f"STUDENTFLOW_{k.upper()}" for k in config.SECRET_KEYS}   # a job brings the settings it needs
     env = {**{k: v for k, v in os.environ.items() if k not in secret}, KEY_ENV: key}
     proc = procs.spawn([sys.executable, "-m", "studentflow.pipeline.quality_service", "--port", str(port)],
-                       log, env=env, cwd=config.PROJECT_ROOT)
+                       log, env=env, cwd=config.PROJECT_ROOT, tie_to_parent=tie_to_parent)
     state = QualityState(address=f"127.0.0.1:{port}", pid=proc.pid, log=str(log), key=key,
                          started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     state.write(settings)

@@ -74,7 +74,7 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
             progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}")
             pending = (proc, url)
         if spark and settings.warm_quality and not settings.quality_remote and quality.running(settings) is None:
-            new_quality = quality.start(settings)
+            new_quality = quality.start(settings, tie_to_parent=tie_to_parent)
             progress(f"starting the quality worker (dbt, Great Expectations, the report) on {new_quality.address}")
         try:
             result = _up(settings, broker_port=broker_port, connect_port=connect_port, mode=mode,

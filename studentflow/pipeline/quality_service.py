@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, required=True, help="the port to listen on")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: loopback)")
     args = p.parse_args(argv)
-    key = os.environ.get(KEY_ENV, "")
+    key = config.load().quality_key   # the setting's variable is KEY_ENV
     if not key:
         print(f"error: {KEY_ENV} is not set -> set it to the key runs will use (quality_key)", file=sys.stderr)
         return 2

@@ -158,3 +158,12 @@ def test_a_sigterm_during_the_workers_job_stops_after_its_step_and_the_worker_se
         again = sf(env, "run", "--no-produce", "--json", timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "in the quality worker at" in again.stderr and {"validate", "report"} <= set(_summary(again)["stages"])
+
+
+def test_a_worker_started_by_hand_without_a_key_says_what_to_set():
+    env = {k: v for k, v in os.environ.items() if k != "STUDENTFLOW_QUALITY_KEY"}
+    res = subprocess.run([sys.executable, "-m", "studentflow.pipeline.quality_service", "--port", "1"], env=env,
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("error: STUDENTFLOW_QUALITY_KEY is not set -> set it to the key runs will use "
+                                  "(quality_key)")
