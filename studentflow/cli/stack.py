@@ -43,7 +43,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(stack.status(settings), sort_keys=True))
         return 0
     if not started:
-        print(f"stack already running (started {state.started_at}); nothing changed")
+        # a Spark server or quality worker that had died was restarted above (its line says so)
+        print(f"stack already running (started {state.started_at}): the broker and the Connect worker are kept")
     else:
         print(f"stack ready in {time.monotonic() - t0:.1f}s")
     print(f"bootstrap server: {state.bootstrap}")

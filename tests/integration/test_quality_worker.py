@@ -33,13 +33,42 @@ def _summary(res: subprocess.CompletedProcess) -> dict:
     return json.loads(res.stdout)
 
 
-def test_a_run_on_the_stack_uses_its_quality_worker_and_stack_down_stops_it(tmp_path):
+def _kill_worker_mid_job(env: dict, pid: int) -> str:
+    """A `run` whose quality worker (pid) is killed -9 once the run has handed its steps over:
+    the run's whole output. Fails unless the worker was gone while the run still waited on it."""
+    proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--count", "2000"], env=env,
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        for line in proc.stdout:   # the kill lands once the run has handed its steps over
+            out.append(line)
+            if f"in the stack's quality worker (pid {pid})" in line:
+                os.kill(pid, signal.SIGKILL)
+                break
+        deadline = time.monotonic() + 10   # SIGKILL is delivered, then the kernel tears the process down
+        while procs.pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # the worker is gone while the run still waits on its job
+        assert not procs.pid_alive(pid) and proc.poll() is None, "".join(out)
+        rest, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = "".join(out) + rest
+    assert proc.returncode == 0, text[-3000:]
+    return text
+
+
+def test_the_stacks_quality_worker_serves_runs_a_kill_costs_nothing_and_stack_down_stops_it(tmp_path):
+    # one stack for the worker's whole life: serves a run, killed mid-job, restarted, stopped
     with stack_session(tmp_path, up=True, own_quality=True) as env:
+        db = tmp_path / "data" / "warehouse.db"
         q = status(env)["quality"]
         assert status(env)["alive"]["quality"] and procs.pid_alive(q["pid"]) and "key" not in q
         record = tmp_path / "state" / "quality.json"
         assert record.stat().st_mode & 0o077 == 0   # it holds the key: the owner's only
 
+        # 1. a run hands transform, validate and report to it
         res = sf(env, "run", "--count", "2000", "--json", "--junit-xml", "junit.xml", timeout=600)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
         assert f"in the stack's quality worker (pid {q['pid']})" in res.stderr
@@ -48,58 +77,36 @@ def test_a_run_on_the_stack_uses_its_quality_worker_and_stack_down_stops_it(tmp_
         assert {"transform", "validate", "report"} <= set(s["stages"])   # the worker's stages, in the summary
         # the worker ran them (its log names the job), on this run's warehouse
         log = Path(q["log"]).read_text()
-        assert f"transform, validate, report for {tmp_path / 'data' / 'warehouse.db'}" in log
-        marts, clean = _marts_and_clean(tmp_path / "data" / "warehouse.db")
+        assert f"transform, validate, report for {db}" in log
+        marts, clean = _marts_and_clean(db)
         assert marts == clean == s["counts"]["clean"] > 0
         # --junit-xml, relative to the run's folder, not the worker's
         junit = Path(s["outputs"]["junit_xml"])
         assert junit == REPO / "junit.xml" and junit.exists()
         junit.unlink()
 
-        down = sf(env, "stack", "down", check=True)
-        assert f"quality worker (pid {q['pid']})" in down.stdout
-        assert not procs.pid_alive(q["pid"]) and not record.exists()
-
-
-def test_a_killed_quality_worker_costs_the_run_nothing_and_the_next_run_restarts_it(tmp_path):
-    with stack_session(tmp_path, up=True, own_quality=True) as env:
-        pid = status(env)["quality"]["pid"]
-        proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--count", "2000"], env=env,
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        out = []
-        try:
-            for line in proc.stdout:   # the kill lands once the run has handed its steps over
-                out.append(line)
-                if f"in the stack's quality worker (pid {pid})" in line:
-                    os.kill(pid, signal.SIGKILL)
-                    break
-            deadline = time.monotonic() + 10   # SIGKILL is delivered, then the kernel tears the process down
-            while procs.pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            # the worker is gone while the run still waits on its job
-            assert not procs.pid_alive(pid) and proc.poll() is None, "".join(out)
-            rest, _ = proc.communicate(timeout=600)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        text = "".join(out) + rest
-        assert proc.returncode == 0, text[-3000:]
+        # 2. killed -9 during the next run's job: that run runs the steps itself, and they pass
+        text = _kill_worker_mid_job(env, q["pid"])
         after = text.split("ended during the job; running the steps in this process", 1)
         assert len(after) == 2, text[-3000:]
-        # the steps ran here after it, and passed: dbt's marts, the whole gate, the report
         assert re.search(r"transform done in [\d.]+s: \d+ models/seeds, \d+ tests passed", after[1])
         assert re.search(r"validate done in [\d.]+s: (\d+)/\1 expectations passed", after[1])
         assert "report done in" in after[1]
-        marts, clean = _marts_and_clean(tmp_path / "data" / "warehouse.db")
-        assert marts == clean > 0
+        marts, clean = _marts_and_clean(db)
+        assert marts == clean > s["counts"]["clean"]
 
+        # 3. the run after it starts a new worker, which builds marts counting every run's rows
         again = sf(env, "run", "--count", "500", "--json", timeout=600)
         assert again.returncode == 0, again.stderr[-3000:]
-        new = status(env)["quality"]["pid"]
-        assert new != pid and procs.pid_alive(new)
-        assert f"in the stack's quality worker (pid {new})" in again.stderr
-        # the marts the worker built count both runs' clean rows
-        assert _marts_and_clean(tmp_path / "data" / "warehouse.db") == (clean + _summary(again)["counts"]["clean"],) * 2
+        new = status(env)["quality"]
+        assert new["pid"] != q["pid"] and procs.pid_alive(new["pid"])
+        assert f"in the stack's quality worker (pid {new['pid']})" in again.stderr
+        assert _marts_and_clean(db) == (clean + _summary(again)["counts"]["clean"],) * 2
+
+        # 4. stack down stops it and removes its record
+        down = sf(env, "stack", "down", check=True)
+        assert f"quality worker (pid {new['pid']})" in down.stdout
+        assert not procs.pid_alive(new["pid"]) and not record.exists()
 
 
 def test_a_worker_with_another_key_is_not_used(tmp_path):
