@@ -82,7 +82,7 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
             if pending is not None:
                 proc, url = pending   # started first, beside the broker and worker: ready by now or soon
                 server.wait_ready(url, proc, settings)
-                server.record(settings, proc, url, warm=True)
+                server.record(settings, proc, url, warm=settings.warm_spark)
         except BaseException:
             if pending is not None:
                 server.stop_pid(pending[0].pid)

@@ -109,8 +109,8 @@ class Follow(Runner):
         self.dbt.prepare()          # while the Spark JVM starts in the background
         self.ctx.spark.get()
         self.checks.worker.wait_ready()
-        self.ctx.say(f"==> engines warm in {time.perf_counter() - t:.1f} s (dbt parsed, Spark started and warmed "
-                     "up, gate and report ready)")
+        spark = "Spark started and warmed up" if self.ctx.spark.warm_up_seconds is not None else "Spark started"
+        self.ctx.say(f"==> engines warm in {time.perf_counter() - t:.1f} s (dbt parsed, {spark}, gate and report ready)")
 
     def _loop(self) -> None:
         from studentflow.pipeline.warm import has_new_lines

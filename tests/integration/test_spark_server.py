@@ -47,9 +47,11 @@ def counts(db: Path) -> tuple[int, int, int, int]:
 
 def test_stack_server_is_shown_restarted_by_normalize_and_stopped(tmp_path):
     pairs = generate(3_000, seed=11)
-    with stack_session(tmp_path, up=True, own_spark=True) as env:
+    with stack_session(tmp_path, up=True, own_spark=True, STUDENTFLOW_WARM_SPARK="true") as env:
         st = status(env)
         spark = st["spark"]
+        # warm_spark on: stack up has started the server's background warm-up, its log beside the server's
+        assert (Path(env["STUDENTFLOW_STATE_DIR"]) / "logs" / "spark-warm-up.log").is_file()
         assert st["running"] and st["alive"]["spark"], st
         assert spark["url"].startswith("sc://127.0.0.1:") and procs.port_in_use(spark["port"])
         assert Path(spark["log"]).parent == Path(env["STUDENTFLOW_STATE_DIR"]) / "logs"
@@ -148,6 +150,8 @@ def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_
     pairs = generate(60_000, seed=3)
     want = expected_counts(pairs)
     with stack_session(tmp_path, up=True, own_spark=True) as env:
+        # warm_spark off (the tests' default): stack up started no warm-up beside the server
+        assert not (Path(env["STUDENTFLOW_STATE_DIR"]) / "logs" / "spark-warm-up.log").exists()
         write_staging(pairs, Path(env["STUDENTFLOW_STAGING_DIR"]))
         db = Path(env["STUDENTFLOW_WAREHOUSE"])
         server_pid = status(env)["spark"]["pid"]
@@ -158,7 +162,9 @@ def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_
         seen = []
         for line in proc.stdout:
             seen.append(line)
-            if "[2/5]" in line:     # printed right before the client sends the transform query and waits on it
+            # "[2/5]" comes right before the client builds the transform's plan; its debug log then
+            # shows the query sent: killed 0.3 s later, the server dies while it executes the query
+            if "ExecuteAndFetchAsIterator. Request" in line and any("[2/5]" in ln for ln in seen):
                 time.sleep(0.3)
                 os.kill(server_pid, signal.SIGKILL)
                 break

@@ -19,7 +19,9 @@ def stack_env(tmp_path: Path, *, own_spark: bool = False, own_quality: bool = Fa
     """An environment whose data and state folders are private to one test. Its commands attach to
     the test worker's Spark Connect server (tests/support/spark_server.py) and quality worker
     (tests/support/quality_worker.py), as they would to remote ones; ``own_spark``, ``own_quality``:
-    the stack and commands start and manage their own, as for a user."""
+    the stack and commands start and manage their own, as for a user. A server they start is not
+    warmed up (``warm_spark`` off: about 20 CPU-seconds each, for a test's one or two small runs);
+    ``STUDENTFLOW_WARM_SPARK="true"`` in ``extra`` turns it back on."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STUDENTFLOW_")}
     if not own_spark:
         from tests.support.spark_server import shared_url
@@ -35,6 +37,7 @@ def stack_env(tmp_path: Path, *, own_spark: bool = False, own_quality: bool = Fa
         "STUDENTFLOW_STAGING_DIR": str(tmp_path / "data" / "staging"),
         "STUDENTFLOW_WAREHOUSE": str(tmp_path / "data" / "warehouse.db"),
         "SPARK_LOCAL_IP": "127.0.0.1",
+        "STUDENTFLOW_WARM_SPARK": "false",
     })
     env.update(extra)
     return env
