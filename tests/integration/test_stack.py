@@ -43,7 +43,8 @@ def test_up_produce_sink_lag_down(env, tmp_path):
     assert st["running"] and st["broker_port"] != st["connect_port"]
     # A second `up` changes nothing.
     again = sf(env, "stack", "up", check=True)
-    assert "already running" in again.stdout
+    assert "already running" in again.stdout and "the broker and the Connect worker are kept" in again.stdout
+    assert "starting" not in again.stdout   # nothing was (re)started
     assert status(env)["broker_pid"] == st["broker_pid"] and status(env)["connect_pid"] == st["connect_pid"]
     # Everything binds to loopback only.
     assert st["bootstrap"].startswith("127.0.0.1:") and st["connect_url"].startswith("http://127.0.0.1:")
