@@ -78,8 +78,9 @@ class WarmSpark:
             # run (quick_jit): there the sink is done before the server is, nothing overlaps the
             # warm-up, and it only delays the one increment (`run --count 10000`, fresh folders,
             # alternated: 21.1-23.6 s without, 23.1-25.4 s with).
-            if self.settings.warm_spark and warms_up(started=attached.server.start_seconds is not None, warm_attached=self.warm_attached,
-                        remote=bool(self.settings.spark_remote), quick_jit=self.quick_jit):
+            if self.settings.warm_spark and warms_up(
+                    started=attached.server.start_seconds is not None, warm_attached=self.warm_attached,
+                    remote=bool(self.settings.spark_remote), quick_jit=self.quick_jit):
                 self.warm_up_seconds = warm_up(self.settings, attached.session)
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread by get())
             self._error = exc
