@@ -160,6 +160,8 @@ def test_timeout_around_follow_is_one_request_with_a_summary_and_stops_all_it_st
     assert c["increments"] >= 1 and c["lines_read"] == read > 0       # one request: the increment in flight committed
     assert c["lines_read"] + c["staged_not_yet_normalized"] == staged
     assert "stopped the stack this run started" in err
+    # warm_spark off (stack_env): the server the run started took no warm-up query
+    assert "(dbt parsed, Spark started, gate and report ready)" in err
 
 
 def test_ctrl_c_twice_to_the_process_group_stops_at_once_with_a_summary(tmp_path):
