@@ -122,8 +122,7 @@ def stop_pid(pid: int, timeout: float = STOP_TIMEOUT) -> bool:
 
 def recorded(settings: Settings) -> SparkState | None:
     """The stack's server if it is alive."""
-    state = SparkState.read(settings)
-    return state if state is not None and state.alive() else None
+    return SparkState.running(settings)
 
 
 def record(settings: Settings, proc: subprocess.Popen, url: str, *, warm: bool) -> None:

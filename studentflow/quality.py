@@ -34,8 +34,7 @@ def start(settings: Settings, *, tie_to_parent: bool = False) -> QualityState:
 
 def running(settings: Settings) -> QualityState | None:
     """The recorded worker, if its process runs."""
-    state = QualityState.read(settings)
-    return state if state is not None and state.alive() else None
+    return QualityState.running(settings)
 
 
 def ensure(settings: Settings) -> QualityState:

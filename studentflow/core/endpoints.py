@@ -75,6 +75,12 @@ class _Service(_StateFile):
     def alive(self) -> bool:
         return procs.pid_alive(self.pid)
 
+    @classmethod
+    def running(cls, settings: Settings):
+        """The recorded process, if it runs; else None."""
+        state = cls.read(settings)
+        return state if state is not None and state.alive() else None
+
 
 @dataclass
 class SparkState(_Service):

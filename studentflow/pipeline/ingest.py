@@ -81,12 +81,10 @@ def start_producer(ctx: RunContext) -> None:
     """The Produce step's producer, started before the steps ahead of it when Kafka is already
     reachable (a running stack, or a hosted cluster): see producer.publish.start_producer."""
     from producer.publish import start_producer
-    from studentflow.core.endpoints import stack_health
-
-    if ctx.settings.embedded_kafka and not stack_health(ctx.settings).kafka_reachable:
-        return
     from studentflow.core import endpoints
 
+    if ctx.settings.embedded_kafka and not endpoints.stack_health(ctx.settings).kafka_reachable:
+        return
     ctx.producer = start_producer(endpoints.kafka_conf(ctx.settings), rate=ctx.options.rate or None)
 
 

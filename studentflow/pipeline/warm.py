@@ -39,7 +39,7 @@ class WarmSpark:
                  warm_attached: bool = False, progress: Callable[[str], None] = lambda _m: None) -> None:
         self.settings = settings
         self.keep_server = keep_server
-        self.warm_attached = warm_attached   # warm up this session on the stack's server too (see _start)
+        self.warm_attached = warm_attached   # also warm up on the stack's server, not only on one started here (see _start)
         self.quick_jit = quick_jit   # a server started for this (small) run only: see spark_jobs.session
         self.say = progress
         self._attached = None   # spark_jobs.server.Attached

@@ -33,29 +33,39 @@ def _summary(res: subprocess.CompletedProcess) -> dict:
     return json.loads(res.stdout)
 
 
+def _run_acting_at(env: dict, args: list[str], marker: str, act, *, merged: bool) -> tuple[int, str, str]:
+    """`studentflow ARGS`, with ``act(proc, seen_so_far)`` called once a line of its log (stderr,
+    or stdout and stderr merged) holds ``marker``; then waited for: (exit code, stdout, the log)."""
+    proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", *args], env=env, cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE)
+    seen = []
+    try:
+        for line in proc.stdout if merged else proc.stderr:
+            seen.append(line)
+            if marker in line:
+                act(proc, "".join(seen))
+                break
+        out, rest = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, "" if merged else out, "".join(seen) + (out if merged else rest)
+
+
 def _kill_worker_mid_job(env: dict, pid: int) -> str:
     """A `run` whose quality worker (pid) is killed -9 once the run has handed its steps over:
     the run's whole output. Fails unless the worker was gone while the run still waited on it."""
-    proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--count", "2000"], env=env,
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = []
-    try:
-        for line in proc.stdout:   # the kill lands once the run has handed its steps over
-            out.append(line)
-            if f"in the stack's quality worker (pid {pid})" in line:
-                os.kill(pid, signal.SIGKILL)
-                break
+    def kill(proc: subprocess.Popen, seen: str) -> None:
+        os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10   # SIGKILL is delivered, then the kernel tears the process down
         while procs.pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         # the worker is gone while the run still waits on its job
-        assert not procs.pid_alive(pid) and proc.poll() is None, "".join(out)
-        rest, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    text = "".join(out) + rest
-    assert proc.returncode == 0, text[-3000:]
+        assert not procs.pid_alive(pid) and proc.poll() is None, seen
+
+    code, _, text = _run_acting_at(env, ["run", "--count", "2000"], f"in the stack's quality worker (pid {pid})",
+                                   kill, merged=True)
+    assert code == 0, text[-3000:]
     return text
 
 
@@ -142,21 +152,11 @@ def test_which_runs_hand_their_steps_to_a_worker(tmp_path):
 def test_a_sigterm_during_the_workers_job_stops_after_its_step_and_the_worker_serves_on(tmp_path):
     # the tests' shared worker (quality_remote): it must serve the next run after this one stops
     with stack_session(tmp_path, up=True) as env:
-        proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "run", "--count", "2000", "--json"],
-                                env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        err = []
-        try:
-            for line in proc.stderr:
-                err.append(line)
-                if "transform, validate and report in the quality worker at" in line:
-                    proc.send_signal(signal.SIGTERM)   # dbt's build has not begun: it takes a second or more
-                    break
-            out, rest = proc.communicate(timeout=300)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        text = "".join(err) + rest
-        assert proc.returncode == 130, text[-3000:]
+        # SIGTERM once the steps are handed over: dbt's build has not begun (it takes a second or more)
+        code, out, text = _run_acting_at(env, ["run", "--count", "2000", "--json"],
+                                         "transform, validate and report in the quality worker at",
+                                         lambda proc, _seen: proc.send_signal(signal.SIGTERM), merged=False)
+        assert code == 130, text[-3000:]
         stages = _summary(subprocess.CompletedProcess([], 0, out))["stages"]
         # the step in flight finished and is in the summary; the next one never began
         assert "transform" in stages and "validate" not in stages and "report" not in stages, stages
