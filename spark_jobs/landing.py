@@ -64,6 +64,22 @@ def new_path(folder: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=".landing-", dir=folder)).resolve() / FILE
 
 
+def _plain_call(func, args, kwargs, cancel):
+    return func(*args, **kwargs)
+
+
+def _leave_sigint_to_the_command() -> None:
+    """ADBC's DB-API wraps each call on the main thread in a SIGINT handler of its own, which
+    cancels the statement (the SQLite driver cannot: NotSupportedError) and so swallows a Ctrl-C
+    the command's handler (studentflow/signals.py) never sees: a first Ctrl-C failed the
+    increment instead of letting it commit, a second one did not stop at once. Calls run plain
+    here; Python runs the command's handler as soon as the ingest returns."""
+    from adbc_driver_manager import dbapi
+
+    if getattr(dbapi, "_blocking_call", None) is not None:
+        dbapi._blocking_call = _plain_call
+
+
 class Writer:
     """ADBC writing Arrow batches into tables of a new landing file, one ingest per batch (the
     caller holds one batch at a time). Closed, and checked to hold no descriptor, on exit."""
@@ -78,6 +94,7 @@ class Writer:
     def __enter__(self) -> "Writer":
         import adbc_driver_sqlite.dbapi as adbc
 
+        _leave_sigint_to_the_command()
         # autocommit: the PRAGMAs need no open transaction; each ingest is a transaction of its own
         self._conn = adbc.connect(str(self.path), autocommit=True)
         self._cur = self._conn.cursor()

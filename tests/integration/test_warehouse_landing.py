@@ -7,7 +7,10 @@ landing file behind, and ADBC's own SQLite must never open the warehouse.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import threading
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -156,3 +159,33 @@ def test_the_descriptor_check_sees_a_file_sqlite3_holds(tmp_path):
     assert landing._open_descriptors(path)
     conn.close()
     assert landing._open_descriptors(path) == []
+
+
+def test_ctrl_c_during_an_ingest_reaches_the_commands_handler_and_the_rows_land(tmp_path):
+    """ADBC puts its own SIGINT handler around each call, and it cancelled the ingest instead
+    (NotSupportedError from the SQLite driver) without the command's handler ever seeing the signal.
+    Here the command's handler notes the Ctrl-C, and the batch in flight lands whole."""
+    from studentflow.signals import StopRequest, stop_on_signal
+
+    ids = pa.array(range(3_000_000), pa.int64())   # about 2 s to ingest: the signal lands inside
+    batch = pa.table({"id": ids, "name": pc.cast(ids, pa.string())})
+    sent: list[float] = []
+
+    def ctrl_c() -> None:
+        time.sleep(0.1)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    stop = StopRequest()
+    path = landing.new_path(tmp_path)
+    with stop_on_signal(stop), landing.Writer(path) as writer:
+        timer = threading.Thread(target=ctrl_c)
+        started = time.monotonic()
+        timer.start()
+        writer.append("rows", batch)
+        ended = time.monotonic()
+        timer.join()
+    assert started < sent[0] < ended, "the Ctrl-C came after the ingest: the test proves nothing"
+    assert stop.signal_name == "SIGINT" and stop.reason() == "stopped by SIGINT"
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*), sum(id) FROM rows").fetchone() == (len(ids), pc.sum(ids).as_py())
