@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import secrets
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,9 +28,10 @@ def shared() -> tuple[str, str]:
         import os
 
         port, key = procs.free_port(), secrets.token_hex(16)
-        log = Path(tempfile.mkdtemp(prefix="sf-test-quality-")) / "quality.log"
+        folder = Path(tempfile.mkdtemp(prefix="sf-test-quality-"))
         proc = procs.spawn([sys.executable, "-m", "studentflow.pipeline.quality_service", "--port", str(port)],
-                           log, env={**os.environ, KEY_ENV: key}, cwd=REPO, tie_to_parent=True)
+                           folder / "quality.log", env={**os.environ, KEY_ENV: key}, cwd=REPO, tie_to_parent=True)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)   # atexit runs last-in first: after the stop
         atexit.register(procs.stop_pid, proc.pid, timeout=5)
         _shared = (f"127.0.0.1:{port}", key)
     return _shared

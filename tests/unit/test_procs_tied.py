@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from studentflow.core.procs import pid_alive
 
@@ -34,12 +35,12 @@ time.sleep(600)
 """
 
 
-def _owner_killed(script: str, *args: str) -> tuple[list[str], str]:
+def _owner_killed(script: str, tmp: Path, *args: str) -> tuple[list[str], str]:
     """Run ``script`` as an owner process until it prints ``child PID``; check that child is alive,
     kill the owner with -9 and check the child dies within 10 s. Returns the owner's lines before
-    the child's, and its stderr."""
+    the child's, and its stderr. The owner's temp folders go under ``tmp`` (a killed owner cleans nothing)."""
     owner = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp)})
     try:
         lines = []
         for line in owner.stdout:
@@ -63,8 +64,8 @@ def _owner_killed(script: str, *args: str) -> tuple[list[str], str]:
             owner.kill()
 
 
-def test_a_tied_child_dies_with_its_owner_and_its_start_runs_no_fork_handlers():
-    lines, err = _owner_killed(OWNER, "40")
+def test_a_tied_child_dies_with_its_owner_and_its_start_runs_no_fork_handlers(tmp_path):
+    lines, err = _owner_killed(OWNER, tmp_path, "40")
     assert lines == ["codes [0]"]
     # a preexec_fn made Python fork() and gRPC run its fork handlers (it logs them; one
     # aborted a broker's start): the children are started without them
@@ -84,6 +85,6 @@ time.sleep(600)
 """
 
 
-def test_without_setpriv_a_tied_child_still_dies_with_its_owner():
+def test_without_setpriv_a_tied_child_still_dies_with_its_owner(tmp_path):
     """The fallback (a preexec_fn that sets the parent-death signal) where setpriv is missing."""
-    _owner_killed(FALLBACK_OWNER)
+    _owner_killed(FALLBACK_OWNER, tmp_path)
