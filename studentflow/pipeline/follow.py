@@ -76,6 +76,7 @@ class Follow(Runner):
         self.ctx.t0 = time.perf_counter()
         with stop_on_signal(self.stopping, "the loop ends once the increment in flight has committed"):
             try:
+                self.start_quality()   # before the stack step: a stack this run starts is its own
                 self.start_spark()
                 self.run_step(Stack())
                 self.lag = LagWatch(self.settings)

@@ -1,4 +1,5 @@
-"""The gate of each `run --follow` increment and the report, in the quality worker process
+"""The gate of each `run --follow` increment and the report, in the stack's quality worker
+(studentflow/pipeline/quality_service.py) or else in a checker child of the run
 (studentflow/pipeline/quality_worker.py), waited for on a thread of this process beside the next
 increment's normalize; then the increment's row in ``follow_increments``.
 
@@ -23,7 +24,12 @@ class IncrementChecks:
         from studentflow.pipeline.quality_worker import Checker
 
         self.ctx = ctx
-        self.worker = Checker(ctx.settings, gate=ctx.options.gate).start()   # runs the steps' prepare() meanwhile
+        if ctx.quality is not None:   # the stack's quality worker (or the configured one): imports already paid
+            from studentflow.pipeline.quality_service import RemoteChecker
+
+            self.worker = RemoteChecker(ctx.quality, ctx.settings, gate=ctx.options.gate, say=ctx.note)
+        else:
+            self.worker = Checker(ctx.settings, gate=ctx.options.gate).start()   # runs the steps' prepare() meanwhile
         self.thread: threading.Thread | None = None
         self.read: threading.Event | None = None   # set once the last check no longer reads the warehouse
         self.error: BaseException | None = None

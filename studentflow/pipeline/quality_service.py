@@ -12,6 +12,7 @@ Expectations' last context.
 * ``studentflow stack up`` starts it (``warm_quality``), recorded in ``<state_dir>/quality.json``
   (address, PID, key; 0600); ``stack status`` shows it; ``stack down`` stops it;
 * a `run` on a running stack starts it when it is missing or dead, and uses it from then on;
+  `run --follow` hands it each increment's gate and report (RemoteChecker);
 * ``quality_remote`` + ``quality_key``: a worker started elsewhere (``python -m
   studentflow.pipeline.quality_service --port P`` with ``STUDENTFLOW_QUALITY_KEY`` set);
 * a worker that cannot be reached, or dies during a job, costs nothing but time: the run says so
@@ -103,15 +104,27 @@ def _serve_connection(conn) -> None:
         except (EOFError, OSError):   # the run is done, or gone
             return
         t = time.perf_counter()
+        what = f"the follow's check of {job.get('run_id')}" if job.get("check") else ", ".join(job.get("steps", []))
         try:
             if job.get("project_root") != str(config.PROJECT_ROOT):
                 conn.send(("refused", f"this worker serves the project at {config.PROJECT_ROOT}"))
                 continue
-            _run_job(conn, job)
+            (_check_job if job.get("check") else _run_job)(conn, job)
         except (EOFError, OSError):   # the run went away mid-job (killed): serve the next one
-            _log(f"the run went away during {', '.join(job.get('steps', []))}")
+            _log(f"the run went away during {what}")
             return
-        _log(f"{', '.join(job['steps'])} for {job['settings'].warehouse} in {time.perf_counter() - t:.1f}s")
+        _log(f"{what} for {job['settings'].warehouse} in {time.perf_counter() - t:.1f}s")
+
+
+def _check_job(conn, job: dict[str, Any]) -> None:
+    """One `run --follow` increment's gate and report (RemoteChecker), as the follow's own
+    checker child would run them: "read" once they no longer read the warehouse, then the result."""
+    from studentflow.pipeline.quality_worker import _check, _error_of
+
+    try:
+        conn.send(("ok", _check(job["settings"], job, lambda: conn.send(("read", None)))))
+    except Exception as exc:  # noqa: BLE001  (the follow raises it again)
+        conn.send(("error", _error_of(exc)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +162,7 @@ class QualityClient:
         return f"the stack's quality worker (pid {self.pid})" if self.pid else \
             f"the quality worker at {self.address[0]}:{self.address[1]}"
 
-    def _connect(self, timeout: float):
+    def connect(self, timeout: float = CONNECT_TIMEOUT):
         """A connection, once the worker listens (it may be starting); None when it never does."""
         deadline = time.monotonic() + timeout
         while True:
@@ -173,7 +186,7 @@ class QualityClient:
                "summary": ctx.summary, "elapsed": time.perf_counter() - ctx.t0,
                "project_root": str(config.PROJECT_ROOT)}
         try:
-            conn = self._connect(timeout)
+            conn = self.connect(timeout)
         except (OSError, AuthenticationError) as exc:   # a wrong key, a reset
             ctx.note(f"could not use {self.where()}: {type(exc).__name__}: {exc}; running them here")
             return False
@@ -206,6 +219,89 @@ class QualityClient:
             raise CheckerError(payload["message"], payload["hint"], exit_code=payload["exit_code"],
                                detail=payload["detail"])
         return True
+
+
+class RemoteChecker:
+    """The follow's gate and report of each increment in the quality worker: the interface of
+    the checker child (studentflow/pipeline/quality_worker.py), whose process and imports the
+    worker already has. One connection per increment, so the worker serves other runs between
+    them. A worker that cannot be reached or goes away costs nothing but time: the follow says so
+    and starts its own checker child for the rest of the loop."""
+
+    def __init__(self, client: QualityClient, settings: Settings, *, gate: bool, say) -> None:
+        self.client, self.settings, self.gate, self.say = client, settings, gate, say
+        self.local = None   # the checker child, once the worker failed
+
+    @property
+    def pid(self) -> int | None:
+        return self.local.pid if self.local else None
+
+    def start(self) -> "RemoteChecker":
+        return self
+
+    def _fall_back(self, why: str):
+        from studentflow.pipeline.quality_worker import Checker
+
+        self.say(f"{self.client.where()} {why}; the gate and the report go to a process of this run")
+        self.local = Checker(self.settings, gate=self.gate).start()
+        return self.local
+
+    def wait_ready(self) -> None:
+        """The worker listens once its imports are done; else this run's own checker from here on."""
+        if self.local is None:
+            try:
+                conn = self.client.connect()
+            except (OSError, AuthenticationError) as exc:
+                conn, why = None, f"refused the connection ({type(exc).__name__}: {exc})"
+            else:
+                why = "is not answering"
+            if conn is None:
+                self._fall_back(why)
+            else:
+                conn.close()
+        if self.local is not None:
+            self.local.wait_ready()
+
+    def check(self, run_id: str, *, gate: bool, lang: str, run_summary: Any, report: bool = True,
+              on_read=None, timeout: float = 600):
+        """As Checker.check: the worker's error raised as CheckerError."""
+        from studentflow.pipeline.quality_worker import CheckerError
+
+        args = dict(gate=gate, lang=lang, run_summary=run_summary, report=report, on_read=on_read, timeout=timeout)
+        if self.local is not None:
+            return self.local.check(run_id, **args)
+        job = {"check": True, "run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary,
+               "report": report, "settings": self.settings, "project_root": str(config.PROJECT_ROOT)}
+        try:
+            conn = self.client.connect()
+            if conn is None:
+                return self._fall_back("is not answering").check(run_id, **args)
+            with conn:
+                conn.send(job)
+                kind, payload = self._receive(conn, timeout)
+                while kind == "read":
+                    if on_read is not None:
+                        on_read()
+                    kind, payload = self._receive(conn, timeout)
+        except (EOFError, OSError, AuthenticationError) as exc:
+            return self._fall_back(f"went away during a check ({type(exc).__name__})").check(run_id, **args)
+        if kind == "refused":
+            return self._fall_back(f"refused the check ({payload})").check(run_id, **args)
+        if kind != "ok":
+            raise CheckerError(payload["message"], payload["hint"], exit_code=payload["exit_code"],
+                               detail=payload["detail"])
+        return payload
+
+    def _receive(self, conn, timeout: float):
+        from studentflow.pipeline.quality_worker import CheckerError
+
+        if not conn.poll(timeout):
+            raise CheckerError(f"{self.client.where()} did not answer a check in {timeout:g} s")
+        return conn.recv()
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.local is not None:
+            self.local.stop(timeout)
 
 
 if __name__ == "__main__":

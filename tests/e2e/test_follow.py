@@ -15,6 +15,7 @@ from bench.rss import parent_map
 from studentflow.core.errors import ExitCode
 from studentflow.core.procs import pid_alive
 from studentflow.report.report import REPORT_NAMES
+from tests.support import quality_worker
 from tests.support.follow import sigterm, start_follow, wait_for
 from tests.support.stackutil import query, sf, stack_env
 
@@ -168,3 +169,7 @@ def test_a_gate_failure_mid_follow_is_recorded_and_the_loop_goes_on(tmp_path):
     failed_runs = [r[0] for r in query(db, "SELECT run_id FROM follow_increments WHERE gate_passed = 0")]
     committed = {r[0] for r in query(db, "SELECT run_id FROM pipeline_runs")}
     assert set(failed_runs) <= committed                     # the failing increments' rows were kept
+    # the gates ran in the quality worker the run was given (as on a stack), not in a child of its own
+    served = quality_worker.shared_log()
+    assert all(f"the follow's check of {run_id} for {db}" in served for run_id in failed_runs)
+    assert "a process of this run" not in err

@@ -112,3 +112,52 @@ def test_the_checker_ends_when_its_owner_is_killed(tmp_path):
     finally:
         if owner.poll() is None:
             owner.kill()
+
+
+def test_the_quality_worker_checks_as_the_child_does_and_a_worker_gone_mid_check_falls_back_to_one(tmp_path):
+    """`run --follow` on a stack hands each increment's gate and report to the stack's quality
+    worker (RemoteChecker): the same verdicts and files as the gate here. A worker killed during a
+    check (after it said the warehouse was read, before its answer) costs the check nothing: the
+    follow says so and the check runs again in a checker child of its own."""
+    from expectations import gate
+    from studentflow.core import procs
+    from studentflow.pipeline.quality_service import QualityClient, RemoteChecker
+    from tests.support import quality_worker
+
+    settings, rows = built(tmp_path, n=200)
+    add_rows(settings, rows[0], [dict(event_id="old-bad-age", age=140, run_id="run-old")]
+             + [dict(event_id=f"new-{i}", age=30, run_id="run-new") for i in range(3)])
+    proc, address, key = quality_worker.start(tmp_path)
+    said: list[str] = []
+    checker = RemoteChecker(QualityClient(address, key, proc.pid), settings, gate=True, say=said.append)
+    try:
+        checker.wait_ready()
+        new = checker.check("run-new", gate=True, lang="en", run_summary=None)
+        old = checker.check("run-old", gate=True, lang="en", run_summary=None)
+        here_old = gate.run(settings, docs=False, run_id="run-old")
+        assert new.passed is True and new.failed == []
+        assert old.passed is here_old.success is False
+        assert old.failed == [f"{o.table}.{o.column or ''} {o.expectation}" for o in here_old.failed]
+        report = settings.data_dir / "report" / "report.md"
+        assert str(report) in old.files and report.is_file() and set(old.seconds) == {"gate", "report"}
+        assert checker.local is None and said == []
+        log = (tmp_path / "quality.log").read_text()
+        assert "the follow's check of run-new" in log and "the follow's check of run-old" in log
+
+        reads: list[bool] = []
+
+        def kill_on_first_read() -> None:   # the worker has gated and read; the report is still to come
+            reads.append(procs.pid_alive(proc.pid))
+            if len(reads) == 1:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+        again = checker.check("run-old", gate=True, lang="en", run_summary=None, on_read=kill_on_first_read)
+        assert reads == [True, False], "the kill did not land during the worker's check"
+        assert again.passed is False and again.failed == old.failed and str(report) in again.files
+        assert checker.local is not None and alive(checker.pid) and checker.pid != proc.pid
+        assert len(said) == 1 and "went away during a check" in said[0] and "a process of this run" in said[0]
+    finally:
+        checker.stop()
+        procs.stop_pid(proc.pid, timeout=5)
+    assert not alive(checker.pid)
