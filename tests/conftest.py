@@ -27,12 +27,30 @@ def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto` (pyproject's addopts): one worker more than the CPUs, at most 3. A test waits on
     its engines part of the time (a sink's flush, a follow interval, a JVM's start), so a third
     worker fills the 2 cores the suite is measured on: 10 min 22 s against 12 min 7 s with 2
-    workers (90 % against 74 % of the CPU busy); each worker holds a Spark server of its own, which
-    is what caps it. PYTEST_XDIST_AUTO_NUM_WORKERS overrides it, `-n 0` runs without workers."""
+    workers (90 % against 74 % of the CPU busy); each worker holds a quality worker of its own (the
+    memory a worker costs). PYTEST_XDIST_AUTO_NUM_WORKERS overrides it, `-n 0` runs without workers."""
     wanted = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
     if wanted:
         return int(wanted)
     return max(1, min(3, len(os.sched_getaffinity(0)) + 1))
+
+
+QUICK_FOLDERS = ("unit", "bench")   # no Spark in them: a run of only these starts no server
+
+
+def pytest_configure(config) -> None:
+    """Under xdist, the controller starts the one Spark Connect server every test worker attaches
+    to (tests/support/spark_server.py): one JVM to start, and one whose compiled code all of the
+    suite's Spark work reuses, instead of one per worker. Stopped when the run ends."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", 0):
+        return
+    quick = [Path(__file__).resolve().parent / f for f in QUICK_FOLDERS]
+    chosen = [Path(str(a).split("::")[0]).resolve() for a in config.args]
+    if chosen and all(any(p.is_relative_to(q) for q in quick) for p in chosen):
+        return
+    from tests.support import spark_server
+
+    config.add_cleanup(spark_server.start_for_workers())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -80,7 +98,7 @@ def broker(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def spark_server() -> str:
-    """The test worker's Spark Connect server (sc:// URL), shared by every Spark test of the worker."""
+    """The test run's Spark Connect server (sc:// URL), shared by every Spark test of every worker."""
     from tests.support.spark_server import shared_url
 
     return shared_url()
@@ -88,7 +106,7 @@ def spark_server() -> str:
 
 @pytest.fixture(scope="session")
 def spark(spark_server: str):
-    """A Spark Connect session on the worker's server, as `normalize` and `run` attach to the stack's."""
+    """A Spark Connect session on the run's server, as `normalize` and `run` attach to the stack's."""
     from spark_jobs.session import connect
 
     s = connect(spark_server)

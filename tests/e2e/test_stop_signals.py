@@ -167,7 +167,7 @@ def test_timeout_around_follow_is_one_request_with_a_summary_and_stops_all_it_st
 def test_ctrl_c_twice_to_the_process_group_stops_at_once_with_a_summary(tmp_path):
     """A terminal's Ctrl-C signals the whole foreground group; pressed again after the first
     second it is a second request: stop at once, still stopping what the run started (the broker,
-    the worker, the checker; the test worker's Spark server: the run's own server is stopped in
+    the worker, the checker; the test run's Spark server: the run's own server is stopped in
     the test above)."""
     env = stack_env(tmp_path)
     db = tmp_path / "data" / "warehouse.db"

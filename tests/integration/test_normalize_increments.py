@@ -73,7 +73,7 @@ def settings_at(root: Path, staging: Path) -> config.Settings:
 
 
 def _normalize_process(s: config.Settings, spark_url: str) -> subprocess.Popen:
-    """`studentflow normalize` attached to the test worker's server, as to a stack's."""
+    """`studentflow normalize` attached to the test run's server, as to a stack's."""
     env = {**os.environ, "STUDENTFLOW_STAGING_DIR": str(s.staging_dir), "STUDENTFLOW_WAREHOUSE": str(s.warehouse),
            "STUDENTFLOW_STATE_DIR": str(s.state_dir), "STUDENTFLOW_DATA_DIR": str(s.data_dir),
            "STUDENTFLOW_SPARK_REMOTE": spark_url}

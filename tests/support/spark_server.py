@@ -1,21 +1,28 @@
-"""One Spark Connect server per test worker (pytest-xdist process), started on first use.
+"""One Spark Connect server for the whole test run, started on first use.
 
 Spark tests attach to it as every product command attaches to the stack's server: a new JVM per
-test module (or per `studentflow` subprocess) would cost seconds each and never warm up. The
-server is tied to the worker process (the kernel stops it if the worker dies) and stopped at exit.
-Tests about the server's own life (start, restart, kill) start servers of their own.
+test module (or per `studentflow` subprocess) would cost seconds each and never warm up. Under
+pytest-xdist the controller starts it before the test workers (tests/conftest.py) and hands them
+its URL (``SHARED_ENV``): one JVM for all of them, whose compiled code every worker's tests reuse,
+instead of one per worker. Run without workers (``-n 0``), the test process starts it on first
+use. Either way it is tied to the process that started it (the kernel stops it if that process
+dies) and stopped at exit. Tests about the server's own life (start, restart, kill) start servers
+of their own.
 """
 from __future__ import annotations
 
 import atexit
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from studentflow.core import config
 
 REPO = Path(__file__).resolve().parents[2]
+SHARED_ENV = "SF_TEST_SPARK"   # "URL STATE_DIR" of the run's server, set by the controller
 _url: str | None = None
 
 
@@ -23,21 +30,43 @@ def settings_for(state_dir: Path) -> config.Settings:
     return config.load(env={}, state_dir=str(state_dir), spark_master="local[2]")
 
 
+def start() -> tuple[subprocess.Popen, str, Path]:
+    """Start a server in a new state folder (not waiting for it): (process, URL, state folder)."""
+    from spark_jobs import server
+    from spark_jobs.session import class_data_sharing
+
+    state = Path(tempfile.mkdtemp(prefix="sf-test-spark-"))
+    setup_built = config.load(env={}, state_dir=str(REPO / ".state"))   # where setup built the archive
+    proc, url = server.start(settings_for(state), tie_to_parent=True, java_options=class_data_sharing(setup_built))
+    return proc, url, state
+
+
+def start_for_workers() -> Callable[[], None]:
+    """The controller's: start the server every test worker shares, tell them where it is
+    (``SHARED_ENV``, inherited by the workers); returns what stops it."""
+    from spark_jobs import server
+
+    proc, url, state = start()
+    os.environ[SHARED_ENV] = f"{url} {state}"
+    return lambda: (server.stop_pid(proc.pid), shutil.rmtree(state, ignore_errors=True))
+
+
 def shared_url() -> str:
-    """The worker's server URL (sc://127.0.0.1:PORT), starting it on the first call."""
+    """The run's server URL (sc://127.0.0.1:PORT), once it answers; started here when no
+    controller started one."""
     global _url
     if _url is None:
         from spark_jobs import server
 
-        state = Path(tempfile.mkdtemp(prefix="sf-test-spark-"))
-        from spark_jobs.session import class_data_sharing
-
-        setup_built = config.load(env={}, state_dir=str(REPO / ".state"))   # where setup built the archive
-        settings = settings_for(state)
-        proc, url = server.start(settings, tie_to_parent=True, java_options=class_data_sharing(setup_built))
-        atexit.register(shutil.rmtree, state, ignore_errors=True)   # atexit runs last-in first: after the stop
-        atexit.register(server.stop_pid, proc.pid)
-        server.wait_ready(url, proc, settings)
+        given = os.environ.get(SHARED_ENV)
+        if given:   # the controller's (its death shows as a port that never answers)
+            url, state = given.split(" ", 1)
+            proc = None
+        else:
+            proc, url, state = start()
+            atexit.register(shutil.rmtree, state, ignore_errors=True)   # atexit runs last-in first: after the stop
+            atexit.register(server.stop_pid, proc.pid)
+        server.wait_ready(url, proc, settings_for(Path(state)))
         _url = url
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return _url

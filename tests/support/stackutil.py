@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def stack_env(tmp_path: Path, *, own_spark: bool = False, own_quality: bool = False, **extra: str) -> dict[str, str]:
     """An environment whose data and state folders are private to one test. Its commands attach to
-    the test worker's Spark Connect server (tests/support/spark_server.py) and quality worker
+    the test run's Spark Connect server (tests/support/spark_server.py) and the test worker's quality worker
     (tests/support/quality_worker.py), as they would to remote ones; ``own_spark``, ``own_quality``:
     the stack and commands start and manage their own, as for a user. A server they start is not
     warmed up (``warm_spark`` off: about 20 CPU-seconds each, for a test's one or two small runs);
