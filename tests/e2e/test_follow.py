@@ -67,12 +67,13 @@ def test_overlapped_run_gives_the_tables_of_one_batch_normalize(tmp_path):
 
 
 def test_follow_with_traffic_stops_on_sigterm_with_a_balanced_summary(tmp_path):
-    env = stack_env(tmp_path)
+    env = stack_env(tmp_path, own_quality=True)   # a stack of its own, so no quality worker
     db = Path(env["STUDENTFLOW_WAREHOUSE"])
     # the report once an hour: after the first increment, and once more after the last one
     proc = start_follow(env, "--generate-rate", "400", "--interval", "1", "--report-every", "3600")
     wait_for(lambda: len(query(db, "SELECT * FROM follow_increments")) >= 2, proc)
-    # the gate and the report run in a child process of their own (studentflow/pipeline/quality_worker.py)
+    # no quality worker: the gate and the report run in a child process of the run's
+    # (studentflow/pipeline/quality_worker.py)
     helpers = [pid for pid, cmd in _children(proc.pid).items() if "multiprocessing" in cmd]   # + its resource tracker
     assert len([p for p in helpers if "spawn_main" in _children(proc.pid)[p]]) == 1, _children(proc.pid)
     out, err = sigterm(proc)

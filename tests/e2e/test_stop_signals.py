@@ -166,9 +166,9 @@ def test_timeout_around_follow_is_one_request_with_a_summary_and_stops_all_it_st
 
 def test_ctrl_c_twice_to_the_process_group_stops_at_once_with_a_summary(tmp_path):
     """A terminal's Ctrl-C signals the whole foreground group; pressed again after the first
-    second it is a second request: stop at once, still stopping what the run started (the broker,
-    the worker, the checker; the test run's Spark server: the run's own server is stopped in
-    the test above)."""
+    second it is a second request: stop at once, still stopping what the run started (the broker
+    and the worker; the gates ran in the test worker's quality worker and Spark on the test run's
+    server: the run's own server is stopped in the test above)."""
     env = stack_env(tmp_path)
     db = tmp_path / "data" / "warehouse.db"
     proc = subprocess.Popen(_cli("run", "--follow", "--generate-rate", "5000", "--interval", "1", "--json"), env=env,
