@@ -99,6 +99,7 @@ class QualityState(_Service):
     PLACE: ClassVar[str] = "quality_state"
     address: str
     key: str
+    code: str = ""   # studentflow.quality.code_version() when it started
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ Expectations' last context.
 * a worker that cannot be reached, or dies during a job, costs nothing but time: the run says so
   and runs the steps in its own process (dbt rebuilds the marts, the gate only reads).
 
-The worker runs the code it imported when it started: after changing studentflow's Python code,
-`studentflow stack down` (a changed dbt model or expectation needs nothing: they are read per job).
+The worker runs the code it imported when it started. Each job carries a fingerprint of the
+Python code (studentflow.quality.code_version): after a change, a run restarts the stack's worker,
+and a worker started elsewhere refuses the job (the run runs the steps itself). A changed dbt
+model or expectation needs nothing: they are read per job.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from typing import Any
 
 from studentflow.core import config, procs
 from studentflow.core.config import Settings
-from studentflow.quality import KEY_ENV, ensure
+from studentflow.quality import KEY_ENV, code_version, ensure
 
 CONNECT_TIMEOUT = 120.0   # seconds a run waits for a starting worker (its imports: about 5 s of CPU)
 
@@ -79,6 +81,7 @@ def serve(port: int, key: bytes, host: str = "127.0.0.1") -> None:
     with Listener((host, port), authkey=key) as listener:
         _log(f"listening on {host}:{port}; importing dbt, Great Expectations and matplotlib")
         t = time.perf_counter()
+        code = code_version()   # of the code about to be imported: a job from other code is refused
         from studentflow.pipeline.step import RunContext
         from studentflow.pipeline.summary import RunOptions
 
@@ -93,11 +96,11 @@ def serve(port: int, key: bytes, host: str = "127.0.0.1") -> None:
                 _log(f"refused a connection: {type(exc).__name__}: {exc}")
                 continue
             with conn:
-                _serve_connection(conn)
+                _serve_connection(conn, code)
             procs.release_freed_memory()   # the heap a job freed, back to the system between runs
 
 
-def _serve_connection(conn) -> None:
+def _serve_connection(conn, code: str) -> None:
     while True:
         try:
             job = conn.recv()
@@ -108,6 +111,9 @@ def _serve_connection(conn) -> None:
         try:
             if job.get("project_root") != str(config.PROJECT_ROOT):
                 conn.send(("refused", f"this worker serves the project at {config.PROJECT_ROOT}"))
+                continue
+            if job.get("code") != code:
+                conn.send(("refused", "it runs studentflow's code from before a change: restart it"))
                 continue
             (_check_job if job.get("check") else _run_job)(conn, job)
         except (EOFError, OSError):   # the run went away mid-job (killed): serve the next one
@@ -152,10 +158,10 @@ class QualityClient:
         self.address, self.key, self.pid = (host, int(port)), key.encode(), pid
 
     @classmethod
-    def for_run(cls, settings: Settings) -> "QualityClient":
+    def for_run(cls, settings: Settings, say=lambda _m: None) -> "QualityClient":
         if settings.quality_remote:
             return cls(settings.quality_remote, settings.quality_key)
-        state = ensure(settings)
+        state = ensure(settings, say)
         return cls(state.address, state.key, state.pid)
 
     def where(self) -> str:
@@ -184,7 +190,7 @@ class QualityClient:
             options = replace(options, junit_xml=os.path.abspath(options.junit_xml))
         job = {"steps": [s.name for s in steps], "settings": ctx.settings, "options": options,
                "summary": ctx.summary, "elapsed": time.perf_counter() - ctx.t0,
-               "project_root": str(config.PROJECT_ROOT)}
+               "project_root": str(config.PROJECT_ROOT), "code": code_version()}
         try:
             conn = self.connect(timeout)
         except (OSError, AuthenticationError) as exc:   # a wrong key, a reset
@@ -231,6 +237,7 @@ class RemoteChecker:
     def __init__(self, client: QualityClient, settings: Settings, *, gate: bool, say) -> None:
         self.client, self.settings, self.gate, self.say = client, settings, gate, say
         self.local = None   # the checker child, once the worker failed
+        self.code = code_version()
 
     @property
     def pid(self) -> int | None:
@@ -271,7 +278,8 @@ class RemoteChecker:
         if self.local is not None:
             return self.local.check(run_id, **args)
         job = {"check": True, "run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary,
-               "report": report, "settings": self.settings, "project_root": str(config.PROJECT_ROOT)}
+               "report": report, "settings": self.settings, "project_root": str(config.PROJECT_ROOT),
+               "code": self.code}
         try:
             conn = self.client.connect()
             if conn is None:

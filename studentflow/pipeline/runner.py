@@ -68,7 +68,7 @@ class Runner:
 
         s = self.settings
         if s.quality_remote or (s.warm_quality and (self.options.keep_stack or stack_up(s))):
-            self.ctx.quality = QualityClient.for_run(s)
+            self.ctx.quality = QualityClient.for_run(s, self.ctx.note)
         return self.ctx.quality
 
     def stopped_in_flight(self, exc: BaseException) -> None:

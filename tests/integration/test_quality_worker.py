@@ -174,3 +174,57 @@ def test_a_worker_started_by_hand_without_a_key_says_what_to_set():
     assert res.returncode == 2
     assert res.stderr.strip() == ("error: STUDENTFLOW_QUALITY_KEY is not set -> set it to the key runs will use "
                                   "(quality_key)")
+
+
+def test_the_code_version_follows_every_python_file_of_the_packages(tmp_path, monkeypatch):
+    from studentflow import quality
+
+    for package in quality.CODE_PACKAGES:
+        (tmp_path / package / "sub").mkdir(parents=True)
+        (tmp_path / package / "sub" / "mod.py").write_text("x = 1\n")
+    (tmp_path / "studentflow" / "notes.txt").write_text("not code")
+    monkeypatch.setattr(quality, "CODE_ROOT", tmp_path)
+    first = quality.code_version()
+    assert quality.code_version() == first
+    (tmp_path / "studentflow" / "notes.txt").write_text("still not code")
+    assert quality.code_version() == first
+    edited = tmp_path / "spark_jobs" / "sub" / "mod.py"
+    edited.write_text("x = 2\n")   # same size: the mtime tells
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 1))
+    assert quality.code_version() != first
+
+
+def test_a_worker_from_before_a_code_change_is_restarted_or_refuses_the_job(tmp_path, monkeypatch):
+    """The stack's worker, recorded with an older code version: the next run's ensure() stops it and
+    starts one of the current code. A worker started elsewhere (the tests' shared one) refuses a
+    job from other code, and the run runs the steps itself."""
+    from studentflow import quality
+    from studentflow.core.endpoints import QualityState
+    from studentflow.pipeline import quality_service
+    from studentflow.pipeline.step import RunContext
+    from tests.support.quality_worker import shared
+
+    settings = _settings(tmp_path)
+    old = quality.start(settings, tie_to_parent=True)
+    assert old.code == quality.code_version()
+    QualityState(**{**vars(old), "code": "before-a-pull"}).write(settings)
+    said: list[str] = []
+    try:
+        new = quality.ensure(settings, said.append)
+        assert new.pid != old.pid and procs.pid_alive(new.pid) and new.code == quality.code_version()
+        assert QualityState.read(settings) == new
+        assert not procs.pid_alive(old.pid)
+        assert said == [f"the stack's quality worker (pid {old.pid}) ran studentflow's code from before a change: "
+                        "started again"]
+        assert quality.ensure(settings, said.append) == new and len(said) == 1   # current code: kept
+    finally:
+        quality.stop_recorded(settings)
+        procs.stop_pid(old.pid, timeout=5)
+
+    address, key = shared()
+    notes: list[str] = []
+    ctx = RunContext(settings, RunOptions(), say=notes.append)
+    monkeypatch.setattr(quality_service, "code_version", lambda: "a-run-after-a-change")
+    assert quality_service.QualityClient(address, key).run_steps(ctx, []) is False
+    assert notes[1:] == [f"    the quality worker at {address} refused the job (it runs studentflow's code from "
+                     "before a change: restart it); running the steps in this process"]
