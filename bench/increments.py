@@ -1,12 +1,14 @@
 """Benchmark of small increments on one warm session: what `run --follow` and a second `run` pay per increment.
 
-    python -m bench.increments [--lines 10000] [--increments 8] [--json F]
+    python -m bench.increments [--lines 10000] [--increments 8] [--profile] [--json F]
 
 Starts a Spark Connect server of its own (the JVM's default JIT, as `stack up` runs it), attaches one
 session, then appends --lines staged lines and normalizes them, --increments times. Prints, per
 increment, its wall time in this process and the CPU seconds the server spent on it (from /proc),
 then the medians of all but the first (the cold one). Counts are checked against the generator's
-expected verdicts at the end.
+expected verdicts at the end. ``--profile``: where the server's CPU went over the warm increments,
+by thread group (JIT compiler, GC, Spark's task threads, ...) and by sampled stack
+(bench/jvmprof.py).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def cpu_seconds(pid: int) -> float:
     return (read_cpu_ticks(pid) or 0) / CLK_TCK
 
 
-def measure(lines: int, increments: int) -> dict:
+def measure(lines: int, increments: int, profile: bool = False) -> dict:
     from spark_jobs import server
     from spark_jobs.job import run_normalize
     from spark_jobs.session import class_data_sharing, connect
@@ -40,11 +42,15 @@ def measure(lines: int, increments: int) -> dict:
     pairs = generate(lines * increments, seed=4)
     # the class-data archive `make setup` built (under the default state folder), if any
     proc, url = server.start(settings, tie_to_parent=True, java_options=class_data_sharing(config.load()))
-    rows = []
+    rows, profiler = [], None
     try:
         server.wait_ready(url, proc, settings)
         spark = connect(url, server_pid=proc.pid)
         for i in range(increments):
+            if profile and i == 1:   # the warm increments only
+                from bench.jvmprof import JvmProfiler
+
+                profiler = JvmProfiler(lambda: proc.pid, interval=0.5, since_start=False).__enter__()
             write_staging(pairs[: (i + 1) * lines], settings.staging_dir)   # the same file, grown
             before, t = cpu_seconds(proc.pid), time.perf_counter()
             result = run_normalize(settings, spark=spark, progress=lambda _m: None)
@@ -54,6 +60,8 @@ def measure(lines: int, increments: int) -> dict:
             print(json.dumps(rows[-1]), flush=True)
         spark.stop()
     finally:
+        if profiler is not None:
+            profiler.__exit__(None, None, None)
         server.stop_pid(proc.pid)
         shutil.rmtree(root, ignore_errors=True)
     want = expected_counts(pairs)
@@ -62,20 +70,27 @@ def measure(lines: int, increments: int) -> dict:
     warm = rows[1:] or rows
     return {"lines": lines, "increments": rows, "load": load(),
             "median_wall_s": statistics.median(r["wall_s"] for r in warm),
-            "median_server_cpu_s": statistics.median(r["server_cpu_s"] for r in warm)}
+            "median_server_cpu_s": statistics.median(r["server_cpu_s"] for r in warm),
+            **({"server_profile": profiler.result()} if profiler is not None else {})}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = arg_parser("bench.increments", __doc__)
     ap.add_argument("--lines", type=int, default=10_000, help="staged lines per increment (default 10,000)")
     ap.add_argument("--increments", type=int, default=8, help="how many increments (default 8; the first is cold)")
+    ap.add_argument("--profile", action="store_true",
+                    help="where the server's CPU went over the warm increments (thread groups, sampled stacks)")
     ap.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     args = ap.parse_args(argv)
     if args.lines < 1 or args.increments < 1:
         ap.error("--lines and --increments must be at least 1")
-    out = measure(args.lines, args.increments)
+    out = measure(args.lines, args.increments, args.profile)
     print(f"increments 2-{args.increments}: median {out['median_wall_s']:.2f} s, "
           f"server {out['median_server_cpu_s']:.2f} CPU-s (load {out['load']})")
+    if "server_profile" in out:
+        shares = out["server_profile"].get("cpu_share_by_thread_group", {})
+        print("the server's CPU over them, by thread group: "
+              + ", ".join(f"{group} {share:.0%}" for group, share in shares.items()))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     return 0

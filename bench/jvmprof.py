@@ -104,8 +104,12 @@ def categorize(frames: list[str]) -> str:
 class JvmProfiler:
     """Profile the JVM whose pid ``find_pid()`` returns (it may appear after the start)."""
 
-    def __init__(self, find_pid: Callable[[], int | None], interval: float = 1.0, proc: Path = PROC) -> None:
+    def __init__(self, find_pid: Callable[[], int | None], interval: float = 1.0, proc: Path = PROC,
+                 *, since_start: bool = True) -> None:
+        """``since_start``: the threads' CPU counted from the JVM's start (a JVM started within the
+        profiled stage); False: from the first look (a JVM already running)."""
         self.find_pid = find_pid
+        self.since_start = since_start
         self.interval = interval
         self.proc = proc
         self.jstack = shutil.which("jstack") or _jdk_tool("jstack")
@@ -119,6 +123,8 @@ class JvmProfiler:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> "JvmProfiler":
+        if not self.since_start:
+            self._tick()   # the baseline, before the stage
         self._thread = threading.Thread(target=self._loop, name="jvm-profiler", daemon=True)
         self._thread.start()
         return self
@@ -134,8 +140,8 @@ class JvmProfiler:
             self.pid = self.find_pid()
             if self.pid is None:
                 return
-            # counted from the JVM's start: in the harness the Spark JVM starts within the stage
-            self.first = {}
+            # from the JVM's start (in the harness the Spark JVM starts within the stage), or from now
+            self.first = {} if self.since_start else thread_ticks(self.pid, self.proc)
         now = thread_ticks(self.pid, self.proc)
         if now:
             self.last.update(now)

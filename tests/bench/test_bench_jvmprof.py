@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from bench import jvmprof
 
@@ -47,3 +48,22 @@ def test_thread_groups():
 def test_thread_ticks_of_this_process():
     ticks = jvmprof.thread_ticks(os.getpid())
     assert os.getpid() in ticks and isinstance(ticks[os.getpid()][1], int)
+
+
+def _burn(seconds: float) -> None:
+    deadline = time.thread_time() + seconds
+    while time.thread_time() < deadline:
+        pass
+
+
+def test_a_profile_from_now_counts_only_the_cpu_spent_inside_it():
+    """since_start=False: the threads' CPU from the first look, not the process's life before it
+    (bench.increments profiles a server already warmed by its first increment)."""
+    _burn(0.4)   # before the profile: counted since the start only
+    since_now = jvmprof.JvmProfiler(os.getpid, interval=60, since_start=False)
+    since_start = jvmprof.JvmProfiler(os.getpid, interval=60)
+    with since_now, since_start:
+        _burn(0.3)
+    inside = sum(since_now.result()["cpu_by_thread_group_s"].values())
+    whole = sum(since_start.result()["cpu_by_thread_group_s"].values())
+    assert 0.2 <= inside < 1.0 and whole >= inside + 0.35, (inside, whole)
