@@ -56,15 +56,21 @@ def running(settings: Settings) -> QualityState | None:
     return QualityState.running(settings)
 
 
-def ensure(settings: Settings, say: Callable[[str], None] = lambda _m: None) -> QualityState:
-    """The stack's worker, started when it is missing or dead, and started again when the code
-    changed since it started (said through ``say``)."""
+def current(settings: Settings, say: Callable[[str], None] = lambda _m: None) -> QualityState | None:
+    """The recorded worker if it runs the code of this checkout; one that runs the code from before
+    a change is stopped (said through ``say``)."""
     state = running(settings)
     if state is not None and state.code != code_version():
         stop_recorded(settings)
         say(f"the stack's quality worker (pid {state.pid}) ran studentflow's code from before a change: started again")
-        state = None
-    return state or start(settings)
+        return None
+    return state
+
+
+def ensure(settings: Settings, say: Callable[[str], None] = lambda _m: None) -> QualityState:
+    """The stack's worker, started when it is missing or dead, and started again when the code
+    changed since it started."""
+    return current(settings, say) or start(settings)
 
 
 def stop_recorded(settings: Settings) -> str | None:

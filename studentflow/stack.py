@@ -73,7 +73,7 @@ def up(settings: Settings, *, broker_port: int | None = None, connect_port: int 
             proc, url = server.start(settings, tie_to_parent=tie_to_parent)
             progress(f"starting the Spark Connect server ({settings.spark_master}) on {url}")
             pending = (proc, url)
-        if spark and settings.warm_quality and not settings.quality_remote and quality.running(settings) is None:
+        if spark and settings.warm_quality and not settings.quality_remote and quality.current(settings, progress) is None:
             new_quality = quality.start(settings, tie_to_parent=tie_to_parent)
             progress(f"starting the quality worker (dbt, Great Expectations, the report) on {new_quality.address}")
         try:
@@ -247,11 +247,13 @@ def status(settings: Settings) -> dict:
     from studentflow.core.endpoints import SparkState
 
     from studentflow.core.endpoints import QualityState
+    from studentflow.quality import code_version
 
     spark_state = SparkState.read(settings)
     q = QualityState.read(settings)
     quality = ({"remote": settings.quality_remote} if settings.quality_remote
-               else {k: v for k, v in asdict(q).items() if k != "key"} if q else None)
+               else {**{k: v for k, v in asdict(q).items() if k != "key"}, "code_changed": q.code != code_version()}
+               if q else None)
     spark = ({"remote": settings.spark_remote} if settings.spark_remote
              else asdict(spark_state) if spark_state else None)
     health = stack_health(settings)

@@ -112,4 +112,6 @@ def _print_quality(st: dict) -> None:
     else:
         print(f"  quality  {q['address']:<24} pid {q['pid']:<8} {'up' if st['alive'].get('quality') else 'DOWN'}  "
               f"log {q['log']}  (dbt, Great Expectations, the report)")
+        if q.get("code_changed"):
+            print("           it runs studentflow's code from before a change: the next `run` or `stack up` restarts it")
 

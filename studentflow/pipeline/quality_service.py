@@ -19,8 +19,9 @@ Expectations' last context.
   and runs the steps in its own process (dbt rebuilds the marts, the gate only reads).
 
 The worker runs the code it imported when it started. Each job carries a fingerprint of the
-Python code (studentflow.quality.code_version): after a change, a run restarts the stack's worker,
-and a worker started elsewhere refuses the job (the run runs the steps itself). A changed dbt
+Python code (studentflow.quality.code_version): after a change, a run or `stack up` restarts the
+stack's worker (`stack status` shows one from before a change), and a worker started elsewhere
+refuses the job (the run runs the steps itself). A changed dbt
 model or expectation needs nothing: they are read per job.
 """
 from __future__ import annotations

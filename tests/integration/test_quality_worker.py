@@ -70,7 +70,7 @@ def _kill_worker_mid_job(env: dict, pid: int) -> str:
 
 
 def test_the_stacks_quality_worker_serves_runs_a_kill_costs_nothing_and_stack_down_stops_it(tmp_path):
-    # one stack for the worker's whole life: serves a run, killed mid-job, restarted, stopped
+    # one stack for the worker's whole life: serves a run, killed mid-job, restarted, stale, stopped
     with stack_session(tmp_path, up=True, own_quality=True) as env:
         db = tmp_path / "data" / "warehouse.db"
         q = status(env)["quality"]
@@ -113,10 +113,24 @@ def test_the_stacks_quality_worker_serves_runs_a_kill_costs_nothing_and_stack_do
         assert f"in the stack's quality worker (pid {new['pid']})" in again.stderr
         assert _marts_and_clean(db) == (clean + _summary(again)["counts"]["clean"],) * 2
 
-        # 4. stack down stops it and removes its record
+        # 4. recorded with the code from before a change (as after a `git pull`): `stack status`
+        #    says so, `stack up` starts it again (the next run would too: test_a_worker_from_before...)
+        stale = json.loads(record.read_text())
+        record.write_text(json.dumps({**stale, "code": "before-a-pull"}))
+        assert status(env)["quality"]["code_changed"] is True and new["code_changed"] is False
+        shown = sf(env, "stack", "status", check=True).stdout
+        assert "from before a change: the next `run` or `stack up` restarts it" in shown
+        up = sf(env, "stack", "up", check=True)
+        assert (f"the stack's quality worker (pid {new['pid']}) ran studentflow's code from before a change: "
+                "started again") in up.stdout + up.stderr
+        newer = status(env)["quality"]
+        assert newer["pid"] != new["pid"] and procs.pid_alive(newer["pid"]) and newer["code_changed"] is False
+        assert not procs.pid_alive(new["pid"])
+
+        # 5. stack down stops it and removes its record
         down = sf(env, "stack", "down", check=True)
-        assert f"quality worker (pid {new['pid']})" in down.stdout
-        assert not procs.pid_alive(new["pid"]) and not record.exists()
+        assert f"quality worker (pid {newer['pid']})" in down.stdout
+        assert not procs.pid_alive(newer["pid"]) and not record.exists()
 
 
 def test_a_worker_with_another_key_is_not_used(tmp_path):
