@@ -116,22 +116,16 @@ def _serve_connection(conn, code: str) -> None:
             if job.get("code") != code:
                 conn.send(("refused", "it runs studentflow's code from before a change: restart it"))
                 continue
-            (_check_job if job.get("check") else _run_job)(conn, job)
+            if job.get("check"):   # a follow's increment (RemoteChecker), as its checker child runs it
+                from studentflow.pipeline.quality_worker import answer_check
+
+                answer_check(conn, job["settings"], job)
+            else:
+                _run_job(conn, job)
         except (EOFError, OSError):   # the run went away mid-job (killed): serve the next one
             _log(f"the run went away during {what}")
             return
         _log(f"{what} for {job['settings'].warehouse} in {time.perf_counter() - t:.1f}s")
-
-
-def _check_job(conn, job: dict[str, Any]) -> None:
-    """One `run --follow` increment's gate and report (RemoteChecker), as the follow's own
-    checker child would run them: "read" once they no longer read the warehouse, then the result."""
-    from studentflow.pipeline.quality_worker import _check, _error_of
-
-    try:
-        conn.send(("ok", _check(job["settings"], job, lambda: conn.send(("read", None)))))
-    except Exception as exc:  # noqa: BLE001  (the follow raises it again)
-        conn.send(("error", _error_of(exc)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,8 +217,7 @@ class QualityClient:
             return False
         vars(ctx.summary).update(vars(payload["summary"]))
         if kind == "error":
-            raise CheckerError(payload["message"], payload["hint"], exit_code=payload["exit_code"],
-                               detail=payload["detail"])
+            raise CheckerError.of(payload)
         return True
 
 
@@ -273,7 +266,7 @@ class RemoteChecker:
     def check(self, run_id: str, *, gate: bool, lang: str, run_summary: Any, report: bool = True,
               on_read=None, timeout: float = 600):
         """As Checker.check: the worker's error raised as CheckerError."""
-        from studentflow.pipeline.quality_worker import CheckerError
+        from studentflow.pipeline.quality_worker import CheckerError, read_answer
 
         args = dict(gate=gate, lang=lang, run_summary=run_summary, report=report, on_read=on_read, timeout=timeout)
         if self.local is not None:
@@ -287,18 +280,13 @@ class RemoteChecker:
                 return self._fall_back("is not answering").check(run_id, **args)
             with conn:
                 conn.send(job)
-                kind, payload = self._receive(conn, timeout)
-                while kind == "read":
-                    if on_read is not None:
-                        on_read()
-                    kind, payload = self._receive(conn, timeout)
+                kind, payload = read_answer(lambda: self._receive(conn, timeout), on_read)
         except (EOFError, OSError, AuthenticationError) as exc:
             return self._fall_back(f"went away during a check ({type(exc).__name__})").check(run_id, **args)
         if kind == "refused":
             return self._fall_back(f"refused the check ({payload})").check(run_id, **args)
         if kind != "ok":
-            raise CheckerError(payload["message"], payload["hint"], exit_code=payload["exit_code"],
-                               detail=payload["detail"])
+            raise CheckerError.of(payload)
         return payload
 
     def _receive(self, conn, timeout: float):

@@ -56,6 +56,11 @@ class CheckerError(StudentflowError):
             self.exit_code = ExitCode(exit_code)
         self.detail = detail
 
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> "CheckerError":
+        """The error another process sent (``_error_of``), to raise here."""
+        return cls(payload["message"], payload["hint"], exit_code=payload["exit_code"], detail=payload["detail"])
+
 
 def _error_of(exc: BaseException) -> dict[str, Any]:
     """What the owner needs to raise ``exc`` again: one line, its hint and exit code, the traceback."""
@@ -97,6 +102,25 @@ def _check(settings: Settings, job: dict[str, Any], read_done: Callable[[], None
     return Checked(passed, ctx.gate_failed, timings, ctx.report_files)
 
 
+def answer_check(conn, settings: Settings, job: dict[str, Any]) -> None:
+    """One check asked over ``conn`` (by the owner of a checker child, or a RemoteChecker): "read"
+    once the warehouse is read, then ("ok", Checked) or ("error", what to raise)."""
+    try:
+        conn.send(("ok", _check(settings, job, lambda: conn.send(("read", None)))))
+    except Exception as exc:  # noqa: BLE001  (sent to the owner, which raises it)
+        conn.send(("error", _error_of(exc)))
+
+
+def read_answer(receive: Callable[[], tuple[str, Any]], on_read: Callable[[], None] | None) -> tuple[str, Any]:
+    """The asking side of :func:`answer_check`: ``on_read`` at "read", then the answer (kind, payload)."""
+    kind, payload = receive()
+    while kind == "read":
+        if on_read is not None:
+            on_read()
+        kind, payload = receive()
+    return kind, payload
+
+
 def _serve(conn, settings: Settings, gate_on: bool) -> None:
     """The child: the steps' imports once, then one job per message until None or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -116,10 +140,7 @@ def _serve(conn, settings: Settings, gate_on: bool) -> None:
                 return
             if job is None:
                 return
-            try:
-                conn.send(("ok", _check(settings, job, lambda: conn.send(("read", None)))))
-            except Exception as exc:  # noqa: BLE001  (sent to the owner, which raises it)
-                conn.send(("error", _error_of(exc)))
+            answer_check(conn, settings, job)
             procs.release_freed_memory()   # the heap a job freed, back to the system between jobs
     except (EOFError, OSError):   # the owner is gone
         return
@@ -176,14 +197,9 @@ class Checker:
                              "report": report})
         except OSError:   # BrokenPipeError: the child is gone
             raise self._ended() from None
-        kind, payload = self._receive(timeout)
-        while kind == "read":
-            if on_read is not None:
-                on_read()
-            kind, payload = self._receive(timeout)
+        kind, payload = read_answer(lambda: self._receive(timeout), on_read)
         if kind != "ok":
-            raise CheckerError(payload["message"], payload["hint"], exit_code=payload["exit_code"],
-                               detail=payload["detail"])
+            raise CheckerError.of(payload)
         return payload
 
     def stop(self, timeout: float = 10) -> None:
