@@ -4,9 +4,11 @@
 
 Builds a synthetic warehouse (``tests/support/warehouse.py``: valid clean rows spread over ``--runs``
 normalize runs, the schema of spark_jobs/warehouse.sql with its indexes), then times, on warm
-engines as `run --follow` uses them: ``dbt run --select +marts`` (in-process) and the gate on the
-last run's rows (``gate.run(run_id=...)``), three times each; then drops the named indexes and
-times both again. What it shows: which costs follow the history rather than the increment.
+engines as `run --follow` uses them: an increment's marts (``--increment`` new clean rows appended
+as one more run, then the loop's own ``dbt run``, in-process: studentflow.pipeline.follow.marts_command)
+and the gate on the last run's rows (``gate.run(run_id=...)``), three times each; then drops the
+named indexes (``--drop ''``: none) and times both again. What it shows: which costs follow the
+history rather than the increment.
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = arg_parser("bench.marts", __doc__)
     ap.add_argument("--rows", type=int, default=1_500_000, help="clean rows in the warehouse (default 1500000)")
     ap.add_argument("--runs", type=int, default=60, help="normalize runs they belong to (default 60)")
-    ap.add_argument("--drop", default=",".join(INDEXES), help="indexes to drop for the second measure")
+    ap.add_argument("--drop", default=",".join(INDEXES), help="indexes to drop for the second measure ('': no second measure)")
+    ap.add_argument("--increment", type=int, default=5000, help="clean rows appended before each marts build (default 5000)")
     args = ap.parse_args(argv)
 
     from studentflow.core import config
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = config.load(data_dir=str(root / "data"), state_dir=str(root / "state"), warehouse=str(db))
         os.environ["STUDENTFLOW_WAREHOUSE"] = str(db)
         from expectations import gate
+        from studentflow.pipeline.follow import marts_command
         from studentflow.pipeline.warm import WarmDbt
 
         dbt = WarmDbt(settings)
@@ -64,10 +68,25 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("dbt build failed on the synthetic warehouse: " + "; ".join(problems))
         gate.run(settings, docs=False, run_id=last)   # imports and first context: not timed
         print(f"{len(rows):,} clean rows over {args.runs} runs (load {os.getloadavg()[0]:.2f})", flush=True)
-        for label in ("with the indexes", f"without {args.drop}"):
-            marts = _median_of_3(lambda: dbt.invoke("run", "--select", "+marts"))
+        appended = [0]
+
+        def increment_marts() -> None:   # one more run's rows, then the loop's dbt command (timed)
+            appended[0] += 1
+            new = aw.random_clean_rows(args.increment, seed=10_000 + appended[0], run_id=f"incr-{appended[0]:05d}")
+            with sqlite3.connect(db) as conn:
+                aw.insert_clean(conn, [(f"incr-{appended[0]}-{i}", *r[1:]) for i, r in enumerate(new)])
+            t = time.perf_counter()
+            ok, problems = dbt.invoke(*marts_command(project_changed=False))
+            timed.append(time.perf_counter() - t)
+            if not ok:
+                raise SystemExit("dbt failed: " + "; ".join(problems))
+
+        for label in ("with the indexes", *([f"without {args.drop}"] if args.drop else [])):
+            timed: list[float] = []
+            _median_of_3(increment_marts)
+            marts = statistics.median(timed)
             gated = _median_of_3(lambda: gate.run(settings, docs=False, run_id=last))
-            print(f"{label:<40} dbt run +marts {marts:.2f} s   gate on one run's rows {gated:.2f} s "
+            print(f"{label:<40} an increment's marts {marts:.2f} s   gate on one run's rows {gated:.2f} s "
                   f"(medians of 3; load {os.getloadavg()[0]:.2f})", flush=True)
             with sqlite3.connect(db) as conn:
                 for name in filter(None, args.drop.split(",")):

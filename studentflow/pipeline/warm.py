@@ -222,6 +222,10 @@ class WarmDbt:
                 newest = max(newest, path.stat().st_mtime_ns)
         return files, newest
 
+    def project_changed(self) -> bool:
+        """A project file changed since the last parse (the next call parses again)."""
+        return self._stamp is not None and self._project_stamp() != self._stamp
+
     def prepare(self) -> bool:
         """Parse the project now (imports included, a few seconds), so the first call does not."""
         return self._parse()

@@ -3,7 +3,9 @@
 -- exactly the rows Spark wrote, so a bad row fails the build instead of vanishing here.
 with source as (
 
-    select * from {{ source('warehouse', 'clean_students') }}
+    -- rowid: SQLite's row number, which only grows between full refreshes (see
+    -- int_major_age_counts, which counts only the rows past the last one it counted)
+    select rowid as warehouse_row, * from {{ source('warehouse', 'clean_students') }}
 
 ),
 
@@ -19,7 +21,8 @@ renamed as (
         emitted_at,
         schema_version,
         rule as salvage_rule,
-        run_id
+        run_id,
+        warehouse_row
     from source
 
 )
