@@ -56,7 +56,8 @@ def measure(lines: int, increments: int, profile: bool = False) -> dict:
             result = run_normalize(settings, spark=spark, progress=lambda _m: None)
             rows.append({"increment": i + 1, "lines_read": result.lines_read,
                          "wall_s": round(time.perf_counter() - t, 3),
-                         "server_cpu_s": round(cpu_seconds(proc.pid) - before, 2)})
+                         "server_cpu_s": round(cpu_seconds(proc.pid) - before, 2),
+                         "phases_s": {k: round(v, 3) for k, v in result.timings.items()}})
             print(json.dumps(rows[-1]), flush=True)
         spark.stop()
     finally:
@@ -71,6 +72,7 @@ def measure(lines: int, increments: int, profile: bool = False) -> dict:
     return {"lines": lines, "increments": rows, "load": load(),
             "median_wall_s": statistics.median(r["wall_s"] for r in warm),
             "median_server_cpu_s": statistics.median(r["server_cpu_s"] for r in warm),
+            "median_phases_s": {k: statistics.median(r["phases_s"].get(k, 0.0) for r in warm) for k in warm[-1]["phases_s"]},
             **({"server_profile": profiler.result()} if profiler is not None else {})}
 
 
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--lines and --increments must be at least 1")
     out = measure(args.lines, args.increments, args.profile)
     print(f"increments 2-{args.increments}: median {out['median_wall_s']:.2f} s, "
-          f"server {out['median_server_cpu_s']:.2f} CPU-s (load {out['load']})")
+          f"server {out['median_server_cpu_s']:.2f} CPU-s (load {out['load']}); phases: "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in out["median_phases_s"].items()))
     if "server_profile" in out:
         shares = out["server_profile"].get("cpu_share_by_thread_group", {})
         print("the server's CPU over them, by thread group: "
