@@ -12,6 +12,7 @@ history rather than the increment.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import statistics
@@ -68,23 +69,22 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("dbt build failed on the synthetic warehouse: " + "; ".join(problems))
         gate.run(settings, docs=False, run_id=last)   # imports and first context: not timed
         print(f"{len(rows):,} clean rows over {args.runs} runs (load {os.getloadavg()[0]:.2f})", flush=True)
-        appended = [0]
+        increments = itertools.count(1)
 
-        def increment_marts() -> None:   # one more run's rows, then the loop's dbt command (timed)
-            appended[0] += 1
-            new = aw.random_clean_rows(args.increment, seed=10_000 + appended[0], run_id=f"incr-{appended[0]:05d}")
+        def increment_marts() -> float:
+            """One more run's rows appended, then the loop's dbt command: its seconds (the appending untimed)."""
+            k = next(increments)
+            new = aw.random_clean_rows(args.increment, seed=10_000 + k, run_id=f"incr-{k:05d}")
             with sqlite3.connect(db) as conn:
-                aw.insert_clean(conn, [(f"incr-{appended[0]}-{i}", *r[1:]) for i, r in enumerate(new)])
+                aw.insert_clean(conn, [(f"incr-{k}-{i}", *r[1:]) for i, r in enumerate(new)])
             t = time.perf_counter()
             ok, problems = dbt.invoke(*marts_command(project_changed=False))
-            timed.append(time.perf_counter() - t)
             if not ok:
                 raise SystemExit("dbt failed: " + "; ".join(problems))
+            return time.perf_counter() - t
 
         for label in ("with the indexes", *([f"without {args.drop}"] if args.drop else [])):
-            timed: list[float] = []
-            _median_of_3(increment_marts)
-            marts = statistics.median(timed)
+            marts = statistics.median(increment_marts() for _ in range(3))
             gated = _median_of_3(lambda: gate.run(settings, docs=False, run_id=last))
             print(f"{label:<40} an increment's marts {marts:.2f} s   gate on one run's rows {gated:.2f} s "
                   f"(medians of 3; load {os.getloadavg()[0]:.2f})", flush=True)
