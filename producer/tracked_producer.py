@@ -49,6 +49,7 @@ class TrackedProducer:
         self.errors = 0        # delivery reports with an error (each message reports once)
         self.failed: list[tuple[str, str, Any, Any]] = []   # (code, text, key, value)
         self.fatal = ""
+        self.broken = ""       # a call on the client failed without saying why (see _guard)
         self.client_errors: list[tuple[str, str]] = []     # (code name, text) from error_cb
         self.on_error = on_error
         self.conf = conf
@@ -84,6 +85,12 @@ class TrackedProducer:
         except KafkaException as exc:
             if not self.lost_by(exc.args[0]):
                 raise
+        except SystemError as exc:
+            # The client returned an error without its exception ("returned NULL without setting an
+            # exception"), seen once from flush() while the broker restarted under load: an exception
+            # raised inside one of its callbacks was lost. Its state is unknown: the instance is
+            # dropped like a lost one (unacknowledged messages purged and sent again by a new one).
+            self.broken = self.broken or f"{type(exc).__name__} from {getattr(call, '__name__', 'a call')}()"
 
     def lost_by(self, err) -> bool:
         """Whether ``err`` (raised by a call on the producer) says the instance is in its fatal state;
@@ -99,6 +106,8 @@ class TrackedProducer:
         """Why this producer can no longer deliver, or ''."""
         if self.fatal:
             return f"fatal error {self.fatal.split(':', 1)[0]}"
+        if self.broken:
+            return f"the client failed ({self.broken})"
         if self.watch.unknown_pid >= UNKNOWN_PID_THRESHOLD:
             return "broker forgot the producer id (UNKNOWN_PRODUCER_ID, broker restarted?)"
         return ""

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from connect.lag import true_end_offsets
 from producer import generate
 from producer.publish import publish
 from producer.tracked_producer import TrackedProducer
@@ -60,6 +61,52 @@ def test_a_producer_started_ahead_is_the_one_publish_uses(broker, settings):
     capped = publish(settings, generate.for_settings(settings, seed=6).messages(200), conf=conf,
                      topic="t.started", rate=2_000, started=other)
     assert capped.acked == 200 and TrackedProducer.counter == made + 1
+
+
+def test_a_client_call_that_fails_without_its_exception_recreates_the_producer(broker, settings, monkeypatch):
+    """confluent-kafka once answered flush() with "SystemError: ... returned NULL without setting an
+    exception" while the broker restarted (an exception raised in one of its callbacks was lost).
+    Injected here into a real client: the first producer's first poll or flush with messages
+    outstanding raises it (the client itself, its broker and its deliveries are real). The producer
+    is dropped and its unacknowledged messages sent again by a new one; every message lands."""
+    import confluent_kafka
+
+    from producer.publish import start_producer
+
+    class FailsOnce(confluent_kafka.Producer):
+        failed = ""   # the call that failed
+
+        def _fail_once(self, name: str) -> None:
+            if not FailsOnce.failed and len(self) > 0:   # with messages outstanding
+                FailsOnce.failed = name
+                raise SystemError(f"<built-in method {name} of cimpl.Producer object> returned NULL without "
+                                  "setting an exception")
+
+        def flush(self, *args):
+            self._fail_once("flush")
+            return super().flush(*args)
+
+        def poll(self, *args):
+            self._fail_once("poll")
+            return super().poll(*args)
+
+    conf = {"bootstrap.servers": broker.bootstrap}
+    n = 5_000
+    with monkeypatch.context() as patched:   # only the started producer is of that kind
+        patched.setattr(confluent_kafka, "Producer", FailsOnce)
+        started = start_producer(conf)
+    assert isinstance(started.producer, FailsOnce)
+    report = publish(settings, generate.for_settings(settings, seed=12).messages(n), conf=conf,
+                     topic="t.systemerror", started=started)
+    assert FailsOnce.failed in ("flush", "poll")                    # the fault happened, mid-stream
+    assert report.producer_restarts == 1, report.summary()
+    assert report.restart_reasons == [f"the client failed (SystemError from {FailsOnce.failed}())"], report.summary()
+    assert (report.attempted, report.acked, report.failed) == (n, n, 0), report.summary()
+    expected = Counter(v.encode() for _, _, v in generate.for_settings(settings, seed=12).messages(n))
+    on_topic = sum(true_end_offsets(conf, "t.systemerror").values())
+    got = Counter(m.value() for m in consume(conf, "t.systemerror", on_topic, timeout=60))
+    assert len(got) and sum(got.values()) == on_topic >= n
+    assert set(got) == set(expected) and all(got[v] >= c for v, c in expected.items())   # re-sent: duplicates allowed
 
 
 def test_cli_produces_and_summarises(broker, tmp_path):
