@@ -98,7 +98,7 @@ def test_a_client_call_that_fails_without_its_exception_recreates_the_producer(b
     assert isinstance(started.producer, FailsOnce)
     report = publish(settings, generate.for_settings(settings, seed=12).messages(n), conf=conf,
                      topic="t.systemerror", started=started)
-    assert FailsOnce.failed in ("flush", "poll")                    # the fault happened, mid-stream
+    assert FailsOnce.failed in ("flush", "poll")                    # the fault happened, messages outstanding
     assert report.producer_restarts == 1, report.summary()
     assert report.restart_reasons == [f"the client failed (SystemError from {FailsOnce.failed}())"], report.summary()
     assert (report.attempted, report.acked, report.failed) == (n, n, 0), report.summary()
