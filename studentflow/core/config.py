@@ -101,10 +101,10 @@ class Settings:
     spark_master: str = _f("local[*]", "Master of the local Spark Connect server (local[*], local-cluster[N,C,MB] or spark://host:7077).")
     spark_remote: str = _f("", "Spark Connect URL of an existing server (sc://host:15002). Empty: the stack's own local server.")
     spark_memory: str = _f("2g", "Driver memory of the local Spark Connect server.")
-    warm_spark: bool = _f(True, "Run a small normalize on a new local Spark server (in the background after `stack up`) "
-                                "and on a run's new session there, so the first increment does not pay the JIT alone "
-                                "(about 20 CPU-seconds for a new server; never on spark_remote). Off: a stack that "
-                                "serves one run, as in CI.")
+    warm_spark: bool = _f(True, "Run a small normalize on a new local Spark server (in the background after `stack up`, "
+                                "or in the run that started it while its events flow), so the first increment does not "
+                                "pay the JIT alone (about 20 CPU-seconds for a new server; never on a running or a remote "
+                                "one). Off: a stack that serves one run, as in CI.")
     warm_quality: bool = _f(True, "Keep dbt, Great Expectations and the report's libraries imported in a quality worker "
                                   "the running stack keeps, so a `run` on it skips their imports (about 5 CPU-seconds).")
     quality_remote: str = _f("", "Address (host:port) of a quality worker started elsewhere "

@@ -47,8 +47,7 @@ class Pipeline(Runner):
         # Overlap: the Spark JVM starts now, in the background, while the stack comes up and events
         # flow; increments run while the sink drains, so only a small one is left at the end.
         quality = self.start_quality()
-        spark = self.start_spark(quick_jit=self.options.produce and self.options.count < QUICK_JIT_LINES,
-                                 warm_attached=quality is not None)
+        spark = self.start_spark(quick_jit=self.options.produce and self.options.count < QUICK_JIT_LINES)
         later = [Transform(), *([Validate()] if self.options.gate else []), Report()]
         if self.options.produce:
             start_producer(self.ctx)   # its id arrives while the stack step runs

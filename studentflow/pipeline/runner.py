@@ -47,16 +47,15 @@ class Runner:
         with self.stage(step.name, step.title(self.ctx)) as record:
             step.run(self.ctx, record)
 
-    def start_spark(self, *, quick_jit: bool = False, warm_attached: bool = False):
+    def start_spark(self, *, quick_jit: bool = False):
         """The Spark session, attached in the background while the stack comes up and events flow.
-        A server started now is the stack's when the stack outlives the run; else it is this run's.
-        ``warm_attached``: warm the session up on the stack's server too (WarmSpark)."""
+        A server started now is the stack's when the stack outlives the run; else it is this run's."""
         from studentflow.core.endpoints import stack_up
         from studentflow.pipeline.warm import WarmSpark
 
         keep = self.options.keep_stack or stack_up(self.settings)
         self.ctx.spark = WarmSpark(self.settings, keep_server=keep, quick_jit=quick_jit and not keep,
-                                   warm_attached=warm_attached, progress=self.ctx.note).start()
+                                   progress=self.ctx.note).start()
         return self.ctx.spark
 
     def start_quality(self):

@@ -22,9 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from spark_jobs.job import NormalizeResult
 
 
-def warms_up(*, started: bool, warm_attached: bool, remote: bool, quick_jit: bool) -> bool:
+def warms_up(*, started: bool, quick_jit: bool) -> bool:
     """Whether a run's new session runs the warm-up query (the reasons: WarmSpark._start)."""
-    return (started or (warm_attached and not remote)) and not quick_jit
+    return started and not quick_jit
 
 
 class WarmSpark:
@@ -36,10 +36,9 @@ class WarmSpark:
     :func:`spark_jobs.server.ensure`)."""
 
     def __init__(self, settings: Settings, *, keep_server: bool | None = None, quick_jit: bool = False,
-                 warm_attached: bool = False, progress: Callable[[str], None] = lambda _m: None) -> None:
+                 progress: Callable[[str], None] = lambda _m: None) -> None:
         self.settings = settings
         self.keep_server = keep_server
-        self.warm_attached = warm_attached   # also warm up on the stack's server, not only on one started here (see _start)
         self.quick_jit = quick_jit   # a server started for this (small) run only: see spark_jobs.session
         self.say = progress
         self._attached = None   # spark_jobs.server.Attached
@@ -67,20 +66,20 @@ class WarmSpark:
             self.startup_seconds = time.perf_counter() - t
             self._attached = attached
             # The first increment's cold costs, paid now while events are produced and sunk, on a
-            # server this run started. On the stack's server only with ``warm_attached`` (the run
-            # hands dbt, the gate and the report to the quality worker): the server is warm, but
-            # the first query of a new session still costs about 0.5 s more, and the producer
-            # mostly waits then (its idempotent producer id: 0.5-1 s). A second `run --count
-            # 10000` on a warm stack, alternated, 4 each: 5.4-6.0 s with it, 6.3-6.6 s without.
-            # With Great Expectations imported on a thread of this process instead, the warm-up
-            # only took CPU from the producer and the sink (9.0-9.5 s with, 8.7-9.0 s without).
-            # Never on a remote server (someone else's), nor on a server started for one small
-            # run (quick_jit): there the sink is done before the server is, nothing overlaps the
-            # warm-up, and it only delays the one increment (`run --count 10000`, fresh folders,
-            # alternated: 21.1-23.6 s without, 23.1-25.4 s with).
-            if self.settings.warm_spark and warms_up(
-                    started=attached.server.start_seconds is not None, warm_attached=self.warm_attached,
-                    remote=bool(self.settings.spark_remote), quick_jit=self.quick_jit):
+            # server this run started: its classes, its generated code, its JIT. Never on a server
+            # that was already running (the stack's, or a remote one): there the warm-up query was
+            # the first increment's cost, not a saving. It used to run there when the run handed
+            # its later steps to the stack's quality worker (the new session's first query costs
+            # about 0.5 s more, and the producer waited 0.5-1 s for its id), but the producer now
+            # starts ahead and produces in under a second, and the warm-up sat on the critical
+            # path: a second `run --count 10000` on one stack, alternated, 5 each (2026-12-05,
+            # load 2.0-2.8): 9.0-10.6 s with it (normalize 2.9-5.2 s), 7.5-9.4 s without
+            # (1.7-2.7 s). Nor on a server started for one small run (quick_jit): there the sink
+            # is done before the server is, nothing overlaps the warm-up, and it only delays the
+            # one increment (`run --count 10000`, fresh folders, alternated: 21.1-23.6 s without,
+            # 23.1-25.4 s with).
+            if self.settings.warm_spark and warms_up(started=attached.server.start_seconds is not None,
+                                                     quick_jit=self.quick_jit):
                 self.warm_up_seconds = warm_up(self.settings, attached.session)
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread by get())
             self._error = exc

@@ -120,14 +120,14 @@ def test_a_local_servers_death_is_not_retried_and_a_remote_loss_is(spark_server)
 
 
 def test_a_run_warms_up_only_a_server_it_started(spark_server, tmp_path):
-    """A run attached to a remote server spends no warm-up query on it, even one that would warm up
-    its session on the stack's server; the session still works."""
+    """A run attached to a server that was already running (here a remote one, as the stack's
+    would be) spends no warm-up query on it, warm_spark on or not; the session still works."""
     from studentflow.core import config
     from studentflow.pipeline.warm import WarmSpark
 
     settings = config.load(env={}, state_dir=str(tmp_path / "state"), data_dir=str(tmp_path / "data"),
-                           spark_remote=spark_server)
-    warm = WarmSpark(settings, warm_attached=True).start()   # a remote server: never, even when asked
+                           spark_remote=spark_server, warm_spark=True)
+    warm = WarmSpark(settings).start()
     try:
         assert warm.get().range(3).count() == 3
         assert warm.startup_seconds is not None and warm.warm_up_seconds is None
@@ -138,12 +138,10 @@ def test_a_run_warms_up_only_a_server_it_started(spark_server, tmp_path):
 def test_which_sessions_warm_up():
     from studentflow.pipeline.warm import warms_up
 
-    # a server the run started (not for one small run), or the stack's when the run asks
-    assert warms_up(started=True, warm_attached=False, remote=False, quick_jit=False)
-    assert warms_up(started=False, warm_attached=True, remote=False, quick_jit=False)
-    assert not warms_up(started=False, warm_attached=False, remote=False, quick_jit=False)
-    assert not warms_up(started=False, warm_attached=True, remote=True, quick_jit=False)
-    assert not warms_up(started=True, warm_attached=False, remote=False, quick_jit=True)
+    # only a server the run started, and not one started for one small run (quick JIT)
+    assert warms_up(started=True, quick_jit=False)
+    assert not warms_up(started=False, quick_jit=False)
+    assert not warms_up(started=True, quick_jit=True)
 
 
 def test_server_killed_during_the_transform_rolls_back_and_the_next_run_commits_once(tmp_path):
