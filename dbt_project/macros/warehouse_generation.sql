@@ -17,7 +17,7 @@
 -#}
 {% macro forget_counts_of_another_generation() -%}
     {%- if is_incremental() -%}
-        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- set columns = counts_columns() -%}
         {%- for column in ['counted_through', 'generation'] if column not in columns -%}
             {%- do run_query('alter table ' ~ this ~ ' add column ' ~ column ~ ' integer') -%}
         {%- endfor -%}
@@ -35,10 +35,14 @@
     {%- if not (execute and is_incremental()) -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-    {%- if 'generation' not in columns -%}
+    {%- if 'generation' not in counts_columns() -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set current = run_query('select count(*) from ' ~ this ~ ' where generation = ' ~ warehouse_generation()) -%}
     {{ return(current.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{#- The column names of the model being built (int_major_age_counts as it stands in the warehouse). -#}
+{% macro counts_columns() -%}
+    {{ return(adapter.get_columns_in_relation(this) | map(attribute='name') | list) }}
 {%- endmacro %}
