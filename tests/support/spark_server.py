@@ -36,14 +36,14 @@ def start() -> tuple[subprocess.Popen, str, Path]:
     from spark_jobs.session import class_data_sharing
 
     state = Path(tempfile.mkdtemp(prefix="sf-test-spark-"))
-    setup_built = config.load(env={}, state_dir=str(REPO / ".state"))   # where setup built the archive
     # HotSpot's full JIT (C1 then C2) for this server, over the tests' C1-only JAVA_TOOL_OPTIONS
     # (tests/conftest.py; the command line wins): it lives for the whole suite, and C2 pays back
     # there. Measured, 40 increments of 500 lines on one server (python -m bench.increments):
     # the same CPU over the 40 (85.8 against 87.9 CPU-seconds) in 53 against 87 seconds, and from
     # the 30th on about 1.1 against 2.0 CPU-seconds an increment (C1 only stays flat).
-    java_options = f"{class_data_sharing(setup_built)} -XX:TieredStopAtLevel=4".strip()
-    proc, url = server.start(settings_for(state), tie_to_parent=True, java_options=java_options)
+    settings = settings_for(state)   # setup_dir: the archive `make setup` built
+    java_options = f"{class_data_sharing(settings)} -XX:TieredStopAtLevel=4".strip()
+    proc, url = server.start(settings, tie_to_parent=True, java_options=java_options)
     return proc, url, state
 
 

@@ -23,8 +23,10 @@ def _as_dict(p: paths_mod.Paths) -> dict[str, Path]:
 
 def test_data_dir_and_state_dir_alone_place_every_output_under_them(tmp_path):
     places = _as_dict(_settings(tmp_path).paths)
-    setup_made = places.pop("connect_archive")   # `make setup` puts it with the jars it was built for
-    assert setup_made.parent == config.load(env={}).connect_libs_dir
+    # what `make setup` builds for the machine stays where setup put it, whatever the state folder
+    default = config.load(env={})
+    assert places.pop("connect_archive").parent == default.connect_libs_dir   # with the jars it was built for
+    assert places.pop("spark_archive").parent == default.setup_dir == default.connect_libs_dir.parent
     outside = {name: p for name, p in places.items()
                if not (p.is_relative_to(tmp_path / "data") or p.is_relative_to(tmp_path / "state"))}
     assert outside == {}
@@ -42,10 +44,16 @@ def test_a_path_setting_overrides_only_its_own_path(tmp_path):
         differ = {name for name in default if changed[name] != default[name]}
         assert differ == {attribute}, setting
         assert changed[attribute] == value or changed[attribute].parent == value
+    # setup_dir moves what setup builds: the Spark archive, and the Connect jars with theirs
+    moved_setup = _settings(tmp_path, setup_dir=str(elsewhere / "setup"))
+    changed = _as_dict(moved_setup.paths)
+    assert {name for name in default if changed[name] != default[name]} == {"spark_archive", "connect_archive"}
+    assert moved_setup.connect_libs_dir == elsewhere / "setup" / "connect-libs"
+    assert changed["spark_archive"].parent == elsewhere / "setup"
 
 
 def test_no_product_module_joins_the_data_or_state_folder_by_hand():
-    joined = re.compile(r"\b(?:data_dir|state_dir|connect_libs_dir(?:\.parent)?)\s*/")
+    joined = re.compile(r"\b(?:data_dir|state_dir|setup_dir|connect_libs_dir(?:\.parent)?)\s*/")
     found = [f"{py.relative_to(REPO)}:{n}" for package in PRODUCT for py in sorted((REPO / package).rglob("*.py"))
              if py.name != "paths.py" or py.parent.name != "core"
              for n, line in enumerate(py.read_text(encoding="utf-8").splitlines(), 1) if joined.search(line)]

@@ -28,7 +28,7 @@ def test_the_server_binds_loopback_and_keeps_its_files_in_the_state_folder(tmp_p
 
 
 def test_the_class_archive_is_mapped_when_built_and_the_quick_jit_only_when_asked(tmp_path):
-    s = config.load(env={}, state_dir=str(tmp_path / "state"))
+    s = config.load(env={}, state_dir=str(tmp_path / "state"), setup_dir=str(tmp_path / "setup"))
     opts = lambda **kw: _conf(server.server_command(s, 1, **kw))["spark.driver.extraJavaOptions"]  # noqa: E731
     assert "SharedArchiveFile" not in opts() and "TieredStopAtLevel" not in opts()
     s.paths.spark_archive.parent.mkdir(parents=True)
@@ -37,6 +37,10 @@ def test_the_class_archive_is_mapped_when_built_and_the_quick_jit_only_when_aske
     assert "-XX:TieredStopAtLevel=1" in opts(quick_jit=True)
     training = opts(java_options="-XX:ArchiveClassesAtExit=/dev/null")
     assert "ArchiveClassesAtExit" in training and "SharedArchiveFile" not in training
+    # setup builds it once for the machine: a server of any state folder maps the same archive
+    elsewhere = config.load(env={}, state_dir=str(tmp_path / "other-state"), setup_dir=str(tmp_path / "setup"))
+    assert f"-XX:SharedArchiveFile={s.paths.spark_archive}" in _conf(server.server_command(elsewhere, 1))[
+        "spark.driver.extraJavaOptions"]
 
 
 def test_a_remote_endpoint_starts_nothing_and_is_not_watched(tmp_path):
