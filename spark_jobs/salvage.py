@@ -75,50 +75,60 @@ def blank_to_null(c: "Column") -> "Column":
     return F.when(t != "", t)
 
 
-def _text_projections(carry: tuple) -> list[tuple]:
-    """csv / key_value, as projections over ``carry`` ending in ``tx``: a struct of the four
-    fields and the rule, or null when the text does not fit (or the row is not text).
+def _text_parts() -> "Column":
+    """The csv / key:value split of a text line, each value once: a struct of the part count
+    ``n``, each part ``p<i>``, its folded key ``k<i>`` (null: none) and its value ``v<i>``.
 
-    Each part, key and value is a column of its own, computed once and referenced by name: written
-    as one expression, every use of a key repeated its whole split, regexp and folding, and the
-    plan Spark analyzes and optimizes for every query grew to 180 KB (most of the transform's).
-    No higher-order function here on purpose: they are interpreted (CodegenFallback) and make
-    Spark copy every row, JSON rows included. Plain expressions on at most MAX_KV_PARTS parts,
-    null for rows that are not text, stay in generated code.
+    Its own column, read by :func:`_text_fields` in the next projection: written inside that
+    expression, every use of a key repeated its split, regexp and folding, and the plan Spark
+    analyzes and optimizes for every query grew to 204 KB (a third of a small increment's time).
+    One struct column, null for rows that are not text, keeps the work lazy: a JSON row pays one
+    null test (a column per part and key, tried, made a 1M-line normalize slower).
     """
     from pyspark.sql import functions as F
 
-    parts = F.when(F.col("_kind") == "text", F.split(F.trim(F.col("value")), ","))
+    parts = F.split(F.trim(F.col("value")), ",")
     key_re, val_re = r"^([^:=]{1,20}?)\s*[:=]", r"^[^:=]{1,20}?\s*[:=]\s*(.*)$"
-    idx = range(MAX_KV_PARTS)
-    n, part = F.col("_n"), [F.col(f"_p{i}") for i in idx]
-    key_of, val_of, keyed = [F.col(f"_k{i}") for i in idx], [F.col(f"_v{i}") for i in idx], [F.col(f"_kd{i}") for i in idx]
-    split = (*carry, parts.alias("_parts"))
-    parted = (*carry, F.size("_parts").alias("_n"), *(F.trim(F.get("_parts", i)).alias(f"_p{i}") for i in idx))
-    extracted = (*carry, "_n", *(f"_p{i}" for i in idx),
-                 *(F.regexp_extract(part[i], key_re, 1).alias(f"_kr{i}") for i in idx),
-                 *(F.trim(F.regexp_extract(part[i], val_re, 1)).alias(f"_v{i}") for i in idx))
-    folded = (*carry, "_n", *(f"_p{i}" for i in idx), *(f"_v{i}" for i in idx),
-              *(F.when(F.col(f"_kr{i}") != "", fold(F.col(f"_kr{i}"))).alias(f"_k{i}") for i in idx))
+    fields = [F.size(parts).alias("n")]
+    for i in range(MAX_KV_PARTS):
+        p = F.trim(F.get(parts, i))
+        key = F.regexp_extract(p, key_re, 1)
+        fields += [p.alias(f"p{i}"), F.when(key != "", fold(key)).alias(f"k{i}"),
+                   F.trim(F.regexp_extract(p, val_re, 1)).alias(f"v{i}")]
+    return F.when(F.col("_kind") == "text", F.struct(*fields))
+
+
+def _text_fields() -> "Column":
+    """csv / key_value, from :func:`_text_parts`' column ``tp``: a struct of the four fields and
+    the rule, or null when the text does not fit (or the row is not text).
+
+    No higher-order function here on purpose: they are interpreted (CodegenFallback) and make
+    Spark copy every row, JSON rows included. Plain expressions on at most MAX_KV_PARTS parts,
+    computed only for text rows, stay in generated code.
+    """
+    from pyspark.sql import functions as F
+
+    tp = F.col("tp")
+    n = tp.getField("n")
+    part = [tp.getField(f"p{i}") for i in range(MAX_KV_PARTS)]
+    key_of = [tp.getField(f"k{i}") for i in range(MAX_KV_PARTS)]
+    val_of = [tp.getField(f"v{i}") for i in range(MAX_KV_PARTS)]
     known = [k for ks in KV_KEYS.values() for k in ks]
-    flagged = (*carry, "_n", *(f"_p{i}" for i in idx), *(f"_v{i}" for i in idx), *(f"_k{i}" for i in idx),
-               *(F.coalesce(key_of[i].isin(known), F.lit(False)).alias(f"_kd{i}") for i in idx))
+    keyed = [F.coalesce(k.isin(known), F.lit(False)) for k in key_of]
     all_keyed, any_keyed = F.lit(True), F.lit(False)
-    for i in idx:
+    for i in range(MAX_KV_PARTS):
         all_keyed = all_keyed & ((n <= i) | keyed[i])
         any_keyed = any_keyed | ((n > i) & keyed[i])
     positional = {"first_name": 0, "last_name": 1, "age": 2, "major": 3}
 
     def field(name: str) -> "Column":
-        by_key = [F.when((n > i) & key_of[i].isin(list(KV_KEYS[name])), val_of[i]) for i in idx]
+        by_key = [F.when((n > i) & key_of[i].isin(list(KV_KEYS[name])), val_of[i]) for i in range(MAX_KV_PARTS)]
         i = positional[name]
         return F.coalesce(*by_key, F.when((n == 4) & ~keyed[i], part[i]))
 
     fits = (n == 4) | ((n <= MAX_KV_PARTS) & all_keyed)
-    tx = F.when(F.col("_kind") == "text", F.when(fits, F.struct(
-        *(field(f).alias(f) for f in positional),
-        F.when(any_keyed, F.lit("key_value")).otherwise(F.lit("csv")).alias("rule"))))
-    return [split, parted, extracted, folded, flagged, (*carry, tx.alias("tx"))]
+    return F.when(tp.isNotNull() & fits, F.struct(*(field(f).alias(f) for f in positional),
+                                                  F.when(any_keyed, F.lit("key_value")).otherwise(F.lit("csv")).alias("rule")))
 
 
 def with_fields(df: "DataFrame") -> "DataFrame":
@@ -127,19 +137,17 @@ def with_fields(df: "DataFrame") -> "DataFrame":
     Strict rows read the typed parse directly. Other JSON rows get a second, all-string parse that
     also knows the French keys; text rows get the csv / key:value split.
     """
-    for columns in _fields_projections():
-        df = df.select(*columns)
-    return df
+    first, text, second = _fields_columns()
+    return df.select(*first).select(*text).select(*second)
 
 
-def _fields_projections() -> list[tuple]:
+def _fields_columns() -> tuple:
     from pyspark.sql import functions as F
 
     v, kind, strict = F.col("value"), F.col("_kind"), F.col("_strict")
     loose = F.when((kind == "json") & ~strict, F.from_json(v, _json_schema(False), _JSON_OPTS))
-    parsed = (*KEEP, "_kind", "_strict", "jt", "js")
-    text = _text_projections(parsed)
-    first = (*KEEP, "_kind", "_strict", "jt", loose.alias("js"))
+    first = (*KEEP, "_kind", "_strict", "jt", loose.alias("js"), _text_parts().alias("tp"))
+    text = (*KEEP, "_kind", "_strict", "jt", "js", _text_fields().alias("tx"))
     js_ok = F.col("js").isNotNull() & F.col("js._corrupt").isNull()
     is_js = ~strict & js_ok
     is_tx = ~strict & ~js_ok & F.col("tx").isNotNull()
@@ -153,7 +161,7 @@ def _fields_projections() -> list[tuple]:
                  .when(is_js, blank_to_null(jfield(name)))
                  .when(is_tx, blank_to_null(F.col("tx").getField(name))))
 
-    return [first, *text, (
+    return first, text, (
         *KEEP, "_kind",
         F.when(strict, F.lit("json_strict")).when(is_js, F.lit("json_loose"))
          .when(is_tx, F.col("tx.rule")).alias("rule"),
@@ -169,4 +177,4 @@ def _fields_projections() -> list[tuple]:
          .when(is_js, blank_to_null(F.col("js.emitted_at"))).alias("emitted_at"),
         F.when(strict, F.col("jt.schema_version").cast("int"))
          .when(is_js, F.col("js.schema_version").try_cast("int")).alias("schema_version"),
-    )]
+    )
