@@ -40,7 +40,7 @@ def measure(lines: int, increments: int, profile: bool = False) -> dict:
                            staging_dir=str(root / "staging"), warehouse=str(root / "w.db"))
     settings.staging_dir.mkdir(parents=True)
     pairs = generate(lines * increments, seed=4)
-    # the class-data archive `make setup` built (under the default state folder), if any
+    # the class-data archive `make setup` built (in setup_dir), if any
     proc, url = server.start(settings, tie_to_parent=True, java_options=class_data_sharing(config.load()))
     rows, profiler = [], None
     try:
