@@ -32,7 +32,7 @@ def cpu_seconds(pid: int) -> float:
 def measure(lines: int, increments: int, profile: bool = False) -> dict:
     from spark_jobs import server
     from spark_jobs.job import run_normalize
-    from spark_jobs.session import class_data_sharing, connect
+    from spark_jobs.session import connect
     from studentflow.core import config
 
     root = Path(tempfile.mkdtemp(prefix="sf-bench-incr-"))
@@ -40,8 +40,7 @@ def measure(lines: int, increments: int, profile: bool = False) -> dict:
                            staging_dir=str(root / "staging"), warehouse=str(root / "w.db"))
     settings.staging_dir.mkdir(parents=True)
     pairs = generate(lines * increments, seed=4)
-    # the class-data archive `make setup` built (in setup_dir), if any
-    proc, url = server.start(settings, tie_to_parent=True, java_options=class_data_sharing(config.load()))
+    proc, url = server.start(settings, tie_to_parent=True)   # maps setup_dir's class-data archive, if built
     rows, profiler = [], None
     try:
         server.wait_ready(url, proc, settings)

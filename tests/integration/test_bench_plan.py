@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from pyspark.sql import Row
 
 from bench import plan
 from spark_jobs import normalize as nz
+from studentflow.core import config, reference
 
 pytestmark = pytest.mark.slow
 
@@ -16,11 +18,7 @@ def test_it_measures_the_normalize_plan_on_a_given_server(spark_server, spark, t
     out_file = tmp_path / "plan.json"
     assert plan.main(["--lines", "50", "--queries", "4", "--url", spark_server, "--json", str(out_file)]) == 0
     out = json.loads(out_file.read_text())
-    from pyspark.sql import Row
-
     frame = spark.createDataFrame([Row(value="x", source_file="f", line_number=1)])
-    from studentflow.core import config, reference
-
     s = config.load(env={})
     ref = reference.load_reference(s.majors_file, s.major_aliases_file)
     # the size it reports is the transform's plan (give or take the input's own description)
