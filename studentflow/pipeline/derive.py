@@ -22,7 +22,8 @@ class Transform(Step):
     def run(self, ctx: RunContext, st: StageTime) -> None:
         from studentflow.transform import runner as transform
 
-        outcome = transform.run_dbt(ctx.settings, ["build"])
+        # the project parsed once per process: the stack's quality worker builds without parsing again
+        outcome = transform.run_dbt(ctx.settings, ["build"], reuse_parse=True)
         for line in transform.summarize(outcome):
             ctx.note(line)
         if ctx.options.junit_xml:   # written now too: a failing dbt test stops the run here

@@ -197,63 +197,36 @@ class Normalizer:
 
 
 class WarmDbt:
-    """dbt in this process. The first call parses the project (and leaves dbt's partial-parse
-    file); later calls reuse one parsed manifest (``dbtRunner(manifest=...)``: no parse at all,
-    about 0.2 s of each increment's marts), parsed again when a project file changes (an analyst
-    editing a model while the loop runs)."""
+    """dbt in this process, on the project parsed once (``runner.parsed_manifest``: no parse at
+    all in a call, about 0.2 s of each increment's marts), parsed again when a project file
+    changes (an analyst editing a model while the loop runs)."""
 
     def __init__(self, settings: Settings) -> None:
-        from studentflow.transform import runner as dbt_runner
-
         self.settings = settings
-        self._project = dbt_runner.DBT_PROJECT
-        self._calls = 0
-        self._manifest = None
-        self._stamp: tuple[int, int] | None = None
-
-    def _project_stamp(self) -> tuple[int, int]:
-        """(files, newest mtime) of the project's sources: a change means parsing again."""
-        newest, files = 0, 0
-        for path in self._project.rglob("*"):
-            if path.suffix in (".sql", ".yml", ".yaml", ".csv") and not {"target", "logs", "dbt_packages"} & set(
-                    path.relative_to(self._project).parts):
-                files += 1
-                newest = max(newest, path.stat().st_mtime_ns)
-        return files, newest
 
     def project_changed(self) -> bool:
         """A project file changed since the last parse (the next call parses again)."""
-        return self._stamp is not None and self._project_stamp() != self._stamp
+        from studentflow.transform import runner as dbt_runner
+
+        return dbt_runner.project_changed(self.settings)
 
     def prepare(self) -> bool:
         """Parse the project now (imports included, a few seconds), so the first call does not."""
-        return self._parse()
+        from studentflow.transform import runner as dbt_runner
 
-    def _invoke(self, command: list[str], manifest=None):
-        from studentflow.transform.runner import invoke_dbt
+        return dbt_runner.parsed_manifest(self.settings) is not None
 
+    def _invoke(self, command: list[str]):
+        from studentflow.transform.runner import invoke_dbt, parsed_manifest
+
+        # None when the project does not parse: the invoke below parses and reports the error itself
+        manifest = parsed_manifest(self.settings)
         # --quiet: dbt prints its errors only, straight to the terminal as before
         return invoke_dbt(self.settings, ["--quiet", *command], manifest=manifest, stream=True)[0]
 
-    def _parse(self) -> bool:
-        """Parse the project into the manifest later calls reuse; on a parse error, none."""
-        stamp = self._project_stamp()
-        parsed = self._invoke(["parse"])
-        self._manifest, self._stamp = (parsed.result, stamp) if parsed.success else (None, None)
-        return bool(parsed.success)
-
-    def _manifest_for_call(self):
-        self._calls += 1
-        if self._manifest is None and self._calls == 1:
-            return None                 # nothing prepared: the first build parses for itself
-        if self._manifest is None or self._project_stamp() != self._stamp:
-            if not self._parse():       # the invoke below parses and reports the error itself
-                return None
-        return self._manifest
-
     def invoke(self, *command: str) -> tuple[bool, list[str]]:
         """(success, one line per failing node)."""
-        res = self._invoke(list(command), self._manifest_for_call())
+        res = self._invoke(list(command))
         problems = []
         for r in getattr(res.result, "results", None) or []:
             status = str(getattr(r, "status", ""))

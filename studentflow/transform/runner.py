@@ -12,7 +12,9 @@ dbt_project`); this runner only supplies what studentflow's settings know (its c
 
 dbt runs in this process (``dbtRunner``), one invocation at a time: no second interpreter that
 imports dbt again. Its partial-parse file stays in the target folder, so the next process only
-re-parses what changed. The compact summary is read from ``target/run_results.json``.
+re-parses what changed. A long-lived process (the stack's quality worker, the follow loop) also
+keeps the parsed project in memory (:func:`parsed_manifest`): its builds run on it without parsing
+or writing the manifest again. The compact summary is read from ``target/run_results.json``.
 Nothing heavy is imported at module level: `studentflow --help` stays instant.
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ from studentflow.core.warehouse import connect_readonly, existing_tables
 
 DBT_PROJECT = config.PROJECT_ROOT / "dbt_project"
 _INVOKE_LOCK = threading.Lock()   # dbt's runner keeps global state (flags, adapters, loggers): one invocation at a time
+_PARSE_LOCK = threading.Lock()    # guards _PARSED
 
 
 # --------------------------------------------------------------------------- running dbt
@@ -134,12 +137,21 @@ def invoke_dbt(settings: config.Settings, command: list[str], *, manifest: Any =
 
 
 def run_dbt(settings: config.Settings, command: list[str], *, project_dir: Path | None = None,
-            stream: bool = False) -> DbtOutcome:
-    """Run one dbt command; return its outcome (never raises on a dbt failure)."""
+            stream: bool = False, reuse_parse: bool = False) -> DbtOutcome:
+    """Run one dbt command; return its outcome (never raises on a dbt failure).
+
+    ``reuse_parse``: on the project this process parsed last (:func:`parsed_manifest`), without
+    writing manifest.json again (the parse wrote it); run_results.json is written here, as dbt
+    writes it. About 0.4 s less per `dbt build` in a process that keeps running."""
     results_file = settings.paths.dbt_target / "run_results.json"
     results_file.unlink(missing_ok=True)   # never report a previous run's results
     start = time.monotonic()
-    res, output = invoke_dbt(settings, command, project_dir=project_dir, stream=stream)
+    manifest = parsed_manifest(settings, project_dir) if reuse_parse else None
+    if manifest is not None:
+        command = [*command, "--no-write-json"]
+    res, output = invoke_dbt(settings, command, manifest=manifest, project_dir=project_dir, stream=stream)
+    if manifest is not None and hasattr(res.result, "write"):
+        res.result.write(str(results_file))   # what dbt's own write_json does at the end of a build
     elapsed = time.monotonic() - start
     # dbt's own exit codes: 1 when nodes failed, 2 when dbt itself stopped (parse error, bad flag ...)
     returncode = 0 if res.success else 2 if res.exception is not None else 1
@@ -149,6 +161,59 @@ def run_dbt(settings: config.Settings, command: list[str], *, project_dir: Path 
     if results_file.is_file():
         results = json.loads(results_file.read_text(encoding="utf-8")).get("results", [])
     return DbtOutcome(" ".join(command[:1]), returncode, elapsed, results, output)
+
+
+# --------------------------------------------------------------------------- the project parsed once
+def project_stamp(project_dir: Path) -> tuple[int, int]:
+    """(files, newest mtime) of the project's sources: a change means parsing again."""
+    newest, files = 0, 0
+    for path in project_dir.rglob("*"):
+        if path.suffix in (".sql", ".yml", ".yaml", ".csv") and not {"target", "logs", "dbt_packages"} & set(
+                path.relative_to(project_dir).parts):
+            files += 1
+            newest = max(newest, path.stat().st_mtime_ns)
+    return files, newest
+
+
+@dataclass
+class _Parsed:
+    key: tuple[str, ...]        # what the parse depends on besides the project's files
+    stamp: tuple[int, int]      # project_stamp() just before it
+    manifest: Any
+
+
+_PARSED: _Parsed | None = None   # the last parse of this process
+
+
+def _parse_key(settings: config.Settings, project_dir: Path) -> tuple[str, ...]:
+    """The profile reads the warehouse, the vars are part of the project, the target holds its files."""
+    return (str(project_dir), str(settings.warehouse), str(settings.paths.dbt_target),
+            json.dumps(dbt_vars(settings), sort_keys=True))
+
+
+def parsed_manifest(settings: config.Settings, project_dir: Path | None = None) -> Any | None:
+    """dbt's parsed project for these settings, kept in this process and parsed again only when a
+    project file changed, the settings differ from the last parse's or its manifest.json is gone.
+    Each parse writes manifest.json and the partial-parse file into the target folder, as `dbt
+    parse` does. None when the project does not parse: a build then parses for itself and says why."""
+    global _PARSED
+    project = project_dir or DBT_PROJECT
+    key, stamp = _parse_key(settings, project), project_stamp(project)   # the stamp first: an edit during the parse is seen next time
+    with _PARSE_LOCK:
+        last = _PARSED
+        if last is not None and (last.key, last.stamp) == (key, stamp) and \
+                (settings.paths.dbt_target / "manifest.json").is_file():
+            return last.manifest
+        res, _ = invoke_dbt(settings, ["parse"], project_dir=project)
+        _PARSED = _Parsed(key, stamp, res.result) if res.success else None
+        return _PARSED.manifest if _PARSED is not None else None
+
+
+def project_changed(settings: config.Settings, project_dir: Path | None = None) -> bool:
+    """A project file changed since this process last parsed the project for these settings."""
+    project = project_dir or DBT_PROJECT
+    last = _PARSED
+    return last is not None and last.key == _parse_key(settings, project) and project_stamp(project) != last.stamp
 
 
 # --------------------------------------------------------------------------- reporting

@@ -127,3 +127,54 @@ def test_a_broken_model_stops_dbt_with_its_error_in_the_output(tmp_path):
     outcome = dbt_runner.run_dbt(settings, ["build"], project_dir=project)
     assert outcome.returncode == 2 and not outcome.results
     assert "no_such_model" in outcome.output
+
+
+def test_a_long_lived_process_builds_on_its_parse_until_a_model_changes(tmp_path):
+    """The quality worker's builds (reuse_parse): one parse per project state and settings, the
+    manifest written by that parse only, run_results.json written for every build."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    settings, _ = _settings(tmp_path)
+    aw.build(settings.warehouse, n=120, seed=8)
+    target = settings.paths.dbt_target
+
+    first = dbt_runner.run_dbt(settings, ["build"], project_dir=project, reuse_parse=True)
+    assert first.ok, first.output[-3000:]
+    parsed = dbt_runner.parsed_manifest(settings, project)
+    assert parsed is not None and (target / "manifest.json").is_file()
+    manifest_written = (target / "manifest.json").stat().st_mtime_ns
+    (target / "run_results.json").unlink()
+
+    second = dbt_runner.run_dbt(settings, ["build"], project_dir=project, reuse_parse=True)
+    assert second.ok and len(second.results) == len(first.results) > 0
+    written = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+    assert sorted(r["unique_id"] for r in written["results"]) == sorted(r["unique_id"] for r in first.results)
+    assert "Running with dbt=" in second.output and "Completed successfully" in second.output
+    assert dbt_runner.parsed_manifest(settings, project) is parsed                # not parsed again
+    assert (target / "manifest.json").stat().st_mtime_ns == manifest_written      # nor written again
+    assert not dbt_runner.project_changed(settings, project)
+
+    # other settings (another age bound: another dbt var) are another parse
+    other, _ = _settings(tmp_path / "other", age_min=16)
+    assert dbt_runner.parsed_manifest(other, project) is not parsed
+
+    model = project / "models" / "marts" / "major_avg_age_over_20.sql"
+    sql = model.read_text(encoding="utf-8")
+    assert "        major,\n" in sql
+    model.write_text(sql.replace("        major,\n", "        major,\n        'edited' as marker,\n", 1), encoding="utf-8")
+    assert not dbt_runner.project_changed(settings, project)   # the last parse was of the other settings
+    assert dbt_runner.project_changed(other, project)
+    dbt_runner.parsed_manifest(settings, project)               # back to these: parsed again, with the edit
+    model.write_text(model.read_text(encoding="utf-8").replace("'edited'", "'edited twice'"), encoding="utf-8")
+    assert dbt_runner.project_changed(settings, project)
+
+    third = dbt_runner.run_dbt(settings, ["build"], project_dir=project, reuse_parse=True)
+    assert third.ok, third.output[-3000:]
+    assert dbt_runner.parsed_manifest(settings, project) is not parsed
+    assert (target / "manifest.json").stat().st_mtime_ns > manifest_written
+    con = sqlite3.connect(settings.warehouse)
+    try:
+        markers = {m for (m,) in con.execute("select marker from major_avg_age_over_20")}
+    finally:
+        con.close()
+    assert markers == {"edited twice"}
