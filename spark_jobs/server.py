@@ -11,15 +11,26 @@ Spark's own ``SparkConnectServer`` (shipped in the installed pyspark), and clien
 * ``normalize`` with no stack up starts one for itself and stops it when done;
 * with ``spark_remote`` set, nothing starts here: every client goes to that endpoint.
 
+The stack's server keeps one session for its clients (its id in spark.json): a new session's
+first query costs about a second more than the next one, whatever the server's JIT (its
+analyzer and the rest of its session state are built on first use), so a `run` or `normalize`
+on a running stack attaches to the session the clients before it warmed. One client at a time
+(a file lock in the state folder): a second client at the same moment gets a session of its own,
+as a client of another server always does. The server never expires sessions
+(``spark.connect.session.manager.defaultSessionTimeout=-1``), so that one is there however long
+the stack idles.
+
 The server runs in the foreground of its process (``spark-submit`` execs the JVM: the PID is the
 JVM's), in a session of its own, its log and scratch folders under the state folder.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -47,6 +58,7 @@ class Server:
     proc: subprocess.Popen | None = None
     owned: bool = False
     start_seconds: float | None = None   # when this process started it
+    session_id: str = ""                 # the stack's shared session (see the module's docstring)
 
     def stop(self) -> None:
         if self.owned and self.pid:
@@ -74,6 +86,7 @@ def server_command(settings: Settings, port: int, *, java_options: str = "", qui
         "spark.connect.grpc.binding.address": host,
         "spark.connect.grpc.binding.port": str(port),
         "spark.local.dir": str(settings.paths.spark_tmp),         # shuffle and spill files: not /tmp
+        "spark.connect.session.manager.defaultSessionTimeout": "-1",   # the shared session never expires
         "spark.sql.warehouse.dir": str(settings.paths.spark_sql_warehouse),
     })
     cmd = [str(spark_home() / "bin" / "spark-submit"), "--class", SERVER_CLASS, "--name", "studentflow-spark-connect",
@@ -125,14 +138,18 @@ def recorded(settings: Settings) -> SparkState | None:
     return SparkState.running(settings)
 
 
-def record(settings: Settings, proc: subprocess.Popen, url: str, *, warm: bool) -> None:
-    """Record a ready server as the stack's (spark.json); ``warm``: warm it up in the background."""
+def record(settings: Settings, proc: subprocess.Popen, url: str, *, warm: bool) -> str:
+    """Record a ready server as the stack's (spark.json) with the id of its shared session;
+    ``warm``: warm it up (that session) in the background. Returns the session id."""
     import datetime as dt
 
+    session_id = str(uuid.uuid4())
     SparkState(url=url, pid=proc.pid, port=port_of(url), log=str(settings.paths.spark_log), master=settings.spark_master,
-               started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")).write(settings)
+               started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+               session_id=session_id).write(settings)
     if warm:
         warm_up_in_background(settings, url)
+    return session_id
 
 
 def stop_recorded(settings: Settings) -> str | None:
@@ -158,7 +175,7 @@ def ensure(settings: Settings, *, keep: bool | None = None, quick_jit: bool = Fa
         return Server(settings.spark_remote)
     state = SparkState.read(settings)
     if state is not None and state.alive():
-        return Server(state.url, state.pid)
+        return Server(state.url, state.pid, session_id=state.session_id)
     if keep is None:
         keep = stack_up(settings)
     if state is not None:
@@ -181,17 +198,44 @@ def _start_new(settings: Settings, *, keep: bool, quick_jit: bool, progress: Cal
                                cwd=settings.paths.spark_work, tie_to_parent=not keep,
                                expect_in_cmdline=SERVER_CLASS, stop_timeout=STOP_TIMEOUT)
     seconds = time.perf_counter() - t
-    if keep:
-        record(settings, proc, url, warm=False)
-    return Server(url, proc.pid, proc, owned=not keep, start_seconds=seconds)
+    session_id = record(settings, proc, url, warm=False) if keep else ""
+    return Server(url, proc.pid, proc, owned=not keep, start_seconds=seconds, session_id=session_id)
 
 
 def warm_up_in_background(settings: Settings, url: str) -> subprocess.Popen:
-    """A short client process that runs a small normalize on the server (its JIT and classes warm
-    before the first real increment), then exits. Its output goes to the server's log folder."""
-    env = dict(os.environ, STUDENTFLOW_SPARK_REMOTE=url)
+    """A short client process that runs a small normalize on the server (its JIT and classes, and
+    the shared session, warm before the first real increment), then exits. Its output goes to the
+    server's log folder."""
+    env = dict(os.environ, STUDENTFLOW_SPARK_REMOTE=url, STUDENTFLOW_STATE_DIR=str(settings.state_dir))
     return procs.spawn([sys.executable, "-m", "spark_jobs.job", "warm-up", url],
                        settings.paths.spark_warm_up_log, env=env)
+
+
+def _take(lock: Path) -> int | None:
+    """An exclusive flock on ``lock`` if no other process holds it (its descriptor), else None.
+    The kernel drops it when the holder dies, kill -9 included."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except OSError:
+        os.close(fd)
+        return None
+
+
+def attach(settings: Settings, server: Server) -> tuple["SparkSession", int | None]:
+    """A session on ``server``: its shared one when it has one and no other client uses it (the
+    lock's descriptor comes back with it: closing it frees the session), else a new one."""
+    held = _take(settings.paths.spark_session_lock) if server.session_id else None
+    if held is not None:
+        try:
+            spark = connect(server.url, server_pid=server.pid or None, session_id=server.session_id)
+            spark.conf.get("spark.sql.session.timeZone")   # one round trip: a session closed by someone else fails here
+            return spark, held
+        except Exception:  # noqa: BLE001  (that session is gone: a session of its own, as before)
+            os.close(held)
+    return connect(server.url, server_pid=server.pid or None), None
 
 
 class Attached:
@@ -201,16 +245,24 @@ class Attached:
                  progress: Callable[[str], None] = print) -> None:
         self.server = ensure(settings, keep=keep_server, quick_jit=quick_jit, progress=progress)
         try:
-            self.session = connect(self.server.url, server_pid=self.server.pid or None)
+            self.session, self._shared = attach(settings, self.server)
         except BaseException:
             self.server.stop()
             raise
+
+    @property
+    def shared(self) -> bool:
+        """Whether this client holds the stack server's shared session."""
+        return self._shared is not None
 
     def close(self) -> None:
         try:
             self.session.stop()
         except Exception:  # noqa: BLE001  (the server is gone already: nothing to close)
             pass
+        if self._shared is not None:
+            os.close(self._shared)   # the next client may take the session
+            self._shared = None
         self.server.stop()
 
     def __enter__(self) -> "SparkSession":

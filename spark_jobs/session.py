@@ -67,9 +67,11 @@ def class_data_sharing(settings: Settings) -> str:
     return ""
 
 
-def connect(url: str, *, server_pid: int | None = None) -> "SparkSession":
+def connect(url: str, *, server_pid: int | None = None, session_id: str = "") -> "SparkSession":
     """A new Spark Connect session on ``url`` (its own session state on the server). ``server_pid``:
-    the local server's process, when this machine runs it: once it is gone, nothing is retried."""
+    the local server's process, when this machine runs it: once it is gone, nothing is retried.
+    ``session_id``: that session of the server instead (the stack's shared one, warm from the
+    clients before), left open on the server when this client stops."""
     from pyspark.sql import SparkSession
     from pyspark.sql.connect.client.retries import DefaultPolicy
 
@@ -83,8 +85,10 @@ def connect(url: str, *, server_pid: int | None = None) -> "SparkSession":
             return server_pid is None or not _seen_gone(server_pid)
 
     try:
-        spark = SparkSession.builder.remote(url).create()
+        spark = SparkSession.builder.remote(f"{url.rstrip('/')}/;session_id={session_id}" if session_id else url).create()
         spark.client.set_retry_policies([Policy(max_retries=6, max_backoff=5000)])
+        if session_id:
+            spark.release_session_on_close = False   # stop() closes the channel only: the next client finds it
         return spark
     except Exception as exc:  # noqa: BLE001  (bad URL, nothing listening ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

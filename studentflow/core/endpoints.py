@@ -90,6 +90,8 @@ class SparkState(_Service):
     url: str
     port: int
     master: str
+    # the server-side session every client of the stack attaches to in turn (spark_jobs.server.Attached)
+    session_id: str = ""
 
 
 @dataclass

@@ -45,6 +45,8 @@ class Paths:
     quality_state: Path = _at("state_dir", "quality.json", "The stack's quality worker: address, PID, key (0600).")
     stack_state: Path = _at("state_dir", "stack.json", "The embedded broker and worker: ports, PIDs, logs.")
     spark_state: Path = _at("state_dir", "spark.json", "The stack's Spark Connect server: URL, PID.")
+    spark_session_lock: Path = _at("state_dir", "spark-session.lock",
+                                   "Held by the client using the stack server's shared session (one at a time).")
     lock: Path = _at("state_dir", "studentflow.lock", "The project lock (one state-changing command at a time).")
     connect_standalone_properties: Path = _at("state_dir", "connect-standalone.properties",
                                               "The standalone worker's configuration (0600: it may hold secrets).")
