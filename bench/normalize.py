@@ -5,8 +5,9 @@
 Prints, each with the load average when it was measured, medians over --repeat runs:
   cold    `normalize --full-refresh` of N lines with nothing running: the process starts a Spark
           Connect server for itself, normalizes, lands the rows in SQLite and stops the server;
-  warm    the same full refresh on a server already running and warmed up (as after
-          `studentflow stack up`): the whole process, imports and the SQLite landing included;
+  warm    the same full refresh on a server already running and warmed up, recorded as the
+          stack's (as after `studentflow stack up`: the process attaches to its shared session):
+          the whole process, imports and the SQLite landing included;
   incr    --increment-lines lines appended after it, normalized by a new process on the warm server;
   small   10,000 lines (make run's size), a new process on the warm server;
 and the peak RSS of each Python process (not the server's JVM). Counts are checked against the
@@ -37,13 +38,13 @@ _CHILD = ("import sys\nfrom studentflow.cli import main\ncode = main(sys.argv[1:
           "raise SystemExit(code)\n")
 
 
-def normalize_process(staging: Path, root: Path, *extra: str, remote: str = "") -> dict:
-    """One `studentflow normalize` process (``remote``: attach to that server; else it starts its own)."""
+def normalize_process(staging: Path, root: Path, *extra: str, stack_state: Path | None = None) -> dict:
+    """One `studentflow normalize` process (``stack_state``: a state folder whose spark.json records
+    a running server, attached to as a stack's client is, on its shared session; else it starts a
+    server of its own)."""
     env = {**os.environ, "STUDENTFLOW_STAGING_DIR": str(staging), "STUDENTFLOW_WAREHOUSE": str(root / "w.db"),
-           "STUDENTFLOW_STATE_DIR": str(root / "state"), "STUDENTFLOW_DATA_DIR": str(root)}
+           "STUDENTFLOW_STATE_DIR": str(stack_state or root / "state"), "STUDENTFLOW_DATA_DIR": str(root)}
     env.pop("STUDENTFLOW_SPARK_REMOTE", None)
-    if remote:
-        env["STUDENTFLOW_SPARK_REMOTE"] = remote
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", _CHILD, "normalize", "--json", *extra], cwd=REPO, env=env,
                          capture_output=True, text=True)
@@ -102,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             t = time.perf_counter()
             server.wait_ready(url, proc, settings)
+            server.record(settings, proc, url, warm=False)   # as `stack up` does: the clients share its session
+            stack = settings.state_dir
             print(f"server  started in {time.perf_counter() - t:.1f} s on {url}; warming it up with one full refresh",
                   flush=True)
-            normalize_process(tmp / "staging", tmp / "warm", "--full-refresh", remote=url)
+            normalize_process(tmp / "staging", tmp / "warm", "--full-refresh", stack_state=stack)
             if "warm" not in skip:
-                runs = [normalize_process(tmp / "staging", tmp / "warm", "--full-refresh", remote=url)
+                runs = [normalize_process(tmp / "staging", tmp / "warm", "--full-refresh", stack_state=stack)
                         for _ in range(args.repeat)]
                 report("warm", runs, f"{args.lines:,} lines, full refresh, new process, server warm", check)
             if "incr" not in skip:
@@ -116,14 +119,14 @@ def main(argv: list[str] | None = None) -> int:
                     part = generate(args.increment_lines, malformed=0.05, duplicates=0.01, seed=100 + i)
                     with open(target, "a", encoding="utf-8") as fh:
                         fh.write("".join(f"{line}\n" for _k, line in part))
-                    runs.append(normalize_process(tmp / "staging", tmp / "warm", remote=url))
+                    runs.append(normalize_process(tmp / "staging", tmp / "warm", stack_state=stack))
                     if runs[-1]["lines_read"] != args.increment_lines:
                         raise SystemExit(f"increment read {runs[-1]['lines_read']:,} lines, not {args.increment_lines:,}")
                 report("incr", runs, f"{args.increment_lines:,} new lines after the full refresh, new process, server warm")
             if "small" not in skip:
                 small = generate(10_000, malformed=0.05, duplicates=0.01, seed=3)
                 write_staging(small, tmp / "small")
-                runs = [normalize_process(tmp / "small", tmp / f"small{i}", remote=url) for i in range(args.repeat)]
+                runs = [normalize_process(tmp / "small", tmp / f"small{i}", stack_state=stack) for i in range(args.repeat)]
                 report("small", runs, "10,000 lines (make run's size), new process, server warm")
         finally:
             server.stop_pid(proc.pid)
