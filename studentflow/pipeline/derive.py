@@ -16,14 +16,18 @@ class Transform(Step):
 
     name = "transform"
 
+    def __init__(self, *, keep_parse: bool = False) -> None:
+        # a process that serves many runs (the stack's quality worker) builds on the project it
+        # parsed last; a one-shot `run` would pay a parse and a build, two dbt invocations, for nothing
+        self.keep_parse = keep_parse
+
     def title(self, ctx: RunContext) -> str:
         return "dbt build (staging, marts, tests)"
 
     def run(self, ctx: RunContext, st: StageTime) -> None:
         from studentflow.transform import runner as transform
 
-        # the project parsed once per process: the stack's quality worker builds without parsing again
-        outcome = transform.run_dbt(ctx.settings, ["build"], reuse_parse=True)
+        outcome = transform.run_dbt(ctx.settings, ["build"], reuse_parse=self.keep_parse)
         for line in transform.summarize(outcome):
             ctx.note(line)
         if ctx.options.junit_xml:   # written now too: a failing dbt test stops the run here

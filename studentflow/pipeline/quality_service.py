@@ -46,7 +46,7 @@ CONNECT_TIMEOUT = 120.0   # seconds a run waits for a starting worker (its impor
 def _steps(names: list[str]) -> list:
     from studentflow.pipeline.derive import Report, Transform, Validate
 
-    known = {"transform": Transform, "validate": Validate, "report": Report}
+    known = {"transform": lambda: Transform(keep_parse=True), "validate": Validate, "report": Report}
     return [known[n]() for n in names]
 
 
