@@ -13,7 +13,6 @@ staged bytes. A run killed at any point leaves the warehouse as it was: the next
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 import shutil
 import time
@@ -289,18 +288,14 @@ def _warm_up_main(url: str) -> int:
     """`python -m spark_jobs.job warm-up sc://HOST:PORT`: the background warm-up `stack up` starts."""
     from studentflow.core import config
     from studentflow.core.endpoints import SparkState
-    from spark_jobs.server import Server, attach
+    from spark_jobs.server import Attached, Server
 
     settings = config.load(spark_remote=url)
     state = SparkState.read(settings)   # the record just written: the shared session is what gets warm
-    spark, shared = attach(settings, Server(url, session_id=state.session_id if state and state.url == url else ""))
-    try:
+    server = Server(url, session_id=state.session_id if state and state.url == url else "")
+    with Attached(settings, server=server) as spark:
         for _ in range(2):   # the second pass runs on compiled code: the JIT has seen the plan twice
             print(f"warm-up on {url}: {warm_up(settings, spark):.1f} s", flush=True)
-    finally:
-        spark.stop()
-        if shared is not None:
-            os.close(shared)
     return 0
 
 

@@ -242,8 +242,9 @@ class Attached:
     """A client session and the server it is attached to (stopped with it when this process owns it)."""
 
     def __init__(self, settings: Settings, *, keep_server: bool | None = None, quick_jit: bool = False,
-                 progress: Callable[[str], None] = print) -> None:
-        self.server = ensure(settings, keep=keep_server, quick_jit=quick_jit, progress=progress)
+                 progress: Callable[[str], None] = print, server: Server | None = None) -> None:
+        """``server``: attach to that one as it is (never started here); else :func:`ensure`'s."""
+        self.server = server or ensure(settings, keep=keep_server, quick_jit=quick_jit, progress=progress)
         try:
             self.session, self._shared = attach(settings, self.server)
         except BaseException:

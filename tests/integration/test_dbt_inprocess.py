@@ -58,6 +58,32 @@ def _last_invocation(settings: config.Settings) -> str:
     return text[text.rindex("Running with dbt="):]
 
 
+MARKED = "models/marts/major_avg_age_over_20.sql"
+
+
+def _copied_project(tmp_path: Path) -> Path:
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return project
+
+
+def _mark(project: Path, marker: str) -> None:
+    """An edit of one mart in ``project``: a column ``marker`` holding ``marker`` (the original's
+    text, edited afresh each time)."""
+    sql = (dbt_runner.DBT_PROJECT / MARKED).read_text(encoding="utf-8")
+    assert "        major,\n" in sql
+    (project / MARKED).write_text(sql.replace("        major,\n", f"        major,\n        '{marker}' as marker,\n", 1),
+                                  encoding="utf-8")
+
+
+def _markers(warehouse: Path) -> set[str]:
+    con = sqlite3.connect(warehouse)
+    try:
+        return {m for (m,) in con.execute("select marker from major_avg_age_over_20")}
+    finally:
+        con.close()
+
+
 def test_a_new_process_reuses_the_last_parse(tmp_path):
     settings, kw = _settings(tmp_path)
     aw.build(settings.warehouse, n=120, seed=4)
@@ -80,30 +106,20 @@ def test_a_new_process_reuses_the_last_parse(tmp_path):
 
 
 def test_a_changed_model_is_parsed_again_and_takes_effect(tmp_path):
-    project = tmp_path / "dbt_project"
-    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    project = _copied_project(tmp_path)
     settings, kw = _settings(tmp_path)
     aw.build(settings.warehouse, n=120, seed=5)
     command = ["run", "--select", "+major_avg_age_over_20"]
     assert dbt_runner.run_dbt(settings, command, project_dir=project).ok
 
-    model = project / "models" / "marts" / "major_avg_age_over_20.sql"
-    sql = model.read_text(encoding="utf-8")
-    assert "        major,\n" in sql
-    edited = sql.replace("        major,\n", "        major,\n        'edited' as marker,\n", 1)
-    model.write_text(edited, encoding="utf-8")
+    _mark(project, "edited")
 
     child = _run_in_new_process(kw, command, project)
     assert child["returncode"] == 0, child
     log = _last_invocation(settings)
     assert "Unable to do partial parsing" not in log
     assert "0 files deleted, 0 files added, 1 files changed" in log
-    con = sqlite3.connect(settings.warehouse)
-    try:
-        markers = {m for (m,) in con.execute("select marker from major_avg_age_over_20")}
-    finally:
-        con.close()
-    assert markers == {"edited"}
+    assert _markers(settings.warehouse) == {"edited"}
 
 
 def test_a_failing_dbt_test_is_a_non_ok_outcome_with_problems(tmp_path):
@@ -118,8 +134,7 @@ def test_a_failing_dbt_test_is_a_non_ok_outcome_with_problems(tmp_path):
 
 
 def test_a_broken_model_stops_dbt_with_its_error_in_the_output(tmp_path):
-    project = tmp_path / "dbt_project"
-    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    project = _copied_project(tmp_path)
     (project / "models" / "marts" / "global_summary.sql").write_text("select {{ ref('no_such_model') }}\n",
                                                                        encoding="utf-8")
     settings, _ = _settings(tmp_path)
@@ -132,8 +147,7 @@ def test_a_broken_model_stops_dbt_with_its_error_in_the_output(tmp_path):
 def test_a_long_lived_process_builds_on_its_parse_until_a_model_changes(tmp_path):
     """The quality worker's builds (reuse_parse): one parse per project state and settings, the
     manifest written by that parse only, run_results.json written for every build."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(dbt_runner.DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    project = _copied_project(tmp_path)
     settings, _ = _settings(tmp_path)
     aw.build(settings.warehouse, n=120, seed=8)
     target = settings.paths.dbt_target
@@ -158,23 +172,15 @@ def test_a_long_lived_process_builds_on_its_parse_until_a_model_changes(tmp_path
     other, _ = _settings(tmp_path / "other", age_min=16)
     assert dbt_runner.parsed_manifest(other, project) is not parsed
 
-    model = project / "models" / "marts" / "major_avg_age_over_20.sql"
-    sql = model.read_text(encoding="utf-8")
-    assert "        major,\n" in sql
-    model.write_text(sql.replace("        major,\n", "        major,\n        'edited' as marker,\n", 1), encoding="utf-8")
+    _mark(project, "edited")
     assert not dbt_runner.project_changed(settings, project)   # the last parse was of the other settings
     assert dbt_runner.project_changed(other, project)
     dbt_runner.parsed_manifest(settings, project)               # back to these: parsed again, with the edit
-    model.write_text(model.read_text(encoding="utf-8").replace("'edited'", "'edited twice'"), encoding="utf-8")
+    _mark(project, "edited twice")
     assert dbt_runner.project_changed(settings, project)
 
     third = dbt_runner.run_dbt(settings, ["build"], project_dir=project, reuse_parse=True)
     assert third.ok, third.output[-3000:]
     assert dbt_runner.parsed_manifest(settings, project) is not parsed
     assert (target / "manifest.json").stat().st_mtime_ns > manifest_written
-    con = sqlite3.connect(settings.warehouse)
-    try:
-        markers = {m for (m,) in con.execute("select marker from major_avg_age_over_20")}
-    finally:
-        con.close()
-    assert markers == {"edited twice"}
+    assert _markers(settings.warehouse) == {"edited twice"}
