@@ -63,13 +63,16 @@ def make_consumer(conf: dict[str, str], topic: str, group: str):
 
     The notebook used the client defaults against a hosted Kafka, where joining a group is quick.
     The embedded broker makes a join last about half of session.timeout.ms (docs/architecture.md), so the
-    baseline gets the same 6 s session timeout as studentflow's sink: that quirk is not the
+    baseline gets the same session as studentflow's sink on that broker: that quirk is not the
     original method's fault.
     """
     from confluent_kafka import Consumer
 
+    from connect.runtime import EMBEDDED_BROKER_CONSUMER
+
+    session = {k.removeprefix("consumer."): int(v) for k, v in EMBEDDED_BROKER_CONSUMER.items()}
     consumer = Consumer({**conf, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": True,
-                         "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+                         **session})
     consumer.subscribe([topic])
     return consumer
 

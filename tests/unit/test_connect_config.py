@@ -27,6 +27,19 @@ def test_worker_properties_sasl_scram_reach_every_client(tmp_path):
     assert props["listeners"] == "http://127.0.0.1:8083"
 
 
+
+def test_the_short_group_session_is_set_on_the_embedded_broker_only(tmp_path):
+    """The embedded broker holds a join for half the session timeout; a real one refuses < 6 s."""
+    embedded = config.load(env={"STUDENTFLOW_STATE_DIR": str(tmp_path)})
+    props = runtime.worker_properties(embedded, bootstrap="127.0.0.1:1", rest_port=1, mode="standalone")
+    assert props["consumer.session.timeout.ms"] == "2000"
+    assert int(props["consumer.heartbeat.interval.ms"]) < 2000 / 3   # Kafka's advice: a third at most
+    hosted = config.load(env={"STUDENTFLOW_BOOTSTRAP_SERVERS": "k:9093", "STUDENTFLOW_STATE_DIR": str(tmp_path)})
+    props = runtime.worker_properties(hosted, bootstrap="k:9093", rest_port=1, mode="standalone")
+    assert "consumer.session.timeout.ms" not in props and "consumer.heartbeat.interval.ms" not in props
+    sink = json.loads((Path(runtime.__file__).parent / "connectors" / "staging-sink.json").read_text())
+    assert not [k for k in sink["config"] if "session.timeout" in k or "heartbeat" in k]   # the worker's to set
+
 def test_plain_mechanism_uses_plain_login_module(tmp_path):
     s = config.load(env={"STUDENTFLOW_BOOTSTRAP_SERVERS": "k:9093", "STUDENTFLOW_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
                          "STUDENTFLOW_SASL_MECHANISM": "PLAIN", "STUDENTFLOW_SASL_USERNAME": "u",
