@@ -18,19 +18,13 @@ class Transform(Step):
 
     def __init__(self, *, keep_parse: bool = False) -> None:
         # Build on the project this process parsed last (runner.parsed_manifest): the stack's
-        # quality worker, which serves many runs, and a `run` that parsed it ahead (prepare) while
-        # its last increment was normalized. Without either, one `dbt build` parses and builds in
-        # one invocation (a parse, then a build, would be two).
+        # quality worker, which serves many runs, and a `run` that parsed it ahead (Pipeline's
+        # preload) while its last increment was normalized. Without either, one `dbt build`
+        # parses and builds in one invocation (a parse, then a build, would be two).
         self.keep_parse = keep_parse
 
     def title(self, ctx: RunContext) -> str:
         return "dbt build (staging, marts, tests)"
-
-    def prepare(self, ctx: RunContext) -> None:
-        """dbt's imports and its parse of the project (about 2.5 s from nothing), kept for run()."""
-        from studentflow.transform import runner as transform
-
-        transform.parsed_manifest(ctx.settings)
 
     def run(self, ctx: RunContext, st: StageTime) -> None:
         from studentflow.transform import runner as transform

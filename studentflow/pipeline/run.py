@@ -48,14 +48,14 @@ class Pipeline(Runner):
         # flow; increments run while the sink drains, so only a small one is left at the end.
         quality = self.start_quality()
         spark = self.start_spark(quick_jit=self.options.produce and self.options.count < QUICK_JIT_LINES)
-        # transform builds on the parse its prepare() made while normalize ran (see _preload)
+        # here, transform builds on the parse made while normalize ran (see _preload)
         later = [Transform(keep_parse=quality is None), *([Validate()] if self.options.gate else []), Report()]
         if self.options.produce:
             start_producer(self.ctx)   # its id arrives while the stack step runs
         try:
             self._ingest()
             if quality is None:
-                self._preload(later)   # dbt's parse, GX's imports while this process mostly waits on Spark
+                self._preload(later[1:])   # dbt's parse, GX's imports while this process mostly waits on Spark
             self.run_step(Normalize())
         except BaseException:
             if self.stopping.is_set():
@@ -109,13 +109,19 @@ class Pipeline(Runner):
         self.ctx.say("==> fresh start: staging files and warehouse removed")
 
     def _preload(self, steps) -> None:
-        """The later steps' preparation in a thread while the last increment is normalized (this
-        process mostly waits on the Spark server then): dbt's parse of the project (about 2 s on a
-        fresh clone, then the build only builds), GX's and the report's imports (about 3 s of one
+        """In a thread while the last increment is normalized (this process mostly waits on the
+        Spark server then): dbt's parse of the project (about 2 s on a fresh clone; the build then
+        only builds), then the later steps' imports (GX's and the report's, about 3 s of one
         core). In that order: the build comes first and waits for the parse (runner's parse lock)."""
         import threading
 
+        from studentflow.transform import runner as dbt_runner
+
         def work() -> None:
+            try:
+                dbt_runner.parsed_manifest(self.settings)
+            except Exception:  # noqa: BLE001  (the build parses again and says what is wrong)
+                pass
             for step in steps:
                 try:
                     step.prepare(self.ctx)
