@@ -31,7 +31,10 @@ nothing stripped), and that the "age part" of the flexible extraction is the fie
 
 Spark gets exactly the settings of studentflow's Spark server (``spark_jobs.session.spark_conf``
 for the settings of the environment, the same driver memory; ``--quick-jit`` when studentflow's
-server gets it), so the JVMs of both sides start alike.
+server gets it), so the JVMs of both sides start alike, but for their Java: the original's
+SparkSession is pyspark's in-process JVM on the system's JDK 17 with its default class sharing,
+studentflow's server runs on JDK 25 with the class archive setup built (pyspark's launcher cannot
+start that trimmed JDK).
 
     python -m bench.baseline_original --bootstrap 127.0.0.1:9092 --topic students.raw \\
         --out-dir bench/results/original --json-out bench/results/original.json
@@ -116,7 +119,10 @@ def spark_session(master: str, quick_jit: bool = False):
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     settings = config.load()
-    conf = spark_conf(settings, quick_jit=quick_jit)
+    # Its JVM is pyspark's own, on the system's Java (JDK 17): pyspark's launcher cannot start the
+    # trimmed JDK 25 studentflow's server runs on (spark_jobs/jvm.py), and that server's class
+    # archive belongs to that Java. So the JDK's default class sharing, not the server's archive.
+    conf = spark_conf(settings, quick_jit=quick_jit, java_options="-Xshare:auto")
     conf["spark.driver.memory"] = settings.spark_memory
     conf["spark.app.name"] = "StudentDataProcessing (original method)"
     builder = SparkSession.builder.master(master)

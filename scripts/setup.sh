@@ -100,13 +100,14 @@ PY
 else
   say "Kafka Connect jars present"
 fi
-# 4. Spark class-data archive: the classes a warmed-up Spark Connect server loaded, mapped by later
-#    servers (faster starts). Built once; a JVM that cannot use it (another Java) ignores it.
+# 4. Spark class archive: what a warmed-up Spark Connect server loaded (on JDK 25, its ahead-of-time
+#    cache: also what it linked and its methods' profiles), mapped by later servers (faster starts,
+#    cheaper first queries). Built once; a JVM that cannot use it (another Java) goes on without it.
 if [ ! -s "$SPARK_CDS" ]; then
-  say "building the Spark class-data archive (once, about 40 s)"
+  say "building the Spark class archive (once, about 40 s)"
   .venv/bin/python -m spark_jobs.archive 2>>"$STATE/setup-cds.log"
 else
-  say "Spark class-data archive present"
+  say "Spark class archive present"
 fi
 # 5. Connect class-data archive: the classes a worker loads, mapped by later workers (REST ready
 #    sooner). Built again when the Connect jars change; a JVM that cannot use it ignores it.

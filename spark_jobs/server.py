@@ -20,8 +20,9 @@ as a client of another server always does. The server never expires sessions
 (``spark.connect.session.manager.defaultSessionTimeout=-1``), so that one is there however long
 the stack idles.
 
-The server runs in the foreground of its process (``spark-submit`` execs the JVM: the PID is the
-JVM's), in a session of its own, its log and scratch folders under the state folder.
+The server runs in the foreground of its process (the JVM command ``spark-submit`` would exec,
+built by Spark's launcher for the server's Java: spark_jobs/jvm.py), in a session of its own,
+its log and scratch folders under the state folder.
 """
 from __future__ import annotations
 
@@ -97,16 +98,34 @@ def server_command(settings: Settings, port: int, *, java_options: str = "", qui
 
 
 def _server_env(settings: Settings) -> dict[str, str]:
+    from spark_jobs import jvm
+
     settings.paths.spark_tmp.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_CONNECT_MODE="0", PYSPARK_PYTHON=sys.executable)
+    # what spark-class's load-spark-env.sh exports for a pip-installed Spark: its launcher needs it,
+    # and so does the one a local-cluster master's workers run for their executors
+    env.setdefault("SPARK_SCALA_VERSION", "2.13")
+    home = jvm.java_home(settings)
+    if home is not None:
+        env["JAVA_HOME"] = str(home)
     if settings.spark_master.startswith("local"):
         env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")   # no "hostname resolves to a loopback address"
     return env
 
 
+def launch_command(settings: Settings, port: int, **options) -> tuple[list[str], dict[str, str]]:
+    """(the JVM command, its environment) of a server on ``port``: :func:`server_command` as
+    ``spark-submit`` would exec it, on the server's Java (spark_jobs.jvm)."""
+    from spark_jobs import jvm
+
+    env = _server_env(settings)
+    submit = server_command(settings, port, **options)
+    return jvm.jvm_command(submit[1:], env, spark_home(), jvm.java_home(settings)), env
+
+
 def _launch(settings: Settings, port: int, **options) -> tuple[list[str], dict[str, str], str]:
     """(command, environment, sc:// URL) of a server on ``port`` (``options``: of :func:`server_command`)."""
-    return server_command(settings, port, **options), _server_env(settings), f"sc://127.0.0.1:{port}"
+    return (*launch_command(settings, port, **options), f"sc://127.0.0.1:{port}")
 
 
 def start(settings: Settings, *, port: int | None = None, tie_to_parent: bool = False,
@@ -229,12 +248,17 @@ def attach(settings: Settings, server: Server) -> tuple["SparkSession", int | No
     lock's descriptor comes back with it: closing it frees the session), else a new one."""
     held = _take(settings.paths.spark_session_lock) if server.session_id else None
     if held is not None:
+        spark = None
         try:
             spark = connect(server.url, server_pid=server.pid or None, session_id=server.session_id)
             spark.conf.get("spark.sql.session.timeZone")   # one round trip: a session closed by someone else fails here
             return spark, held
         except Exception:  # noqa: BLE001  (that session is gone: a session of its own, as before)
             os.close(held)
+            if spark is not None:
+                # else it stays the process's active session, which pyspark's functions consult
+                # (and fail on: SESSION_CLOSED); stop() leaves the server's session alone
+                spark.stop()
     return connect(server.url, server_pid=server.pid or None), None
 
 
@@ -286,7 +310,7 @@ def serve(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=15002, help="gRPC port (default 15002, Spark Connect's)")
     args = ap.parse_args(argv)
     settings = config.load()
-    cmd, env = server_command(settings, args.port, host=args.host), _server_env(settings)
+    cmd, env = launch_command(settings, args.port, host=args.host)
     os.chdir(settings.paths.spark_work)
     os.execve(cmd[0], cmd, env)
     return 0   # not reached

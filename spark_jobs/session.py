@@ -28,6 +28,10 @@ LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
 # with C2, 14.4 / 15.8 s with C1 only; at 1M lines C1 only was slower. A kept server never uses it.
 QUICK_JIT_LINES = 250_000
 
+# The first Java whose ahead-of-time cache (JEP 483) keeps method profiles too (JEP 515), and
+# writes it from one training run (-XX:AOTCacheOutput, JEP 514).
+AOT_CACHE_JAVA = 25
+
 
 def spark_conf(settings: Settings, *, java_options: str = "", quick_jit: bool = False) -> dict[str, str]:
     """The server's Spark settings (``java_options``: driver JVM options instead of the class-data
@@ -57,14 +61,30 @@ def spark_conf(settings: Settings, *, java_options: str = "", quick_jit: bool = 
 
 
 def class_data_sharing(settings: Settings) -> str:
-    """Map the archive of the classes a warmed-up server loaded, when setup built one. Measured on
-    the in-process JVM: start 3.9-4.5 s -> 2.4-2.7 s. A JVM that finds the archive unusable (another
-    Java, another classpath) ignores it silently. The archive (``settings.paths.spark_archive``) is
-    built by `make setup`: `python -m spark_jobs.archive`."""
+    """Map the archive of what a warmed-up server loaded, when setup built one
+    (``settings.paths.spark_archive``, `python -m spark_jobs.archive`). On JDK 25 it is an
+    ahead-of-time cache (classes loaded and linked, method profiles): a new server's start
+    2.3-2.4 s instead of 2.6-3.0 s on JDK 17 with its class-data archive, its first 10k-line
+    query 4.5-4.9 s instead of 6.1-6.4 s (docs/architecture.md). On JDK 17 a class-data archive:
+    start 3.9-4.5 s -> 2.4-2.7 s. A JVM that finds it unusable (another Java, another classpath)
+    goes on without it."""
+    from spark_jobs import jvm
+
     archive = settings.paths.spark_archive
-    if archive.is_file() and archive.stat().st_size > 0:
-        return f"-XX:SharedArchiveFile={archive} -Xshare:auto"
-    return ""
+    if not (archive.is_file() and archive.stat().st_size > 0):
+        return ""
+    if jvm.feature_version(jvm.java_home(settings)) >= AOT_CACHE_JAVA:
+        return f"-XX:AOTCache={archive} -Xlog:aot=off -Xlog:cds=off"
+    return f"-XX:SharedArchiveFile={archive} -Xshare:auto"
+
+
+def class_data_training(settings: Settings, target: Path) -> str:
+    """The JVM options of the run that writes that archive to ``target`` when its JVM exits."""
+    from spark_jobs import jvm
+
+    if jvm.feature_version(jvm.java_home(settings)) >= AOT_CACHE_JAVA:
+        return f"-XX:AOTCacheOutput={target} -Xlog:aot=off -Xlog:cds=off"
+    return f"-XX:ArchiveClassesAtExit={target} -Xlog:cds=off"
 
 
 def connect(url: str, *, server_pid: int | None = None, session_id: str = "") -> "SparkSession":

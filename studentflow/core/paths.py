@@ -59,8 +59,9 @@ class Paths:
     spark_sql_warehouse: Path = _at("state_dir", "spark/warehouse", "spark.sql.warehouse.dir (kept out of the cwd).")
     normalize_scratch: Path = _at("state_dir", "normalize", "normalize's copies of each increment's files, per run.")
     # --- setup_dir: made by `make setup` for this machine, shared by every state folder ------
-    spark_archive: Path = _at("setup_dir", "spark-connect-classes.jsa",
-                              "The Spark server's class-data archive: a server started with any state folder maps it.")
+    spark_archive: Path = _at("setup_dir", "spark-connect-classes.aot",
+                              "The Spark server's class archive (JDK 25: its ahead-of-time cache; JDK 17: a class-data "
+                              "archive): a server started with any state folder maps it.")
     connect_archive: Path = _at("connect_libs_dir", "connect-classes.jsa",
                                 "Connect's class-data archive: built for those jars, deleted with them.")
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 SKIPPED_NAMES = {".git", ".venv", "node_modules", "__pycache__", ".pytest_cache"}
 # made by `make setup`, not by a run: the Connect jars (and their class-data archive), the lock
 # tool, the Spark class-data archive and the archives' build log
-SETUP_MADE = (".state/connect-libs", ".state/lock-tools", ".state/spark-connect-classes.jsa", ".state/setup-cds.log")
+SETUP_MADE = (".state/connect-libs", ".state/lock-tools", ".state/spark-connect-classes.aot", ".state/setup-cds.log")
 
 
 def checkout_files() -> dict[str, tuple[int, int]]:

@@ -165,18 +165,31 @@ def test_run_against_a_topic_that_refuses_every_record(tmp_path):
 
 
 def test_spark_that_cannot_start(tmp_path):
-    env = stack_env(tmp_path, own_spark=True, JAVA_HOME=str(tmp_path / "no-java"))
+    """The server's JVM refuses its options (a heap size it cannot read): the JVM's own words, the log."""
+    env = stack_env(tmp_path, own_spark=True, STUDENTFLOW_SPARK_MEMORY="lots")
     staging = Path(env["STUDENTFLOW_STAGING_DIR"])
     staging.mkdir(parents=True)
     (staging / "students.raw.txt").write_text('{"id": "1"}\n')
     res = sf(env, "normalize", timeout=300)
     log = tmp_path / "state" / "logs" / "spark-connect.log"
     last = res.stderr.strip().splitlines()[-1]
-    assert re.fullmatch(rf"studentflow: error: Spark Connect server exited with code 1 while starting: .*"
-                        rf"{re.escape(str(tmp_path / 'no-java' / 'bin' / 'java'))}: No such file or directory.* "
-                        rf"-> see {re.escape(str(log))}", last), last
+    assert re.fullmatch(rf"studentflow: error: Spark Connect server exited with code 1 while starting: "
+                        rf"Invalid maximum heap size: -Xmxlots .* -> see {re.escape(str(log))}", last), last
     assert res.returncode == ExitCode.SETUP and "Traceback" not in res.stderr
     assert not Path(env["STUDENTFLOW_WAREHOUSE"]).exists() or "normalize: [5/5]" not in res.stdout
+
+
+def test_a_spark_java_home_without_java(tmp_path):
+    env = stack_env(tmp_path, own_spark=True, STUDENTFLOW_SPARK_JAVA_HOME=str(tmp_path / "no-java"))
+    staging = Path(env["STUDENTFLOW_STAGING_DIR"])
+    staging.mkdir(parents=True)
+    (staging / "students.raw.txt").write_text('{"id": "1"}\n')
+    res = sf(env, "normalize", timeout=300)
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"studentflow: error: spark_java_home {tmp_path / 'no-java'} has no bin/java "
+        "-> point STUDENTFLOW_SPARK_JAVA_HOME at a JDK 17 or later, or unset it")
+    assert res.returncode == ExitCode.SETUP and "Traceback" not in res.stderr
+    assert not (tmp_path / "state" / "logs" / "spark-connect.log").exists()   # nothing was started
 
 
 def test_dbt_that_fails_before_any_model(tmp_path, monkeypatch, capsys):

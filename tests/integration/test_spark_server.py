@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.staged import expected_counts, generate, write_staging
+from spark_jobs import jvm
 from studentflow.core import procs
 from tests.support.stackutil import REPO, sf, stack_env, stack_session, status
 
@@ -56,6 +57,9 @@ def test_stack_server_is_shown_restarted_by_normalize_and_stopped(tmp_path):
         assert spark["url"].startswith("sc://127.0.0.1:") and procs.port_in_use(spark["port"])
         assert Path(spark["log"]).parent == Path(env["STUDENTFLOW_STATE_DIR"]) / "logs"
         assert "SparkConnectServer" in procs.pid_cmdline(spark["pid"])
+        # on the JDK 25 setup installed, mapping the class archive setup built (spark_jobs/jvm.py)
+        assert Path(f"/proc/{spark['pid']}/exe").resolve().is_relative_to(jvm.bundled_java_home().resolve())
+        assert "-XX:AOTCache=" in procs.pid_cmdline(spark["pid"])
 
         os.kill(spark["pid"], signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -198,11 +202,11 @@ def test_a_remote_server_that_cannot_see_the_state_folder_is_a_clear_error(tmp_p
     write_staging(generate(500, seed=2), Path(env["STUDENTFLOW_STAGING_DIR"]))
     s = settings_for(tmp_path / "remote-server")
     port = procs.free_port()
-    cmd = " ".join(f"'{c}'" for c in server.server_command(s, port))
+    jvm_cmd, server_env = server.launch_command(s, port)
+    cmd = " ".join(f"'{c}'" for c in jvm_cmd)
     script = f"mount -t tmpfs none '{state / 'normalize'}' && exec {cmd}"
     proc = procs.spawn(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                       tmp_path / "remote-server.log", env={**os.environ, "SPARK_HOME": str(server.spark_home()),
-                                                            "SPARK_CONNECT_MODE": "0"}, tie_to_parent=True)
+                       tmp_path / "remote-server.log", env=server_env, tie_to_parent=True)
     try:
         url = f"sc://127.0.0.1:{port}"
         server.wait_ready(url, proc, s)

@@ -102,3 +102,24 @@ def test_a_session_closed_elsewhere_is_replaced_by_a_new_one(tmp_path, spark_ser
         assert after.session.range(3).count() == 3
     finally:
         after.close()
+
+
+
+def test_the_attempt_on_a_closed_session_does_not_stay_the_active_one(tmp_path, spark_server):
+    """pyspark's functions ask the thread's active session whether to debug (a conf.get): were the
+    failed attempt left active, they would fail with SESSION_CLOSED for the rest of the process."""
+    from pyspark.sql.connect.session import SparkSession
+
+    settings, _ = recorded(tmp_path, spark_server)
+    first = Attached(settings)
+    first.session.client.release_session()
+    first.close()
+    # as in a new process: no active session yet, so the next one created becomes it
+    SparkSession._active_session.session, SparkSession._default_session = None, None
+    after = Attached(settings)
+    try:
+        assert not after.shared
+        active = SparkSession.getActiveSession()
+        assert active is None or active.conf.get("spark.sql.session.timeZone") == "UTC"
+    finally:
+        after.close()

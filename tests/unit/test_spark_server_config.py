@@ -28,19 +28,21 @@ def test_the_server_binds_loopback_and_keeps_its_files_in_the_state_folder(tmp_p
 
 
 def test_the_class_archive_is_mapped_when_built_and_the_quick_jit_only_when_asked(tmp_path):
+    from spark_jobs.session import class_data_sharing
+
     s = config.load(env={}, state_dir=str(tmp_path / "state"), setup_dir=str(tmp_path / "setup"))
     opts = lambda **kw: _conf(server.server_command(s, 1, **kw))["spark.driver.extraJavaOptions"]  # noqa: E731
-    assert "SharedArchiveFile" not in opts() and "TieredStopAtLevel" not in opts()
+    assert "Archive" not in opts() and "AOTCache" not in opts() and "TieredStopAtLevel" not in opts()
     s.paths.spark_archive.parent.mkdir(parents=True)
     s.paths.spark_archive.write_bytes(b"x")
-    assert f"-XX:SharedArchiveFile={s.paths.spark_archive}" in opts()
+    mapped = class_data_sharing(s)   # -XX:AOTCache on the JDK 25 setup installs (tests/unit/test_spark_jvm.py)
+    assert str(s.paths.spark_archive) in mapped and mapped in opts()
     assert "-XX:TieredStopAtLevel=1" in opts(quick_jit=True)
-    training = opts(java_options="-XX:ArchiveClassesAtExit=/dev/null")
-    assert "ArchiveClassesAtExit" in training and "SharedArchiveFile" not in training
+    training = opts(java_options="-XX:AOTCacheOutput=/dev/null")
+    assert "AOTCacheOutput" in training and mapped not in training
     # setup builds it once for the machine: a server of any state folder maps the same archive
     elsewhere = config.load(env={}, state_dir=str(tmp_path / "other-state"), setup_dir=str(tmp_path / "setup"))
-    assert f"-XX:SharedArchiveFile={s.paths.spark_archive}" in _conf(server.server_command(elsewhere, 1))[
-        "spark.driver.extraJavaOptions"]
+    assert mapped in _conf(server.server_command(elsewhere, 1))["spark.driver.extraJavaOptions"]
 
 
 def test_a_remote_endpoint_starts_nothing_and_is_not_watched(tmp_path):
