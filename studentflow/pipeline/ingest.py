@@ -15,6 +15,9 @@ class Stack(Step):
 
     name = "stack"
 
+    def __init__(self, *, producer_ahead: bool = False) -> None:
+        self.producer_ahead = producer_ahead   # start the Produce step's producer once the broker is up
+
     def title(self, ctx: RunContext) -> str:
         return "local stack and connectors"
 
@@ -33,6 +36,10 @@ class Stack(Step):
             ctx.started_stack = started and not found
             if not started:
                 ctx.note(f"reusing the running stack ({state.bootstrap}, {state.connect_url})")
+            if self.producer_ahead and ctx.producer is None:
+                # a new idempotent producer waits about 0.5 s for its producer id: meanwhile the
+                # connectors are applied (the run could not start it before the broker was up)
+                start_producer(ctx)
         conf = endpoints.kafka_conf(settings)
         if kafka.ensure_topic(conf, settings.topic, settings.topic_partitions, replication=settings.topic_replication):
             ctx.note(f"created topic {settings.topic} ({settings.topic_partitions} partitions)")

@@ -84,7 +84,7 @@ class Pipeline(Runner):
             if health is not None:
                 self.ctx.say("==> --no-produce: the stack's Connect worker is not running: restarting it, then "
                              "draining the topic into staging")
-            self.run_step(Stack())
+            self.run_step(Stack(producer_ahead=self.options.produce))
             self.ctx.staged_before = staged_lines(self.settings)
         self._start_normalizer()
         if self.options.produce:

@@ -205,3 +205,25 @@ def test_distributed_mode_runs_the_sink(env, tmp_path):
     sf(env, "connect", "lag", "--wait", "--timeout", "120", check=True)
     staged = (tmp_path / "data" / "staging" / "students.raw.txt").read_bytes().split(b"\n")[:-1]
     assert Counter(staged) == Counter(values)
+
+
+def test_a_run_starts_its_producer_once_the_broker_is_up(tmp_path):
+    """The Produce step's idempotent producer waits about 0.5 s for its producer id: `run` starts
+    it in the stack step, as soon as the broker it started answers, so the wait overlaps the
+    connectors' apply. `run --follow` (its own producer) does not."""
+    from producer.tracked_producer import TrackedProducer
+    from studentflow.core import config
+    from studentflow.pipeline import Pipeline, RunOptions
+    from studentflow.pipeline.ingest import Stack
+
+    env = stack_env(tmp_path)
+    pipeline = Pipeline(config.load(env=env), RunOptions(), progress=lambda _m: None)
+    try:
+        pipeline.run_step(Stack())
+        assert pipeline.ctx.producer is None and pipeline.ctx.started_stack
+        pipeline.run_step(Stack(producer_ahead=True))   # the stack it started, reused
+        assert isinstance(pipeline.ctx.producer, TrackedProducer)
+        assert pipeline.ctx.producer.producer.list_topics(timeout=5).brokers   # connected to the run's broker
+    finally:
+        pipeline.stop_started_stack()
+        force_down(env)
