@@ -63,11 +63,11 @@ def spark_conf(settings: Settings, *, java_options: str = "", quick_jit: bool = 
 def class_data_sharing(settings: Settings) -> str:
     """Map the archive of what a warmed-up server loaded, when setup built one
     (``settings.paths.spark_archive``, `python -m spark_jobs.archive`). On JDK 25 it is an
-    ahead-of-time cache (classes loaded and linked, method profiles): a new server's start
-    2.3-2.4 s instead of 2.6-3.0 s on JDK 17 with its class-data archive, its first 10k-line
-    query 4.5-4.9 s instead of 6.1-6.4 s (docs/architecture.md). On JDK 17 a class-data archive:
-    start 3.9-4.5 s -> 2.4-2.7 s. A JVM that finds it unusable (another Java, another classpath)
-    goes on without it."""
+    ahead-of-time cache (classes loaded and linked, method profiles): against JDK 17 with its
+    class-data archive, a new server answers about 2 s sooner and its first 10k-line query costs
+    about a third less (docs/architecture.md, "The Spark server's Java"). On JDK 17 a class-data
+    archive: start 3.9-4.5 s -> 2.4-2.7 s. A JVM that finds it unusable (another Java, another
+    classpath) goes on without it."""
     from spark_jobs import jvm
 
     archive = settings.paths.spark_archive
