@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -81,11 +80,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 def java_binary() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
-    if candidate and candidate.is_file():
-        return str(candidate)
-    found = shutil.which("java")
+    found = procs.system_java()
     if not found:
         raise StackError("Java not found (Kafka Connect needs a Java 17 runtime)",
                          "run `make setup` or apt-get install openjdk-17-jre-headless")

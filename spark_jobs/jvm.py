@@ -17,14 +17,17 @@ server loads it: the whole test suite runs without it).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
+from studentflow.core import procs
 from studentflow.core.config import Settings
 from studentflow.core.errors import StackError
 
 VECTOR_MODULE = "jdk.incubator.vector"
+# The first Java whose ahead-of-time cache (JEP 483) keeps method profiles too (JEP 515), and
+# writes it from one training run (-XX:AOTCacheOutput, JEP 514).
+AOT_CACHE_JAVA = 25
 LAUNCHER_MAIN = "org.apache.spark.launcher.Main"
 
 
@@ -57,15 +60,21 @@ def java_home(settings: Settings) -> Path | None:
 def java_binary(home: Path | None) -> str:
     if home is not None:
         return str(home / "bin" / "java")
-    found = shutil.which("java")
+    found = procs.system_java()
     if not found:
         raise StackError("Java not found (the Spark server needs a Java 17 or later runtime)", "run `make setup`")
     return found
 
 
-def _system_home() -> Path | None:
-    found = shutil.which("java")
+def system_home() -> Path | None:
+    """The JDK of the system's java (JAVA_HOME, or the one on PATH with its links resolved)."""
+    found = procs.system_java()
     return Path(found).resolve().parents[1] if found else None
+
+
+def aot_cache(settings: Settings) -> bool:
+    """Whether the server's Java keeps an ahead-of-time cache (JDK 25+) rather than a class-data archive."""
+    return feature_version(java_home(settings)) >= AOT_CACHE_JAVA
 
 
 def release(home: Path) -> dict[str, str]:
@@ -79,7 +88,7 @@ def release(home: Path) -> dict[str, str]:
 
 def feature_version(home: Path | None) -> int:
     """17, 21, 25 ...: the feature release of the JDK at ``home`` (None: the system's), 0 when unknown."""
-    home = home or _system_home()
+    home = home or system_home()
     if home is None:
         return 0
     version = release(home).get("JAVA_VERSION", "")

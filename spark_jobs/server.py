@@ -97,15 +97,13 @@ def server_command(settings: Settings, port: int, *, java_options: str = "", qui
     return [*cmd, "spark-internal"]
 
 
-def _server_env(settings: Settings) -> dict[str, str]:
-    from spark_jobs import jvm
-
+def _server_env(settings: Settings, home: Path | None) -> dict[str, str]:
+    """``home``: the server's JDK (spark_jobs.jvm.java_home); None leaves JAVA_HOME as it is."""
     settings.paths.spark_tmp.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_CONNECT_MODE="0", PYSPARK_PYTHON=sys.executable)
     # what spark-class's load-spark-env.sh exports for a pip-installed Spark: its launcher needs it,
     # and so does the one a local-cluster master's workers run for their executors
     env.setdefault("SPARK_SCALA_VERSION", "2.13")
-    home = jvm.java_home(settings)
     if home is not None:
         env["JAVA_HOME"] = str(home)
     if settings.spark_master.startswith("local"):
@@ -118,9 +116,10 @@ def launch_command(settings: Settings, port: int, **options) -> tuple[list[str],
     ``spark-submit`` would exec it, on the server's Java (spark_jobs.jvm)."""
     from spark_jobs import jvm
 
-    env = _server_env(settings)
+    home = jvm.java_home(settings)
+    env = _server_env(settings, home)
     submit = server_command(settings, port, **options)
-    return jvm.jvm_command(submit[1:], env, spark_home(), jvm.java_home(settings)), env
+    return jvm.jvm_command(submit[1:], env, spark_home(), home), env
 
 
 def _launch(settings: Settings, port: int, **options) -> tuple[list[str], dict[str, str], str]:

@@ -28,10 +28,6 @@ LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
 # with C2, 14.4 / 15.8 s with C1 only; at 1M lines C1 only was slower. A kept server never uses it.
 QUICK_JIT_LINES = 250_000
 
-# The first Java whose ahead-of-time cache (JEP 483) keeps method profiles too (JEP 515), and
-# writes it from one training run (-XX:AOTCacheOutput, JEP 514).
-AOT_CACHE_JAVA = 25
-
 
 def spark_conf(settings: Settings, *, java_options: str = "", quick_jit: bool = False) -> dict[str, str]:
     """The server's Spark settings (``java_options``: driver JVM options instead of the class-data
@@ -73,7 +69,7 @@ def class_data_sharing(settings: Settings) -> str:
     archive = settings.paths.spark_archive
     if not (archive.is_file() and archive.stat().st_size > 0):
         return ""
-    if jvm.feature_version(jvm.java_home(settings)) >= AOT_CACHE_JAVA:
+    if jvm.aot_cache(settings):
         return f"-XX:AOTCache={archive} -Xlog:aot=off -Xlog:cds=off"
     return f"-XX:SharedArchiveFile={archive} -Xshare:auto"
 
@@ -82,7 +78,7 @@ def class_data_training(settings: Settings, target: Path) -> str:
     """The JVM options of the run that writes that archive to ``target`` when its JVM exits."""
     from spark_jobs import jvm
 
-    if jvm.feature_version(jvm.java_home(settings)) >= AOT_CACHE_JAVA:
+    if jvm.aot_cache(settings):
         return f"-XX:AOTCacheOutput={target} -Xlog:aot=off -Xlog:cds=off"
     return f"-XX:ArchiveClassesAtExit={target} -Xlog:cds=off"
 

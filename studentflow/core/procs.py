@@ -21,6 +21,15 @@ from studentflow.core.errors import StackError
 _PR_SET_PDEATHSIG = 1
 
 
+
+def system_java() -> str | None:
+    """The java a JVM started here runs when nothing chooses another: ``$JAVA_HOME/bin/java``,
+    else the first on PATH (as Kafka's and Spark's launch scripts look); None when there is none."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -2,15 +2,10 @@
 JVM runs; no server starts here: tests/integration/test_spark_server.py starts them)."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from spark_jobs import jvm, server
 from studentflow.core import config
-
-
-def _system_jdk() -> Path:
-    return Path(shutil.which("java")).resolve().parents[1]   # Debian's JDK 17 (make setup installs it)
 
 
 def test_on_the_bundled_jdk_25_the_vector_module_is_dropped_and_the_aot_cache_mapped(tmp_path):
@@ -30,7 +25,7 @@ def test_on_the_bundled_jdk_25_the_vector_module_is_dropped_and_the_aot_cache_ma
 
 
 def test_on_the_system_jdk_17_the_command_is_spark_submit_s(tmp_path):
-    home = _system_jdk()
+    home = jvm.system_home()   # Debian's JDK 17 (make setup installs it)
     s = config.load(env={}, state_dir=str(tmp_path / "state"), spark_java_home=str(home))
     cmd, env = server.launch_command(s, 15124)
     assert Path(cmd[0]) == home / "bin" / "java" and env["JAVA_HOME"] == str(home)
