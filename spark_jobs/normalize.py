@@ -28,7 +28,7 @@ Salvage rules, tried in this order, the one used is recorded in ``rule``:
 
 Performance, in one paragraph: only built-in Spark SQL functions (no Python UDF, no higher-order
 function: both leave generated code), one pass over the lines. A contract line costs one typed
-JSON parse, a length comparison and a few null checks; the loose parse runs only for JSON lines
+JSON parse, a byte-length comparison and a few null checks; the loose parse runs only for JSON lines
 that are not exactly the contract, the comma/key:value machinery only for text lines, accent
 folding only for majors that are not already canonical: ``CASE WHEN`` branches are evaluated
 lazily. A separate narrow plan for contract lines (filter on ``_strict``, union with the full

@@ -45,8 +45,11 @@ def with_parse(df: "DataFrame") -> "DataFrame":
 
     Exactly the contract = parsed, every contract field present, and no other key. Counting keys
     costs a regex over the line, so first a cheap exact test: compact JSON with exactly the
-    contract's keys and unescaped values is exactly ``compact_len`` long; anything else (extra or
-    repeated keys, spaces, escapes) is longer and gets the key count.
+    contract's keys and unescaped values is exactly ``compact_len`` bytes long; anything else
+    (extra or repeated keys, spaces, escapes: an escape is never shorter than the UTF-8 of what it
+    stands for) is longer and gets the key count. In bytes, not characters: a UTF-8 string knows
+    its byte length, while counting its characters reads it all (a tenth of a 1M-line transform's
+    samples; about 7 % of it, alternated).
     """
     first, second = _parse_columns()
     return df.select(*first).select(*second)
@@ -61,8 +64,9 @@ def _parse_columns() -> tuple:
     for n in CONTRACT_FIELDS:
         c = jt.getField(n)
         present = present & c.isNotNull()
-        compact_len = compact_len + (F.length(c.cast("string")) if n in ("age", "schema_version") else F.length(c) + 2)
-    strict = present & ((F.length(v) == compact_len) | (F.regexp_count(v, F.lit(_KEY_TOKEN)) == len(CONTRACT_FIELDS)))
+        compact_len = compact_len + (F.octet_length(c.cast("string")) if n in ("age", "schema_version")
+                                     else F.octet_length(c) + 2)
+    strict = present & ((F.octet_length(v) == compact_len) | (F.regexp_count(v, F.lit(_KEY_TOKEN)) == len(CONTRACT_FIELDS)))
     first = (*KEEP, "_kind", F.when(F.col("_kind") == "json", F.from_json(v, _json_schema(True))).alias("jt"))
     return first, (*KEEP, "_kind", "jt", F.coalesce(strict, F.lit(False)).alias("_strict"))
 

@@ -87,6 +87,8 @@ CORPUS = [
     (event(event_id=eid(29), age=2.25e1), "quarantine", "age_not_a_number"),
     (event(event_id=eid(24), comment="extra field"), "clean", "json_loose"),
     (json.dumps(json.loads(event(event_id=eid(25)))), "clean", "json_strict"),          # spaced, same keys
+    (json.dumps(json.loads(event(event_id=eid(30))), separators=(",", ":")),              # compact, é escaped:
+     "clean", "json_strict"),                                                         # longer than its bytes
     (event(event_id=eid(26), schema_version="1"), "clean", "json_loose"),
     ('\t{"prénom": "Élise", "nom": "Roy", "age": "30", "filière": "Littérature"}', "clean", "json_loose"),
     ("first_name:Zoé, last_name:Roy, major:Économie, age=33", "clean", "key_value"),
