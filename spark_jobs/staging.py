@@ -63,7 +63,9 @@ def read_staging(spark: "SparkSession", chunks: Sequence[Chunk]) -> Staged:
     spark.conf.set("spark.sql.files.openCostInBytes", whole)
     # A chunk's copy is <scratch>/<n>/<file>: n finds its first line, in any subset of chunks read.
     first_lines = F.create_map(*(F.lit(x) for c in chunks for x in (int(c.path.parent.name), c.first_line)))
-    chunk_no = F.regexp_extract(F.col("_metadata.file_path"), r"/([0-9]+)/[^/]*$", 1).cast("int")
+    # the folder's name, between the last two slashes: two byte scans from the end of the path (a
+    # regexp there ran for every line: 8 % of a warm 1M transform's samples)
+    chunk_no = F.substring_index(F.substring_index(F.col("_metadata.file_path"), "/", -2), "/", 1).cast("int")
     lines = (spark.read.option("lineSep", "\n").text([str(c.path) for c in chunks])
              .select("value", F.col("_metadata.file_name").alias("source_file"),
                      (F.element_at(first_lines, chunk_no)
