@@ -40,7 +40,7 @@ from studentflow.core import procs
 from studentflow.core.config import Settings
 from studentflow.core.endpoints import SparkState, stack_up
 from studentflow.core.errors import StackError
-from spark_jobs.session import connect, spark_conf
+from spark_jobs.session import connect, java_option, spark_conf
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -82,7 +82,7 @@ def server_command(settings: Settings, port: int, *, java_options: str = "", qui
     conf = spark_conf(settings, java_options=java_options, quick_jit=quick_jit)
     # Spark's own scratch (the Connect artifacts, spark-*, native libraries) goes to java.io.tmpdir:
     # the state folder's, not /tmp, where nothing would ever delete it
-    conf["spark.driver.extraJavaOptions"] += f" -Djava.io.tmpdir={settings.paths.spark_tmp}"
+    conf["spark.driver.extraJavaOptions"] += " " + java_option(f"-Djava.io.tmpdir={settings.paths.spark_tmp}")
     conf.update({
         "spark.connect.grpc.binding.address": host,
         "spark.connect.grpc.binding.port": str(port),

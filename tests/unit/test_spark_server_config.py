@@ -27,6 +27,17 @@ def test_the_server_binds_loopback_and_keeps_its_files_in_the_state_folder(tmp_p
     assert s.paths.spark_log.is_relative_to(tmp_path / "state")
 
 
+def test_a_jvm_option_with_a_space_is_one_quoted_token_for_sparks_launcher(tmp_path):
+    from spark_jobs.session import java_option
+
+    assert java_option("-Djava.io.tmpdir=/srv/state") == "-Djava.io.tmpdir=/srv/state"
+    # the launcher reads "..." as one token, \" and \\ inside it as a quote and a backslash
+    assert java_option('-Dp=/a b/"c"\\d') == '"-Dp=/a b/\\"c\\"\\\\d"'
+    s = config.load(env={}, state_dir=str(tmp_path / "My state"))
+    options = _conf(server.server_command(s, 15123))["spark.driver.extraJavaOptions"]
+    assert f'"-Djava.io.tmpdir={s.paths.spark_tmp}"' in options
+
+
 def test_the_class_archive_is_mapped_when_built_and_the_quick_jit_only_when_asked(tmp_path):
     from spark_jobs.session import class_data_sharing
 
