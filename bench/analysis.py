@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable, Mapping
 
-# Targets of the end-to-end benchmark (reported, never asserted).
-TARGET_E2E_1M_S = 45.0
-TARGET_SPEEDUP = 5.0
-TARGET_NORMALIZE_LPS = 300_000
+# Targets of the end-to-end benchmark (reported, never asserted), as bench/README.md states them:
+# nothing running but the stack / the stack warm (--warm: the same work once before).
+TARGET_E2E_1M_S = {"cold": 30.0, "warm": 15.0}
+TARGET_SPEEDUP = {"cold": 1.5, "warm": 3.0}   # the headline ratio is bench.compare's; this is the common part
+TARGET_NORMALIZE_LPS = 200_000      # 1M lines in 5 s, the warm normalize target
 TARGET_STACK_UP_S = 10.0            # `stack up` to ready
 LINEARITY_TOLERANCE = 1.25          # time ratio / size ratio above this between consecutive sizes = superlinear
 
@@ -151,19 +152,22 @@ def compare_averages(studentflow: Mapping[str, float], original: Mapping[str, fl
 
 
 def targets(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, evaluated on a benchmark result (``met`` None when not measured)."""
+    """bench/README.md's targets, evaluated on a benchmark result (``met`` None when not measured)."""
     sizes = {r["events"]: r for r in result.get("sizes", [])}
     big = sizes.get(max(sizes)) if sizes else None
     out = []
-    e2e = sizes.get(1_000_000, {}).get("end_to_end_s")
-    out.append({"name": "1M events end to end (produce -> report)", "target": f"<= {TARGET_E2E_1M_S:.0f} s",
-                "value": None if e2e is None else f"{e2e:.1f} s",
-                "met": None if e2e is None else e2e <= TARGET_E2E_1M_S})
+    one_m = sizes.get(1_000_000, {})
+    e2e = one_m.get("end_to_end_s")
+    scenario = "warm" if one_m.get("warm_up_run_s") is not None else "cold"
+    out.append({"name": f"1M events end to end (produce -> report), {scenario}",
+                "target": f"<= {TARGET_E2E_1M_S[scenario]:.0f} s", "value": None if e2e is None else f"{e2e:.1f} s",
+                "met": None if e2e is None else e2e <= TARGET_E2E_1M_S[scenario]})
     ratio = (big or {}).get("common_part", {}).get("ratio")
     label = f"{big['events']:,} events" if big else "largest size"
-    out.append({"name": f"speed-up over the original method, common part ({label})",
-                "target": f">= {TARGET_SPEEDUP:.0f}x", "value": None if ratio is None else f"{ratio:.1f}x",
-                "met": None if ratio is None else ratio >= TARGET_SPEEDUP})
+    scenario = "warm" if (big or {}).get("warm_up_run_s") is not None else "cold"
+    out.append({"name": f"speed-up over the original method, common part ({label}, {scenario})",
+                "target": f">= {TARGET_SPEEDUP[scenario]:g}x", "value": None if ratio is None else f"{ratio:.1f}x",
+                "met": None if ratio is None else ratio >= TARGET_SPEEDUP[scenario]})
     errs = (big or {}).get("original_errors", {}).get("totals")
     if errs is not None:
         dropped = errs.get("original_dropped", 0)
