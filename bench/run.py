@@ -397,8 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         result["finished_at"] = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"bench-{stamp}.json"
-        # Paths relative to the project root: the result file names no machine path.
-        text = json.dumps(result, indent=2, default=str).replace(str(config.PROJECT_ROOT) + "/", "")
+        text = portable_json(result, out_dir=out_dir, work_root=work_root)
         path.write_text(text + "\n")
         print(render(result))
         print(f"\nJSON: {path}")
@@ -410,6 +409,14 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: everything the benchmark started was stopped", file=sys.stderr)
         return 130
 
+
+def portable_json(result: dict[str, Any], *, out_dir: Path, work_root: Path) -> str:
+    """The result as JSON that names no machine path: the benchmark's scratch folder as <work>,
+    the output folder as <out> (both may lie outside the project), the rest relative to the project."""
+    text = json.dumps(result, indent=2, default=str)
+    for path, name in ((work_root, "<work>"), (out_dir, "<out>")):
+        text = text.replace(str(path), name)
+    return text.replace(str(config.PROJECT_ROOT) + "/", "")
 
 
 if __name__ == "__main__":

@@ -124,3 +124,16 @@ def test_count_differences():
     assert analysis.count_differences(exp, exp) == {}
     got = {"by_rule": {"csv": 8, "json_strict": 90}, "by_reason": {"empty": 3, "invalid_json": 1}}
     assert analysis.count_differences(exp, got) == {"by_rule.csv": (10, 8), "by_reason.invalid_json": (0, 1)}
+
+
+def test_a_result_written_outside_the_project_names_no_machine_path(tmp_path):
+    from bench.run import portable_json
+    from studentflow.core import config
+
+    out, work = tmp_path / "out", tmp_path / "out" / "work-1"
+    result = {"command": f"python -m bench.run --out {out}", "detail": f"3 files in {work}/size-1/data/report",
+              "log": str(config.PROJECT_ROOT / "bench" / "results" / "x.log")}
+    text = portable_json(result, out_dir=out, work_root=work)
+    assert str(tmp_path) not in text and str(config.PROJECT_ROOT) not in text
+    assert "--out <out>" in text and "3 files in <work>/size-1/data/report" in text and '"bench/results/x.log"' in text
+
