@@ -151,6 +151,11 @@ def compare_averages(studentflow: Mapping[str, float], original: Mapping[str, fl
             or any(v["original"] is None for v in majors.values())}
 
 
+def _scenario(size: Mapping[str, Any]) -> str:
+    """"warm" for a size run after a warm-up run (bench.run --warm), else "cold"."""
+    return "warm" if size.get("warm_up_run_s") is not None else "cold"
+
+
 def targets(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """bench/README.md's targets, evaluated on a benchmark result (``met`` None when not measured)."""
     sizes = {r["events"]: r for r in result.get("sizes", [])}
@@ -158,13 +163,13 @@ def targets(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     one_m = sizes.get(1_000_000, {})
     e2e = one_m.get("end_to_end_s")
-    scenario = "warm" if one_m.get("warm_up_run_s") is not None else "cold"
+    scenario = _scenario(one_m)
     out.append({"name": f"1M events end to end (produce -> report), {scenario}",
                 "target": f"<= {TARGET_E2E_1M_S[scenario]:.0f} s", "value": None if e2e is None else f"{e2e:.1f} s",
                 "met": None if e2e is None else e2e <= TARGET_E2E_1M_S[scenario]})
     ratio = (big or {}).get("common_part", {}).get("ratio")
     label = f"{big['events']:,} events" if big else "largest size"
-    scenario = "warm" if (big or {}).get("warm_up_run_s") is not None else "cold"
+    scenario = _scenario(big or {})
     out.append({"name": f"speed-up over the original method, common part ({label}, {scenario})",
                 "target": f">= {TARGET_SPEEDUP[scenario]:g}x", "value": None if ratio is None else f"{ratio:.1f}x",
                 "met": None if ratio is None else ratio >= TARGET_SPEEDUP[scenario]})

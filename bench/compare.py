@@ -32,7 +32,6 @@ bench/results/compare-<UTC time>.json. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -40,8 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import arg_parser, compare_lib as cl
-from bench.compare_run import RESULTS_DIR, ROOT, Work, loadavg, original_run, studentflow_run
+from bench import arg_parser, compare_lib as cl, portable_json
+from bench.compare_run import RESULTS_DIR, Work, loadavg, original_run, studentflow_run
 
 
 def one(i: int, scenario: str, method: str, n: int, args, work_root: Path) -> dict[str, Any]:
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     result["finished_at"] = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"compare-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2).replace(str(ROOT) + "/", "") + "\n")
+    path.write_text(portable_json(result, out_dir=args.out, work_root=work_root) + "\n")
     print(render(result))
     print(f"\nJSON: {path}")
     return 0 if all(not r.get("error") for r in result["runs"]) else 1

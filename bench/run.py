@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import analysis, arg_parser
+from bench import analysis, arg_parser, portable_json
 from bench.tables import _stage_seconds, render, scaling_of  # noqa: F401  (run.render, run.scaling_of: the API)
 from studentflow.core import config
 from studentflow.core.errors import ConfigError, StudentflowError
@@ -409,14 +409,6 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: everything the benchmark started was stopped", file=sys.stderr)
         return 130
 
-
-def portable_json(result: dict[str, Any], *, out_dir: Path, work_root: Path) -> str:
-    """The result as JSON that names no machine path: the benchmark's scratch folder as <work>,
-    the output folder as <out> (both may lie outside the project), the rest relative to the project."""
-    text = json.dumps(result, indent=2, default=str)
-    for path, name in ((work_root, "<work>"), (out_dir, "<out>")):
-        text = text.replace(str(path), name)
-    return text.replace(str(config.PROJECT_ROOT) + "/", "")
 
 
 if __name__ == "__main__":

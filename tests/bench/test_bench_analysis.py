@@ -127,7 +127,7 @@ def test_count_differences():
 
 
 def test_a_result_written_outside_the_project_names_no_machine_path(tmp_path):
-    from bench.run import portable_json
+    from bench import portable_json
     from studentflow.core import config
 
     out, work = tmp_path / "out", tmp_path / "out" / "work-1"
