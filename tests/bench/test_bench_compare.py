@@ -263,3 +263,16 @@ def test_live_wall_counts_from_the_first_event():
     assert cl.live_wall(999.5, started=1000.0, ended=1030.0) == 30.5      # clocks a little apart: kept
     assert cl.live_wall(1_600_000_000.0, started=1_800_000_000.0, ended=1_800_000_030.0) is None  # virtual clock
     assert cl.live_wall(None, started=1000.0, ended=1030.0) is None
+
+
+def test_studentflow_s_worker_gets_the_same_group_session_as_the_original_s_consumer(tmp_path):
+    """The harness's Tansu is a configured Kafka to studentflow: without its config file the worker
+    would keep Kafka's 45 s session, and Tansu would hold the sink's join for about 23 s."""
+    from bench.compare_run import Work
+    from connect import runtime
+
+    settings = Work(tmp_path / "w", 0.5).settings().with_overrides(bootstrap_servers="127.0.0.1:9")
+    assert not settings.embedded_kafka
+    props = runtime.worker_properties(settings, bootstrap="127.0.0.1:9", rest_port=1, mode="standalone")
+    for key, value in runtime.EMBEDDED_BROKER_CONSUMER.items():
+        assert props[key] == value
