@@ -71,9 +71,9 @@ def make_consumer(conf: dict[str, str], topic: str, group: str):
     """
     from confluent_kafka import Consumer
 
-    from connect.runtime import EMBEDDED_BROKER_CONSUMER
+    from connect.runtime import EMBEDDED_BROKER_SESSION
 
-    session = {k.removeprefix("consumer."): int(v) for k, v in EMBEDDED_BROKER_CONSUMER.items()}
+    session = {k: int(v) for k, v in EMBEDDED_BROKER_SESSION.items()}
     consumer = Consumer({**conf, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": True,
                          **session})
     consumer.subscribe([topic])

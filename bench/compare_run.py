@@ -40,10 +40,9 @@ def loadavg() -> list[float] | None:
 
 def worker_session_toml() -> str:
     """A studentflow config file giving the Connect worker's clients the embedded broker's session."""
-    from connect.runtime import EMBEDDED_BROKER_CONSUMER
+    from connect.runtime import EMBEDDED_BROKER_SESSION
 
-    lines = [f'"{key.removeprefix("consumer.")}" = "{value}"' for key, value in EMBEDDED_BROKER_CONSUMER.items()]
-    return "[kafka.java]\n" + "\n".join(lines) + "\n"
+    return "[kafka.java]\n" + "".join(f'"{key}" = "{value}"\n' for key, value in EMBEDDED_BROKER_SESSION.items())
 
 
 class Work:

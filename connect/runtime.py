@@ -65,10 +65,10 @@ CONFIG_PROVIDERS = {
 # RUNNING instead of 3 s, 2 s off every run that starts its stack. Set on the worker, for its tasks' consumers,
 # and only on the embedded broker: a real broker refuses a session timeout below its
 # group.min.session.timeout.ms (6 s by default), and the connector files stay broker-neutral.
-EMBEDDED_BROKER_CONSUMER = {
-    "consumer.session.timeout.ms": "2000",
-    "consumer.heartbeat.interval.ms": "500",
-}
+# In distributed mode the worker's own group gets the same session (its default, 10 s, made every
+# worker start wait about 5 s for its join).
+EMBEDDED_BROKER_SESSION = {"session.timeout.ms": "2000", "heartbeat.interval.ms": "500"}
+EMBEDDED_BROKER_CONSUMER = {f"consumer.{key}": value for key, value in EMBEDDED_BROKER_SESSION.items()}
 
 SECRET_ENV = frozenset(f"STUDENTFLOW_{key.upper()}" for key in SECRET_KEYS)
 
@@ -172,6 +172,8 @@ def worker_properties(settings: Settings, *, bootstrap: str, rest_port: int, mod
     if mode == "standalone":
         props["offset.storage.file.filename"] = str(settings.paths.connect_offsets)
     else:
+        if settings.embedded_kafka:
+            props.update(EMBEDDED_BROKER_SESSION)
         props.update({
             "group.id": "studentflow-connect",
             "config.storage.topic": "studentflow-connect-configs",

@@ -2,9 +2,9 @@
 
 docker/connect-distributed.properties is started with the real Apache Kafka Connect runtime
 (ConnectDistributed, the Kafka 3.9 jars that `make setup` fetched), with only what is specific to
-the container network rewritten: bootstrap servers, REST listener, and the plugin.path jar
-location. As in the apache/kafka image (kafka-run-class.sh filters connect-file*.jar out), the
-connect-file jar is NOT on the classpath: the file sink must come from plugin.path. Then the
+the container network rewritten (bootstrap servers, REST listener, the plugin.path jar location)
+and the group session the embedded broker gets. As in the apache/kafka image (kafka-run-class.sh
+filters connect-file*.jar out), the connect-file jar is NOT on the classpath: the file sink must come from plugin.path. Then the
 compose healthcheck command is run against the worker, and the repository's connector file is
 applied and moves messages into the staging file.
 """
@@ -49,6 +49,9 @@ def test_docker_worker_file_runs_the_file_sink_from_plugin_path(broker, tmp_path
     props.update({"bootstrap.servers": broker.bootstrap, "listeners": f"http://127.0.0.1:{port}",
                   "rest.advertised.host.name": "127.0.0.1", "rest.advertised.port": str(port),
                   "plugin.path": str(plugin_jar)})
+    # The embedded broker instead of compose's Apache Kafka: the group session studentflow gives a
+    # worker there (it holds a join for half of it: 10 s and 45 s by default, tens of seconds here).
+    props.update({**runtime.EMBEDDED_BROKER_SESSION, **runtime.EMBEDDED_BROKER_CONSUMER})
     props_file = tmp_path / "worker.properties"
     runtime.write_properties(props_file, props)
     log = tmp_path / "connect.log"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import config
-from tests.support.stackutil import force_down, sf, stack_env, status
+from tests.support.stackutil import force_down, sf, stack_env, status, tansu_config
 from tests.support.tls import start_tls_broker
 
 pytestmark = pytest.mark.slow
@@ -93,7 +93,8 @@ def _proc_text(pid: int) -> str:
 def test_an_encrypted_key_password_stays_secret(tmp_path):
     tls = start_tls_broker(tmp_path)
     key = _encrypted_key(tls.pki, tmp_path / "pki")
-    env = stack_env(tmp_path, STUDENTFLOW_BOOTSTRAP_SERVERS=tls.bootstrap, STUDENTFLOW_SECURITY_PROTOCOL="SSL",
+    env = stack_env(tmp_path, STUDENTFLOW_CONFIG=tansu_config(tmp_path),
+                    STUDENTFLOW_BOOTSTRAP_SERVERS=tls.bootstrap, STUDENTFLOW_SECURITY_PROTOCOL="SSL",
                     STUDENTFLOW_SSL_CA_LOCATION=str(tls.pki["ca"]),
                     STUDENTFLOW_SSL_CERTIFICATE_LOCATION=str(tls.pki["client_cert"]),
                     STUDENTFLOW_SSL_KEY_LOCATION=str(key), STUDENTFLOW_SSL_KEY_PASSWORD=KEY_PASSWORD,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from studentflow.core import config, procs
-from tests.support.stackutil import force_down, sf, stack_env, status
+from tests.support.stackutil import force_down, sf, stack_env, status, tansu_config
 from tests.support.tls import tls_broker  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ KEY_PASSWORD = "not-for-the-logs-9f3c"
 
 
 def _ssl_env(tmp_path: Path, b, ca: Path | None = None) -> dict:
-    return stack_env(tmp_path,
+    return stack_env(tmp_path, STUDENTFLOW_CONFIG=tansu_config(tmp_path),
                      STUDENTFLOW_BOOTSTRAP_SERVERS=b.bootstrap,
                      STUDENTFLOW_SECURITY_PROTOCOL="SSL",
                      STUDENTFLOW_SSL_CA_LOCATION=str(ca or b.pki["ca"]),

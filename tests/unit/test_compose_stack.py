@@ -317,7 +317,7 @@ def test_worker_file_mirrors_the_embedded_distributed_worker():
     embedded = runtime.worker_properties(settings, bootstrap="x:1", rest_port=8083, mode="distributed")
     network = {"bootstrap.servers", "listeners", "rest.advertised.host.name", "rest.advertised.port"}
     # the embedded broker's short group session: compose runs a real broker, which refuses it
-    broker = set(runtime.EMBEDDED_BROKER_CONSUMER)
+    broker = set(runtime.EMBEDDED_BROKER_CONSUMER) | set(runtime.EMBEDDED_BROKER_SESSION)
     props = _props(WORKER_PROPS)
     differ = {k: (v, props.get(k)) for k, v in embedded.items() if k not in network | broker and props.get(k) != v}
     assert not differ, f"docker worker file drifted from connect/runtime.py: {differ}"

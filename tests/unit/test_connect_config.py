@@ -39,6 +39,13 @@ def test_the_short_group_session_is_set_on_the_embedded_broker_only(tmp_path):
     assert "consumer.session.timeout.ms" not in props and "consumer.heartbeat.interval.ms" not in props
     sink = json.loads((Path(runtime.__file__).parent / "connectors" / "staging-sink.json").read_text())
     assert not [k for k in sink["config"] if "session.timeout" in k or "heartbeat" in k]   # the worker's to set
+    # a distributed worker's own group too (standalone has none), on the embedded broker only
+    props = runtime.worker_properties(embedded, bootstrap="127.0.0.1:1", rest_port=1, mode="distributed")
+    assert (props["session.timeout.ms"], props["heartbeat.interval.ms"]) == ("2000", "500")
+    assert "session.timeout.ms" not in runtime.worker_properties(embedded, bootstrap="127.0.0.1:1", rest_port=1,
+                                                                 mode="standalone")
+    props = runtime.worker_properties(hosted, bootstrap="k:9093", rest_port=1, mode="distributed")
+    assert "session.timeout.ms" not in props and "heartbeat.interval.ms" not in props
 
 def test_plain_mechanism_uses_plain_login_module(tmp_path):
     s = config.load(env={"STUDENTFLOW_BOOTSTRAP_SERVERS": "k:9093", "STUDENTFLOW_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
