@@ -105,7 +105,7 @@ class Report(Step):
             run_summary = ctx.summary.as_report_input(time.perf_counter() - ctx.t0)
         else:                    # an increment: the summary its owner keeps (or None)
             run_summary = ctx.report_input
-        data = report_data.read(ctx.settings)   # once, for the report and the page
+        data = report_data.read(ctx.settings, as_of=ctx.run_id)   # once, for the report and the page
         ctx.read_done()
         paths = build_report(ctx.settings, lang=ctx.options.lang, run_summary=run_summary, data=data)
         if self.site:

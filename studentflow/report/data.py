@@ -58,7 +58,10 @@ def _rows(con: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list
     return [dict(r) for r in con.execute(sql, tuple(params))]
 
 
-def read(settings: Settings) -> ReportData:
+def read(settings: Settings, as_of: str | None = None) -> ReportData:
+    """What the report shows. ``as_of``: the normalize run whose marts are read (an increment of
+    `run --follow`): the run history stops there, since the next increment may have committed its
+    run before the marts had its rows (a page showed one run more than its marts held)."""
     con = _open_warehouse(settings)
     try:
         present = existing_tables(settings.warehouse)   # a file that is not SQLite: the one error every reader gives
@@ -81,10 +84,13 @@ def read(settings: Settings) -> ReportData:
         runs: list[dict[str, Any]] = []
         runs_total = 0
         if RUNS_TABLE in present:   # the newest only: the page's history and trend stay bounded
-            runs = _rows(con, "select * from pipeline_runs order by coalesce(finished_at, started_at) desc, "
-                         "started_at desc limit ?",
-                         (settings.report_history_runs,))[::-1]
-            runs_total = con.execute("select count(*) from pipeline_runs").fetchone()[0]
+            # rows in commit order (one writer): up to as_of's, or all when as_of is unknown or None
+            upto = ("rowid <= coalesce((select max(rowid) from pipeline_runs where run_id = ?), "
+                    "(select max(rowid) from pipeline_runs))")
+            runs = _rows(con, f"select * from pipeline_runs where {upto} "
+                         "order by coalesce(finished_at, started_at) desc, started_at desc limit ?",
+                         (as_of, settings.report_history_runs))[::-1]
+            runs_total = con.execute(f"select count(*) from pipeline_runs where {upto}", (as_of,)).fetchone()[0]
         ages: dict[str, list[tuple[int, int]]] = {}
         for r in con.execute("select major, cast(age as integer) as age, student_count as n "
                              "from major_age_distribution order by 1, 2"):

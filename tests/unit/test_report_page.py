@@ -78,6 +78,19 @@ def test_the_history_shows_the_newest_runs_and_links_every_run_as_csv(settings):
     assert len(data_mod.read(small).runs) == 5
 
 
+def test_an_increment_s_report_shows_the_runs_committed_up_to_its_own(settings):
+    """`run --follow` reports on increment N while N+1 may already have committed its run (its rows
+    not yet in the marts read): the history and the last run's counts stop at N."""
+    make_warehouse(settings.warehouse)
+    later = add_runs(settings.warehouse, 2)   # committed after run-2
+    data = data_mod.read(settings, as_of="run-1")
+    assert (data.runs_total, [r["run_id"] for r in data.runs], data.last_run["run_id"]) == (1, ["run-1"], "run-1")
+    data = data_mod.read(settings, as_of=later[0])
+    assert data.runs_total == 3 and {r["run_id"] for r in data.runs} == {"run-1", "run-2", later[0]}
+    for every in (data_mod.read(settings), data_mod.read(settings, as_of="not-a-run")):   # a whole report
+        assert every.runs_total == 4 and len(every.runs) == 4
+
+
 def test_the_page_ships_no_script_and_the_menu_text_is_readable(page):
     _, folder = page
     for name in ("fr.html", "en.html", "index.html"):
