@@ -48,8 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "JSON, a 10,000-field CSV line, odd numbers, whitespace); raises message.max.bytes to 16 MiB")
         p.add_argument("--topic", help="topic to write (default: the topic setting)")
         p.add_argument("--rate", type=float, metavar="MSG_PER_S", help="send at most this many messages per second")
-        p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                       help="delivery timeout per message (default 30); nothing waits longer than this")
+        p.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="delivery timeout per message (default: the delivery_timeout setting, 30); nothing "
+                            "waits longer than this")
         p.add_argument("--dry-run", action="store_true",
                        help="print the messages to standard output, one per line, instead of sending them")
         p.add_argument("--with-kinds", action="store_true", help="with --dry-run: prefix each line with its kind and a tab")
@@ -87,7 +88,8 @@ def _produce(args: argparse.Namespace, settings) -> int:
     # a huge_line is 10 MB: librdkafka's default message.max.bytes (1,000,000) would refuse it
     extra = {"message.max.bytes": hostile.HUGE_MESSAGE_MAX_BYTES} \
         if gen is not None and "huge_line" in gen.kinds else None
-    report = publish(settings, messages, topic=topic, conf=conf, rate=args.rate, delivery_timeout=args.timeout,
+    report = publish(settings, messages, topic=topic, conf=conf, rate=args.rate,
+                     delivery_timeout=args.timeout or settings.delivery_timeout,
                      progress=progress, on_error=on_error, extra_conf=extra)
     progress.clear()
     kinds = dict(sorted(gen.counts.items())) if gen is not None else {}

@@ -85,6 +85,9 @@ class Settings:
     sasl_mechanism: str = _f("SCRAM-SHA-512", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
     sasl_username: str = _f("", "SASL user name.")
     sasl_password: str = _secret("SASL password (secret, never printed).")
+    delivery_timeout: int = _f(30, "Seconds a produced event may wait for the broker's acknowledgement before it counts "
+                                   "as failed: how long `run` and `run --follow` keep trying a broker that went away "
+                                   "(`produce --timeout` overrides it).")
     kafka: tuple = _f((), "Extra Kafka client properties (`\"client.id\" = \"etl\"`) for every client: producer, consumers, "
                           "admin, the Connect worker and its producer./consumer./admin. clients. `[kafka.librdkafka]` / "
                           "`[kafka.java]`: for the Python clients / the worker only. Names with password, secret, token, "
@@ -308,6 +311,9 @@ def _check(s: Settings) -> None:
     if s.report_history_runs < 1:
         raise ConfigError(f"report_history_runs ({s.report_history_runs}) must be at least 1",
                           "set STUDENTFLOW_REPORT_HISTORY_RUNS to a positive number")
+    if s.delivery_timeout < 1:
+        raise ConfigError(f"delivery_timeout ({s.delivery_timeout}) must be at least 1 second",
+                          "set STUDENTFLOW_DELIVERY_TIMEOUT to a positive number of seconds")
     if s.quality_history < 1:
         raise ConfigError(f"quality_history ({s.quality_history}) must be at least 1",
                           "set STUDENTFLOW_QUALITY_HISTORY to a positive number")

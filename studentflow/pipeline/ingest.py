@@ -69,7 +69,7 @@ class Produce(Step):
         progress = Progress(o.count, sys.stderr)
         report = publish(ctx.settings, gen.messages(o.count), conf=endpoints.kafka_conf(ctx.settings),
                          rate=o.rate or None, progress=lambda r: (ctx.stopping.check(), progress(r)),
-                         started=ctx.producer)
+                         started=ctx.producer, delivery_timeout=ctx.settings.delivery_timeout)
         progress.clear()
         st.count = report.acked
         st.detail = report.summary()
@@ -92,7 +92,8 @@ def start_producer(ctx: RunContext) -> None:
 
     if ctx.settings.embedded_kafka and not endpoints.stack_health(ctx.settings).kafka_reachable:
         return
-    ctx.producer = start_producer(endpoints.kafka_conf(ctx.settings), rate=ctx.options.rate or None)
+    ctx.producer = start_producer(endpoints.kafka_conf(ctx.settings), rate=ctx.options.rate or None,
+                                  delivery_timeout=ctx.settings.delivery_timeout)
 
 
 class Sink(Step):

@@ -85,7 +85,7 @@ class Traffic(threading.Thread):
             def progress(report) -> None:
                 self.acked = report.acked
             report = publish(self.settings, self._messages(gen), conf=endpoints.kafka_conf(self.settings),
-                             rate=self.rate, progress=progress)
+                             rate=self.rate, progress=progress, delivery_timeout=self.settings.delivery_timeout)
             self.acked = report.acked
         except BaseException as exc:  # noqa: BLE001  (reported in the summary)
             self.error = exc

@@ -51,3 +51,11 @@ def test_ssl_client_config_and_secrets_masked():
 def test_security_without_bootstrap_is_a_clear_error():
     with pytest.raises(ConfigError, match="BOOTSTRAP_SERVERS"):
         config.load(env={"STUDENTFLOW_SECURITY_PROTOCOL": "SSL"})
+
+
+def test_the_delivery_timeout_is_whole_positive_seconds():
+    assert config.load(env={"STUDENTFLOW_DELIVERY_TIMEOUT": "8"}).delivery_timeout == 8
+    assert config.load(env={}).delivery_timeout == 30
+    for bad in ("0", "-3"):
+        with pytest.raises(ConfigError, match="STUDENTFLOW_DELIVERY_TIMEOUT"):
+            config.load(env={"STUDENTFLOW_DELIVERY_TIMEOUT": bad})
