@@ -76,8 +76,10 @@ def ensure_topic(client_conf: dict, topic: str, partitions: int, timeout: float 
     return create_topic(admin, topic, partitions, timeout, replication)
 
 
-def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0, *, replication: int = 1) -> None:
-    """Reach the cluster and make sure ``topic`` exists; one clear error line if not."""
+def reach(conf: dict, timeout: float = 10.0, *, what: str = "Kafka", hint: str = ""):
+    """The cluster's metadata through ``conf``'s brokers, tried until ``timeout`` (a certificate or
+    credential error stops at once: it does not heal by waiting). Returns (admin client, metadata);
+    one StackError line with the most telling client error and a hint if no broker answered."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -103,8 +105,14 @@ def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0, *,
         md = None
     if md is None or not md.brokers:
         admin.poll(0)
-        raise StackError(f"cannot reach Kafka at {where}: {best_error(seen) or f'no answer within {timeout:.0f} s'}",
-                         _hint(seen))
+        raise StackError(f"cannot reach {what} at {where}: {best_error(seen) or f'no answer within {timeout:.0f} s'}",
+                         _hint(seen, hint))
+    return admin, md
+
+
+def preflight(conf: dict, topic: str, partitions: int, timeout: float = 10.0, *, replication: int = 1) -> None:
+    """Reach the cluster and make sure ``topic`` exists; one clear error line if not."""
+    admin, md = reach(conf, timeout)
     if topic in md.topics and not md.topics[topic].error:
         return
     create_topic(admin, topic, partitions, timeout, replication)
@@ -128,11 +136,11 @@ def short(text: str) -> str:
     return " ".join(text.split())
 
 
-def _hint(seen: list[tuple[str, str]]) -> str:
+def _hint(seen: list[tuple[str, str]], otherwise: str = "") -> str:
     codes = {code for code, _ in seen}
     text = " ".join(short(t) for _, t in seen).lower()
     if "_SSL" in codes or "certificate" in text:
         return "check ssl_ca_location (the CA that signed the broker certificate) and the client certificate/key"
     if codes & {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"} or "sasl" in text:
         return "check sasl_mechanism, sasl_username and sasl_password"
-    return "check bootstrap_servers and security_protocol (`studentflow config`), or run `studentflow stack up`"
+    return otherwise or "check bootstrap_servers and security_protocol (`studentflow config`), or run `studentflow stack up`"

@@ -68,5 +68,6 @@ def test_wrong_ca_fails_clearly(tls_broker, tmp_path):
     res = sf(env, "stack", "up", timeout=90)
     assert res.returncode != 0
     assert "cannot reach the configured Kafka" in res.stderr
+    assert "certificate verify failed" in res.stderr and "ssl_ca_location" in res.stderr   # the cause and its fix
     assert "Traceback" not in res.stderr
     assert not status(env)["running"]
