@@ -65,6 +65,8 @@ def _produce(args: argparse.Namespace, settings) -> int:
         return _list_kinds(generate, args.json)
     if args.json and args.dry_run:
         raise UsageError("--json reports a publish; --dry-run prints the messages themselves", "drop one of them")
+    if args.timeout is not None and args.timeout <= 0:   # librdkafka reads 0 as "wait forever"
+        raise UsageError(f"--timeout must be more than 0 seconds, got {args.timeout:g}", "pass a positive number")
     messages, total, gen = _source(args, settings)
     if args.dry_run:
         return _dry_run(messages, args.with_kinds)
@@ -89,7 +91,7 @@ def _produce(args: argparse.Namespace, settings) -> int:
     extra = {"message.max.bytes": hostile.HUGE_MESSAGE_MAX_BYTES} \
         if gen is not None and "huge_line" in gen.kinds else None
     report = publish(settings, messages, topic=topic, conf=conf, rate=args.rate,
-                     delivery_timeout=args.timeout or settings.delivery_timeout,
+                     delivery_timeout=settings.delivery_timeout if args.timeout is None else args.timeout,
                      progress=progress, on_error=on_error, extra_conf=extra)
     progress.clear()
     kinds = dict(sorted(gen.counts.items())) if gen is not None else {}

@@ -125,7 +125,8 @@ def test_no_wait_has_one_meaning_and_the_lock_flag_its_own_name():
 def test_usage_errors_exit_2_and_setup_errors_exit_4(tmp_path):
     env = _env(tmp_path)
     for argv in (("--bogus", "config"), ("connect",), ("run", "--count", "-1"), ("produce", "--count", "-3"),
-                 ("produce", "--kinds", "no_such_kind"), ("produce", "--json", "--dry-run"), ()):
+                 ("produce", "--kinds", "no_such_kind"), ("produce", "--json", "--dry-run"), ("produce", "--timeout", "0"),
+                 ()):
         res = _sf(env, *argv)
         assert res.returncode == ExitCode.USAGE, (argv, res.stderr)
         assert "Traceback" not in res.stderr
