@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import compare_lib as cl
+from connect import runtime
 from studentflow.core import config
 
 RESULTS_DIR = config.PROJECT_ROOT / "bench" / "results"
@@ -38,13 +39,6 @@ def loadavg() -> list[float] | None:
         return None
 
 
-def worker_session_toml() -> str:
-    """A studentflow config file giving the Connect worker's clients the embedded broker's session."""
-    from connect.runtime import EMBEDDED_BROKER_SESSION
-
-    return "[kafka.java]\n" + "".join(f'"{key}" = "{value}"\n' for key, value in EMBEDDED_BROKER_SESSION.items())
-
-
 class Work:
     """One method run: its folder, its STUDENTFLOW_* environment, the processes it started."""
 
@@ -63,7 +57,7 @@ class Work:
         # by studentflow as a configured Kafka, so its worker would keep Kafka's 45 s group session
         # and Tansu would hold the sink's join about 23 s (docs/architecture.md); the embedded
         # broker's session goes in the worker's [kafka.java] table, as the original's consumer gets it.
-        (root / "studentflow.toml").write_text(worker_session_toml())
+        (root / "studentflow.toml").write_text("[kafka.java]\n" + runtime.embedded_session_lines())
         self.acct = cl.CpuAccount()
         self.n = 0
 

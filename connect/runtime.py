@@ -70,6 +70,12 @@ CONFIG_PROVIDERS = {
 EMBEDDED_BROKER_SESSION = {"session.timeout.ms": "2000", "heartbeat.interval.ms": "500"}
 EMBEDDED_BROKER_CONSUMER = {f"consumer.{key}": value for key, value in EMBEDDED_BROKER_SESSION.items()}
 
+
+def embedded_session_lines() -> str:
+    """EMBEDDED_BROKER_SESSION as lines of a config file's ``[kafka.java]`` table: how a Tansu that
+    studentflow is pointed at as a configured Kafka gives the worker the same session (docs/connect.md)."""
+    return "".join(f'"{key}" = "{value}"\n' for key, value in EMBEDDED_BROKER_SESSION.items())
+
 SECRET_ENV = frozenset(f"STUDENTFLOW_{key.upper()}" for key in SECRET_KEYS)
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from connect.runtime import embedded_session_lines
 from studentflow.core import procs
 from tests.support.kafkatap import start_tapped_broker
-from tests.support.stackutil import force_down, sf, stack_env, tansu_session_lines
+from tests.support.stackutil import force_down, sf, stack_env
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +81,7 @@ replication_factor = 3
 [kafka.java]
 "client.id" = "sf-jvm"
 "ssl.key.password" = "{JAVA_SECRET}"
-{tansu_session_lines()}''')
+{embedded_session_lines()}''')
     outputs = []
     try:
         outputs.append(sf(env, "stack", "up", check=True))

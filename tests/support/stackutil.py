@@ -15,20 +15,15 @@ from studentflow.core import procs
 REPO = Path(__file__).resolve().parents[2]
 
 
-def tansu_session_lines() -> str:
-    """Lines of a config file's ``[kafka.java]`` table for a test's own embedded broker addressed as
-    a configured Kafka: the Connect worker and its sink get the group session studentflow gives
-    them on the embedded one. With Kafka's defaults (45 s for the sink, 10 s for a distributed
-    worker) the broker holds each join for half of that (docs/architecture.md)."""
-    from connect.runtime import EMBEDDED_BROKER_SESSION
-
-    return "".join(f'"{key}" = "{value}"\n' for key, value in EMBEDDED_BROKER_SESSION.items())
-
-
 def tansu_config(tmp_path: Path) -> str:
-    """A config file holding only :func:`tansu_session_lines` (for STUDENTFLOW_CONFIG)."""
+    """A config file (for STUDENTFLOW_CONFIG) for a test's own embedded broker addressed as a
+    configured Kafka: the Connect worker and its sink get the group session studentflow gives them
+    on the embedded one. With Kafka's defaults (45 s for the sink, 10 s for a distributed worker)
+    the broker holds each join for half of that (docs/architecture.md)."""
+    from connect.runtime import embedded_session_lines
+
     path = tmp_path / "studentflow.toml"
-    path.write_text("[kafka.java]\n" + tansu_session_lines(), encoding="utf-8")
+    path.write_text("[kafka.java]\n" + embedded_session_lines(), encoding="utf-8")
     return str(path)
 
 

@@ -136,3 +136,8 @@ def test_connector_files_keep_machine_paths_out():
     for f in Path(rest.CONNECTORS_DIR).glob("*.json"):
         text = f.read_text()
         assert "/tmp/" not in text and "/work/" not in text and "/root/" not in text
+
+
+def test_the_documented_tansu_table_is_the_embedded_session():
+    doc = (Path(runtime.__file__).parents[1] / "docs" / "connect.md").read_text(encoding="utf-8")
+    assert "[kafka.java]\n" + runtime.embedded_session_lines() in doc
