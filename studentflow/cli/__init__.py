@@ -190,3 +190,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(core_config.redact(f"studentflow: error: {err}", settings), file=sys.stderr)
         return err.exit_code
+
+
+
+def entry() -> None:
+    """The `studentflow` program (the console script and ``python -m studentflow.cli``): :func:`main`,
+    then :func:`studentflow.core.procs.end_process` (``--help`` and usage errors end in argparse's
+    SystemExit, the normal way)."""
+    from studentflow.core.procs import end_process
+
+    end_process(int(main()))

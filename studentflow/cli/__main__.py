@@ -1,6 +1,4 @@
 """`python -m studentflow.cli`: the `studentflow` command."""
-import sys
+from studentflow.cli import entry
 
-from studentflow.cli import main
-
-sys.exit(main())
+entry()

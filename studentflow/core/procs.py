@@ -181,6 +181,29 @@ def _tail(log_path: Path | None, lines: int = 3) -> str:
     return (": " + " | ".join(t.strip()[:200] for t in text)) if text else ""
 
 
+def end_process(code: int) -> None:
+    """End this program now, without Python's teardown of its modules. A `studentflow run` has
+    Spark's client, dbt, Great Expectations and matplotlib imported, and freeing them object by
+    object took about 1.3 s of one core after the summary was printed, for a process that is ending
+    anyway. What a normal exit does that matters still happens: the threads that are not daemons
+    are waited for, the exit handlers run (logging, temporary folders, thread pools), the output is
+    flushed, and the exit code is ``code``."""
+    import atexit
+    import sys
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed pipe or stream: nothing more can be said
+            pass
+    os._exit(code)
+
+
 def release_freed_memory() -> None:
     """Hand the heap glibc keeps after frees back to the system (``malloc_trim``).
 

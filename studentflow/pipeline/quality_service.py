@@ -302,4 +302,4 @@ class RemoteChecker:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    procs.end_process(main())   # GX, dbt and matplotlib are imported: no teardown of them (see there)

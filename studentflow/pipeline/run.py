@@ -52,11 +52,13 @@ class Pipeline(Runner):
         later = [Transform(keep_parse=quality is None), *([Validate()] if self.options.gate else []), Report()]
         if self.options.produce:
             start_producer(self.ctx)   # its id arrives while the stack step runs
+        normalized = False
         try:
             self._ingest()
             if quality is None:
                 self._preload(later[1:])   # dbt's parse, GX's imports while this process mostly waits on Spark
             self.run_step(Normalize())
+            normalized = True
         except BaseException:
             if self.stopping.is_set():
                 self.stopping.unwind()   # stopped: releasing Spark below is not interrupted by a later signal
@@ -64,7 +66,10 @@ class Pipeline(Runner):
         finally:
             if self.ctx.normalizer is not None:
                 self.ctx.normalizer.abandon()
-            spark.release()   # a server this run started (GBs after a big run) is gone before dbt, GX and the report
+            if normalized:
+                self.stop_engines_behind(spark)
+            else:
+                spark.release()
         if quality is not None and quality.run_steps(self.ctx, later):
             return
         for step in later:
