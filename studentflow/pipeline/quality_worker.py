@@ -121,6 +121,13 @@ def read_answer(receive: Callable[[], tuple[str, Any]], on_read: Callable[[], No
     return kind, payload
 
 
+def _child(conn, settings: Settings, gate_on: bool) -> None:
+    """The child's whole life: :func:`_serve`, then the end without a teardown of GX and the rest
+    (procs.end_process: about 1 s of a `run --follow`'s stop)."""
+    _serve(conn, settings, gate_on)
+    procs.end_process(0)
+
+
 def _serve(conn, settings: Settings, gate_on: bool) -> None:
     """The child: the steps' imports once, then one job per message until None or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -154,7 +161,7 @@ class Checker:
         self.ready_timeout = ready_timeout
         ctx = multiprocessing.get_context("spawn")   # never fork a process that holds a JVM gateway and threads
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, settings, gate), name="studentflow-checker", daemon=True)
+        self._proc = ctx.Process(target=_child, args=(child, settings, gate), name="studentflow-checker", daemon=True)
         self._child_end = child
         self._ready = False
 
