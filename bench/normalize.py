@@ -32,10 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 # The child prints its own peak RSS: VmHWM, the high-water mark of its own address space (the
 # Python process, not the JVM it starts). Not getrusage's ru_maxrss: Linux carries that across
 # fork + exec, so it reported this benchmark's own memory (1M generated lines, ~745 MB) instead.
-_CHILD = ("import sys\nfrom studentflow.cli import main\ncode = main(sys.argv[1:])\n"
+# It ends as the `studentflow` command does (procs.end_process: no teardown of its modules).
+_CHILD = ("import sys\nfrom studentflow.cli import main\nfrom studentflow.core.procs import end_process\n"
+          "code = main(sys.argv[1:])\n"
           "hwm = next(ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM'))\n"
           "print('peak_rss_kb', hwm, file=sys.stderr)\n"
-          "raise SystemExit(code)\n")
+          "end_process(int(code))\n")
 
 
 def normalize_process(staging: Path, root: Path, *extra: str, stack_state: Path | None = None) -> dict:

@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
 import atexit, pathlib, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 from studentflow.core import procs
 
 out = pathlib.Path(sys.argv[1])
@@ -20,6 +21,10 @@ def late_writer():   # a thread that is not a daemon: a normal exit waits for it
     (out / "thread").write_text("done")
 
 threading.Thread(target=late_writer).start()
+# never shut down, as Spark Connect's client leaves its pool: the worker thread is no daemon either,
+# and waits for work until the pool is told to stop (joined before that, the program never ends)
+pool = ThreadPoolExecutor(1)
+pool.submit(time.sleep, 0).result()
 atexit.register(lambda: (out / "atexit").write_text("ran"))
 sys.stdout.write("no newline, still buffered")   # a pipe: block-buffered until flushed
 sys.stderr.write("said on stderr")
@@ -28,10 +33,10 @@ raise SystemExit("not reached")
 """
 
 
-def test_end_process_waits_for_threads_runs_exit_handlers_flushes_and_keeps_the_code(tmp_path):
+def test_end_process_stops_pools_waits_for_threads_runs_exit_handlers_flushes_and_keeps_the_code(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}   # stdout stays buffered
     res = subprocess.run([sys.executable, "-c", PROGRAM, str(tmp_path)], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=30)
     assert res.returncode == 3
     assert res.stdout == "no newline, still buffered"
     assert res.stderr == "said on stderr"
