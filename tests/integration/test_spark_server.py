@@ -110,7 +110,7 @@ def test_a_remote_endpoint_gives_the_same_rows_as_the_local_server(spark_server,
     normalize that starts its own local server: the same tables, row for row."""
     staging = tmp_path / "staging"
     write_staging(generate(8_000, seed=5), staging)
-    remote = stack_env(tmp_path / "remote", STUDENTFLOW_STAGING_DIR=str(staging))
+    remote = stack_env(tmp_path / "remote", STUDENTFLOW_STAGING_DIR=str(staging), STUDENTFLOW_SPARK_REMOTE=spark_server)
     local = stack_env(tmp_path / "local", own_spark=True, STUDENTFLOW_STAGING_DIR=str(staging))
     assert remote["STUDENTFLOW_SPARK_REMOTE"] == spark_server and "STUDENTFLOW_SPARK_REMOTE" not in local
     for env in (remote, local):

@@ -123,3 +123,27 @@ def test_the_attempt_on_a_closed_session_does_not_stay_the_active_one(tmp_path, 
         assert active is None or active.conf.get("spark.sql.session.timeZone") == "UTC"
     finally:
         after.close()
+
+
+def test_a_remote_url_naming_a_session_is_left_open_for_the_next_client(tmp_path, spark_server):
+    """spark_remote = sc://host:port/;session_id=UUID: each `normalize` uses that server-side session
+    and leaves it open, so the next client finds it (and the code compiled in it), settings included."""
+    from spark_jobs.session import connect
+    from bench.staged import generate, write_staging
+    from tests.support.stackutil import sf, stack_env
+
+    url = f"{spark_server}/;session_id={uuid.uuid4()}"
+    first = connect(url)
+    first.conf.set(MARK, "7")
+    first.stop()                                           # a client that ends, as a command does
+    write_staging(generate(500, seed=2), tmp_path / "staging")
+    env = stack_env(tmp_path, STUDENTFLOW_SPARK_REMOTE=url, STUDENTFLOW_STAGING_DIR=str(tmp_path / "staging"))
+    res = sf(env, "normalize", "--json", timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    after = connect(url)
+    try:
+        assert after.conf.get(MARK) == "7"                 # the same session on the server, still open
+        assert after.range(3).count() == 3
+    finally:
+        after.client.release_session()                     # the test's session: gone with the test
+        after.stop()

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -76,3 +77,15 @@ def shared_url() -> str:
         _url = url
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return _url
+
+
+_WORKER_SESSION = str(uuid.uuid4())
+
+
+def worker_session_url() -> str:
+    """The run's server URL naming this test worker's one session of it (`/;session_id=`): the
+    commands a worker's tests start attach to it one after the other and find its compiled code.
+    A new session per command compiled the transform's classes again (the server's code cache is
+    per session class loader, and Spark's Connect server gives every session its own): about 1.5
+    CPU-seconds of the server per command, and HotSpot compiling those new classes again."""
+    return f"{shared_url()}/;session_id={_WORKER_SESSION}"

@@ -29,16 +29,17 @@ def tansu_config(tmp_path: Path) -> str:
 
 def stack_env(tmp_path: Path, *, own_spark: bool = False, own_quality: bool = False, **extra: str) -> dict[str, str]:
     """An environment whose data and state folders are private to one test. Its commands attach to
-    the test run's Spark Connect server (tests/support/spark_server.py) and the test worker's quality worker
+    the test run's Spark Connect server (tests/support/spark_server.py), on the test worker's one
+    session of it (the worker's tests run one after the other), and the test worker's quality worker
     (tests/support/quality_worker.py), as they would to remote ones; ``own_spark``, ``own_quality``:
     the stack and commands start and manage their own, as for a user. A server they start is not
     warmed up (``warm_spark`` off: about 20 CPU-seconds each, for a test's one or two small runs);
     ``STUDENTFLOW_WARM_SPARK="true"`` in ``extra`` turns it back on."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STUDENTFLOW_")}
     if not own_spark:
-        from tests.support.spark_server import shared_url
+        from tests.support.spark_server import worker_session_url
 
-        env["STUDENTFLOW_SPARK_REMOTE"] = shared_url()
+        env["STUDENTFLOW_SPARK_REMOTE"] = worker_session_url()
     if not own_quality:
         from tests.support.quality_worker import shared
 
