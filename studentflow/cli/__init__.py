@@ -192,7 +192,6 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
 
 
-
 def entry() -> None:
     """The `studentflow` program (the console script and ``python -m studentflow.cli``): :func:`main`,
     then :func:`studentflow.core.procs.end_process` (``--help`` and usage errors end in argparse's

@@ -185,9 +185,9 @@ def end_process(code: int) -> None:
     """End this program now, without Python's teardown of its modules. A `studentflow run` has
     Spark's client, dbt, Great Expectations and matplotlib imported, and freeing them object by
     object took about 1.3 s of one core after the summary was printed, for a process that is ending
-    anyway. What a normal exit does that matters still happens: thread pools are told to stop and
-    the threads that are not daemons are waited for, the exit handlers run (logging, temporary folders, thread pools), the output is
-    flushed, and the exit code is ``code``."""
+    anyway. What a normal exit does that matters still happens: thread pools are told to stop, the
+    threads that are not daemons are waited for, the exit handlers run (logging, temporary
+    folders), the output is flushed, and the exit code is ``code``."""
     import atexit
     import sys
     import threading

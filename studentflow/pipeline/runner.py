@@ -2,6 +2,7 @@
 session started in the background, and stopping what the run started."""
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from typing import Callable
@@ -15,6 +16,9 @@ from studentflow.signals import in_flight
 class Runner:
     def __init__(self, settings: Settings, options: RunOptions, progress: Callable[[str], None] = print) -> None:
         self.ctx = RunContext(settings, options, progress)
+        self._stopper: threading.Thread | None = None   # stop_engines_behind's thread
+        self._stopped: list[str] = []
+        self._stop_error: BaseException | None = None
 
     # the context's parts the callers (the CLI, the benchmarks) read
     @property
@@ -81,8 +85,6 @@ class Runner:
         server this run started: GBs after a big run) and the stack this run started stop on a
         thread while dbt, GX and the report run, instead of after them (about 1 s of `run --count
         10000`); :meth:`stop_started_stack` waits for that thread."""
-        import threading
-
         def work() -> None:
             try:
                 try:
@@ -92,15 +94,12 @@ class Runner:
             except BaseException as exc:  # noqa: BLE001  (raised where the run waits for this thread)
                 self._stop_error = exc
 
-        self._stopped: list[str] = []
-        self._stop_error: BaseException | None = None
         self._stopper = threading.Thread(target=work, name="stop-engines")
         self._stopper.start()
 
     def stop_started_stack(self) -> None:
-        stopper = getattr(self, "_stopper", None)
-        if stopper is not None:
-            stopper.join()
+        if self._stopper is not None:
+            self._stopper.join()
             if self._stop_error is not None:
                 raise self._stop_error
             stopped = self._stopped
