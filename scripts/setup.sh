@@ -124,8 +124,8 @@ fi
 #    current. A project that does not parse is left to the run, which says why.
 if [ ! -s "$DBT_PARSE" ]; then
   say "parsing the dbt project (once)"
-  .venv/bin/python -c 'from studentflow.core import config; from studentflow.transform import runner
-runner.parsed_manifest(config.load())' >/dev/null 2>>"$STATE/setup-dbt.log" \
+  .venv/bin/python -c 'from studentflow.core import config; from studentflow.transform import runner; runner.parsed_manifest(config.load())' \
+    >/dev/null 2>>"$STATE/setup-dbt.log" \
     || say "dbt could not parse the project: \`studentflow run\` will parse it and say why"
 else
   say "dbt's parse present"

@@ -99,6 +99,11 @@ def class_data_training(settings: Settings, target: Path) -> str:
     return f"{java_option(f'-XX:ArchiveClassesAtExit={target}')} -Xlog:cds=off"
 
 
+def session_url(url: str, session_id: str) -> str:
+    """``url`` naming one session of the server (Spark Connect's ``/;session_id=`` parameter)."""
+    return f"{url.rstrip('/')}/;session_id={session_id}"
+
+
 def connect(url: str, *, server_pid: int | None = None, session_id: str = "") -> "SparkSession":
     """A new Spark Connect session on ``url`` (its own session state on the server). ``server_pid``:
     the local server's process, when this machine runs it: once it is gone, nothing is retried.
@@ -118,7 +123,7 @@ def connect(url: str, *, server_pid: int | None = None, session_id: str = "") ->
             return server_pid is None or not _seen_gone(server_pid)
 
     try:
-        spark = SparkSession.builder.remote(f"{url.rstrip('/')}/;session_id={session_id}" if session_id else url).create()
+        spark = SparkSession.builder.remote(session_url(url, session_id) if session_id else url).create()
         spark.client.set_retry_policies([Policy(max_retries=6, max_backoff=5000)])
         if session_id or ";session_id=" in url:
             spark.release_session_on_close = False   # stop() closes the channel only: the next client finds it

@@ -128,11 +128,11 @@ def test_the_attempt_on_a_closed_session_does_not_stay_the_active_one(tmp_path, 
 def test_a_remote_url_naming_a_session_is_left_open_for_the_next_client(tmp_path, spark_server):
     """spark_remote = sc://host:port/;session_id=UUID: each `normalize` uses that server-side session
     and leaves it open, so the next client finds it (and the code compiled in it), settings included."""
-    from spark_jobs.session import connect
+    from spark_jobs.session import connect, session_url
     from bench.staged import generate, write_staging
     from tests.support.stackutil import sf, stack_env
 
-    url = f"{spark_server}/;session_id={uuid.uuid4()}"
+    url = session_url(spark_server, str(uuid.uuid4()))
     first = connect(url)
     first.conf.set(MARK, "7")
     first.stop()                                           # a client that ends, as a command does

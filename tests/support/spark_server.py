@@ -88,4 +88,6 @@ def worker_session_url() -> str:
     A new session per command compiled the transform's classes again (the server's code cache is
     per session class loader, and Spark's Connect server gives every session its own): about 1.5
     CPU-seconds of the server per command, and HotSpot compiling those new classes again."""
-    return f"{shared_url()}/;session_id={_WORKER_SESSION}"
+    from spark_jobs.session import session_url
+
+    return session_url(shared_url(), _WORKER_SESSION)
