@@ -12,8 +12,8 @@
 - A machine-readable summary at ``<data_dir>/quality/validation.json`` (read by the report);
   failing column expectations carry a sample of their offending values.
 
-``import great_expectations`` costs about 4 s, so it happens inside run() only (or preload(), which
-`studentflow run` calls in a thread while the dbt build process runs).
+Importing Great Expectations costs seconds (gx_import.py), so it happens inside run() only (or
+preload(), which `studentflow run` calls in a thread while the last increment is normalized).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from expectations import history, project
+from expectations.gx_import import import_gx
 from expectations.suites import Suite, build_suites
 from studentflow.core import config
 from studentflow.core.contract import CLEAN_TABLE
@@ -79,9 +80,8 @@ def check_warehouse(settings: config.Settings, suites: list[Suite]) -> None:
 
 
 def preload() -> None:
-    """Import Great Expectations now (about 4 s), e.g. in a thread while another process works."""
-    import great_expectations  # noqa: F401
-    import great_expectations.expectations  # noqa: F401
+    """Import Great Expectations now (seconds of CPU: gx_import.py), e.g. in a thread while another process works."""
+    import_gx()
 
 
 # The last context this process built, by its Data Docs folder: `run --follow` gates every
@@ -115,7 +115,7 @@ def _context(docs_dir: Path):
 
 
 def _new_context(docs_dir: Path):
-    import great_expectations as gx
+    gx = import_gx()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -241,6 +241,7 @@ def _by_id(suites: list[Suite]) -> dict[str, tuple[int, Suite, Any]]:
 
 def _run_saved(settings: config.Settings, suites: list[Suite]):
     """The saved checkpoint (every suite) or the saved validation definitions asked for, run by GX."""
+    import_gx()
     from great_expectations.core.run_identifier import RunIdentifier
 
     _LAST_CONTEXT.clear()   # GX's process-wide current context becomes the file context
@@ -258,8 +259,7 @@ def _run_saved(settings: config.Settings, suites: list[Suite]):
 
 def _run_in_memory(settings: config.Settings, suites: list[Suite], run_id: str | None, docs_dir: Path):
     """The suites of suites.py in an in-memory context (an increment, or settings the saved project lacks)."""
-    import great_expectations as gx
-
+    gx = import_gx()
     context = _context(docs_dir)
     datasource = context.data_sources.add_sqlite(project.DATASOURCE, connection_string=f"sqlite:///{settings.warehouse}")
     definitions = []
@@ -295,7 +295,7 @@ def _offending_values(context: Any, pairs: list[tuple[Outcome, Any]]) -> None:
                and c.gx_class != "UnexpectedRowsExpectation" and o.unexpected_count]
     if not failing:
         return
-    import great_expectations as gx
+    gx = import_gx()
     from great_expectations.validator.v1_validator import Validator
 
     source = context.data_sources.get(project.DATASOURCE)

@@ -28,6 +28,7 @@ from typing import Any
 
 from studentflow.core import config
 from expectations.suites import Suite, build_suites
+from expectations.gx_import import import_gx
 
 PROJECT_DIR = config.PROJECT_ROOT / "expectations"   # gx.get_context(project_root_dir=...)
 GX_DIR = PROJECT_DIR / "gx"                           # GX's context root
@@ -177,9 +178,7 @@ def runtime_environment(settings: config.Settings) -> dict[str, str]:
 
 def open_context(settings: config.Settings, project_dir: Path = PROJECT_DIR):
     """The saved project as a GX file context, reading and writing where these settings say."""
-    import great_expectations as gx
-
-    return gx.get_context(mode="file", project_root_dir=str(project_dir),
+    return import_gx().get_context(mode="file", project_root_dir=str(project_dir),
                           runtime_environment=runtime_environment(settings))
 
 

@@ -137,7 +137,7 @@ def _serve(conn, settings: Settings, gate_on: bool) -> None:
         from studentflow.pipeline.summary import RunOptions
 
         ctx = RunContext(settings, RunOptions(gate=gate_on))
-        for step in reversed(_steps(gate_on)):   # GX: about 4 s of imports, for nothing with --no-gate
+        for step in reversed(_steps(gate_on)):   # GX: seconds of imports, for nothing with --no-gate
             step.prepare(ctx)
         conn.send(("ready", None))
         while True:
