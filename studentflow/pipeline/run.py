@@ -116,7 +116,7 @@ class Pipeline(Runner):
     def _preload(self, steps) -> None:
         """In a thread while the last increment is normalized (this process mostly waits on the
         Spark server then): dbt's parse of the project (about 2 s on a fresh clone; the build then
-        only builds), then the later steps' imports (GX's and the report's, about 3 s of one
+        only builds), then the later steps' imports (GX's and the report's, about 2 s of one
         core). In that order: the build comes first and waits for the parse (runner's parse lock)."""
         import threading
 
