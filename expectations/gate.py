@@ -245,6 +245,7 @@ def _run_saved(settings: config.Settings, suites: list[Suite]):
     from great_expectations.core.run_identifier import RunIdentifier
 
     _LAST_CONTEXT.clear()   # GX's process-wide current context becomes the file context
+    _PREPARED.clear()
     context = project.open_context(settings)
     if [s.name for s in suites] == [s.name for s in select_suites(settings)]:
         results = context.checkpoints.get(project.CHECKPOINT).run().run_results
@@ -257,17 +258,56 @@ def _run_saved(settings: config.Settings, suites: list[Suite]):
     return context, results, _by_id(suites)
 
 
+@dataclass
+class _Prepared:
+    """An in-memory gate ready to run again: its context, checkpoint and expectation ids, and the
+    query assets of an increment's clean rows (their query names the increment)."""
+    context: Any
+    checkpoint: Any
+    by_id: dict[str, tuple[int, Suite, Any]]
+    increment_assets: list[Any]
+
+
+# The in-memory gate this process prepared last, by what it was prepared for: `run --follow` gates
+# every increment with the same suites on the same warehouse, and only the increment's query
+# changes. Preparing (data source, assets, suites, validation definitions, checkpoint) was about
+# 40 % of an increment's gate (0.29 against 0.17 CPU-seconds on 500 rows, 8 marts rows).
+_PREPARED: dict[tuple, _Prepared] = {}
+
+
+def _gate_key(settings: config.Settings, suites: list[Suite], increment: bool, docs_dir: Path) -> tuple:
+    checks = tuple((s.name, s.table, tuple((c.gx_class, json.dumps(c.gx_kwargs(), sort_keys=True, default=str))
+                                           for c in s.checks)) for s in suites)
+    return str(docs_dir), str(settings.warehouse), increment, checks
+
+
 def _run_in_memory(settings: config.Settings, suites: list[Suite], run_id: str | None, docs_dir: Path):
-    """The suites of suites.py in an in-memory context (an increment, or settings the saved project lacks)."""
+    """The suites of suites.py in an in-memory context (an increment, or settings the saved project
+    lacks); prepared once for the same suites, warehouse and kind of run, then only run again."""
+    key = _gate_key(settings, suites, run_id is not None, docs_dir)
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        _PREPARED.clear()
+        prepared = _PREPARED[key] = _prepare(settings, suites, run_id, docs_dir)
+    for asset in prepared.increment_assets:
+        asset.query = _INCREMENT_QUERY.format(run_id=run_id)
+    results = prepared.context.validation_results_store   # in memory: the Data Docs show this run only
+    for result_key in results.list_keys():
+        results.remove_key(result_key)
+    return prepared.context, prepared.checkpoint.run().run_results, prepared.by_id
+
+
+def _prepare(settings: config.Settings, suites: list[Suite], run_id: str | None, docs_dir: Path) -> _Prepared:
     gx = import_gx()
     context = _context(docs_dir)
     datasource = context.data_sources.add_sqlite(project.DATASOURCE, connection_string=f"sqlite:///{settings.warehouse}")
-    definitions = []
+    definitions, increment_assets = [], []
     by_id: dict[str, tuple[int, Suite, Any]] = {}   # expectation id -> (position, suite, check)
     for suite in suites:
         increment = run_id is not None and suite.table == CLEAN_TABLE
         if increment:
             asset = datasource.add_query_asset(suite.table, query=_INCREMENT_QUERY.format(run_id=run_id))
+            increment_assets.append(asset)
         else:
             asset = datasource.add_table_asset(suite.table, table_name=suite.table)
         batch_definition = asset.add_batch_definition_whole_table(project.batch_definition_name(suite))
@@ -281,7 +321,7 @@ def _run_in_memory(settings: config.Settings, suites: list[Suite], run_id: str |
             gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=project.CHECKPOINT, validation_definitions=definitions, actions=[], result_format=project.RESULT_FORMAT))
-    return context, checkpoint.run().run_results, by_id
+    return _Prepared(context, checkpoint, by_id, increment_assets)
 
 
 SAMPLE_VALUES = 20   # offending values shown per failing expectation

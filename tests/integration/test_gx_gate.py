@@ -111,13 +111,20 @@ def test_the_gate_on_one_increment_sees_only_its_rows(good, tmp_path):
     # the continuous mode gates every increment through one in-memory context (the whole-table
     # gate above ran the saved project's file context)
     (context,) = gate._LAST_CONTEXT.values()
+    (prepared,) = gate._PREPARED.values()
+    assert prepared.context is context
     assert new.success, [o for o in new.failed]
     checked = {(o.table, o.expectation) for o in new.outcomes}
     assert ("clean_students", "expect_column_values_to_be_between") in checked
     assert ("clean_students", "expect_table_row_count_to_be_between") not in checked   # an increment may be all quarantine
     old = gate.run(settings, docs=False, run_id="run-old")
     assert [(o.table, o.column, o.unexpected_count) for o in old.failed] == [("clean_students", "age", 1)]
-    # one context served the three runs, and nothing of one run leaked into the next (above)
+    assert old.failed[0].unexpected_values == [140]   # the offending values asked of this increment's rows
+    # prepared once, then only run again with the increment's query: back to the first increment
+    again = gate.run(settings, docs=False, run_id="run-new")
+    assert again.success and len(again.outcomes) == len(new.outcomes)
+    assert [p is prepared for p in gate._PREPARED.values()] == [True]
+    # one context served the increments, and nothing of one run leaked into the next (above)
     assert list(gate._LAST_CONTEXT.values()) == [context]
     # the stored results are the last run's only (one per suite), not the three runs' (the Data Docs show them)
     assert len(context.validation_results_store.list_keys()) == len({o.suite for o in old.outcomes}) == 4
