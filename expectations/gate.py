@@ -269,7 +269,7 @@ class _Prepared:
 
 
 # The in-memory gate this process prepared last, by what it was prepared for: `run --follow` gates
-# every increment with the same suites on the same warehouse, and only the increment's query
+# every increment with the same suites on the same warehouse file, and only the increment's query
 # changes. Preparing (data source, assets, suites, validation definitions, checkpoint) was about
 # 40 % of an increment's gate (0.29 against 0.17 CPU-seconds on 500 rows, 8 marts rows).
 _PREPARED: dict[tuple, _Prepared] = {}
@@ -278,7 +278,10 @@ _PREPARED: dict[tuple, _Prepared] = {}
 def _gate_key(settings: config.Settings, suites: list[Suite], increment: bool, docs_dir: Path) -> tuple:
     checks = tuple((s.name, s.table, tuple((c.gx_class, json.dumps(c.gx_kwargs(), sort_keys=True, default=str))
                                            for c in s.checks)) for s in suites)
-    return str(docs_dir), str(settings.warehouse), increment, checks
+    # the file itself, not only its path: a warehouse deleted and made again (`run --fresh`) is
+    # another file, which the prepared data source's pooled connections would not see
+    file = settings.warehouse.stat()
+    return str(docs_dir), str(settings.warehouse), (file.st_dev, file.st_ino), increment, checks
 
 
 def _run_in_memory(settings: config.Settings, suites: list[Suite], run_id: str | None, docs_dir: Path):

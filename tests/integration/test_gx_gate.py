@@ -7,6 +7,9 @@ count, and the dbt tests must fail on the same rows.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sqlite3
 
 import pytest
 
@@ -124,6 +127,17 @@ def test_the_gate_on_one_increment_sees_only_its_rows(good, tmp_path):
     again = gate.run(settings, docs=False, run_id="run-new")
     assert again.success and len(again.outcomes) == len(new.outcomes)
     assert [p is prepared for p in gate._PREPARED.values()] == [True]
+    # the warehouse made again under the same path (as `run --fresh` does), a bad row in that
+    # increment: another file, so the gate is prepared again and sees it
+    remade = tmp_path / "remade.db"
+    shutil.copyfile(settings.warehouse, remade)
+    with sqlite3.connect(remade) as conn:
+        conn.execute("UPDATE clean_students SET age = 150 WHERE event_id = 'new-0'")
+    os.replace(remade, settings.warehouse)
+    fresh = gate.run(settings, docs=False, run_id="run-new")
+    assert [(o.column, o.unexpected_values) for o in fresh.failed] == [("age", [150])]
+    assert [p is prepared for p in gate._PREPARED.values()] == [False]
+    gate.run(settings, docs=False, run_id="run-old")   # the assertions below: the last run's results
     # one context served the increments, and nothing of one run leaked into the next (above)
     assert list(gate._LAST_CONTEXT.values()) == [context]
     # the stored results are the last run's only (one per suite), not the three runs' (the Data Docs show them)
