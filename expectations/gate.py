@@ -104,10 +104,7 @@ def _context(docs_dir: Path):
             context.suites.delete(suite.name)
         for name in list(context.data_sources.all()):
             context.data_sources.delete(name)
-        results = context.validation_results_store   # in memory: the Data Docs show this run only
-        for result_key in results.list_keys():
-            results.remove_key(result_key)
-        return context
+        return context   # its stored results: emptied before each run (_run_in_memory)
     context = _new_context(docs_dir)
     _LAST_CONTEXT.clear()
     _LAST_CONTEXT[key] = context

@@ -99,9 +99,12 @@ def class_data_training(settings: Settings, target: Path) -> str:
     return f"{java_option(f'-XX:ArchiveClassesAtExit={target}')} -Xlog:cds=off"
 
 
+SESSION_PARAMETER = ";session_id="   # Spark Connect's URL parameter naming a server-side session
+
+
 def session_url(url: str, session_id: str) -> str:
-    """``url`` naming one session of the server (Spark Connect's ``/;session_id=`` parameter)."""
-    return f"{url.rstrip('/')}/;session_id={session_id}"
+    """``url`` naming one session of the server."""
+    return f"{url.rstrip('/')}/{SESSION_PARAMETER}{session_id}"
 
 
 def connect(url: str, *, server_pid: int | None = None, session_id: str = "") -> "SparkSession":
@@ -125,7 +128,7 @@ def connect(url: str, *, server_pid: int | None = None, session_id: str = "") ->
     try:
         spark = SparkSession.builder.remote(session_url(url, session_id) if session_id else url).create()
         spark.client.set_retry_policies([Policy(max_retries=6, max_backoff=5000)])
-        if session_id or ";session_id=" in url:
+        if session_id or SESSION_PARAMETER in url:
             spark.release_session_on_close = False   # stop() closes the channel only: the next client finds it
         return spark
     except Exception as exc:  # noqa: BLE001  (bad URL, nothing listening ...)
