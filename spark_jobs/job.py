@@ -105,8 +105,12 @@ class _Clock:
 
 def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = None,
                   spark: "SparkSession | None" = None, progress: Callable[[str], None] = print,
-                  full_refresh: bool = False) -> NormalizeResult:
-    """Normalize the next increment (or everything, with ``full_refresh``) into the warehouse."""
+                  full_refresh: bool = False, before_commit: Callable[[], None] | None = None) -> NormalizeResult:
+    """Normalize the next increment (or everything, with ``full_refresh``) into the warehouse.
+
+    ``before_commit``: called once Spark is done with the increment, before the warehouse
+    transaction (single-threaded SQLite: a core is free from here on), or at once when there is
+    nothing new."""
     clock = _Clock()
     started = datetime.now(timezone.utc)
     mode = "full_refresh" if full_refresh else "incremental"
@@ -119,6 +123,8 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
     if not slices:
         if full_refresh:
             raise DataError("staging holds no complete line: nothing to rebuild from", HINT)
+        if before_commit is not None:
+            before_commit()
         progress(result.summary())
         return result
 
@@ -133,6 +139,8 @@ def run_normalize(settings: Settings, staging: Path | Iterable[Path] | None = No
     try:
         chunks = inc.materialize(slices, scratch)
         rows = _transform(settings, spark, ref, columns, chunks, scratch, result.run_id, clock, progress)
+        if before_commit is not None:
+            before_commit()
         _commit(settings, result, rows, slices, chunks, full_refresh)
         progress(f"normalize: [5/5] committed: {lines:,} = {result.clean:,} clean + {result.quarantined:,} "
                  f"quarantined + {result.duplicates_removed:,} duplicates"

@@ -142,10 +142,10 @@ class Normalize(Step):
         from studentflow.pipeline.warm import Totals, increment
 
         if ctx.normalizer is not None:
-            totals = ctx.normalizer.finish()
+            totals = ctx.normalizer.finish(ctx.last_commit_starts)
         else:
             totals = Totals()
-            totals.add(increment(ctx.settings, ctx.spark.get(), ctx.note))
+            totals.add(increment(ctx.settings, ctx.spark.get(), ctx.note, ctx.last_commit_starts))
         counts = totals.counts()
         ctx.last_increment = totals.increments[-1] if totals.increments else None
         st.count = counts["lines_read"]

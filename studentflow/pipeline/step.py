@@ -36,6 +36,8 @@ class RunContext:
     quality: Any = None        # the quality worker the later steps go to (QualityClient; None: this process)
     producer: Any = None       # the Produce step's producer, started ahead (producer.tracked_producer)
     preload: threading.Thread | None = None   # the later steps' prepare(), during the last increment
+    # called when the run's last increment has left Spark and begins its SQLite commit (one core)
+    last_commit_starts: Callable[[], None] | None = None
     started_stack: bool = False
     staged_before: int = 0     # complete staged lines before this run produced anything
     last_increment: Any = None   # spark_jobs.job.NormalizeResult of the last increment (run id, phases)

@@ -145,10 +145,11 @@ def has_new_lines(settings: Settings, at_least: int = 1) -> bool:
     return increments.pending_bytes(files, warehouse.read_watermarks(settings.warehouse)) >= at_least
 
 
-def increment(settings: Settings, spark: "SparkSession", progress: Callable[[str], None]) -> "NormalizeResult":
+def increment(settings: Settings, spark: "SparkSession", progress: Callable[[str], None],
+              before_commit: Callable[[], None] | None = None) -> "NormalizeResult":
     from spark_jobs.job import run_normalize
 
-    return run_normalize(settings, spark=spark, progress=progress)
+    return run_normalize(settings, spark=spark, progress=progress, before_commit=before_commit)
 
 
 class Normalizer:
@@ -180,13 +181,14 @@ class Normalizer:
         except BaseException as exc:  # noqa: BLE001  (re-raised by finish())
             self._error = exc
 
-    def finish(self) -> Totals:
-        """Stop the loop, then one last increment in the caller's thread: everything staged is in."""
+    def finish(self, before_commit: Callable[[], None] | None = None) -> Totals:
+        """Stop the loop, then one last increment in the caller's thread: everything staged is in
+        (``before_commit``: see spark_jobs.job.run_normalize)."""
         self._stop.set()
         self._thread.join()
         if self._error is not None:
             raise self._error
-        res = increment(self.settings, self.spark.get(), lambda m: self.say(m))
+        res = increment(self.settings, self.spark.get(), lambda m: self.say(m), before_commit)
         self.totals.add(res)
         return self.totals
 

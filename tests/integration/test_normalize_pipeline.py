@@ -77,6 +77,24 @@ def test_run_writes_tables_counts_duplicates_and_reruns_identically(spark, setti
         (second.run_id, 11, 5, 4, 2, "students.raw.txt", "ok")]
 
 
+def test_before_commit_is_called_once_spark_is_done_and_before_the_transaction(spark, settings):
+    # `run` has the quality worker parse dbt's project then: Spark no longer needs the cores
+    stage(settings, SMALL)
+    seen: list[tuple[int, int]] = []
+
+    def before_commit() -> None:   # what the warehouse holds at that moment, read from outside
+        with closing(sqlite3.connect(settings.warehouse)) as conn:
+            seen.append(tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                              for t in ("clean_students", "pipeline_runs")))
+
+    first = run_normalize(settings, spark=spark, progress=QUIET, before_commit=before_commit)
+    assert first.clean == 5 and seen == [(0, 0)]
+    assert len(table(settings.warehouse, "clean_students")) == 5
+    # nothing new: called at once, as nothing is left to commit
+    again = run_normalize(settings, spark=spark, progress=QUIET, before_commit=before_commit)
+    assert not again.written and seen == [(0, 0), (5, 1)]
+
+
 def test_quarantine_rows_name_file_and_line(spark, settings):
     stage(settings, [_event(1), "hello kafka", _event(2)], "a.txt")
     stage(settings, ["", _event(3), _event(4, age="vingt")], "b.txt")

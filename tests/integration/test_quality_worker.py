@@ -88,6 +88,9 @@ def test_the_stacks_quality_worker_serves_runs_a_kill_costs_nothing_and_stack_do
         # the worker ran them (its log names the job), on this run's warehouse
         log = Path(q["log"]).read_text()
         assert f"transform, validate, report for {db}" in log
+        # ... on the dbt project it parsed for this run while the run's last increment committed
+        parsed = log.find(f"dbt's parse ahead of a run's transform for {db} in ")
+        assert -1 < parsed < log.index(f"transform, validate, report for {db}"), log
         marts, clean = _marts_and_clean(db)
         assert marts == clean == s["counts"]["clean"] > 0
         # --junit-xml, relative to the run's folder, not the worker's
