@@ -28,6 +28,15 @@ LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
 # with C2, 14.4 / 15.8 s with C1 only; at 1M lines C1 only was slower. A kept server never uses it.
 QUICK_JIT_LINES = 250_000
 
+# The transform's fused stage is one generated method of 23.5 KB of bytecode (processNext). C2
+# compiles it first with the branches no row had taken yet left out; the first row that takes
+# one sends it back (an uncommon trap), and the compile with them in ran out of C2's node budget
+# (80,000: "out of nodes after split", HotSpot's compilation log): the method then ran without
+# C2 code for the server's whole life, a warm 1M transform 7-8.5 s instead of 4.5-5.5 s, on one
+# server in three. The budget is raised for that method only (docs/normalize.md has the runs).
+FUSED_STAGE_NODE_LIMIT = 400_000
+FUSED_STAGE_METHOD = "org.apache.spark.sql.catalyst.expressions.GeneratedClass$GeneratedIteratorForCodegenStage*::processNext"
+
 
 def spark_conf(settings: Settings, *, java_options: str = "", quick_jit: bool = False) -> dict[str, str]:
     """The server's Spark settings (``java_options``: driver JVM options instead of the class-data
@@ -47,6 +56,8 @@ def spark_conf(settings: Settings, *, java_options: str = "", quick_jit: bool = 
             java_option(f"-Dlog4j.configurationFile=file:{LOG4J2_FILE}"),
             java_options or class_data_sharing(settings),
             "-XX:-DontCompileHugeMethods",
+            # quiet first: CompileCommand otherwise prints to stdout, which Spark's launcher reads
+            f"-XX:CompileCommand=quiet -XX:CompileCommand=MaxNodeLimit,{FUSED_STAGE_METHOD},{FUSED_STAGE_NODE_LIMIT}",
             "-Duser.language=en -Duser.country=US",
             "-XX:TieredStopAtLevel=1" if quick_jit else ""))),
         "spark.log.structuredLogging.enabled": "false",
