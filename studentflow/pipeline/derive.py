@@ -98,7 +98,7 @@ class Report(Step):
 
     def run(self, ctx: RunContext, st: StageTime) -> None:
         from studentflow.report import data as report_data
-        from studentflow.report.report import build_report
+        from studentflow.report.report import build_report, check_lang, report_paths
 
         ctx.wait_preload()
         if ctx.run_id is None:   # this run's own summary; the report is its last stage
@@ -107,10 +107,19 @@ class Report(Step):
             run_summary = ctx.report_input
         data = report_data.read(ctx.settings, as_of=ctx.run_id)   # once, for the report and the page
         ctx.read_done()
-        paths = build_report(ctx.settings, lang=ctx.options.lang, run_summary=run_summary, data=data)
-        if self.site:
-            from studentflow.report import site
-            site.build(ctx.settings, data=data, drawn={ctx.options.lang})
+        check_lang(ctx.options.lang)
+        paths = report_paths(ctx.settings, ctx.options.lang)
+
+        def draw() -> None:
+            build_report(ctx.settings, lang=ctx.options.lang, run_summary=run_summary, data=data)
+            if self.site:
+                from studentflow.report import site
+                site.build(ctx.settings, data=data, drawn={ctx.options.lang})
+
+        if ctx.draw_later is not None:   # run --follow's increments: see quality_worker.Drawer
+            ctx.draw_later(draw)
+        else:
+            draw()
         files = paths.files()
         st.count = len(files)
         st.detail = f"{len(files)} files in {paths.directory}"

@@ -13,7 +13,10 @@ beside increment k+1's normalize, in a process of their own (studentflow/pipelin
 Great Expectations and matplotlib would otherwise hold this process's GIL); k+1's marts wait
 until they no longer read the warehouse (the gate done, the report's data read: dbt rewrites the
 tables they read), not for the report's drawing. One increment's normalize, marts, gate and
-report still happen in that order, and one increment's checks at a time.
+report still happen in that order, and one increment's checks at a time; only the report's
+drawing (its charts and the page, from the data it read) goes on after its check answered, so the
+next increment's gate does not wait for it (quality_worker.Drawer). The last check of the run
+waits for it: every file is written when the loop ends.
 
 Ctrl-C or SIGTERM ends the loop once the increment in flight has committed (a second signal
 stops at once: its one SQLite transaction rolls back); what the run started is stopped, the

@@ -5,7 +5,10 @@ increment's normalize; then the increment's row in ``follow_increments``.
 
 Every increment is gated; the report and the page are rebuilt with an increment when the owner
 asks (at most every ``--report-every`` seconds), and once more at the end when the last
-increment went without one, so the last report shows the last marts."""
+increment went without one, so the last report shows the last marts. A report's drawing goes on
+in the worker after its check answered (quality_worker.Drawer: the next gate does not wait for the
+charts); its seconds come back with a later answer and are added to its increment's row, and the
+last check waits for it, so every file is written when the loop ends."""
 from __future__ import annotations
 
 import sqlite3
@@ -36,6 +39,7 @@ class IncrementChecks:
         self.increments: list[dict] = []   # one row per increment, with its phases
         self.gate_failures = 0
         self.unreported: str | None = None   # the last increment's run_id when its report was skipped
+        self.drawing: list[str] = []   # run ids whose report the worker still draws (or whose seconds are to come)
 
     def start(self, res, ok: bool, fresh: Freshness | None, in_marts: datetime, phases: dict[str, float],
               *, report: bool = True) -> None:
@@ -48,13 +52,18 @@ class IncrementChecks:
         self.thread.start()
 
     def final_report(self) -> None:
-        """The report and the page once more when the last increment went without them."""
-        if self.unreported is not None:
-            ctx = self.ctx
-            checked = self.worker.check(self.unreported, gate=False, lang=ctx.options.lang,
-                                        run_summary=ctx.summary.as_report_input())
-            self.unreported = None
-            self._keep_outputs(checked.files)
+        """The report and the page once more when the last increment went without them; in any
+        case, the last report's drawing waited for (and its seconds recorded)."""
+        if self.unreported is None and not self.drawing:
+            return
+        ctx = self.ctx
+        checked = self.worker.check(self.unreported or self.drawing[-1], gate=False, lang=ctx.options.lang,
+                                    run_summary=ctx.summary.as_report_input(), report=self.unreported is not None,
+                                    drawn_for=self.drawing)
+        self.unreported = None
+        self._add_drawn(checked.drawn)
+        self.drawing.clear()   # drawn now; one the worker never answered for (a fallback) stays as read
+        self._keep_outputs(checked.files)
 
     def _check(self, previous: threading.Thread | None, read: threading.Event, res, ok: bool,
                fresh: Freshness | None, in_marts: datetime, phases: dict[str, float], report: bool) -> None:
@@ -68,7 +77,10 @@ class IncrementChecks:
                 return
             checked = self.worker.check(res.run_id, gate=ctx.options.gate, lang=ctx.options.lang,
                                         run_summary=ctx.summary.as_report_input(), report=report,
-                                        on_read=read.set)
+                                        on_read=read.set, background=True, drawn_for=self.drawing)
+            self._add_drawn(checked.drawn)
+            if report:
+                self.drawing.append(res.run_id)
             phases.update(checked.seconds)
             passed = None if checked.passed is None else bool(checked.passed and ok)
             if passed is False:
@@ -92,6 +104,20 @@ class IncrementChecks:
         """The report's files in the run summary, by name (a later report's replace an earlier's)."""
         for f in files:
             self.ctx.summary.outputs[Path(f).name] = f
+
+    def _add_drawn(self, drawn: dict[str, float]) -> None:
+        """The drawing seconds of earlier increments' reports, added to their report phase."""
+        if not drawn:
+            return
+        for row in self.increments:
+            seconds = drawn.get(row["run_id"])
+            if seconds is not None:
+                row["phases"]["report"] = row["phases"].get("report", 0.0) + seconds
+                row["report_s"], row["seconds"] = row["phases"]["report"], row["seconds"] + seconds
+        with closing(sqlite3.connect(self.ctx.settings.warehouse, timeout=60)) as conn, conn:
+            conn.executemany("UPDATE follow_increments SET report_s = coalesce(report_s, 0) + ?, seconds = seconds + ? "
+                             "WHERE run_id = ?", [(s, s, run_id) for run_id, s in drawn.items()])
+        self.drawing[:] = [run_id for run_id in self.drawing if run_id not in drawn]
 
     def _record(self, row: dict) -> None:
         from spark_jobs.warehouse import apply_schema

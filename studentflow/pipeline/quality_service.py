@@ -59,9 +59,10 @@ def _log(message: str) -> None:
 def _run_job(conn, job: dict[str, Any]) -> None:
     """One run's steps on a context made from what the run sent; every progress line goes back
     as it is said; then the summary (or the error and the summary so far)."""
-    from studentflow.pipeline.quality_worker import _error_of
+    from studentflow.pipeline.quality_worker import DRAWER, _error_of
     from studentflow.pipeline.step import RunContext, timed
 
+    DRAWER.wait()   # a follow's report still drawing writes the files this run's report may write
     ctx = RunContext(job["settings"], job["options"], say=lambda m: conn.send(("say", m)),
                      summary=job["summary"], t0=time.perf_counter() - job["elapsed"])
     try:
@@ -297,16 +298,17 @@ class RemoteChecker:
             self.local.wait_ready()
 
     def check(self, run_id: str, *, gate: bool, lang: str, run_summary: Any, report: bool = True,
-              on_read=None, timeout: float = 600):
+              on_read=None, timeout: float = 600, background: bool = False, drawn_for=()):
         """As Checker.check: the worker's error raised as CheckerError."""
         from studentflow.pipeline.quality_worker import CheckerError, read_answer
 
-        args = dict(gate=gate, lang=lang, run_summary=run_summary, report=report, on_read=on_read, timeout=timeout)
+        args = dict(gate=gate, lang=lang, run_summary=run_summary, report=report, on_read=on_read, timeout=timeout,
+                    background=background, drawn_for=list(drawn_for))
         if self.local is not None:
             return self.local.check(run_id, **args)
         job = {"check": True, "run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary,
-               "report": report, "settings": self.settings, "project_root": str(config.PROJECT_ROOT),
-               "code": self.code}
+               "report": report, "background": background, "drawn_for": list(drawn_for),
+               "settings": self.settings, "project_root": str(config.PROJECT_ROOT), "code": self.code}
         try:
             conn = self.client.connect()
             if conn is None:

@@ -49,6 +49,8 @@ class RunContext:
     # called once the steps no longer read the warehouse (the report drawing from what it read):
     # `run --follow` may then rebuild the marts
     read_done: Callable[[], None] = lambda: None
+    # given: the report hands its drawing (from what it read) to it instead of drawing in line
+    draw_later: Callable[[Callable[[], None]], None] | None = None
 
     def note(self, message: str) -> None:
         """A progress line under the step's title."""

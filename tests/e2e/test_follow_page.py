@@ -41,6 +41,10 @@ def _shown(browser: Chromium, url: str, lang: str) -> dict:
     return {"students": _number(shown["students"]), "runs": int(re.findall(r"\d+", shown["history"])[1])}
 
 
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
 def _serve(env: dict) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "studentflow.cli", "docs", "serve", "--no-dbt-docs"], env=env,
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -61,6 +65,10 @@ def test_a_served_page_follows_the_increments_in_both_languages(tmp_path):
     try:
         increments = lambda: len(query(db, "SELECT run_id FROM follow_increments"))  # noqa: E731  (no table yet: 0)
         wait_for(lambda: increments() >= 1, follow)
+        # an increment's row is written once its check answered; the page is drawn just after
+        # (on the checker's thread: studentflow/pipeline/quality_worker.Drawer)
+        site = Path(env["STUDENTFLOW_DATA_DIR"]) / "site"
+        wait_for(lambda: all("runs_trend" in _text(site / f"{lang}.html") for lang in ("fr", "en")), follow)
         with Chromium(tmp_path) as browser:
             first = {lang: _shown(browser, url + f"{lang}.html", lang) for lang in ("fr", "en")}
             later = increments() + 2

@@ -62,6 +62,15 @@ def test_the_checker_gives_the_gates_verdicts_and_writes_the_report_in_another_p
         checker.check("run-new", gate=True, lang="en", run_summary=None,
                       on_read=lambda: told.append(report.stat().st_mtime_ns))
         assert told == [written[report]] and report.stat().st_mtime_ns > written[report]
+        # run --follow's checks leave the drawing to a thread of the child (the next gate need not
+        # wait for the charts): the drawing's seconds come with a later answer that asks for them,
+        # and a check not in the background (the follow's last) answers once the drawing is done
+        before = report.stat().st_mtime_ns
+        handed = checker.check("run-new", gate=True, lang="en", run_summary=None, background=True)
+        assert handed.passed is True and handed.drawn == {} and str(report) in handed.files
+        last = checker.check("run-new", gate=False, lang="en", run_summary=None, report=False, drawn_for=["run-new"])
+        assert set(last.drawn) == {"run-new"} and last.drawn["run-new"] > 0
+        assert report.stat().st_mtime_ns > before
         # Ctrl-C reaches the whole process group on a terminal: the child ignores it, the owner decides
         os.kill(checker.pid, signal.SIGINT)
         os.kill(checker.pid, signal.SIGTERM)
@@ -141,6 +150,11 @@ def test_the_quality_worker_checks_as_the_child_does_and_a_worker_gone_mid_check
         report = settings.data_dir / "report" / "report.md"
         assert str(report) in old.files and report.is_file() and set(old.seconds) == {"gate", "report"}
         assert checker.local is None and said == []
+        # the drawing in the worker's background, as in the child (test above)
+        before = report.stat().st_mtime_ns
+        assert checker.check("run-new", gate=True, lang="en", run_summary=None, background=True).drawn == {}
+        last = checker.check("run-new", gate=False, lang="en", run_summary=None, report=False, drawn_for=["run-new"])
+        assert set(last.drawn) == {"run-new"} and report.stat().st_mtime_ns > before
         log = (tmp_path / "quality.log").read_text()
         assert "the follow's check of run-new" in log and "the follow's check of run-old" in log
 
