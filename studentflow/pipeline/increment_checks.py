@@ -23,11 +23,15 @@ from studentflow.pipeline.step import RunContext
 
 
 class IncrementChecks:
-    def __init__(self, ctx: RunContext) -> None:
+    def __init__(self, ctx: RunContext, worker=None) -> None:
+        """``worker``: a started Checker or RemoteChecker to use; by default the stack's quality
+        worker (``ctx.quality``), else a checker child started here."""
         from studentflow.pipeline.quality_worker import Checker
 
         self.ctx = ctx
-        if ctx.quality is not None:   # the stack's quality worker (or the configured one): imports already paid
+        if worker is not None:
+            self.worker = worker
+        elif ctx.quality is not None:   # the stack's quality worker (or the configured one): imports already paid
             from studentflow.pipeline.quality_service import RemoteChecker
 
             self.worker = RemoteChecker(ctx.quality, ctx.settings, gate=ctx.options.gate, say=ctx.note)

@@ -8,14 +8,20 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from studentflow.core.procs import pid_alive as alive
+from studentflow.pipeline.increment_checks import IncrementChecks
+from studentflow.pipeline.step import RunContext
+from studentflow.pipeline.summary import RunOptions
 from tests.support import warehouse as aw
 from studentflow.pipeline.quality_worker import Checker, CheckerError
 from tests.support import analytics_cli
+from tests.support.stackutil import query
 from tests.support.dbt_warehouse import add_rows, built, settings_in
 
 pytestmark = pytest.mark.slow
@@ -62,15 +68,23 @@ def test_the_checker_gives_the_gates_verdicts_and_writes_the_report_in_another_p
         checker.check("run-new", gate=True, lang="en", run_summary=None,
                       on_read=lambda: told.append(report.stat().st_mtime_ns))
         assert told == [written[report]] and report.stat().st_mtime_ns > written[report]
-        # run --follow's checks leave the drawing to a thread of the child (the next gate need not
-        # wait for the charts): the drawing's seconds come with a later answer that asks for them,
-        # and a check not in the background (the follow's last) answers once the drawing is done
+        # run --follow's bookkeeping on this child (IncrementChecks): an increment's check answers
+        # once the report's data is read and the drawing goes on in the child (the next gate need
+        # not wait for the charts); the drawing's seconds reach the increment's row with the
+        # follow's last check, which waits for the drawing
+        checks = IncrementChecks(RunContext(settings, RunOptions(gate=True, lang="en")), worker=checker)
         before = report.stat().st_mtime_ns
-        handed = checker.check("run-new", gate=True, lang="en", run_summary=None, background=True)
-        assert handed.passed is True and handed.drawn == {} and str(report) in handed.files
-        last = checker.check("run-new", gate=False, lang="en", run_summary=None, report=False, drawn_for=["run-new"])
-        assert set(last.drawn) == {"run-new"} and last.drawn["run-new"] > 0
-        assert report.stat().st_mtime_ns > before
+        checks.start(SimpleNamespace(run_id="run-new", lines_read=3), True, None, datetime.now(timezone.utc),
+                     {"normalize": 0.1, "marts": 0.1})
+        checks.join()
+        row = lambda: query(settings.warehouse, "SELECT report_s, seconds, gate_passed FROM follow_increments "  # noqa: E731
+                                                   "WHERE run_id = 'run-new'")[0]
+        read_only = row()
+        assert checks.drawing == ["run-new"] and read_only[2] == 1 and read_only[0] > 0
+        checks.final_report()
+        drawn = row()
+        assert checks.drawing == [] and report.stat().st_mtime_ns > before
+        assert drawn[0] > read_only[0] and drawn[1] - read_only[1] == pytest.approx(drawn[0] - read_only[0])
         # Ctrl-C reaches the whole process group on a terminal: the child ignores it, the owner decides
         os.kill(checker.pid, signal.SIGINT)
         os.kill(checker.pid, signal.SIGTERM)
@@ -152,7 +166,7 @@ def test_the_quality_worker_checks_as_the_child_does_and_a_worker_gone_mid_check
         assert checker.local is None and said == []
         # the drawing in the worker's background, as in the child (test above)
         before = report.stat().st_mtime_ns
-        assert checker.check("run-new", gate=True, lang="en", run_summary=None, background=True).drawn == {}
+        assert checker.check("run-new", gate=False, lang="en", run_summary=None, background=True).drawn == {}
         last = checker.check("run-new", gate=False, lang="en", run_summary=None, report=False, drawn_for=["run-new"])
         assert set(last.drawn) == {"run-new"} and report.stat().st_mtime_ns > before
         log = (tmp_path / "quality.log").read_text()
