@@ -302,13 +302,13 @@ class RemoteChecker:
         """As Checker.check: the worker's error raised as CheckerError."""
         from studentflow.pipeline.quality_worker import CheckerError, read_answer
 
-        args = dict(gate=gate, lang=lang, run_summary=run_summary, report=report, on_read=on_read, timeout=timeout,
-                    background=background, drawn_for=list(drawn_for))
+        fields = dict(gate=gate, lang=lang, run_summary=run_summary, report=report, background=background,
+                      drawn_for=list(drawn_for))   # what the job carries, as Checker.check sends it
+        args = dict(fields, on_read=on_read, timeout=timeout)
         if self.local is not None:
             return self.local.check(run_id, **args)
-        job = {"check": True, "run_id": run_id, "gate": gate, "lang": lang, "run_summary": run_summary,
-               "report": report, "background": background, "drawn_for": list(drawn_for),
-               "settings": self.settings, "project_root": str(config.PROJECT_ROOT), "code": self.code}
+        job = {"check": True, "run_id": run_id, **fields, "settings": self.settings,
+               "project_root": str(config.PROJECT_ROOT), "code": self.code}
         try:
             conn = self.client.connect()
             if conn is None:
