@@ -77,10 +77,10 @@ def _run_job(conn, job: dict[str, Any]) -> None:
 
 
 def _prepare(settings: Settings) -> dict[str, Any]:
-    """dbt's parse of the project for a run's settings (its warehouse, target folder and vars),
-    ahead of its transform, kept in this process (transform.runner.parsed_manifest): the build
-    then only builds. A new target folder means a whole parse, and the first dbt invocation of
-    this process also sets dbt up: about 3 s of CPU that would otherwise open the transform."""
+    """dbt's parse of the project for a run's settings (its vars), ahead of its transform, kept in
+    this process (transform.runner.parsed_manifest): the build then only builds. The first parse
+    of this process also sets dbt up (about 3 s of CPU that would otherwise open the transform);
+    another data folder with the same vars only gets its manifest.json written."""
     from studentflow.transform import runner
 
     return {"parsed": runner.parsed_manifest(settings) is not None}   # its time: the job's log line

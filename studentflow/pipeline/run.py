@@ -117,7 +117,7 @@ class Pipeline(Runner):
 
     def _prepare_worker(self, quality) -> None:
         """The quality worker parses this run's dbt project during the last increment's commit:
-        its first job for a new target folder otherwise begins with the parse (about 2 s, and the
+        its first job otherwise begins with the parse when the project changed (about 2 s, and the
         first dbt invocation of the worker's life about 1 s more). Not earlier: while Spark
         transforms the increment on both cores, the parse slowed the normalize about as much as
         it saved (1M events, `bench.run`). On a thread: the transform job queues behind it."""

@@ -180,32 +180,48 @@ class _Parsed:
     key: tuple[str, ...]        # what the parse depends on besides the project's files
     stamp: tuple[int, int]      # project_stamp() just before it
     manifest: Any
+    location: tuple[str, str]   # the warehouse and target folder it serves now (see parsed_manifest)
 
 
 _PARSED: _Parsed | None = None   # the last parse of this process
 
 
 def _parse_key(settings: config.Settings, project_dir: Path) -> tuple[str, ...]:
-    """The profile reads the warehouse, the vars are part of the project, the target holds its files."""
-    return (str(project_dir), str(settings.warehouse), str(settings.paths.dbt_target),
-            json.dumps(dbt_vars(settings), sort_keys=True))
+    """What dbt's parse reads besides the project's files: its folder and the vars."""
+    return str(project_dir), json.dumps(dbt_vars(settings), sort_keys=True)
+
+
+def _location(settings: config.Settings) -> tuple[str, str]:
+    return str(settings.warehouse), str(settings.paths.dbt_target)
 
 
 def parsed_manifest(settings: config.Settings, project_dir: Path | None = None) -> Any | None:
     """dbt's parsed project for these settings, kept in this process and parsed again only when a
-    project file changed, the settings differ from the last parse's or its manifest.json is gone.
-    Each parse writes manifest.json and the partial-parse file into the target folder, as `dbt
-    parse` does. None when the project does not parse: a build then parses for itself and says why."""
+    project file changed or the vars differ from the last parse's. A parse writes manifest.json and
+    the partial-parse file into the target folder, as `dbt parse` does. None when the project does
+    not parse: a build then parses for itself and says why.
+
+    The parse does not depend on the warehouse or the target folder (the profile's path to the
+    warehouse is read when dbt connects; two parses for two data folders give the same manifest
+    but for its timestamps), so a process that serves several data folders (a quality worker shared
+    by several projects' runs) parses once: another folder gets the manifest.json its report and
+    JUnit file read, written from memory (about 1 CPU-second less than a parse). Its partial-parse
+    file is not written: it records the profile, so a later `dbt` or `studentflow transform`
+    process in that folder parses once itself."""
     global _PARSED
     project = project_dir or DBT_PROJECT
     key, stamp = _parse_key(settings, project), project_stamp(project)   # the stamp first: an edit during the parse is seen next time
+    manifest_file = settings.paths.dbt_target / "manifest.json"
     with _PARSE_LOCK:
         last = _PARSED
-        if last is not None and (last.key, last.stamp) == (key, stamp) and \
-                (settings.paths.dbt_target / "manifest.json").is_file():
+        if last is not None and (last.key, last.stamp) == (key, stamp):
+            if last.location != _location(settings) or not manifest_file.is_file():
+                manifest_file.parent.mkdir(parents=True, exist_ok=True)
+                last.manifest.write(str(manifest_file))
+                last.location = _location(settings)
             return last.manifest
         res, _ = invoke_dbt(settings, ["parse"], project_dir=project)
-        _PARSED = _Parsed(key, stamp, res.result) if res.success else None
+        _PARSED = _Parsed(key, stamp, res.result, _location(settings)) if res.success else None
         return _PARSED.manifest if _PARSED is not None else None
 
 

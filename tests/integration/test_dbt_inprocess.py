@@ -184,3 +184,37 @@ def test_a_long_lived_process_builds_on_its_parse_until_a_model_changes(tmp_path
     assert dbt_runner.parsed_manifest(settings, project) is not parsed
     assert (target / "manifest.json").stat().st_mtime_ns > manifest_written
     assert _markers(settings.warehouse) == {"edited twice"}
+
+
+def test_another_data_folder_builds_on_the_same_parse_in_its_own_warehouse(tmp_path):
+    """A process that serves several data folders (a quality worker shared by several projects'
+    runs) parses once: the parse reads neither the warehouse nor the target folder. Another folder
+    gets its manifest.json written from memory, and its build writes its own warehouse only."""
+    project = _copied_project(tmp_path)
+    first, _ = _settings(tmp_path / "first")
+    second, _ = _settings(tmp_path / "second")
+    aw.build(first.warehouse, n=120, seed=8)
+    aw.build(second.warehouse, n=40, seed=9)
+    parsed = dbt_runner.parsed_manifest(first, project)
+    assert parsed is not None
+    built_first = dbt_runner.run_dbt(first, ["build"], project_dir=project, reuse_parse=True)
+    assert built_first.ok, built_first.output[-3000:]
+    first_marts = sqlite3.connect(first.warehouse).execute("select * from global_summary").fetchall()
+    assert not (second.paths.dbt_target / "manifest.json").exists()
+
+    assert dbt_runner.parsed_manifest(second, project) is parsed                   # not parsed again
+    written = json.loads((second.paths.dbt_target / "manifest.json").read_text(encoding="utf-8"))
+    assert "model.studentflow.major_age_stats" in written["nodes"]                  # what the report reads
+    built_second = dbt_runner.run_dbt(second, ["build"], project_dir=project, reuse_parse=True)
+    assert built_second.ok and len(built_second.results) == len(built_first.results), built_second.output[-3000:]
+    summary = lambda db: sqlite3.connect(db).execute("select student_count, quarantine_count from global_summary").fetchone()  # noqa: E731
+    assert summary(second.warehouse) == (40, 5) and summary(first.warehouse) == (120, 5)   # each its own rows
+    assert sqlite3.connect(first.warehouse).execute("select * from global_summary").fetchall() == first_marts
+
+    # a manifest.json deleted since is written again, still without a parse
+    (second.paths.dbt_target / "manifest.json").unlink()
+    assert dbt_runner.parsed_manifest(second, project) is parsed
+    assert (second.paths.dbt_target / "manifest.json").is_file()
+    # while a changed project is parsed again, for whichever folder asks
+    _mark(project, "edited")
+    assert dbt_runner.parsed_manifest(first, project) is not parsed
