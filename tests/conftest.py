@@ -19,7 +19,7 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # serial collector, as the Connect worker always does: the tests' heaps are small, and G1's
 # concurrent threads cost the Spark servers more than they save (the fault matrix alone: the
 # server 59.5 against 54.8 CPU-seconds). Neither changes any result. The one Spark server shared by
-# the whole run is the exception: it keeps the full JIT (tests/support/spark_server.py).
+# the whole run stops at C1 too (tests/support/spark_server.py says why).
 os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 
 

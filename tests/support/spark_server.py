@@ -34,17 +34,16 @@ def settings_for(state_dir: Path) -> config.Settings:
 def start() -> tuple[subprocess.Popen, str, Path]:
     """Start a server in a new state folder (not waiting for it): (process, URL, state folder)."""
     from spark_jobs import server
-    from spark_jobs.session import class_data_sharing
 
     state = Path(tempfile.mkdtemp(prefix="sf-test-spark-"))
-    # HotSpot's full JIT (C1 then C2) for this server, over the tests' C1-only JAVA_TOOL_OPTIONS
-    # (tests/conftest.py; the command line wins): it lives for the whole suite, and C2 pays back
-    # there. Measured, 40 increments of 500 lines on one server (python -m bench.increments):
-    # the same CPU over the 40 (85.8 against 87.9 CPU-seconds) in 53 against 87 seconds, and from
-    # the 30th on about 1.1 against 2.0 CPU-seconds an increment (C1 only stays flat).
+    # HotSpot's quick compiler only (C1), as every JVM of the tests (tests/conftest.py's
+    # JAVA_TOOL_OPTIONS). The full JIT pays back over one long series of the same query (40
+    # increments of 500 lines, python -m bench.increments: the same CPU in 53 against 87 seconds),
+    # but the suite sends this server many small queries of many shapes from several
+    # sessions, and the CPU is what the suite waits on: the whole suite with 3 workers, this
+    # server 101 CPU-seconds at C1 against 123 with C2 (10.5 % against 13.0 % of the machine's).
     settings = settings_for(state)   # setup_dir: the archive `make setup` built
-    java_options = f"{class_data_sharing(settings)} -XX:TieredStopAtLevel=4".strip()
-    proc, url = server.start(settings, tie_to_parent=True, java_options=java_options)
+    proc, url = server.start(settings, tie_to_parent=True, quick_jit=True)
     return proc, url, state
 
 
