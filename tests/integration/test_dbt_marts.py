@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import analytics_cli
+from tests.support.dbt_warehouse import build_marts
 from tests.support import warehouse as aw
 from studentflow.transform import runner as dbt_runner
 from studentflow.core import config
@@ -36,8 +37,7 @@ def built(tmp_path_factory):
     settings = config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
                            warehouse=str(base / "data" / "warehouse.db"))
     aw.build(settings.warehouse, rows=rows, quarantined=5, duplicates=3)
-    code, err = analytics_cli.run(["transform"], settings)
-    assert code == 0, err
+    build_marts(settings)
     return settings, rows
 
 

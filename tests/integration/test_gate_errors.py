@@ -14,7 +14,7 @@ import pytest
 
 from studentflow.core import config
 from studentflow.core.errors import ExitCode
-from tests.support import analytics_cli
+from tests.support.dbt_warehouse import build_marts
 from tests.support import warehouse as aw
 from tests.support.stackutil import sf, stack_env
 
@@ -27,8 +27,7 @@ def built(tmp_path_factory) -> Path:
     settings = config.load(env={}, data_dir=str(base / "data"), state_dir=str(base / "state"),
                            warehouse=str(base / "data" / "warehouse.db"))
     aw.build(settings.warehouse, n=200)
-    code, err = analytics_cli.run(["transform"], settings)
-    assert code == 0, err
+    build_marts(settings)
     return settings.warehouse
 
 

@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 from studentflow.core import config
-from tests.support import analytics_cli
 from tests.support import warehouse as aw
 
 
@@ -20,12 +19,22 @@ def settings_in(base: Path, **extra) -> config.Settings:
                        warehouse=str(base / "data" / "warehouse.db"), **extra)
 
 
+def build_marts(settings: config.Settings) -> None:
+    """`dbt build` of the real project on ``settings.warehouse``, in this process, on the parse
+    it holds (transform.runner.parsed_manifest): the test worker parses the project once for all
+    its warehouses, as the stack's quality worker does, instead of once per fixture. What the
+    `studentflow transform` command itself does is tested in test_cli_json.py and test_dbt_*.py."""
+    from studentflow.transform.runner import run_dbt
+
+    outcome = run_dbt(settings, ["build"], reuse_parse=True)
+    assert outcome.ok, outcome.output[-3000:]
+
+
 def built(base: Path, n: int = 300) -> tuple[config.Settings, list[tuple]]:
     """(settings, clean rows) of a warehouse of ``n`` random rows under ``base``, marts built."""
     settings = settings_in(base)
     rows = aw.build(settings.warehouse, n=n)
-    code, err = analytics_cli.run(["transform"], settings)
-    assert code == 0, err
+    build_marts(settings)
     return settings, rows
 
 
