@@ -33,8 +33,8 @@ class ValidEvents:
         self._major_cw = list(accumulate(MAJOR_WEIGHTS.get(m, 1) for m in self.majors))
         # Pools of pre-formatted JSON fragments, so a valid event is a fixed-width head plus two
         # fragments (the wire order puts the fixed-width fields first, see producer.events.FIELDS).
-        self._names = np.array([f'"first_name":{_js(f)},"last_name":{_js(l)},' for f in FIRST_NAMES for l in LAST_NAMES],
-                               dtype=object)
+        firsts, lasts = [_js(f) for f in FIRST_NAMES], [_js(n) for n in LAST_NAMES]   # each name encoded once
+        self._names = np.array([f'"first_name":{f},"last_name":{n},' for f in firsts for n in lasts], dtype=object)
         pairs = [(f'"age":{a},"major":{_js(m)}}}', wa * wm) for a, wa in zip(self.ages, _diff(self._age_cw))
                  for m, wm in zip(self.majors, _diff(self._major_cw))]
         self._bodies = np.array([p for p, _ in pairs], dtype=object)
