@@ -9,6 +9,8 @@ what they say as they say it. Each job carries the run's settings and options: t
 no state of a project between jobs but its imports, dbt's parsed project on disk and Great
 Expectations' last context.
 
+* `studentflow transform` runs its dbt command in a worker that is running (an analyst's
+  edit-and-build loop skips dbt's import and parse), or in its own process when there is none;
 * ``studentflow stack up`` starts it (``warm_quality``), recorded in ``<state_dir>/quality.json``
   (address, PID, key; 0600); ``stack status`` shows it; ``stack down`` stops it;
 * a `run` on a running stack starts it when it is missing or dead, and uses it from then on;
@@ -34,6 +36,7 @@ import time
 from dataclasses import replace
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Listener
+from pathlib import Path
 from typing import Any
 
 from studentflow.core import config, procs
@@ -74,6 +77,21 @@ def _run_job(conn, job: dict[str, Any]) -> None:
         conn.send(("error", {**_error_of(exc), "summary": ctx.summary}))
         return
     conn.send(("ok", {"summary": ctx.summary}))
+
+
+def _dbt_job(conn, job: dict[str, Any]) -> None:
+    """One dbt command of `studentflow transform`, on the project parsed last: its outcome, as
+    run_dbt gives it in the command's own process."""
+    from studentflow.pipeline.quality_worker import DRAWER, _error_of
+    from studentflow.transform import runner
+
+    DRAWER.wait()   # a follow's report still drawing reads the manifest this build may rewrite
+    try:
+        outcome = runner.run_dbt(job["settings"], job["dbt"], project_dir=Path(job["project_dir"]), reuse_parse=True)
+    except Exception as exc:  # noqa: BLE001  (dbt missing: the command raises it again)
+        conn.send(("error", _error_of(exc)))
+        return
+    conn.send(("ok", outcome))
 
 
 def _prepare(settings: Settings) -> dict[str, Any]:
@@ -120,7 +138,8 @@ def _serve_connection(conn, code: str) -> None:
             return
         t = time.perf_counter()
         what = (f"the follow's check of {job.get('run_id')}" if job.get("check") else
-                "dbt's parse ahead of a run's transform" if job.get("prepare") else ", ".join(job.get("steps", [])))
+                "dbt's parse ahead of a run's transform" if job.get("prepare") else
+                f"`studentflow transform`'s dbt {' '.join(job['dbt'])}" if job.get("dbt") else ", ".join(job.get("steps", [])))
         try:
             if job.get("project_root") != str(config.PROJECT_ROOT):
                 conn.send(("refused", f"this worker serves the project at {config.PROJECT_ROOT}"))
@@ -132,6 +151,8 @@ def _serve_connection(conn, code: str) -> None:
                 answer = _prepare(job["settings"])
                 what += "" if answer["parsed"] else " (the project did not parse: the build will say why)"
                 conn.send(("ok", answer))
+            elif job.get("dbt"):     # `studentflow transform` (QualityClient.run_dbt)
+                _dbt_job(conn, job)
             elif job.get("check"):   # a follow's increment (RemoteChecker), as its checker child runs it
                 from studentflow.pipeline.quality_worker import answer_check
 
@@ -207,6 +228,47 @@ class QualityClient:
         except (EOFError, OSError, AuthenticationError):
             return None
         return payload if kind == "ok" else None
+
+    @classmethod
+    def running(cls, settings: Settings) -> "QualityClient | None":
+        """The configured worker, or the stack's if it runs this checkout's code; None otherwise
+        (nothing is started: a command that only might use one runs its work itself)."""
+        if settings.quality_remote:
+            return cls(settings.quality_remote, settings.quality_key)
+        from studentflow import quality
+
+        state = quality.running(settings)
+        if state is None or state.code != code_version():
+            return None
+        return cls(state.address, state.key, state.pid)
+
+    def run_dbt(self, settings: Settings, command: list[str], say, timeout: float = 5.0):
+        """``command`` (dbt's arguments, as run_dbt takes them) in the worker, on the project it
+        parsed last: the DbtOutcome, or None when the worker could not run it (unreachable,
+        refused, gone: said through ``say``), so the caller runs it itself."""
+        from studentflow.pipeline.quality_worker import CheckerError
+
+        from studentflow.transform.runner import DBT_PROJECT
+
+        job = {"dbt": list(command), "settings": settings, "project_dir": str(DBT_PROJECT),
+               "project_root": str(config.PROJECT_ROOT), "code": code_version()}
+        try:
+            conn = self.connect(timeout)
+            if conn is None:
+                say(f"{self.where()} is not answering; running dbt in this process")
+                return None
+            with conn:
+                conn.send(job)
+                kind, payload = conn.recv()
+        except (EOFError, OSError, AuthenticationError) as exc:
+            say(f"could not use {self.where()} ({type(exc).__name__}); running dbt in this process")
+            return None
+        if kind == "refused":
+            say(f"{self.where()} refused the job ({payload}); running dbt in this process")
+            return None
+        if kind == "error":
+            raise CheckerError.of(payload)
+        return payload
 
     def run_steps(self, ctx, steps: list, *, timeout: float = CONNECT_TIMEOUT) -> bool:
         """Run ``steps`` in the worker, their progress printed here, their stages in ``ctx.summary``.

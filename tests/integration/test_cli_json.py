@@ -46,6 +46,7 @@ def test_transform_report_and_docs_build_json(tmp_path):
     aw.build(tmp_path / "data" / "warehouse.db", n=200, seed=11)
     res = sf(env, "transform", "--json", timeout=600)
     assert res.returncode == 0, res.stderr
+    assert "dbt build in the quality worker at" in res.stderr   # the tests' worker (stack_env)
     got = one_object(res)
     assert got["ok"] is True and got["problems"] == [] and got["command"] == "build"
     assert got["marts"]["major_age_stats"] > 0 and got["statuses"].get("pass", 0) > 0

@@ -97,6 +97,12 @@ def test_the_stacks_quality_worker_serves_runs_a_kill_costs_nothing_and_stack_do
         junit = Path(s["outputs"]["junit_xml"])
         assert junit == REPO / "junit.xml" and junit.exists()
         junit.unlink()
+        # `studentflow transform` (an analyst's rebuild) runs its dbt in the worker too, on its parse
+        built = sf(env, "transform", "--json", timeout=600)
+        assert built.returncode == 0, built.stderr[-3000:]
+        assert f"dbt build in the stack's quality worker (pid {q['pid']})" in built.stderr
+        assert f"`studentflow transform`'s dbt build for {db}" in Path(q["log"]).read_text()
+        assert json.loads(built.stdout)["marts"]["major_age_stats"] > 0 and json.loads(built.stdout)["ok"] is True
 
         # 2. killed -9 during the next run's job: that run runs the steps itself, and they pass
         text = _kill_worker_mid_job(env, q["pid"])
@@ -143,9 +149,14 @@ def test_a_worker_with_another_key_is_not_used(tmp_path):
     address, _key = shared()
     with stack_session(tmp_path, STUDENTFLOW_QUALITY_REMOTE=address, STUDENTFLOW_QUALITY_KEY="0" * 32) as env:
         res = sf(env, "run", "--count", "500", "--json", timeout=600)
+        built = sf(env, "transform", timeout=600)   # and a transform runs its dbt itself
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"could not use the quality worker at {address}: AuthenticationError" in res.stderr
     assert _summary(res)["gate_passed"] is True and "validate" in _summary(res)["stages"]
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert (f"could not use the quality worker at {address} (AuthenticationError); running dbt in this process"
+            in built.stderr)
+    assert "dbt build:" in built.stdout and "marts: " in built.stdout
 
 
 def _settings(tmp_path: Path, **env: str) -> config.Settings:
