@@ -247,8 +247,7 @@ class QualityClient:
         parsed last: the DbtOutcome, or None when the worker could not run it (unreachable,
         refused, gone: said through ``say``), so the caller runs it itself."""
         from studentflow.pipeline.quality_worker import CheckerError
-
-        from studentflow.transform.runner import DBT_PROJECT
+        from studentflow.transform.runner import DBT_PROJECT   # read now: the project this process runs
 
         job = {"dbt": list(command), "settings": settings, "project_dir": str(DBT_PROJECT),
                "project_root": str(config.PROJECT_ROOT), "code": code_version()}
