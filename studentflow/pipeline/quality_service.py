@@ -182,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- the run's side --------------------------------------------------------------------------
 
+def _job(code: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A job for the worker: ``fields``, and what it checks before it serves one (this checkout
+    and its code; ``code``: code_version() already taken, else taken now)."""
+    return {**fields, "project_root": str(config.PROJECT_ROOT), "code": code or code_version()}
+
+
 class QualityClient:
     """Where a run sends its later steps: the stack's worker, or the configured remote one."""
 
@@ -216,18 +222,21 @@ class QualityClient:
         job sent meanwhile waits for it (one connection at a time). What the worker said, or
         None when it could not (unreachable, refused, gone: the transform job then finds out and
         says so)."""
-        job = {"prepare": True, "settings": settings, "project_root": str(config.PROJECT_ROOT),
-               "code": code_version()}
+        kind, payload = self._ask(_job(prepare=True, settings=settings), timeout)
+        return payload if kind == "ok" else None
+
+    def _ask(self, job: dict[str, Any], timeout: float) -> tuple[str, Any]:
+        """One job, one answer: (kind, payload) as the worker sent them, or ("unavailable", the
+        error's name) when it could not be asked ("": not answering; a wrong key; gone)."""
         try:
             conn = self.connect(timeout)
             if conn is None:
-                return None
+                return "unavailable", ""
             with conn:
                 conn.send(job)
-                kind, payload = conn.recv()
-        except (EOFError, OSError, AuthenticationError):
-            return None
-        return payload if kind == "ok" else None
+                return conn.recv()
+        except (EOFError, OSError, AuthenticationError) as exc:
+            return "unavailable", type(exc).__name__
 
     @classmethod
     def running(cls, settings: Settings) -> "QualityClient | None":
@@ -249,21 +258,11 @@ class QualityClient:
         from studentflow.pipeline.quality_worker import CheckerError
         from studentflow.transform.runner import DBT_PROJECT   # read now: the project this process runs
 
-        job = {"dbt": list(command), "settings": settings, "project_dir": str(DBT_PROJECT),
-               "project_root": str(config.PROJECT_ROOT), "code": code_version()}
-        try:
-            conn = self.connect(timeout)
-            if conn is None:
-                say(f"{self.where()} is not answering; running dbt in this process")
-                return None
-            with conn:
-                conn.send(job)
-                kind, payload = conn.recv()
-        except (EOFError, OSError, AuthenticationError) as exc:
-            say(f"could not use {self.where()} ({type(exc).__name__}); running dbt in this process")
-            return None
-        if kind == "refused":
-            say(f"{self.where()} refused the job ({payload}); running dbt in this process")
+        kind, payload = self._ask(_job(dbt=list(command), settings=settings, project_dir=str(DBT_PROJECT)), timeout)
+        if kind in ("unavailable", "refused"):
+            why = (f"{self.where()} refused the job ({payload})" if kind == "refused" else
+                   f"could not use {self.where()} ({payload})" if payload else f"{self.where()} is not answering")
+            say(f"{why}; running dbt in this process")
             return None
         if kind == "error":
             raise CheckerError.of(payload)
@@ -278,9 +277,8 @@ class QualityClient:
         options = ctx.options
         if options.junit_xml is not None:   # the worker's working folder is not this process's
             options = replace(options, junit_xml=os.path.abspath(options.junit_xml))
-        job = {"steps": [s.name for s in steps], "settings": ctx.settings, "options": options,
-               "summary": ctx.summary, "elapsed": time.perf_counter() - ctx.t0,
-               "project_root": str(config.PROJECT_ROOT), "code": code_version()}
+        job = _job(steps=[s.name for s in steps], settings=ctx.settings, options=options,
+                   summary=ctx.summary, elapsed=time.perf_counter() - ctx.t0)
         try:
             conn = self.connect(timeout)
         except (OSError, AuthenticationError) as exc:   # a wrong key, a reset
@@ -368,8 +366,7 @@ class RemoteChecker:
         args = dict(fields, on_read=on_read, timeout=timeout)
         if self.local is not None:
             return self.local.check(run_id, **args)
-        job = {"check": True, "run_id": run_id, **fields, "settings": self.settings,
-               "project_root": str(config.PROJECT_ROOT), "code": self.code}
+        job = _job(self.code, check=True, run_id=run_id, settings=self.settings, **fields)
         try:
             conn = self.client.connect()
             if conn is None:
