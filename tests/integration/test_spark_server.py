@@ -84,10 +84,13 @@ def test_stack_server_is_shown_restarted_by_normalize_and_stopped(tmp_path):
         assert not (Path(env["STUDENTFLOW_STATE_DIR"]) / "spark.json").exists()
 
 
-def test_folders_with_a_space_and_an_accent_serve_a_normalize(tmp_path):
-    """A checkout, a state folder or a setup folder under "My Projects" reaches the server's JVM
-    options (its scratch folder, its class archive): Spark's launcher splits those at whitespace,
-    so an unquoted path stopped the server from starting at all."""
+def test_a_remote_endpoint_gives_the_same_rows_as_a_local_server_in_folders_with_a_space(spark_server, tmp_path):
+    """normalize through a separately started server, addressed only by its sc:// URL, against a
+    normalize that starts its own local server: the same tables, row for row.
+
+    The local side lives under "My Projects é": its state folder and its setup folder reach the
+    server's JVM options (its scratch folder, its class archive), and Spark's launcher splits those
+    at whitespace, so an unquoted path stopped the server from starting at all."""
     from studentflow.core import config
 
     base = tmp_path / "My Projects é"
@@ -95,28 +98,20 @@ def test_folders_with_a_space_and_an_accent_serve_a_normalize(tmp_path):
     setup = base / "set up"
     setup.symlink_to(config.load().setup_dir.resolve(), target_is_directory=True)
     assert (setup / "spark-connect-classes.aot").is_file()   # the archive is mapped from the spaced path
-    pairs = generate(500, seed=12)
-    with stack_session(base, own_spark=True, STUDENTFLOW_SETUP_DIR=str(setup)) as env:
-        assert " " in env["STUDENTFLOW_STATE_DIR"]
-        write_staging(pairs, Path(env["STUDENTFLOW_STAGING_DIR"]))
-        res = sf(env, "normalize", timeout=600)
-        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-        want = expected_counts(pairs)
-        assert counts(Path(env["STUDENTFLOW_WAREHOUSE"]))[1:] == (500, want["clean"], want["quarantine"])
-
-
-def test_a_remote_endpoint_gives_the_same_rows_as_the_local_server(spark_server, tmp_path):
-    """normalize through a separately started server, addressed only by its sc:// URL, against a
-    normalize that starts its own local server: the same tables, row for row."""
-    staging = tmp_path / "staging"
-    write_staging(generate(8_000, seed=5), staging)
+    staging = base / "staging"
+    pairs = generate(8_000, seed=5)
+    write_staging(pairs, staging)
     remote = stack_env(tmp_path / "remote", STUDENTFLOW_STAGING_DIR=str(staging), STUDENTFLOW_SPARK_REMOTE=spark_server)
-    local = stack_env(tmp_path / "local", own_spark=True, STUDENTFLOW_STAGING_DIR=str(staging))
+    local = stack_env(base / "local", own_spark=True, STUDENTFLOW_STAGING_DIR=str(staging),
+                      STUDENTFLOW_SETUP_DIR=str(setup))
     assert remote["STUDENTFLOW_SPARK_REMOTE"] == spark_server and "STUDENTFLOW_SPARK_REMOTE" not in local
+    assert " " in local["STUDENTFLOW_STATE_DIR"] and " " in local["STUDENTFLOW_SETUP_DIR"]
     for env in (remote, local):
         res = sf(env, "normalize", "--json", timeout=600)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         assert json.loads(res.stdout.splitlines()[-1])["lines_read"] == 8_000
+    want = expected_counts(pairs)
+    assert counts(Path(local["STUDENTFLOW_WAREHOUSE"]))[1:] == (8_000, want["clean"], want["quarantine"])
     assert snapshot(Path(remote["STUDENTFLOW_WAREHOUSE"])) == snapshot(Path(local["STUDENTFLOW_WAREHOUSE"]))
 
 
