@@ -130,4 +130,10 @@ if [ ! -s "$DBT_PARSE" ]; then
 else
   say "dbt's parse present"
 fi
+# 7. The project's own bytecode: every `studentflow` command and worker is a new Python process, and
+#    where PYTHONDONTWRITEBYTECODE is set (many container images set it) each one compiled the
+#    project's modules from source again (`studentflow stack status`: 0.16 against 0.09 CPU-seconds).
+#    Quick when nothing changed; a module that does not compile is left to its import to report.
+.venv/bin/python -m compileall -q studentflow producer connect spark_jobs expectations >/dev/null \
+  || say "some project modules did not compile: the command that imports them will say why"
 say "ready"
