@@ -19,6 +19,8 @@ DESCRIPTION = ("Validate the warehouse with the Great Expectations suites of exp
                "expectation, writes Data Docs (HTML, the last quality_history runs) to <data_dir>/quality/docs/ "
                "and a JSON summary to <data_dir>/quality/validation.json. The suites are the saved Great Expectations "
                "project expectations/gx/ (checkpoint studentflow_gate), which GX's own API runs too. "
+               "With a quality worker running (the stack's, or quality_remote), the gate runs there (its "
+               "Great Expectations already imported). "
                f"Exit {ExitCode.OK:d}: all passed; {ExitCode.FAILED:d}: an expectation failed; "
                f"{ExitCode.SETUP:d}: the warehouse or a table does not exist yet.")
 JSON_HELP = "print the result as one JSON object on stdout (the table goes to stderr); exit codes unchanged"
@@ -28,7 +30,10 @@ def _validate(args: argparse.Namespace, settings: config.Settings) -> int:
     from expectations import gate   # light; great_expectations itself is imported inside gate.run()
 
     out = sys.stderr if args.json else sys.stdout   # --json: stdout holds the JSON object only
-    result = gate.run(settings, suite_names=args.suite, docs=not args.no_docs)
+    gate.check_warehouse(settings, gate.select_suites(settings, args.suite))   # exit 2 here, wherever the gate runs
+    result = _in_quality_worker(settings, args)
+    if result is None:
+        result = gate.run(settings, suite_names=args.suite, docs=not args.no_docs)
     for line in gate.table_lines(result):
         print(line, file=out)
     junit_xml = None
@@ -50,6 +55,20 @@ def _validate(args: argparse.Namespace, settings: config.Settings) -> int:
                       for o in result.failed)
     raise DataError(f"data quality gate failed: {len(result.failed)} expectation(s) broken: {names}",
                     "fix the data upstream (see the table above and the data docs), then run again")
+
+
+def _in_quality_worker(settings: config.Settings, args: argparse.Namespace):
+    """The gate in the running quality worker (the stack's, or the configured one), whose Great
+    Expectations is imported (0.7-1.0 s against 2.7-2.9 s and 2.9 CPU-seconds here). None when there
+    is none or it cannot run it: the command runs the gate itself."""
+    from studentflow.pipeline.quality_service import QualityClient
+
+    client = QualityClient.running(settings)
+    if client is None:
+        return None
+    say = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout: the table, or the JSON)
+    say(f"Great Expectations gate in {client.where()}")
+    return client.validate(settings, say, suite_names=args.suite, docs=not args.no_docs)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

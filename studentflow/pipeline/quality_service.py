@@ -9,8 +9,9 @@ what they say as they say it. Each job carries the run's settings and options: t
 no state of a project between jobs but its imports, dbt's parsed project on disk and Great
 Expectations' last context.
 
-* `studentflow transform` runs its dbt command in a worker that is running (an analyst's
-  edit-and-build loop skips dbt's import and parse), or in its own process when there is none;
+* `studentflow transform` runs its dbt command, and `studentflow validate` its gate, in a worker
+  that is running (an analyst's edit-and-build loop skips dbt's import and parse, a CI check
+  Great Expectations' import), or in its own process when there is none;
 * ``studentflow stack up`` starts it (``warm_quality``), recorded in ``<state_dir>/quality.json``
   (address, PID, key; 0600); ``stack status`` shows it; ``stack down`` stops it;
 * a `run` on a running stack starts it when it is missing or dead, and uses it from then on;
@@ -79,16 +80,24 @@ def _run_job(conn, job: dict[str, Any]) -> None:
     conn.send(("ok", {"summary": ctx.summary}))
 
 
-def _dbt_job(conn, job: dict[str, Any]) -> None:
-    """One dbt command of `studentflow transform`, on the project parsed last: its outcome, as
-    run_dbt gives it in the command's own process."""
+def _command_job(conn, job: dict[str, Any]) -> None:
+    """One command an analyst or CI runs by hand, on what this worker has imported and parsed:
+    `studentflow transform`'s dbt command (``job["dbt"]``, on the project parsed last) or
+    `studentflow validate`'s gate (``job["validate"]``); its outcome, as the command's own process
+    would have it."""
     from studentflow.pipeline.quality_worker import DRAWER, _error_of
-    from studentflow.transform import runner
 
-    DRAWER.wait()   # a follow's report still drawing reads the manifest this build may rewrite
+    DRAWER.wait()   # a follow's report still drawing reads the manifest a build may rewrite
     try:
-        outcome = runner.run_dbt(job["settings"], job["dbt"], project_dir=Path(job["project_dir"]), reuse_parse=True)
-    except Exception as exc:  # noqa: BLE001  (dbt missing: the command raises it again)
+        if "dbt" in job:
+            from studentflow.transform import runner
+
+            outcome = runner.run_dbt(job["settings"], job["dbt"], project_dir=Path(job["project_dir"]), reuse_parse=True)
+        else:
+            from expectations import gate
+
+            outcome = gate.run(job["settings"], **job["validate"])
+    except Exception as exc:  # noqa: BLE001  (a missing table, dbt missing: the command raises it again)
         conn.send(("error", _error_of(exc)))
         return
     conn.send(("ok", outcome))
@@ -139,7 +148,8 @@ def _serve_connection(conn, code: str) -> None:
         t = time.perf_counter()
         what = (f"the follow's check of {job.get('run_id')}" if job.get("check") else
                 "dbt's parse ahead of a run's transform" if job.get("prepare") else
-                f"`studentflow transform`'s dbt {' '.join(job['dbt'])}" if job.get("dbt") else ", ".join(job.get("steps", [])))
+                f"`studentflow transform`'s dbt {' '.join(job['dbt'])}" if job.get("dbt") else
+                "`studentflow validate`" if job.get("validate") is not None else ", ".join(job.get("steps", [])))
         try:
             if job.get("project_root") != str(config.PROJECT_ROOT):
                 conn.send(("refused", f"this worker serves the project at {config.PROJECT_ROOT}"))
@@ -151,8 +161,8 @@ def _serve_connection(conn, code: str) -> None:
                 answer = _prepare(job["settings"])
                 what += "" if answer["parsed"] else " (the project did not parse: the build will say why)"
                 conn.send(("ok", answer))
-            elif job.get("dbt"):     # `studentflow transform` (QualityClient.run_dbt)
-                _dbt_job(conn, job)
+            elif job.get("dbt") or job.get("validate") is not None:   # QualityClient.run_dbt, .validate
+                _command_job(conn, job)
             elif job.get("check"):   # a follow's increment (RemoteChecker), as its checker child runs it
                 from studentflow.pipeline.quality_worker import answer_check
 
@@ -255,14 +265,26 @@ class QualityClient:
         """``command`` (dbt's arguments, as run_dbt takes them) in the worker, on the project it
         parsed last: the DbtOutcome, or None when the worker could not run it (unreachable,
         refused, gone: said through ``say``), so the caller runs it itself."""
-        from studentflow.pipeline.quality_worker import CheckerError
         from studentflow.transform.runner import DBT_PROJECT   # read now: the project this process runs
 
-        kind, payload = self._ask(_job(dbt=list(command), settings=settings, project_dir=str(DBT_PROJECT)), timeout)
+        return self._command(_job(dbt=list(command), settings=settings, project_dir=str(DBT_PROJECT)), "dbt", say, timeout)
+
+    def validate(self, settings: Settings, say, *, suite_names: list[str] | None, docs: bool, timeout: float = 5.0):
+        """`studentflow validate`'s gate (expectations.gate.run) in the worker, whose Great
+        Expectations is imported: the GateResult, or None as for run_dbt."""
+        return self._command(_job(validate={"suite_names": suite_names, "docs": docs}, settings=settings),
+                             "the gate", say, timeout)
+
+    def _command(self, job: dict[str, Any], doing: str, say, timeout: float):
+        """A command's one job: its outcome; None, said through ``say``, when the worker could not
+        run it; the error it raised, raised here."""
+        from studentflow.pipeline.quality_worker import CheckerError
+
+        kind, payload = self._ask(job, timeout)
         if kind in ("unavailable", "refused"):
             why = (f"{self.where()} refused the job ({payload})" if kind == "refused" else
                    f"could not use {self.where()} ({payload})" if payload else f"{self.where()} is not answering")
-            say(f"{why}; running dbt in this process")
+            say(f"{why}; running {doing} in this process")
             return None
         if kind == "error":
             raise CheckerError.of(payload)

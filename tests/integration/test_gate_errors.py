@@ -56,6 +56,8 @@ def test_a_mart_suite_that_fails(built, tmp_path):
     con.close()
     res = sf(env, "validate", "--suite", "major_age_stats", "--no-docs", timeout=300)
     assert res.returncode == 1, res.stdout + res.stderr
+    # the gate ran in the test worker's quality worker (its GX imported), with this command's settings
+    assert "Great Expectations gate in the quality worker at " in res.stderr
     rows = _rows(res.stdout)
     assert rows[("expect_column_values_to_be_between", "major_age_stats.min_age")] == ("FAIL", "1")
     assert rows[("expect_column_values_to_be_between", "major_age_stats.max_age")] == ("pass", "0")
