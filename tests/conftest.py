@@ -55,7 +55,8 @@ def pytest_configure(config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Long files first, quick ones last (tests/support/run_order.py): the workers end together."""
+    """Long files before quick ones where xdist's own order (most tests first) leaves a choice
+    (tests/support/run_order.py says why not more)."""
     from tests.support.run_order import rank
 
     items.sort(key=lambda item: rank(Path(str(item.fspath))))
