@@ -73,12 +73,8 @@ def _in_quality_worker(settings: config.Settings, command: list[str]):
     cannot run it: the command runs dbt itself. --verbose streams dbt's own output: always here."""
     from studentflow.pipeline.quality_service import QualityClient
 
-    client = QualityClient.running(settings)
-    if client is None:
-        return None
-    say = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout: the summary, or the JSON)
-    say(f"dbt {' '.join(command)} in {client.where()}")
-    return client.run_dbt(settings, command, say)
+    client = QualityClient.for_command(settings, f"dbt {' '.join(command)}")
+    return None if client is None else client.run_dbt(settings, command)
 
 
 def _docs(args: argparse.Namespace, settings: config.Settings) -> int:

@@ -63,12 +63,8 @@ def _in_quality_worker(settings: config.Settings, args: argparse.Namespace):
     is none or it cannot run it: the command runs the gate itself."""
     from studentflow.pipeline.quality_service import QualityClient
 
-    client = QualityClient.running(settings)
-    if client is None:
-        return None
-    say = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout: the table, or the JSON)
-    say(f"Great Expectations gate in {client.where()}")
-    return client.validate(settings, say, suite_names=args.suite, docs=not args.no_docs)
+    client = QualityClient.for_command(settings, "Great Expectations gate")
+    return None if client is None else client.validate(settings, suite_names=args.suite, docs=not args.no_docs)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -192,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- the run's side --------------------------------------------------------------------------
 
+def _on_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def _job(code: str | None = None, **fields: Any) -> dict[str, Any]:
     """A job for the worker: ``fields``, and what it checks before it serves one (this checkout
     and its code; ``code``: code_version() already taken, else taken now)."""
@@ -261,7 +265,17 @@ class QualityClient:
             return None
         return cls(state.address, state.key, state.pid)
 
-    def run_dbt(self, settings: Settings, command: list[str], say, timeout: float = 5.0):
+    @classmethod
+    def for_command(cls, settings: Settings, doing: str) -> "QualityClient | None":
+        """For a command run by hand (transform, validate): the running worker (``running``), with
+        "``doing`` in <which worker>" said on stderr (stdout holds the command's output or JSON);
+        None when there is none."""
+        client = cls.running(settings)
+        if client is not None:
+            _on_stderr(f"{doing} in {client.where()}")
+        return client
+
+    def run_dbt(self, settings: Settings, command: list[str], say=None, timeout: float = 5.0):
         """``command`` (dbt's arguments, as run_dbt takes them) in the worker, on the project it
         parsed last: the DbtOutcome, or None when the worker could not run it (unreachable,
         refused, gone: said through ``say``), so the caller runs it itself."""
@@ -269,17 +283,18 @@ class QualityClient:
 
         return self._command(_job(dbt=list(command), settings=settings, project_dir=str(DBT_PROJECT)), "dbt", say, timeout)
 
-    def validate(self, settings: Settings, say, *, suite_names: list[str] | None, docs: bool, timeout: float = 5.0):
+    def validate(self, settings: Settings, say=None, *, suite_names: list[str] | None, docs: bool, timeout: float = 5.0):
         """`studentflow validate`'s gate (expectations.gate.run) in the worker, whose Great
         Expectations is imported: the GateResult, or None as for run_dbt."""
         return self._command(_job(validate={"suite_names": suite_names, "docs": docs}, settings=settings),
                              "the gate", say, timeout)
 
     def _command(self, job: dict[str, Any], doing: str, say, timeout: float):
-        """A command's one job: its outcome; None, said through ``say``, when the worker could not
-        run it; the error it raised, raised here."""
+        """A command's one job: its outcome; None, said through ``say`` (default: stderr), when the
+        worker could not run it; the error it raised, raised here."""
         from studentflow.pipeline.quality_worker import CheckerError
 
+        say = say or _on_stderr
         kind, payload = self._ask(job, timeout)
         if kind in ("unavailable", "refused"):
             why = (f"{self.where()} refused the job ({payload})" if kind == "refused" else
