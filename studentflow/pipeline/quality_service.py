@@ -275,31 +275,30 @@ class QualityClient:
             _on_stderr(f"{doing} in {client.where()}")
         return client
 
-    def run_dbt(self, settings: Settings, command: list[str], say=None, timeout: float = 5.0):
+    def run_dbt(self, settings: Settings, command: list[str], timeout: float = 5.0):
         """``command`` (dbt's arguments, as run_dbt takes them) in the worker, on the project it
         parsed last: the DbtOutcome, or None when the worker could not run it (unreachable,
-        refused, gone: said through ``say``), so the caller runs it itself."""
+        refused, gone: said on stderr), so the caller runs it itself."""
         from studentflow.transform.runner import DBT_PROJECT   # read now: the project this process runs
 
-        return self._command(_job(dbt=list(command), settings=settings, project_dir=str(DBT_PROJECT)), "dbt", say, timeout)
+        return self._command(_job(dbt=list(command), settings=settings, project_dir=str(DBT_PROJECT)), "dbt", timeout)
 
-    def validate(self, settings: Settings, say=None, *, suite_names: list[str] | None, docs: bool, timeout: float = 5.0):
+    def validate(self, settings: Settings, *, suite_names: list[str] | None, docs: bool, timeout: float = 5.0):
         """`studentflow validate`'s gate (expectations.gate.run) in the worker, whose Great
         Expectations is imported: the GateResult, or None as for run_dbt."""
         return self._command(_job(validate={"suite_names": suite_names, "docs": docs}, settings=settings),
-                             "the gate", say, timeout)
+                             "the gate", timeout)
 
-    def _command(self, job: dict[str, Any], doing: str, say, timeout: float):
-        """A command's one job: its outcome; None, said through ``say`` (default: stderr), when the
-        worker could not run it; the error it raised, raised here."""
+    def _command(self, job: dict[str, Any], doing: str, timeout: float):
+        """A command's one job: its outcome; None, said on stderr (stdout holds the command's
+        output or JSON), when the worker could not run it; the error it raised, raised here."""
         from studentflow.pipeline.quality_worker import CheckerError
 
-        say = say or _on_stderr
         kind, payload = self._ask(job, timeout)
         if kind in ("unavailable", "refused"):
             why = (f"{self.where()} refused the job ({payload})" if kind == "refused" else
                    f"could not use {self.where()} ({payload})" if payload else f"{self.where()} is not answering")
-            say(f"{why}; running {doing} in this process")
+            _on_stderr(f"{why}; running {doing} in this process")
             return None
         if kind == "error":
             raise CheckerError.of(payload)
